@@ -1,0 +1,283 @@
+"""``ModelSpec`` + ``Design`` -> a labelled PyMC model.
+
+Variables (dims in brackets) of every model:
+
+* ``mu`` — pooled treatment effect (mean difference, log OR or log HR);
+* ``tau`` — between-trial SD of the treatment effect;
+* ``theta`` [study] — each trial's treatment effect at its mean covariates,
+  ``theta_k ~ Normal(mu + gamma_across'(zbar_k - zbar), tau)``;
+* ``alpha`` [study] — trial intercepts (control-arm level at the trial's mean covariates;
+  survival: log baseline hazard of the first interval), stratified (independent) by default,
+  or random (``alpha_mu``, ``alpha_sd``);
+* ``beta`` [covariate] or [study, covariate] — prognostic covariate effects;
+* ``gamma_within`` [interaction], ``gamma_across`` [interaction] — the within-trial and the
+  across-trial treatment-covariate interaction (random interactions add
+  ``tau_interaction`` [interaction] and ``gamma_within_trial`` [study, interaction]);
+* gaussian: ``sigma`` [study] or scalar; survival: ``log_hazard_step`` [study, step] and
+  ``hazard_smoothing`` — the baseline log hazard follows a random walk across intervals,
+  ``log h_kj = alpha_k + sum_{l<=j} hazard_smoothing * step_kl`` with standard-normal steps
+  and ``hazard_smoothing ~ half_normal(1)``, which shrinks neighbouring intervals together;
+* ``loglik_trial`` [study] — each trial's log-likelihood (moved to the ``log_likelihood``
+  group after sampling, for leave-one-trial-out LOO).
+
+Parameterisation rule (``spec.parameterisation="auto"``): a random effect is written
+centred when the data are informative about each trial's value and non-centred otherwise
+(Papaspiliopoulos, Roberts & Sköld 2007; Betancourt & Girolami 2015). For the treatment
+effect, "informative" means the median squared SE of the trials' crude effects is below the
+DerSimonian-Laird τ² of those crude effects; for random intercepts, the same comparison for
+the control-arm levels. Random interactions are always non-centred. ``"centred"`` or
+``"noncentred"`` force one form for every random effect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+
+from bayes_ipd.design import Design, crude_effects
+from bayes_ipd.likelihoods import (
+    binomial_loglik,
+    cell_linear_predictor,
+    gaussian_loglik,
+    poisson_exposure_loglik,
+)
+from bayes_ipd.priors import Prior, PriorSet, resolve_priors, tau_to_pymc
+
+INTERCEPT_SD_SCALE = 2.5  # half_normal scale of alpha_sd: x outcome SD (gaussian) or x 1
+
+
+@dataclass(frozen=True)
+class BuiltModel:
+    """A PyMC model with the design, spec and priors it was built from.
+
+    Attributes
+    ----------
+    model : pymc.Model
+    design : Design
+    spec : ModelSpec
+    priors : PriorSet
+        The priors in use (user choices with defaults filled in).
+    parameterisation : Mapping[str, str]
+        ``"centred"`` or ``"noncentred"`` for each random effect.
+    data_names : tuple of str
+        Names of the model's data containers (replaced on refits).
+    """
+
+    model: pm.Model
+    design: Design
+    spec: Any
+    priors: PriorSet
+    parameterisation: Mapping[str, str]
+    data_names: tuple[str, ...] = field(default=())
+
+
+def dl_tau2(est: np.ndarray, se: np.ndarray) -> float:
+    """DerSimonian-Laird τ² of crude per-trial effects (for the parameterisation rule)."""
+    from bayes_ipd.two_stage.pooling import pool
+
+    se = np.maximum(se, 1e-12)
+    return float(pool(est, se, method="DL").tau2)
+
+
+def _control_levels(design: Design) -> tuple[np.ndarray, np.ndarray]:
+    """Per-trial crude control-arm level and its SE (for the intercept rule)."""
+    if design.family == "gaussian":
+        n = design.n_arm[:, 0].astype(np.float64)
+        s = design.zty[:, 0, 0]
+        var = np.maximum(design.yty[:, 0] - s**2 / n, 0) / np.maximum(n - 1, 1)
+        return s / n, np.sqrt(var / n)
+    ev = design.events_arm()[:, 0] + 0.5
+    at_risk = design.exposure_arm()[:, 0]
+    if design.family == "binomial":
+        non = at_risk - ev + 1.0
+        return np.log(ev / non), np.sqrt(1 / ev + 1 / non)
+    return np.log(ev / at_risk), np.sqrt(1 / ev)
+
+
+def choose_parameterisation(design: Design, spec: Any) -> dict[str, str]:
+    """Centred or non-centred form for each random effect (rule in the module docstring)."""
+    if spec.parameterisation in ("centred", "noncentred"):
+        form = spec.parameterisation
+        return {"theta": form, "alpha": form, "gamma_within": form}
+    est, se = crude_effects(design)
+    theta = "centred" if np.median(se**2) < dl_tau2(est, se) else "noncentred"
+    lev, lse = _control_levels(design)
+    alpha = "centred" if np.median(lse**2) < dl_tau2(lev, lse) else "noncentred"
+    return {"theta": theta, "alpha": alpha, "gamma_within": "noncentred"}
+
+
+def priors_for(design: Design, spec: Any) -> PriorSet:
+    """The priors in use: the spec's, with scale-aware defaults for the other slots."""
+    if design.family == "gaussian":
+        mean, sd = design.outcome_moments()
+        return resolve_priors(design.family, spec.priors, outcome_sd=sd, outcome_mean=mean)
+    return resolve_priors(design.family, spec.priors)
+
+
+def _sd_variable(prior: Prior, name: str, dims: str | None = None) -> Any:
+    """A positive SD variable with the tau slot's convention (log_normal is a prior on SD²)."""
+    if prior.dist == "log_normal":
+        var = prior.to_pymc(f"{name}_sq", dims=dims)
+        return pm.Deterministic(name, pt.sqrt(var), dims=dims)
+    return prior.to_pymc(name, dims=dims)
+
+
+def _random_vector(name: str, mean: Any, sd: Any, form: str, dims: Any) -> Any:
+    if form == "centred":
+        return pm.Normal(name, mean, sd, dims=dims)
+    z = pm.Normal(f"{name}_z", 0.0, 1.0, dims=dims)
+    return pm.Deterministic(name, mean + sd * z, dims=dims)
+
+
+def _coords(design: Design) -> dict[str, list]:
+    coords: dict[str, list] = {"study": list(design.studies)}
+    if design.covariate_terms:
+        coords["covariate"] = list(design.covariate_terms)
+    if design.interaction_terms:
+        coords["interaction"] = list(design.interaction_terms)
+    if design.family == "survival":
+        coords["interval"] = list(range(design.n_intervals))
+        coords["step"] = list(range(1, design.n_intervals))
+    return coords
+
+
+def data_arrays(design: Design) -> dict[str, np.ndarray]:
+    """The values of the model's data containers, by name (a refit replaces them)."""
+    if design.family == "gaussian":
+        return {
+            "n": design.n_arm.sum(axis=1).astype(np.float64),
+            "ztz": design.ztz.sum(axis=1),
+            "zty": design.zty.sum(axis=1),
+            "yty": design.yty.sum(axis=1),
+            "across": design.across,
+        }
+    out = {
+        "cell_study": design.cell_study,
+        "cell_z": design.cell_z,
+        "cell_n": design.cell_n,
+        "cell_events": design.cell_events,
+        "across": design.across,
+    }
+    if design.family == "survival":
+        out["cell_interval"] = design.cell_interval
+    return out
+
+
+def build_model(design: Design, spec: Any, *, priors: PriorSet | None = None) -> BuiltModel:
+    """Build the one-stage PyMC model.
+
+    Parameters
+    ----------
+    design : Design
+        From :func:`~bayes_ipd.design.build_design` or
+        :func:`~bayes_ipd.design.design_from_summaries`.
+    spec : ModelSpec
+        Model description; ``spec.family`` must equal ``design.family``.
+    priors : PriorSet, optional
+        Priors in use; by default :func:`priors_for` (the spec's, defaults elsewhere).
+
+    Returns
+    -------
+    BuiltModel
+    """
+    priors = priors if priors is not None else priors_for(design, spec)
+    form = choose_parameterisation(design, spec)
+    k, p, q = design.k, len(design.covariate_terms), len(design.interaction_terms)
+    arrays = data_arrays(design)
+    with pm.Model(coords=_coords(design)) as model:
+        data = {name: pm.Data(name, value) for name, value in arrays.items()}
+        mu = priors.effect.to_pymc("mu")
+        tau = tau_to_pymc(priors.tau, name="tau")
+        theta_mean = mu * pt.ones(k)
+        gamma_w: Any = None
+        if q:
+            gamma_w = priors.interactions.to_pymc("gamma_within", dims="interaction")
+            gamma_a = priors.interactions.to_pymc("gamma_across", dims="interaction")
+            theta_mean = theta_mean + pt.dot(data["across"], gamma_a)
+        theta = _random_vector("theta", theta_mean, tau, form["theta"], "study")
+        if spec.intercepts == "random":
+            alpha_mu = priors.intercept.to_pymc("alpha_mu")
+            scale = INTERCEPT_SD_SCALE * (
+                design.outcome_moments()[1] if design.family == "gaussian" else 1.0
+            )
+            alpha_sd = pm.HalfNormal("alpha_sd", scale)
+            alpha = _random_vector("alpha", alpha_mu * pt.ones(k), alpha_sd, form["alpha"], "study")
+        else:
+            alpha = priors.intercept.to_pymc("alpha", dims="study")
+        columns = [alpha[:, None], theta[:, None]]
+        if p:
+            if spec.covariate_effects == "stratified":
+                beta = priors.coefficients.to_pymc("beta", dims=("study", "covariate"))
+            else:
+                beta = priors.coefficients.to_pymc("beta", dims="covariate")
+                beta = pt.ones((k, 1)) * beta[None, :]
+            columns.append(beta)
+        if q:
+            if spec.random_interactions:
+                tau_int = _sd_variable(priors.tau, "tau_interaction", dims="interaction")
+                gw = _random_vector(
+                    "gamma_within_trial",
+                    gamma_w[None, :],
+                    tau_int[None, :],
+                    form["gamma_within"],
+                    ("study", "interaction"),
+                )
+            else:
+                gw = pt.ones((k, 1)) * gamma_w[None, :]
+            columns.append(gw)
+        coef = pt.concatenate(columns, axis=1)
+        loglik = _family_loglik(design, spec, priors, coef, data)
+        pm.Deterministic("loglik_trial", loglik, dims="study")
+        pm.Potential("likelihood", loglik.sum())
+    return BuiltModel(
+        model=model,
+        design=design,
+        spec=spec,
+        priors=priors,
+        parameterisation=MappingProxyType(_forms_in_use(form, spec, q)),
+        data_names=tuple(arrays),
+    )
+
+
+def _forms_in_use(form: Mapping[str, str], spec: Any, q: int) -> dict[str, str]:
+    out = {"theta": form["theta"]}
+    if spec.intercepts == "random":
+        out["alpha"] = form["alpha"]
+    if q and spec.random_interactions:
+        out["gamma_within_trial"] = form["gamma_within"]
+    return out
+
+
+def _family_loglik(
+    design: Design, spec: Any, priors: PriorSet, coef: Any, data: Mapping[str, Any]
+) -> Any:
+    k = design.k
+    if design.family == "gaussian":
+        if spec.residual_sd == "common":
+            sigma = priors.sigma.to_pymc("sigma") * pt.ones(k)
+        else:
+            sigma = priors.sigma.to_pymc("sigma", dims="study")
+        return gaussian_loglik(coef, sigma, data["n"], data["ztz"], data["zty"], data["yty"])
+    eta = cell_linear_predictor(coef, data["cell_z"], data["cell_study"])
+    if design.family == "binomial":
+        return binomial_loglik(eta, data["cell_n"], data["cell_events"], data["cell_study"], k)
+    log_h = baseline_log_hazard_steps(design)
+    eta = eta + log_h[data["cell_study"], data["cell_interval"]]
+    return poisson_exposure_loglik(eta, data["cell_n"], data["cell_events"], data["cell_study"], k)
+
+
+def baseline_log_hazard_steps(design: Design) -> Any:
+    """Random-walk deviations of each interval's log hazard from the first (K x J)."""
+    k = design.k
+    if design.n_intervals == 1:
+        return pt.zeros((k, 1))
+    smooth = pm.HalfNormal("hazard_smoothing", 1.0)
+    step = pm.Normal("log_hazard_step", 0.0, 1.0, dims=("study", "step"))
+    walk = pt.cumsum(smooth * step, axis=1)
+    return pt.concatenate([pt.zeros((k, 1)), walk], axis=1)

@@ -1,0 +1,492 @@
+"""The ``bayes-ipd`` command line.
+
+Subcommands::
+
+    bayes-ipd pool FILE --estimate COL (--se COL | --var COL) [--method M] [--hksj] ...
+    bayes-ipd two-stage FILE --study COL --treatment COL --family F (--outcome COL |
+              --time COL --event COL) [--covariates a,b] [--pool-var TERM] ...
+    bayes-ipd demo [--out DIR] [--json]
+
+Contracts: with ``--json`` the only thing on standard output is one JSON object (warnings
+and library output go to standard error). On bad input the process exits with status 2 and
+the last line on standard error starts with ``error:`` and names the column, trial or value
+at fault; no traceback is shown. Input files are only read.
+
+A subcommand is a :class:`Command` in :data:`COMMANDS`: a function adding its arguments to
+its parser and a function running it, which prints its readable report itself (unless
+``--json``) and returns the JSON payload.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import json
+import math
+import sys
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import numpy as np
+
+from bayes_ipd.errors import BayesIPDError
+
+if TYPE_CHECKING:
+    from bayes_ipd.two_stage import TwoStageResult
+
+__all__ = ["COMMANDS", "DEMO_PARTS", "Command", "main", "run_demo"]
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+
+PROG = "bayes-ipd"
+DEFAULT_DEMO_DIR = Path("bayes_ipd_demo")
+METHOD_CHOICES = ("FE", "DL", "REML", "PM", "ML")
+SCALE_CHOICES = ("MD", "logOR", "logRR", "logHR")
+FAMILY_CHOICES = ("gaussian", "binomial", "survival")
+
+Payload = dict[str, Any]
+
+
+class _UsageError(Exception):
+    """Bad command-line usage (argparse's complaint, or a rule it cannot express)."""
+
+    def __init__(self, message: str, usage: str = "") -> None:
+        super().__init__(message)
+        self.usage = usage
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser that raises instead of printing and exiting, so that :func:`main`
+    writes every error the same way."""
+
+    def error(self, message: str) -> NoReturn:
+        raise _UsageError(message, self.format_usage())
+
+
+@dataclass(frozen=True)
+class Command:
+    """One subcommand.
+
+    Attributes
+    ----------
+    name : str
+        The word after ``bayes-ipd``.
+    help : str
+        One line for ``bayes-ipd --help``.
+    configure : callable
+        Adds the subcommand's arguments to its parser.
+    run : callable
+        Runs it on the parsed arguments: prints the readable report (unless
+        ``args.json``) and returns the JSON payload.
+    """
+
+    name: str
+    help: str
+    configure: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], Payload]
+
+
+# --- shared pieces -----------------------------------------------------------------------
+
+
+def _add_json(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object on standard output and nothing else",
+    )
+
+
+def _add_pooling(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--method",
+        default="REML",
+        type=str.upper,
+        choices=METHOD_CHOICES,
+        help="estimator of the between-trial variance tau^2 (default REML; FE: common effect)",
+    )
+    parser.add_argument(
+        "--hksj",
+        action="store_true",
+        help="Hartung-Knapp-Sidik-Jonkman confidence interval (t on k-1 df)",
+    )
+    parser.add_argument("--level", type=float, default=0.95, help="confidence level (default 0.95)")
+    parser.add_argument("--forest", metavar="PATH", help="write a forest plot to PATH")
+
+
+def _say(args: argparse.Namespace, text: str) -> None:
+    """Print the readable report, unless the output is JSON."""
+    if not getattr(args, "json", False):
+        print(text)
+
+
+def _forest_path(output: str | None, inputs: Sequence[str | Path]) -> Path | None:
+    """The forest plot's path, checked before any work: a known figure format, and not
+    one of the input files (inputs are only read)."""
+    if output is None:
+        return None
+    from bayes_ipd.plots import SAVE_FORMATS
+
+    path = Path(output)
+    for source in inputs:
+        if path.resolve() == Path(source).resolve():
+            raise _UsageError(f"--forest {output!r} is the input file; choose another path")
+    if path.suffix.lower() not in SAVE_FORMATS:
+        raise _UsageError(
+            f"--forest {output!r}: the figure format follows the extension, one of "
+            f"{', '.join(SAVE_FORMATS)}"
+        )
+    return path
+
+
+def _write_forest(result: TwoStageResult, path: Path, title: str | None = None) -> str:
+    import matplotlib.pyplot as plt
+
+    from bayes_ipd.plots import save_figure
+
+    fig = result.plot_forest(title=title)
+    try:
+        save_figure(fig, path)
+    finally:
+        plt.close(fig)
+    return str(path)
+
+
+def _report(args: argparse.Namespace, result: TwoStageResult, forest: Path | None) -> Payload:
+    """Print a two-stage result (unless JSON), write its forest plot; the JSON payload."""
+    payload: Payload = result.to_dict()
+    _say(args, str(result))
+    if forest is not None:
+        payload["forest_plot"] = _write_forest(result, forest)
+        _say(args, f"\nForest plot written to {forest}")
+    return payload
+
+
+# --- pool --------------------------------------------------------------------------------
+
+
+def _configure_pool(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", metavar="FILE", help="CSV with one row per trial")
+    parser.add_argument("--estimate", required=True, metavar="COL", help="estimate column")
+    spread = parser.add_mutually_exclusive_group(required=True)
+    spread.add_argument("--se", metavar="COL", help="standard-error column")
+    spread.add_argument("--var", metavar="COL", help="sampling-variance column (e.g. vi)")
+    parser.add_argument("--study", metavar="COL", help="trial-label column (default: row number)")
+    parser.add_argument(
+        "--scale", choices=SCALE_CHOICES, help="effect scale (log scales are also exponentiated)"
+    )
+    _add_pooling(parser)
+    _add_json(parser)
+
+
+def _run_pool(args: argparse.Namespace) -> Payload:
+    from bayes_ipd.two_stage import AggregateData, TwoStageResult, pool_aggregate
+
+    forest = _forest_path(args.forest, [args.file])
+    agg = AggregateData.read_csv(
+        args.file,
+        estimate=args.estimate,
+        se=args.se or args.var,
+        study=args.study,
+        scale=args.scale,
+    )
+    if args.var is not None:
+        # AggregateData checked the variances as it checks SEs: positive and finite.
+        agg = dataclasses.replace(agg, se=np.sqrt(agg.se))
+    pooled = pool_aggregate(agg, method=args.method, hksj=args.hksj, level=args.level)
+    result = TwoStageResult(per_study=agg, pooled=pooled)
+    return _report(args, result, forest)
+
+
+# --- two-stage ---------------------------------------------------------------------------
+
+
+def _configure_two_stage(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", metavar="FILE", help="CSV with one row per participant")
+    parser.add_argument("--study", required=True, metavar="COL", help="trial column")
+    parser.add_argument("--treatment", required=True, metavar="COL", help="treatment column")
+    parser.add_argument("--family", required=True, choices=FAMILY_CHOICES, help="outcome type")
+    parser.add_argument("--outcome", metavar="COL", help="outcome column (gaussian, binomial)")
+    parser.add_argument("--time", metavar="COL", help="follow-up time column (survival)")
+    parser.add_argument("--event", metavar="COL", help="0/1 event column (survival)")
+    parser.add_argument(
+        "--covariates", default="", metavar="A,B", help="comma-separated adjustment covariates"
+    )
+    parser.add_argument(
+        "--pool-var",
+        default="treat",
+        metavar="TERM",
+        help="pooled term: 'treat' (default) or 'treat:COVARIATE' (within-trial interaction)",
+    )
+    parser.add_argument(
+        "--experimental",
+        metavar="LEVEL",
+        help="treatment level of the experimental arm, when the treatment is not coded 0/1",
+    )
+    parser.add_argument(
+        "--missing",
+        choices=("error", "drop"),
+        default="error",
+        help="rows with missing values: refuse (default) or drop them, counted per trial",
+    )
+    _add_pooling(parser)
+    _add_json(parser)
+
+
+def _response_columns(args: argparse.Namespace) -> dict[str, str]:
+    if args.family == "survival":
+        if args.time is None or args.event is None or args.outcome is not None:
+            raise _UsageError("--family survival needs --time and --event (and no --outcome)")
+        return {"time": args.time, "event": args.event}
+    if args.outcome is None or args.time is not None or args.event is not None:
+        raise _UsageError(f"--family {args.family} needs --outcome (and no --time / --event)")
+    return {"outcome": args.outcome}
+
+
+def _split_names(text: str) -> list[str]:
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
+def _interaction_covariate(pool_var: str) -> str | None:
+    _, sep, covariate = pool_var.partition(":")
+    if not sep:
+        return None
+    return covariate.strip() or None
+
+
+def _run_two_stage(args: argparse.Namespace) -> Payload:
+    from bayes_ipd.data import IPD
+    from bayes_ipd.two_stage import two_stage
+
+    forest = _forest_path(args.forest, [args.file])
+    adjust = _split_names(args.covariates)
+    modifier = _interaction_covariate(args.pool_var)
+    columns = adjust + ([modifier] if modifier and modifier not in adjust else [])
+    ipd = IPD.read_csv(
+        args.file,
+        study=args.study,
+        treatment=args.treatment,
+        covariates=columns,
+        family=args.family,
+        missing=args.missing,
+        experimental=args.experimental,
+        **_response_columns(args),
+    )
+    result = two_stage(
+        ipd,
+        covariates=adjust,
+        pool_var=args.pool_var,
+        method=args.method,
+        hksj=args.hksj,
+        level=args.level,
+    )
+    return _report(args, result, forest)
+
+
+# --- demo --------------------------------------------------------------------------------
+
+
+def _demo_two_stage(out_dir: Path, json_mode: bool) -> Payload:
+    """Two-stage analysis of the BCG trials: logistic regression per trial, REML + HKSJ."""
+    from bayes_ipd.datasets import load_bcg_ipd
+    from bayes_ipd.two_stage import two_stage
+
+    ipd = load_bcg_ipd()
+    result = two_stage(ipd, method="REML", hksj=True)
+    forest = _write_forest(
+        result, out_dir / "bcg_forest.png", title="BCG vaccine and tuberculosis: two-stage"
+    )
+    if not json_mode:
+        print(
+            f"BCG vaccine trials (Colditz et al. 1994): {ipd.n:,} participants in {ipd.k} "
+            "trials, rebuilt from the published 2x2 counts.\n"
+            "Stage one: a logistic regression per trial; stage two: REML pooling with the "
+            "Hartung-Knapp-Sidik-Jonkman interval.\n"
+        )
+        print(result)
+        print(f"\nForest plot written to {forest}")
+    return {**result.to_dict(), "forest_plot": forest}
+
+
+DEMO_PARTS: list[tuple[str, Callable[[Path, bool], Payload]]] = [
+    ("two_stage", _demo_two_stage),
+]
+"""The demo's parts, run in order; each prints its report (unless JSON is asked for),
+writes its files into the output folder and returns its part of the JSON payload."""
+
+
+def run_demo(out_dir: str | Path, json_mode: bool) -> Payload:
+    """Run every part of the demo on the shipped BCG trials.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        Folder for the figures (created if needed).
+    json_mode : bool
+        When true nothing is printed; the caller prints the returned payload.
+
+    Returns
+    -------
+    dict
+        One entry per part of :data:`DEMO_PARTS` (``"two_stage"``, ...).
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    payload: Payload = {}
+    for key, part in DEMO_PARTS:
+        if payload and not json_mode:
+            print()
+        payload[key] = part(out, json_mode)
+    return payload
+
+
+def _configure_demo(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--out",
+        default=str(DEFAULT_DEMO_DIR),
+        metavar="DIR",
+        help=f"folder for the figures (default ./{DEFAULT_DEMO_DIR}/)",
+    )
+    _add_json(parser)
+
+
+def _run_demo(args: argparse.Namespace) -> Payload:
+    return run_demo(args.out, args.json)
+
+
+# --- the registry and the entry point ----------------------------------------------------
+
+COMMANDS: list[Command] = [
+    Command(
+        "pool",
+        "pool per-trial estimates and standard errors (FE, DL, REML, PM, ML; HKSJ)",
+        _configure_pool,
+        _run_pool,
+    ),
+    Command(
+        "two-stage",
+        "two-stage IPD meta-analysis: one regression per trial, then pooling",
+        _configure_two_stage,
+        _run_two_stage,
+    ),
+    Command(
+        "demo",
+        "two-stage analysis of the shipped BCG vaccine trials, with a forest plot",
+        _configure_demo,
+        _run_demo,
+    ),
+]
+"""Subcommands in the order ``--help`` lists them; a new one is appended here."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of every subcommand in :data:`COMMANDS`."""
+    parser = _Parser(
+        prog=PROG,
+        description="Individual-participant-data meta-analysis of randomised trials.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for command in COMMANDS:
+        sub = subparsers.add_parser(command.name, help=command.help, description=command.help)
+        command.configure(sub)
+        sub.set_defaults(_run=command.run)
+    return parser
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
+    print(f"warning: {_one_line(str(message))}", file=sys.stderr)
+
+
+def _json_ready(value: Any) -> Any:
+    """Plain JSON values: NaN and infinities as None, numpy scalars as Python ones."""
+    if isinstance(value, dict):
+        return {str(k): _json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_ready(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+@contextlib.contextmanager
+def _quiet_run(json_mode: bool) -> Iterator[None]:
+    """Warnings as ``warning:`` lines on stderr; with JSON, stray output to stderr too."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.showwarning = _show_warning
+        if json_mode:
+            with contextlib.redirect_stdout(sys.stderr):
+                yield
+        else:
+            yield
+
+
+def _error(message: str, usage: str = "") -> int:
+    if usage:
+        print(usage.rstrip(), file=sys.stderr)
+    print(f"error: {_one_line(message)}", file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``bayes-ipd`` with ``argv`` (default: the process arguments).
+
+    Returns
+    -------
+    int
+        0 on success, 2 on bad input or usage, 1 on an unexpected failure, 130 when
+        interrupted.
+    """
+    try:
+        args = build_parser().parse_args(argv)
+        json_mode = bool(getattr(args, "json", False))
+        with _quiet_run(json_mode):
+            payload = args._run(args)
+        if json_mode:
+            print(json.dumps(_json_ready(payload), allow_nan=False))
+        return EXIT_OK
+    except SystemExit as exc:  # --help and --version
+        return int(exc.code or 0) if not isinstance(exc.code, str) else EXIT_BAD_INPUT
+    except _UsageError as exc:
+        return _error(str(exc), exc.usage)
+    except BayesIPDError as exc:
+        return _error(str(exc))
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        return _error(f"{where}{exc.strerror or exc}")
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # the contract: an error line, never a traceback
+        print(
+            f"error: unexpected failure ({type(exc).__name__}): {_one_line(str(exc))}",
+            file=sys.stderr,
+        )
+        return EXIT_FAILURE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

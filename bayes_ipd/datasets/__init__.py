@@ -1,0 +1,204 @@
+"""Small data sets shipped with bayes_ipd, and their loaders.
+
+Real data: the BCG vaccine trials (13 trials as 2x2 tables, which expand exactly into
+357,347 participant rows), Huber et al. (2000), Lanza et al. (1987-1989) and the ovarian
+cancer meta-analysis data. Simulated data with a known truth: blood-pressure trials
+(continuous outcome) and survival trials. Sources, licences and the simulation recipes are in
+``SOURCES.md`` beside the files.
+
+Every loader returns a fresh object; the files are only read.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+
+import numpy as np
+import pandas as pd
+
+from bayes_ipd.data import IPD
+
+__all__ = [
+    "bcg_participant_rows",
+    "load_bcg_aggregate",
+    "load_bcg_ipd",
+    "load_bp_ipd",
+    "load_bp_trials",
+    "load_huber2000",
+    "load_lanza",
+    "load_ovarian",
+    "load_survival_ipd",
+    "load_survival_trials",
+]
+
+SURVIVAL_COVARIATES = ("smoking", "sbp", "age", "bmi")
+
+
+def _read(name: str) -> pd.DataFrame:
+    with resources.files(__name__).joinpath(name).open("rb") as handle:
+        return pd.read_csv(handle)
+
+
+def load_bcg_aggregate() -> pd.DataFrame:
+    """The 13 BCG vaccine trials as published (Colditz et al. 1994), one row per trial.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``trial, author, year, tpos, tneg, cpos, cneg, ablat, alloc, yi, vi``:
+        the 2x2 counts (``tpos``/``tneg`` vaccinated with/without tuberculosis,
+        ``cpos``/``cneg`` unvaccinated), absolute latitude, allocation, and the log risk
+        ratio ``yi`` with its sampling variance ``vi``.
+
+    Examples
+    --------
+    >>> load_bcg_aggregate().shape
+    (13, 11)
+    """
+    return _read("bcg.csv")
+
+
+def bcg_participant_rows() -> pd.DataFrame:
+    """The BCG 2x2 counts expanded into one row per participant.
+
+    Returns
+    -------
+    DataFrame
+        357,347 rows with columns ``trial`` (``author`` and ``year``, e.g.
+        ``"Aronson 1948"``), ``treat`` (1 = vaccinated) and ``event`` (1 = tuberculosis).
+        Rows are ordered by trial, then vaccinated cases, vaccinated non-cases, control
+        cases, control non-cases.
+
+    Examples
+    --------
+    >>> rows = bcg_participant_rows()
+    >>> len(rows), int(rows["event"].sum())
+    (357347, 2575)
+    """
+    table = load_bcg_aggregate()
+    labels = (table["author"].astype(str) + " " + table["year"].astype(str)).to_numpy()
+    # Four cells per trial, in this order: (treat, event) = (1,1), (1,0), (0,1), (0,0).
+    counts = table[["tpos", "tneg", "cpos", "cneg"]].to_numpy(dtype=np.int64).ravel()
+    cell_trial = np.repeat(labels, 4)
+    cell_treat = np.tile(np.array([1, 1, 0, 0], dtype=np.int64), len(table))
+    cell_event = np.tile(np.array([1, 0, 1, 0], dtype=np.int64), len(table))
+    return pd.DataFrame(
+        {
+            "trial": np.repeat(cell_trial, counts),
+            "treat": np.repeat(cell_treat, counts),
+            "event": np.repeat(cell_event, counts),
+        }
+    )
+
+
+def load_bcg_ipd() -> IPD:
+    """The BCG participant rows as a binomial :class:`~bayes_ipd.data.IPD`.
+
+    Examples
+    --------
+    >>> load_bcg_ipd().k
+    13
+    """
+    return IPD.from_frame(
+        bcg_participant_rows(), study="trial", treatment="treat", outcome="event", family="binomial"
+    )
+
+
+def load_huber2000() -> pd.DataFrame:
+    """Huber et al. (2000): 601 participants of 5 trials of Uro-Vaxom vs placebo.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``study``, ``treatment`` (``"Uro-Vaxom"`` or ``"Placebo"``) and
+        ``recurrences`` (count of urinary-tract-infection recurrences).
+    """
+    return _read("huber2000.csv")
+
+
+def load_lanza() -> pd.DataFrame:
+    """Lanza et al. (1987-1989): 198 participants of 4 trials of misoprostol vs placebo.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``study`` (I-IV), ``treatment`` (``"Misoprostol"`` or ``"Placebo"``) and
+        ``classification`` (gastric damage, ordinal 1-5).
+    """
+    return _read("lanza.csv")
+
+
+def load_ovarian() -> pd.DataFrame:
+    """Ovarian Cancer Meta-Analysis Project (1991): 1,192 patients in 50 centres.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``Patient, Center, Treat`` (0/1: CP vs CAP), ``Pfs, PfsInd``
+        (progression-free survival, years, and its event indicator) and ``Surv, SurvInd``
+        (overall survival).
+    """
+    return _read("ovarian.csv")
+
+
+def load_bp_trials() -> pd.DataFrame:
+    """Simulated blood-pressure trials (continuous outcome, known truth).
+
+    Ten trials, 2,000 participants, generated once by
+    :func:`bayes_ipd.simulate.simulate_continuous` (recipe and seed in ``SOURCES.md``):
+    true mean difference ``mu = -5`` mmHg, ``tau = 2``, no within-trial treatment-age
+    interaction but an across-trial association of -0.3 mmHg per year of mean age.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``trial, treat, sbp_baseline, sbp_final, age``.
+    """
+    return _read("bp_trials.csv")
+
+
+def load_bp_ipd() -> IPD:
+    """The blood-pressure trials as a gaussian :class:`~bayes_ipd.data.IPD`.
+
+    Outcome ``sbp_final``; covariates ``sbp_baseline`` and ``age``.
+    """
+    return IPD.from_frame(
+        load_bp_trials(),
+        study="trial",
+        treatment="treat",
+        outcome="sbp_final",
+        covariates=("sbp_baseline", "age"),
+        family="gaussian",
+    )
+
+
+def load_survival_trials() -> pd.DataFrame:
+    """Simulated survival trials (Weibull proportional hazards, known truth).
+
+    Ten trials, 5,030 participants, generated once by
+    :func:`bayes_ipd.simulate.simulate_survival` (recipe and seed in ``SOURCES.md``):
+    Weibull shape 1.5 (rising hazard), true log hazard ratio ``mu = -0.29``, ``tau = 0.15``,
+    five years of follow-up and 10% uniform dropout.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``trial, treat, smoking, sbp, age, bmi, time, event`` (time in years).
+    """
+    return _read("survival_trials.csv")
+
+
+def load_survival_ipd() -> IPD:
+    """The survival trials as a survival :class:`~bayes_ipd.data.IPD`.
+
+    Covariates ``smoking, sbp, age, bmi``.
+    """
+    return IPD.from_frame(
+        load_survival_trials(),
+        study="trial",
+        treatment="treat",
+        time="time",
+        event="event",
+        covariates=SURVIVAL_COVARIATES,
+        family="survival",
+    )

@@ -1,0 +1,745 @@
+"""Stage two: inverse-variance pooling of per-trial (estimate, SE) pairs.
+
+Estimators of the between-trial variance τ² (all truncated at 0):
+
+* ``"FE"``: common (fixed) effect, τ² = 0;
+* ``"DL"``: DerSimonian & Laird (1986), method of moments;
+* ``"REML"``: restricted maximum likelihood (root of the REML score equation);
+* ``"PM"``: Paule & Mandel (1982), generalised Q equal to its expectation k - 1;
+* ``"ML"``: maximum likelihood.
+
+Conventions follow R's ``metafor::rma`` (Viechtbauer 2010), so the results agree with it:
+the Wald test uses the normal distribution, or with ``hksj=True`` the Hartung-Knapp-
+Sidik-Jonkman variance with a t distribution on k - 1 degrees of freedom (metafor
+``test="knha"``, not truncated). Cochran's Q uses the common-effect weights. I² and H² come
+from τ² and the typical within-trial variance s² of Higgins & Thompson (2002); for ``"FE"``
+they come from Q. The τ² confidence interval is the Q-profile interval (Viechtbauer 2007).
+The prediction interval is that of Higgins, Thompson & Spiegelhalter (2009).
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import optimize, stats
+
+from bayes_ipd.errors import PoolingError
+from bayes_ipd.two_stage.aggregate import SCALES, AggregateData
+
+METHODS: tuple[str, ...] = ("FE", "DL", "REML", "PM", "ML")
+
+METHOD_NAMES: dict[str, str] = {
+    "FE": "common effect (fixed effect)",
+    "DL": "DerSimonian-Laird",
+    "REML": "restricted maximum likelihood",
+    "PM": "Paule-Mandel",
+    "ML": "maximum likelihood",
+}
+
+SCALE_NAMES: dict[str | None, str] = {
+    "MD": "mean difference",
+    "logOR": "log odds ratio",
+    "logRR": "log risk ratio",
+    "logHR": "log hazard ratio",
+    None: "effect",
+}
+
+RATIO_NAMES: dict[str, str] = {
+    "logOR": "odds ratio",
+    "logRR": "risk ratio",
+    "logHR": "hazard ratio",
+}
+
+TO_DICT_KEYS: tuple[str, ...] = (
+    "method",
+    "hksj",
+    "k",
+    "estimate",
+    "se",
+    "ci_low",
+    "ci_high",
+    "stat",
+    "p",
+    "tau2",
+    "tau2_ci_low",
+    "tau2_ci_high",
+    "i2",
+    "i2_ci_low",
+    "i2_ci_high",
+    "h2",
+    "q",
+    "q_df",
+    "q_p",
+    "pi_low",
+    "pi_high",
+    "scale",
+)
+
+_MAX_DOUBLINGS = 200
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class PooledResult:
+    """The pooled effect, heterogeneity statistics and intervals of one meta-analysis.
+
+    Attributes
+    ----------
+    method : str
+        τ² estimator, one of :data:`METHODS`.
+    hksj : bool
+        Whether the Hartung-Knapp-Sidik-Jonkman variance and a t test were used.
+    k : int
+        Number of pooled trials.
+    level : float
+        Confidence level of every interval (e.g. 0.95).
+    estimate, se : float
+        Pooled estimate and its standard error (the HKSJ one when ``hksj``).
+    ci_low, ci_high : float
+        Confidence interval of the pooled estimate.
+    stat, p : float
+        Test statistic of estimate = 0 and its two-sided p-value.
+    dist : {"z", "t"}
+        Reference distribution of ``stat``; ``df`` its degrees of freedom (None for z).
+    tau2, tau2_ci_low, tau2_ci_high : float
+        Between-trial variance and its Q-profile confidence interval.
+    i2, i2_ci_low, i2_ci_high : float
+        I² (percent) and the interval implied by the τ² interval.
+    h2 : float
+        H² = (τ² + s²) / s² (Q / df for ``"FE"``).
+    q, q_df, q_p : float, int, float
+        Cochran's Q, its degrees of freedom k - 1 and chi-squared p-value.
+    pi_low, pi_high : float
+        Prediction interval of the effect in a new trial (NaN for k < 3 and for ``"FE"``).
+    studies : tuple of str
+        Trial labels; ``weights`` their percent weights (sum 100), in the same order.
+    scale : str or None
+        Effect scale; log-ratio scales are also reported exponentiated.
+    """
+
+    method: str
+    hksj: bool
+    k: int
+    level: float
+    estimate: float
+    se: float
+    ci_low: float
+    ci_high: float
+    stat: float
+    p: float
+    dist: str
+    df: float | None
+    tau2: float
+    tau2_ci_low: float
+    tau2_ci_high: float
+    i2: float
+    i2_ci_low: float
+    i2_ci_high: float
+    h2: float
+    q: float
+    q_df: int
+    q_p: float
+    pi_low: float
+    pi_high: float
+    studies: tuple[str, ...]
+    weights: np.ndarray
+    scale: str | None
+
+    def __post_init__(self) -> None:
+        weights = np.array(self.weights, dtype=np.float64, copy=True)
+        weights.flags.writeable = False
+        object.__setattr__(self, "weights", weights)
+
+    @property
+    def tau(self) -> float:
+        """Square root of τ²."""
+        return math.sqrt(self.tau2)
+
+    @property
+    def is_ratio(self) -> bool:
+        """True when the estimate is a log ratio (reported exponentiated too)."""
+        return self.scale in RATIO_NAMES
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary: Python scalars, NaN as None.
+
+        Keys: ``method, hksj, k, estimate, se, ci_low, ci_high, stat, p, tau2,
+        tau2_ci_low, tau2_ci_high, i2, i2_ci_low, i2_ci_high, h2, q, q_df, q_p, pi_low,
+        pi_high, scale``.
+        """
+        return {key: _json_scalar(getattr(self, key)) for key in TO_DICT_KEYS}
+
+    def summary_frame(self) -> pd.DataFrame:
+        """One row per reported quantity, with columns ``value, ci_low, ci_high``.
+
+        Rows: the estimate (with its confidence interval), its SE, the test statistic and
+        p-value, the prediction interval, τ², τ, I², H², Q and its p-value; on a log-ratio
+        scale also the exponentiated estimate and prediction interval.
+        """
+        nan = math.nan
+        rows: list[tuple[str, float, float, float]] = [
+            ("estimate", self.estimate, self.ci_low, self.ci_high),
+            ("se", self.se, nan, nan),
+            (self.dist, self.stat, nan, nan),
+            ("p", self.p, nan, nan),
+            ("prediction", self.estimate, self.pi_low, self.pi_high),
+        ]
+        if self.is_ratio:
+            rows.insert(
+                4, ("exp(estimate)", *map(_exp, (self.estimate, self.ci_low, self.ci_high)))
+            )
+            rows.append(("exp(prediction)", *map(_exp, (self.estimate, self.pi_low, self.pi_high))))
+        rows += [
+            ("tau2", self.tau2, self.tau2_ci_low, self.tau2_ci_high),
+            ("tau", self.tau, _sqrt(self.tau2_ci_low), _sqrt(self.tau2_ci_high)),
+            ("I2", self.i2, self.i2_ci_low, self.i2_ci_high),
+            ("H2", self.h2, nan, nan),
+            ("Q", self.q, nan, nan),
+            ("Q p", self.q_p, nan, nan),
+        ]
+        frame = pd.DataFrame(rows, columns=["quantity", "value", "ci_low", "ci_high"])
+        return frame.set_index("quantity")
+
+    def weights_frame(self) -> pd.DataFrame:
+        """Percent weight per trial: columns ``study, weight``."""
+        return pd.DataFrame({"study": list(self.studies), "weight": self.weights.copy()})
+
+    def _report_lines(self) -> list[str]:
+        pct = _percent(self.level)
+        if self.method == "FE":
+            header = f"Common-effect (inverse-variance) meta-analysis (k = {self.k}; FE)"
+        else:
+            header = (
+                f"Random-effects meta-analysis (k = {self.k}; τ² estimator: {self.method}, "
+                f"{METHOD_NAMES[self.method]})"
+            )
+        lines = [header]
+        if self.hksj:
+            lines.append(f"Hartung-Knapp-Sidik-Jonkman variance, t test on {self.k - 1} df")
+        lines += [
+            "",
+            f"τ² (between-trial variance): {_num(self.tau2)}  "
+            f"({pct} CI {_num(self.tau2_ci_low)} to {_num(self.tau2_ci_high)}, Q-profile)",
+            f"τ  (between-trial SD):       {_num(self.tau)}",
+            f"I² (heterogeneity / total):  {_num(self.i2, 2, '%')}  "
+            f"({pct} CI {_num(self.i2_ci_low, 2, '%')} to {_num(self.i2_ci_high, 2, '%')})",
+            f"H² (total / sampling var.):  {_num(self.h2, 2)}",
+            f"Test for heterogeneity: Q({self.q_df} df) = {_num(self.q)}, p {_pval(self.q_p)}",
+            "",
+            f"Pooled {SCALE_NAMES[self.scale]}: {_num(self.estimate)} "
+            f"({pct} CI {_num(self.ci_low)} to {_num(self.ci_high)}), SE {_num(self.se)}",
+            f"Test of no effect: {self.dist}{_df_text(self.df)} = {_num(self.stat, 3)}, "
+            f"p {_pval(self.p)}",
+        ]
+        if self.is_ratio:
+            lines.append(
+                f"Pooled {RATIO_NAMES[str(self.scale)]}: {_num(_exp(self.estimate))} "
+                f"({pct} CI {_num(_exp(self.ci_low))} to {_num(_exp(self.ci_high))})"
+            )
+        lines.append(f"{pct} prediction interval: {self._prediction_text()}")
+        return lines
+
+    def _prediction_text(self) -> str:
+        if math.isnan(self.pi_low):
+            why = "common-effect model" if self.method == "FE" else "fewer than 3 trials"
+            return f"not available ({why})"
+        text = f"{_num(self.pi_low)} to {_num(self.pi_high)}"
+        if self.is_ratio:
+            text += (
+                f" ({RATIO_NAMES[str(self.scale)]} {_num(_exp(self.pi_low))} to "
+                f"{_num(_exp(self.pi_high))})"
+            )
+        return text
+
+    def __str__(self) -> str:
+        return "\n".join(self._report_lines())
+
+    def __repr__(self) -> str:
+        return self.__str__()
+
+    def _repr_html_(self) -> str:
+        frame = self.summary_frame()
+        header = html.escape(self._report_lines()[0])
+        extra = html.escape(self._report_lines()[1]) if self.hksj else ""
+        body = frame.to_html(float_format=lambda x: f"{x:.4f}", na_rep="", escape=True)
+        caption = f"<p><b>{header}</b><br>{extra}</p>" if extra else f"<p><b>{header}</b></p>"
+        note = (
+            f"<p>Q({self.q_df} df) = {_num(self.q)}, p {html.escape(_pval(self.q_p))}; "
+            f"{_percent(self.level)} intervals; effect scale: "
+            f"{html.escape(SCALE_NAMES[self.scale] if self.scale else 'not specified')}.</p>"
+        )
+        return f"<div>{caption}{body}{note}</div>"
+
+
+def pool(
+    estimates: Sequence[float] | np.ndarray,
+    ses: Sequence[float] | np.ndarray,
+    *,
+    method: str = "REML",
+    hksj: bool = False,
+    studies: Sequence[str] | None = None,
+    level: float = 0.95,
+    scale: str | None = None,
+) -> PooledResult:
+    """Pool per-trial estimates by inverse-variance weighting.
+
+    Parameters
+    ----------
+    estimates, ses : array_like
+        Per-trial estimates and standard errors (positive, finite), in the same order.
+    method : {"FE", "DL", "REML", "PM", "ML"}
+        τ² estimator (case-insensitive); ``"FE"`` fixes τ² = 0.
+    hksj : bool
+        Use the Hartung-Knapp-Sidik-Jonkman variance
+        ``Σw(y - μ)² / ((k - 1) Σw)`` (not truncated) with a t test on k - 1 df.
+    studies : sequence of str, optional
+        Trial labels; ``"1"``, ``"2"``, ... when omitted.
+    level : float
+        Confidence level of all intervals, in (0, 1).
+    scale : {"MD", "logOR", "logRR", "logHR", None}
+        Effect scale, carried into the result; log-ratio results are also shown
+        exponentiated.
+
+    Returns
+    -------
+    PooledResult
+
+    Raises
+    ------
+    PoolingError
+        No trials; lengths differ; a non-finite estimate or a non-positive / non-finite SE
+        (the trial and value are named); an unknown method or scale; a level outside
+        (0, 1); ``hksj=True`` with a single trial.
+
+    Notes
+    -----
+    Small k:
+
+    * k = 1: the estimate and SE are those of the trial; τ² = 0, Q = 0 on 0 df; the Q
+      p-value, I², H², the τ² and I² intervals and the prediction interval are NaN.
+      HKSJ is refused (it needs at least 2 trials).
+    * k = 2: everything is reported except the prediction interval (it needs k ≥ 3).
+
+    For ``"FE"`` the prediction interval is NaN (a common-effect model predicts no
+    between-trial spread) and I² = max(0, (Q - df) / Q) · 100, H² = Q / df, as metafor
+    reports them. The Q-profile τ² interval does not depend on the estimator and is
+    reported for every method, ``"FE"`` included.
+
+    Examples
+    --------
+    >>> res = pool([0.1, 0.5, 0.9], [0.2, 0.2, 0.2], method="DL", studies=["A", "B", "C"])
+    >>> round(res.estimate, 4), round(res.tau2, 4)  # by hand: Q = 8, tau2 = (8 - 2) / 50
+    (0.5, 0.12)
+    """
+    method = _check_method(method)
+    y, v, labels = _check_inputs(estimates, ses, studies)
+    level = _check_level(level)
+    if scale not in SCALES:
+        raise PoolingError(f"unknown effect scale {scale!r}; expected one of {SCALES}")
+    if hksj and len(y) < 2:
+        raise PoolingError("HKSJ needs at least 2 trials; got 1 (use hksj=False)")
+    if len(y) == 1:
+        return _single_trial_result(y, v, labels, method, level, scale)
+    return _pooled_result(y, v, labels, method, hksj, level, scale)
+
+
+def pool_aggregate(
+    agg: AggregateData, *, method: str = "REML", hksj: bool = False, level: float = 0.95
+) -> PooledResult:
+    """Pool the included trials of an :class:`AggregateData`.
+
+    Trials carrying an exclusion reason are left out (``agg.n_excluded`` counts them);
+    labels and the effect scale are carried into the result. Other arguments as in
+    :func:`pool`.
+
+    Raises
+    ------
+    PoolingError
+        Every trial is excluded (the reasons are listed), or as in :func:`pool`.
+    """
+    kept = agg.included()
+    if kept.k == 0:
+        reasons = "; ".join(f"{s}: {r}" for s, r in zip(agg.studies, agg.excluded, strict=True))
+        raise PoolingError(f"no trial left to pool: every trial is excluded ({reasons})")
+    return pool(
+        kept.estimate,
+        kept.se,
+        method=method,
+        hksj=hksj,
+        studies=kept.studies,
+        level=level,
+        scale=kept.scale,
+    )
+
+
+def tau2_qprofile_ci(
+    estimates: Sequence[float] | np.ndarray,
+    ses: Sequence[float] | np.ndarray,
+    level: float = 0.95,
+) -> tuple[float, float]:
+    """Q-profile confidence interval of τ² (Viechtbauer 2007).
+
+    The bounds solve ``Q(τ²) = χ²_{k-1}(1 - α/2)`` (lower) and ``Q(τ²) = χ²_{k-1}(α/2)``
+    (upper), where ``Q(τ²) = Σ (y - μ̂(τ²))² / (v + τ²)`` is the generalised Q statistic,
+    decreasing in τ². A bound whose equation has no non-negative root is 0. The interval
+    does not depend on the τ² estimator.
+
+    Returns
+    -------
+    tuple of float
+        ``(low, high)``; ``(nan, nan)`` for a single trial.
+
+    Examples
+    --------
+    >>> low, high = tau2_qprofile_ci([0.0, 1.0, 2.0], [0.1, 0.1, 0.1])
+    >>> low > 0
+    True
+    """
+    y, v, _ = _check_inputs(estimates, ses, None)
+    return _qprofile_ci(y, v, _check_level(level))
+
+
+def estimate_tau2(
+    estimates: Sequence[float] | np.ndarray,
+    ses: Sequence[float] | np.ndarray,
+    method: str = "REML",
+) -> float:
+    """Between-trial variance τ² by one of :data:`METHODS` (0 for a single trial)."""
+    y, v, _ = _check_inputs(estimates, ses, None)
+    return _tau2(y, v, _check_method(method))
+
+
+# --- input checks -------------------------------------------------------------------------
+
+
+def _check_method(method: str) -> str:
+    canonical = str(method).upper()
+    if canonical not in METHODS:
+        raise PoolingError(f"unknown pooling method {method!r}; expected one of {METHODS}")
+    return canonical
+
+
+def _check_level(level: float) -> float:
+    if not (isinstance(level, int | float) and 0 < level < 1):
+        raise PoolingError(f"level must be in (0, 1), got {level!r}")
+    return float(level)
+
+
+def _check_inputs(
+    estimates: Any, ses: Any, studies: Sequence[str] | None
+) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    y = _as_vector(estimates, "estimates")
+    se = _as_vector(ses, "ses")
+    if len(y) != len(se):
+        raise PoolingError(f"{len(y)} estimates but {len(se)} standard errors")
+    if len(y) == 0:
+        raise PoolingError("no trials to pool (k = 0)")
+    labels = _labels(studies, len(y))
+    for label, est, s in zip(labels, y, se, strict=True):
+        if not np.isfinite(est):
+            raise PoolingError(f"trial {label!r}: estimate is {est}; it must be finite")
+        if not (np.isfinite(s) and s > 0):
+            raise PoolingError(f"trial {label!r}: se is {s}; it must be positive and finite")
+    return y, se**2, labels
+
+
+def _as_vector(values: Any, name: str) -> np.ndarray:
+    try:
+        a = np.array(values, dtype=np.float64, copy=True)
+    except (TypeError, ValueError) as exc:
+        raise PoolingError(f"{name} must be numeric: {exc}") from exc
+    if a.ndim != 1:
+        raise PoolingError(f"{name} must be one-dimensional, got shape {a.shape}")
+    return a
+
+
+def _labels(studies: Sequence[str] | None, k: int) -> tuple[str, ...]:
+    if studies is None:
+        return tuple(str(i) for i in range(1, k + 1))
+    labels = tuple(str(s) for s in studies)
+    if len(labels) != k:
+        raise PoolingError(f"{len(labels)} study labels for {k} trials")
+    if len(set(labels)) != k:
+        duplicate = next(s for s in labels if labels.count(s) > 1)
+        raise PoolingError(f"study label {duplicate!r} appears more than once")
+    return labels
+
+
+# --- estimators of tau² -------------------------------------------------------------------
+
+
+def _tau2(y: np.ndarray, v: np.ndarray, method: str) -> float:
+    if len(y) < 2 or method == "FE":
+        return 0.0
+    estimators: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
+        "DL": _tau2_dl,
+        "REML": _tau2_reml,
+        "PM": _tau2_pm,
+        "ML": _tau2_ml,
+    }
+    return estimators[method](y, v)
+
+
+def _weighted_mean(y: np.ndarray, w: np.ndarray) -> float:
+    return float(np.sum(w * y) / np.sum(w))
+
+
+def _generalised_q(y: np.ndarray, v: np.ndarray, tau2: float) -> float:
+    w = 1.0 / (v + tau2)
+    return float(np.sum(w * (y - _weighted_mean(y, w)) ** 2))
+
+
+def _tau2_dl(y: np.ndarray, v: np.ndarray) -> float:
+    # DerSimonian & Laird 1986: tau2 = (Q - (k - 1)) / (Σw - Σw²/Σw), truncated at 0
+    w = 1.0 / v
+    c = np.sum(w) - np.sum(w**2) / np.sum(w)
+    return max(0.0, (_generalised_q(y, v, 0.0) - (len(y) - 1)) / float(c))
+
+
+def _tau2_pm(y: np.ndarray, v: np.ndarray) -> float:
+    # Paule & Mandel 1982: the generalised Q equals its expectation k - 1
+    k = len(y)
+    return _decreasing_root(lambda t: _generalised_q(y, v, t) - (k - 1), v)
+
+
+def _reml_score(y: np.ndarray, v: np.ndarray, tau2: float) -> float:
+    # derivative of the restricted log-likelihood in tau2 (Viechtbauer 2005, eq. 10)
+    w = 1.0 / (v + tau2)
+    resid = y - _weighted_mean(y, w)
+    return float(-np.sum(w) + np.sum(w**2) / np.sum(w) + np.sum(w**2 * resid**2)) / 2.0
+
+
+def _ml_score(y: np.ndarray, v: np.ndarray, tau2: float) -> float:
+    # derivative of the log-likelihood in tau2 (Viechtbauer 2005, eq. 7)
+    w = 1.0 / (v + tau2)
+    resid = y - _weighted_mean(y, w)
+    return float(-np.sum(w) + np.sum(w**2 * resid**2)) / 2.0
+
+
+def _tau2_reml(y: np.ndarray, v: np.ndarray) -> float:
+    return _decreasing_root(lambda t: _reml_score(y, v, t), v)
+
+
+def _tau2_ml(y: np.ndarray, v: np.ndarray) -> float:
+    return _decreasing_root(lambda t: _ml_score(y, v, t), v)
+
+
+def _decreasing_root(f: Callable[[float], float], v: np.ndarray) -> float:
+    """Smallest τ² ≥ 0 where ``f`` crosses from positive to non-positive; 0 if f(0) ≤ 0.
+
+    For a likelihood score this is the first local maximum on [0, ∞), the point Fisher
+    scoring started at 0 would reach; for a decreasing function it is the unique root.
+    """
+    if f(0.0) <= 0:
+        return 0.0
+    unit = float(np.median(v))
+    low, high = 0.0, unit
+    for _ in range(_MAX_DOUBLINGS):
+        if f(high) <= 0:
+            break
+        low, high = high, 2.0 * high
+    else:
+        raise PoolingError("no root found for tau2: the estimates may be degenerate")
+    return float(optimize.brentq(f, low, high, xtol=1e-14 * unit, rtol=1e-13, maxiter=500))
+
+
+def _qprofile_ci(y: np.ndarray, v: np.ndarray, level: float) -> tuple[float, float]:
+    k = len(y)
+    if k < 2:
+        return math.nan, math.nan
+    alpha = 1.0 - level
+    q_for_low = stats.chi2.isf(alpha / 2, k - 1)
+    q_for_high = stats.chi2.ppf(alpha / 2, k - 1)
+    low = _decreasing_root(lambda t: _generalised_q(y, v, t) - q_for_low, v)
+    high = _decreasing_root(lambda t: _generalised_q(y, v, t) - q_for_high, v)
+    return low, high
+
+
+# --- heterogeneity summaries --------------------------------------------------------------
+
+
+def _typical_within_variance(v: np.ndarray) -> float:
+    # Higgins & Thompson 2002, eq. 9: s² = (k - 1) Σw / ((Σw)² - Σw²)
+    w = 1.0 / v
+    k = len(v)
+    if k < 2:
+        return math.nan
+    return float((k - 1) * np.sum(w) / (np.sum(w) ** 2 - np.sum(w**2)))
+
+
+def _i2_from_tau2(tau2: float, s2: float) -> float:
+    return 100.0 * tau2 / (tau2 + s2)
+
+
+def _i2_h2(method: str, tau2: float, s2: float, q: float, q_df: int) -> tuple[float, float]:
+    if q_df < 1:
+        return math.nan, math.nan
+    if method == "FE":
+        # metafor reports I² and H² from Q for a common-effect model
+        i2 = 0.0 if q <= q_df else 100.0 * (q - q_df) / q
+        return i2, q / q_df
+    return _i2_from_tau2(tau2, s2), (tau2 + s2) / s2
+
+
+# --- assembling the result ----------------------------------------------------------------
+
+
+def _wald(estimate: float, se: float, df: float | None, level: float) -> tuple[float, ...]:
+    """Statistic, p-value and interval half-width for estimate = 0 (z, or t on ``df``)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        stat = float(np.float64(estimate) / np.float64(se))
+    dist = stats.norm if df is None else stats.t(df)
+    p = float(2.0 * dist.sf(abs(stat))) if not math.isnan(stat) else math.nan
+    crit = float(dist.isf((1.0 - level) / 2.0))
+    return stat, p, crit * se
+
+
+def _prediction_interval(
+    method: str, estimate: float, se: float, tau2: float, k: int, level: float
+) -> tuple[float, float]:
+    # Higgins, Thompson & Spiegelhalter 2009, eq. 12: t on k - 2 df, sqrt(tau2 + se²)
+    if method == "FE" or k < 3:
+        return math.nan, math.nan
+    half = float(stats.t.isf((1.0 - level) / 2.0, k - 2)) * math.sqrt(tau2 + se**2)
+    return estimate - half, estimate + half
+
+
+def _pooled_result(
+    y: np.ndarray,
+    v: np.ndarray,
+    labels: tuple[str, ...],
+    method: str,
+    hksj: bool,
+    level: float,
+    scale: str | None,
+) -> PooledResult:
+    k = len(y)
+    tau2 = _tau2(y, v, method)
+    w = 1.0 / (v + tau2)
+    estimate = _weighted_mean(y, w)
+    if hksj:
+        # Hartung & Knapp 2001; Sidik & Jonkman 2002 (metafor test="knha", untruncated)
+        se = math.sqrt(float(np.sum(w * (y - estimate) ** 2)) / ((k - 1) * float(np.sum(w))))
+        df: float | None = float(k - 1)
+    else:
+        se = math.sqrt(1.0 / float(np.sum(w)))
+        df = None
+    stat, p, half = _wald(estimate, se, df, level)
+    q = _generalised_q(y, v, 0.0)
+    s2 = _typical_within_variance(v)
+    i2, h2 = _i2_h2(method, tau2, s2, q, k - 1)
+    tau2_low, tau2_high = _qprofile_ci(y, v, level)
+    pi_low, pi_high = _prediction_interval(method, estimate, se, tau2, k, level)
+    return PooledResult(
+        method=method,
+        hksj=hksj,
+        k=k,
+        level=level,
+        estimate=estimate,
+        se=se,
+        ci_low=estimate - half,
+        ci_high=estimate + half,
+        stat=stat,
+        p=p,
+        dist="t" if hksj else "z",
+        df=df,
+        tau2=tau2,
+        tau2_ci_low=tau2_low,
+        tau2_ci_high=tau2_high,
+        i2=i2,
+        i2_ci_low=_i2_from_tau2(tau2_low, s2),
+        i2_ci_high=_i2_from_tau2(tau2_high, s2),
+        h2=h2,
+        q=q,
+        q_df=k - 1,
+        q_p=float(stats.chi2.sf(q, k - 1)),
+        pi_low=pi_low,
+        pi_high=pi_high,
+        studies=labels,
+        weights=100.0 * w / np.sum(w),
+        scale=scale,
+    )
+
+
+def _single_trial_result(
+    y: np.ndarray,
+    v: np.ndarray,
+    labels: tuple[str, ...],
+    method: str,
+    level: float,
+    scale: str | None,
+) -> PooledResult:
+    estimate, se = float(y[0]), math.sqrt(float(v[0]))
+    stat, p, half = _wald(estimate, se, None, level)
+    nan = math.nan
+    return PooledResult(
+        method=method,
+        hksj=False,
+        k=1,
+        level=level,
+        estimate=estimate,
+        se=se,
+        ci_low=estimate - half,
+        ci_high=estimate + half,
+        stat=stat,
+        p=p,
+        dist="z",
+        df=None,
+        tau2=0.0,
+        tau2_ci_low=nan,
+        tau2_ci_high=nan,
+        i2=nan,
+        i2_ci_low=nan,
+        i2_ci_high=nan,
+        h2=nan,
+        q=0.0,
+        q_df=0,
+        q_p=nan,
+        pi_low=nan,
+        pi_high=nan,
+        studies=labels,
+        weights=np.array([100.0]),
+        scale=scale,
+    )
+
+
+# --- formatting ---------------------------------------------------------------------------
+
+
+def _json_scalar(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def _exp(x: float) -> float:
+    return math.exp(x) if not math.isnan(x) else math.nan
+
+
+def _sqrt(x: float) -> float:
+    return math.sqrt(x) if not math.isnan(x) else math.nan
+
+
+def _num(x: float, digits: int = 4, unit: str = "") -> str:
+    return "NA" if math.isnan(x) else f"{x:.{digits}f}{unit}"
+
+
+def _pval(p: float) -> str:
+    if math.isnan(p):
+        return "= NA"
+    return "< 0.0001" if p < 1e-4 else f"= {p:.4f}"
+
+
+def _percent(level: float) -> str:
+    return f"{100 * level:g}%"
+
+
+def _df_text(df: float | None) -> str:
+    return "" if df is None else f"({df:g} df)"
