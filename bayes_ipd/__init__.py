@@ -5,7 +5,7 @@ The public face: re-exports only. See README.md for a worked example.
 
 from __future__ import annotations
 
-from bayes_ipd import datasets, simulate
+from bayes_ipd import datasets, simulate, two_stage
 from bayes_ipd.data import IPD
 from bayes_ipd.design import Design, build_design
 from bayes_ipd.errors import BayesIPDError, IPDDataError, PoolingError, PriorError, SpecError
@@ -21,8 +21,8 @@ from bayes_ipd.two_stage import (
     fit_per_study,
     pool,
     pool_aggregate,
-    two_stage,
 )
+from bayes_ipd.two_stage import two_stage as fit_two_stage
 
 __version__ = "0.1.0"
 
@@ -49,6 +49,7 @@ __all__ = [
     "datasets",
     "fit",
     "fit_per_study",
+    "fit_two_stage",
     "parse_prior",
     "pool",
     "pool_aggregate",

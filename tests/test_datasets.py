@@ -66,6 +66,13 @@ def test_bcg_ipd():
     assert ipd.studies[0] == "Aronson 1948"
 
 
+def test_shipped_bcg_rows_file_is_the_expansion_of_the_counts():
+    from importlib.resources import files
+
+    shipped = pd.read_csv(files("bayes_ipd.datasets") / "bcg_ipd.csv.gz")
+    pd.testing.assert_frame_equal(shipped, datasets.bcg_participant_rows(), check_dtype=False)
+
+
 @pytest.mark.parametrize(
     ("loader", "name", "rows"),
     [

@@ -655,7 +655,7 @@ def test_every_model_file_parses(path):
 def test_model_files_describe_the_intended_analyses():
     datasets = MODELS.parent / "bayes_ipd" / "datasets"
     bcg = read_analysis_spec(MODELS / "bcg_binary.toml")
-    assert bcg.data.path == datasets / "bcg_ipd.csv"
+    assert bcg.data.path == datasets / "bcg_ipd.csv.gz"
     assert (bcg.data.study, bcg.data.treatment, bcg.data.outcome) == ("trial", "treat", "event")
     assert bcg.model.family == "binomial"
     assert bcg.two_stage == TwoStageSettings("REML", hksj=True)

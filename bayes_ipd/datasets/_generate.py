@@ -80,10 +80,20 @@ def survival_trials() -> tuple[pd.DataFrame, SurvivalTruth]:
     return frame, truth
 
 
+def write_bcg_rows(folder: Path) -> None:
+    """Write the BCG participant rows as ``bcg_ipd.csv.gz`` (gzip without a timestamp)."""
+    from bayes_ipd.datasets import bcg_participant_rows
+
+    bcg_participant_rows().to_csv(
+        folder / "bcg_ipd.csv.gz", index=False, compression={"method": "gzip", "mtime": 0}
+    )
+
+
 def write_all(folder: Path) -> None:
-    """Write ``bp_trials.csv`` and ``survival_trials.csv`` into ``folder``."""
+    """Write ``bp_trials.csv``, ``survival_trials.csv`` and ``bcg_ipd.csv.gz`` into ``folder``."""
     bp_trials()[0].to_csv(folder / "bp_trials.csv", index=False)
     survival_trials()[0].to_csv(folder / "survival_trials.csv", index=False)
+    write_bcg_rows(folder)
 
 
 if __name__ == "__main__":
