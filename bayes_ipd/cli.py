@@ -53,6 +53,12 @@ FAMILY_CHOICES = ("gaussian", "binomial", "survival")
 
 Payload = dict[str, Any]
 
+QUIET_WARNINGS = (
+    ".*could not link to a BLAS.*",  # PyTensor's C backend; the samplers do not need it
+    ".*ArviZ is undergoing a major refactor.*",
+)
+"""Library notices that say nothing about the analysis, kept off the terminal."""
+
 
 class _UsageError(Exception):
     """Bad command-line usage (argparse's complaint, or a rule it cannot express)."""
@@ -208,7 +214,8 @@ def _run_pool(args: argparse.Namespace) -> Payload:
 # --- two-stage ---------------------------------------------------------------------------
 
 
-def _configure_two_stage(parser: argparse.ArgumentParser) -> None:
+def _configure_data_columns(parser: argparse.ArgumentParser) -> None:
+    """The participant-data file and its columns (shared by two-stage and summarise)."""
     parser.add_argument("file", metavar="FILE", help="CSV with one row per participant")
     parser.add_argument("--study", required=True, metavar="COL", help="trial column")
     parser.add_argument("--treatment", required=True, metavar="COL", help="treatment column")
@@ -218,12 +225,6 @@ def _configure_two_stage(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--event", metavar="COL", help="0/1 event column (survival)")
     parser.add_argument(
         "--covariates", default="", metavar="A,B", help="comma-separated adjustment covariates"
-    )
-    parser.add_argument(
-        "--pool-var",
-        default="treat",
-        metavar="TERM",
-        help="pooled term: 'treat' (default) or 'treat:COVARIATE' (within-trial interaction)",
     )
     parser.add_argument(
         "--experimental",
@@ -236,8 +237,34 @@ def _configure_two_stage(parser: argparse.ArgumentParser) -> None:
         default="error",
         help="rows with missing values: refuse (default) or drop them, counted per trial",
     )
+
+
+def _configure_two_stage(parser: argparse.ArgumentParser) -> None:
+    _configure_data_columns(parser)
+    parser.add_argument(
+        "--pool-var",
+        default="treat",
+        metavar="TERM",
+        help="pooled term: 'treat' (default) or 'treat:COVARIATE' (within-trial interaction)",
+    )
     _add_pooling(parser)
     _add_json(parser)
+
+
+def _read_ipd(args: argparse.Namespace, covariates: Sequence[str]) -> Any:
+    """The participant data named by the data-column arguments."""
+    from bayes_ipd.data import IPD
+
+    return IPD.read_csv(
+        args.file,
+        study=args.study,
+        treatment=args.treatment,
+        covariates=list(covariates),
+        family=args.family,
+        missing=args.missing,
+        experimental=args.experimental,
+        **_response_columns(args),
+    )
 
 
 def _response_columns(args: argparse.Namespace) -> dict[str, str]:
@@ -262,23 +289,12 @@ def _interaction_covariate(pool_var: str) -> str | None:
 
 
 def _run_two_stage(args: argparse.Namespace) -> Payload:
-    from bayes_ipd.data import IPD
     from bayes_ipd.two_stage import two_stage
 
     forest = _forest_path(args.forest, [args.file])
     adjust = _split_names(args.covariates)
     modifier = _interaction_covariate(args.pool_var)
-    columns = adjust + ([modifier] if modifier and modifier not in adjust else [])
-    ipd = IPD.read_csv(
-        args.file,
-        study=args.study,
-        treatment=args.treatment,
-        covariates=columns,
-        family=args.family,
-        missing=args.missing,
-        experimental=args.experimental,
-        **_response_columns(args),
-    )
+    ipd = _read_ipd(args, adjust + ([modifier] if modifier and modifier not in adjust else []))
     result = two_stage(
         ipd,
         covariates=adjust,
@@ -288,6 +304,105 @@ def _run_two_stage(args: argparse.Namespace) -> Payload:
         level=args.level,
     )
     return _report(args, result, forest)
+
+
+# --- run (one-stage + two-stage from a TOML analysis spec) ---------------------------------
+
+
+def _configure_run(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("spec", metavar="SPEC", help="analysis spec (TOML), e.g. models/X.toml")
+    parser.add_argument(
+        "--out",
+        metavar="DIR",
+        help="write summary.json, posterior.nc, comparison_forest.png and ppc.png into DIR",
+    )
+    for name in ("draws", "tune", "chains", "seed"):
+        parser.add_argument(
+            f"--{name}", type=int, metavar="N", help=f"override the spec's sampler {name}"
+        )
+    _add_json(parser)
+
+
+def _sampler_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    out = {n: getattr(args, n) for n in ("draws", "tune", "chains", "seed")}
+    out = {k: v for k, v in out.items() if v is not None}
+    if args.json:
+        out["progress"] = False
+    return out
+
+
+def _run_run(args: argparse.Namespace) -> Payload:
+    from bayes_ipd.analysis import run_analysis
+    from bayes_ipd.spec import SamplerSettings, read_analysis_spec
+
+    spec = read_analysis_spec(args.spec)
+    overrides = _sampler_overrides(args)
+    if overrides:
+        sampler = SamplerSettings.from_dict({**spec.sampler.to_dict(), **overrides})
+        spec = dataclasses.replace(spec, sampler=sampler)
+    result = run_analysis(spec)
+    payload = result.to_dict()
+    _say(args, repr(result.one_stage))
+    if result.two_stage is not None:
+        _say(args, "\nTwo-stage route (same data)\n" + str(result.two_stage))
+    if result.comparison is not None:
+        _say(args, "\nOne-stage vs two-stage\n" + repr(result.comparison))
+    if args.out:
+        written = result.write(args.out)
+        payload["files"] = {kind: str(path) for kind, path in written.items()}
+        _say(args, "\nWritten: " + ", ".join(str(p) for p in written.values()))
+    return payload
+
+
+# --- summarise (per-trial exact summaries, no participant rows) --------------------------
+
+
+def _configure_summarise(parser: argparse.ArgumentParser) -> None:
+    _configure_data_columns(parser)
+    parser.add_argument(
+        "--interactions", default="", metavar="A,B", help="covariates that modify the effect"
+    )
+    parser.add_argument(
+        "--cutpoints",
+        default=None,
+        metavar="T1,T2",
+        help="survival: interior cut points of the baseline hazard (needed to combine "
+        "summaries from several sites)",
+    )
+    parser.add_argument("--out", required=True, metavar="PATH", help="summary file (JSON)")
+    _add_json(parser)
+
+
+def _run_summarise(args: argparse.Namespace) -> Payload:
+    from bayes_ipd.spec import ModelSpec
+    from bayes_ipd.summaries import summarise, write_summaries
+
+    out = Path(args.out)
+    if out.resolve() == Path(args.file).resolve():
+        raise _UsageError(f"--out {args.out!r} is the input file; choose another path")
+    covariates = _split_names(args.covariates)
+    interactions = _split_names(args.interactions)
+    ipd = _read_ipd(args, list(dict.fromkeys((*covariates, *interactions))))
+    cuts = None
+    if args.cutpoints:
+        try:
+            cuts = tuple(float(c) for c in _split_names(args.cutpoints))
+        except ValueError:
+            raise _UsageError(f"--cutpoints {args.cutpoints!r}: give numbers, e.g. 1,2.5") from None
+    spec = ModelSpec(
+        family=ipd.family,
+        covariates=tuple(dict.fromkeys((*covariates, *interactions))),
+        interactions=tuple(interactions),
+        **({"intervals": cuts} if cuts else {}),
+    )
+    summaries = summarise(ipd, spec)
+    write_summaries(summaries, out)
+    _say(
+        args,
+        f"{len(summaries)} trial summaries ({ipd.n:,} participants, no participant rows) "
+        f"written to {out}",
+    )
+    return {"file": str(out), "trials": [s.study for s in summaries], "n": ipd.n}
 
 
 # --- demo --------------------------------------------------------------------------------
@@ -315,8 +430,48 @@ def _demo_two_stage(out_dir: Path, json_mode: bool) -> Payload:
     return {**result.to_dict(), "forest_plot": forest}
 
 
+def _demo_one_stage(out_dir: Path, json_mode: bool) -> Payload:
+    """One-stage Bayesian logistic model of the BCG rows, beside the two-stage route."""
+    from bayes_ipd.compare import compare
+    from bayes_ipd.datasets import load_bcg_ipd
+    from bayes_ipd.fitting import fit
+    from bayes_ipd.plots import save_figure
+    from bayes_ipd.spec import ModelSpec, SamplerSettings
+    from bayes_ipd.two_stage import two_stage
+
+    ipd = load_bcg_ipd()
+    sampler = SamplerSettings(draws=1000, tune=1000, chains=4, seed=20240601, progress=False)
+    result = fit(ipd, ModelSpec(family="binomial"), sampler)
+    comparison = compare(result, two_stage(ipd, method="REML", hksj=True))
+    files = {
+        "comparison_forest": save_figure(
+            comparison.plot(title="BCG vaccine: one-stage vs two-stage"),
+            out_dir / "bcg_comparison_forest.png",
+        ),
+        "ppc": save_figure(result.ppc().plot(), out_dir / "bcg_ppc.png"),
+    }
+    if not json_mode:
+        print(
+            "One-stage Bayesian model of the same rows: logistic regression with stratified "
+            "trial intercepts and a random treatment effect theta_k ~ Normal(mu, tau), NUTS.\n"
+            "Published one-stage GLMM (metafor rma.glmm UM.FS): log OR -0.7450 (SE 0.1756), "
+            "tau^2 0.2949.\n"
+        )
+        print(repr(result))
+        print("\nOne-stage vs two-stage\n" + repr(comparison))
+        print("\nFigures written to " + ", ".join(str(p) for p in files.values()))
+    payload = result.to_dict()
+    return {
+        "posterior": payload["posterior"],
+        "diagnostics": payload["diagnostics"],
+        "priors": payload["priors"],
+        "files": {kind: str(path) for kind, path in files.items()},
+    }
+
+
 DEMO_PARTS: list[tuple[str, Callable[[Path, bool], Payload]]] = [
     ("two_stage", _demo_two_stage),
+    ("one_stage", _demo_one_stage),
 ]
 """The demo's parts, run in order; each prints its report (unless JSON is asked for),
 writes its files into the output folder and returns its part of the JSON payload."""
@@ -377,8 +532,20 @@ COMMANDS: list[Command] = [
         _run_two_stage,
     ),
     Command(
+        "run",
+        "one-stage Bayesian model and two-stage route from a TOML analysis spec",
+        _configure_run,
+        _run_run,
+    ),
+    Command(
+        "summarise",
+        "exact per-trial summaries for a one-stage model (no participant rows leave)",
+        _configure_summarise,
+        _run_summarise,
+    ),
+    Command(
         "demo",
-        "two-stage analysis of the shipped BCG vaccine trials, with a forest plot",
+        "two-stage and one-stage analyses of the shipped BCG vaccine trials, with figures",
         _configure_demo,
         _run_demo,
     ),
@@ -436,6 +603,8 @@ def _quiet_run(json_mode: bool) -> Iterator[None]:
     matplotlib.use("Agg")
     with warnings.catch_warnings():
         warnings.simplefilter("default")
+        for text in QUIET_WARNINGS:
+            warnings.filterwarnings("ignore", message=text)
         warnings.showwarning = _show_warning
         if json_mode:
             with contextlib.redirect_stdout(sys.stderr):

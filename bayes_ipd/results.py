@@ -76,6 +76,7 @@ __all__ = [
     "OneStageResult",
     "PPCResult",
     "coefficient_draws",
+    "gaussian_marginal_loglik",
     "log_hazard_draws",
     "observed_statistics",
     "ppc_table",
@@ -217,7 +218,10 @@ def coefficient_draws(result: OneStageResult, draws: xr.Dataset | None = None) -
     design = result.built.design
     spec = result.built.spec
     s, k = _n_samples(params), design.k
-    columns = [_flat(params["alpha"], "study")[:, :, None], _flat(params["theta"], "study")[:, :, None]]
+    columns = [
+        _flat(params["alpha"], "study")[:, :, None],
+        _flat(params["theta"], "study")[:, :, None],
+    ]
     if design.covariate_terms:
         beta = params["beta"]
         if "study" in beta.dims:
@@ -359,7 +363,7 @@ def _cell_eta(design: Design, coef: np.ndarray) -> np.ndarray:
     return np.einsum("cm,scm->sc", design.cell_z, coef[:, design.cell_study, :])
 
 
-def _blocks(n_samples: int, n_cells: int) -> list[slice]:
+def _draw_blocks(n_samples: int, n_cells: int) -> list[slice]:
     size = max(1, _CELL_BLOCK // max(n_cells, 1))
     return [slice(i, min(i + size, n_samples)) for i in range(0, n_samples, size)]
 
@@ -380,7 +384,7 @@ def replicate_binomial(
     """
     counts = np.rint(design.cell_n).astype(np.int64)
     out = np.empty((coef.shape[0], design.k, 2))
-    for block in _blocks(coef.shape[0], len(counts)):
+    for block in _draw_blocks(coef.shape[0], len(counts)):
         p = expit(_cell_eta(design, coef[block]))
         out[block] = _sum_arms(rng.binomial(counts, p).astype(np.float64), design)
     return {"event_rate": out / design.exposure_arm()}
@@ -408,7 +412,7 @@ def replicate_survival(
         prior stay finite.
     """
     out = np.empty((coef.shape[0], design.k, 2))
-    for block in _blocks(coef.shape[0], len(design.cell_n)):
+    for block in _draw_blocks(coef.shape[0], len(design.cell_n)):
         eta = _cell_eta(design, coef[block])
         eta = eta + walk[block][:, design.cell_study, design.cell_interval]
         rate = design.cell_n * np.exp(np.minimum(eta, 700.0))
@@ -467,6 +471,66 @@ def ppc_table(
             )
         )
     return pd.concat(frames, ignore_index=True)
+
+
+LOG_2PI = math.log(2 * math.pi)
+
+
+def gaussian_marginal_loglik(
+    design: Design,
+    coef: np.ndarray,
+    sigma: np.ndarray,
+    u_mean: np.ndarray,
+    u_sd: np.ndarray,
+) -> np.ndarray:
+    """Per-trial gaussian log-likelihood with intercept and treatment effect integrated out.
+
+    For trial ``k``, ``y = Z b + e`` with ``e ~ N(0, sigma² I)``; the first two
+    coefficients ``u = (alpha_k, theta_k)`` are taken as independent
+    ``Normal(u_mean, u_sd²)`` and integrated out, the others are held at ``coef``.
+
+    Parameters
+    ----------
+    design : Design
+        A gaussian design (per-arm sufficient statistics, summed over arms here).
+    coef : numpy.ndarray
+        (S, K, m) coefficients; columns 0 and 1 are ignored.
+    sigma : numpy.ndarray
+        (S, K) residual SDs.
+    u_mean, u_sd : numpy.ndarray
+        (S, K, 2) means and SDs of ``(alpha_k, theta_k)``.
+
+    Returns
+    -------
+    numpy.ndarray
+        (S, K) log densities ``log p(y_k | other parameters)``.
+
+    Notes
+    -----
+    With ``b0`` = ``coef`` with ``u`` at its mean, ``A = Z_u'Z_u``, ``g = Z_u'(y - Z b0)``,
+    ``D = diag(u_sd²)`` and ``M = I + D^½ A D^½ / sigma²``:
+    ``log p = log N(y | Z b0, sigma² I) - ½ log|M| + ½ v'M⁻¹v``, ``v = D^½ g / sigma²``
+    (the Gaussian integral over ``u``; the matrix determinant lemma and Woodbury
+    identity applied to ``cov(y) = sigma² I + Z_u D Z_u'``). Written with ``D^½`` so that
+    ``u_sd -> 0`` (τ = 0) is exact.
+    """
+    n = design.n_arm.sum(axis=1).astype(np.float64)
+    ztz = design.ztz.sum(axis=1)
+    zty = design.zty.sum(axis=1)
+    yty = design.yty.sum(axis=1)
+    b0 = np.array(coef, dtype=np.float64, copy=True)
+    b0[:, :, :2] = u_mean
+    rss = yty - 2.0 * np.einsum("skm,km->sk", b0, zty) + np.einsum("skm,kmn,skn->sk", b0, ztz, b0)
+    var = sigma**2
+    ll0 = -0.5 * n * LOG_2PI - n * np.log(sigma) - rss / (2.0 * var)
+    a = ztz[:, :2, :2]
+    g = zty[:, :2] - np.einsum("kum,skm->sku", ztz[:, :2, :], b0)
+    root = np.asarray(u_sd, dtype=np.float64)
+    m = np.eye(2) + root[..., :, None] * a[None] * root[..., None, :] / var[..., None, None]
+    v = root * g / var[..., None]
+    _, logdet = np.linalg.slogdet(m)
+    quad = np.einsum("sku,sku->sk", v, np.linalg.solve(m, v[..., None])[..., 0])
+    return ll0 - 0.5 * logdet + 0.5 * quad
 
 
 def _thin(n_samples: int, draws: int | None) -> np.ndarray:
@@ -566,6 +630,9 @@ class LooResult:
         0.7 (Vehtari et al. 2017).
     n_draws : int
         Posterior draws used.
+    method : {"conditional", "marginal"}
+        Per-trial log-likelihood given the trial's own parameters, or with its intercept
+        and treatment effect integrated out (:meth:`OneStageResult.loo`).
     """
 
     elpd: float
@@ -575,6 +642,7 @@ class LooResult:
     influential: tuple[str, ...]
     threshold: float = PARETO_K_THRESHOLD
     n_draws: int = 0
+    method: str = "conditional"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready values (NaN as None)."""
@@ -586,12 +654,14 @@ class LooResult:
                 "pareto_k": {str(k): float(v) for k, v in self.pareto_k.items()},
                 "influential": list(self.influential),
                 "threshold": self.threshold,
+                "method": self.method,
             }
         )
 
     def __str__(self) -> str:
         lines = [
-            f"Leave-one-trial-out PSIS-LOO ({len(self.pareto_k)} trials, {self.n_draws} draws)",
+            f"Leave-one-trial-out PSIS-LOO ({len(self.pareto_k)} trials, {self.n_draws} draws, "
+            f"{self.method} per-trial log-likelihood)",
             f"elpd_loo = {self.elpd:.2f} (SE {self.se:.2f}), p_loo = {self.p_loo:.2f}",
             "Pareto k by trial:",
         ]
@@ -672,7 +742,8 @@ class OneStageResult:
     @property
     def seed(self) -> int:
         """The sampler's seed (the base of every derived random draw)."""
-        return int(getattr(self.sampler, "seed", self.diagnostics.seed))
+        seed = getattr(self.sampler, "seed", None)
+        return int(seed if seed is not None else self.diagnostics.seed)
 
     def _seed(self, what: str, seed: int | None) -> int:
         return int(seed) if seed is not None else self.seed + SEED_OFFSETS[what]
@@ -764,7 +835,9 @@ class OneStageResult:
             (f"interaction across: {t}", "interaction", x)
             for t, x in b["interactions_across"].items()
         ]
-        rows += [(f"tau interaction: {t}", "sd", x) for t, x in b.get("tau_interaction", {}).items()]
+        rows += [
+            (f"tau interaction: {t}", "sd", x) for t, x in b.get("tau_interaction", {}).items()
+        ]
         if "intercept_mean" in b:
             rows += [
                 ("intercept mean", "coefficient", b["intercept_mean"]),
@@ -828,7 +901,8 @@ class OneStageResult:
         theta = self.idata.posterior["theta"]
         records = []
         for study in self.built.design.studies:
-            rec: dict[str, Any] = {"study": study, **_node(_chain_draw(theta.sel(study=study)), level)}
+            draws = _chain_draw(theta.sel(study=study))
+            rec: dict[str, Any] = {"study": study, **_node(draws, level)}
             if self.is_ratio:
                 for col in ("median", lo, hi):
                     rec[f"exp_{col}"] = math.exp(rec[col])
@@ -900,22 +974,50 @@ class OneStageResult:
 
     # ------------------------------------------------------------------ model checks
 
-    def loo(self) -> LooResult:
-        """Leave-one-trial-out PSIS-LOO on the per-trial log-likelihood.
+    def loo(self, marginal: bool = False) -> LooResult:
+        """Leave-one-trial-out PSIS-LOO, one log-likelihood term per trial.
+
+        Parameters
+        ----------
+        marginal : bool
+            ``False`` (default): the ``log_likelihood`` group of :attr:`idata`, i.e. each
+            trial's log-likelihood given its own parameters (``alpha_k``, ``theta_k``, ...).
+            ``True`` (gaussian only): each trial's log-likelihood with its intercept and
+            treatment effect integrated out over their distributions given the other
+            parameters (:func:`gaussian_marginal_loglik`).
 
         Returns
         -------
         LooResult
             ``elpd``, ``se``, ``p_loo``, Pareto ``k`` per trial and the trials with
             ``k > 0.7`` (Vehtari, Gelman & Gabry 2017).
+
+        Notes
+        -----
+        Leaving out trial ``k`` sends its own parameters back to their prior (stratified
+        intercepts, per-trial SDs) or population distribution. With the conditional terms,
+        whenever a trial's data pin its own parameters down much more tightly than that,
+        the importance weights are heavy-tailed and ``k > 0.7`` for most trials: a large
+        ``k`` then says that the trial identifies its own parameters, not that it is an
+        outlier. The marginal terms integrate ``alpha_k`` and ``theta_k`` out exactly, so
+        that ``p(y_k | y_-k)`` depends on shared parameters only and a large ``k`` marks a
+        trial that moves them (e.g. one with a very different effect). Parameters that stay
+        trial-specific (per-trial residual SDs, trial-specific covariate effects, random
+        interactions) are still conditioned on; use ``residual_sd="common"`` and common
+        covariate effects for a clean leave-one-trial-out check. For an exact answer for
+        a flagged trial, refit without it.
         """
+        idata = self.idata
+        if marginal:
+            loglik = self.marginal_loglik()
+            idata = az.InferenceData(
+                posterior=self.idata.posterior, log_likelihood=loglik.to_dataset(name="trial")
+            )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            res = az.loo(self.idata, pointwise=True, var_name="trial")
+            res = az.loo(idata, pointwise=True, var_name="trial")
         k = res["pareto_k"]
-        studies = [str(s) for s in k["study"].values] if "study" in k.coords else list(
-            self.built.design.studies
-        )
+        studies = [str(s) for s in k["study"].values]
         pareto_k = pd.Series(np.asarray(k.values, dtype=float), index=studies, name="pareto_k")
         pareto_k.index.name = "study"
         influential = tuple(s for s, v in pareto_k.items() if v > PARETO_K_THRESHOLD)
@@ -926,6 +1028,62 @@ class OneStageResult:
             pareto_k=pareto_k,
             influential=influential,
             n_draws=int(res["n_samples"]),
+            method="marginal" if marginal else "conditional",
+        )
+
+    def marginal_loglik(self) -> xr.DataArray:
+        """Gaussian: each trial's log-likelihood with ``alpha_k`` and ``theta_k`` integrated out.
+
+        ``alpha_k`` is integrated over its prior (stratified intercepts, which must then
+        have a ``normal`` prior) or ``Normal(alpha_mu, alpha_sd)`` (random intercepts), and
+        ``theta_k`` over ``Normal(mu + gamma_across'(zbar_k - zbar), tau)``, at every
+        posterior draw of the other parameters (:func:`gaussian_marginal_loglik`).
+
+        Returns
+        -------
+        xarray.DataArray
+            (chain, draw, study).
+        """
+        design, spec = self.built.design, self.built.spec
+        if design.family != "gaussian":
+            raise ValueError(
+                f"the marginal per-trial log-likelihood is available for the gaussian family "
+                f"only; this fit is {design.family}"
+            )
+        post = self.idata.posterior
+        s, k = _n_samples(post), design.k
+        if spec.intercepts == "random":
+            a_mean = np.repeat(_flat(post["alpha_mu"])[:, None], k, axis=1)
+            a_sd = np.repeat(_flat(post["alpha_sd"])[:, None], k, axis=1)
+        else:
+            prior = self.built.priors.intercept
+            if prior.dist != "normal":
+                raise ValueError(
+                    f"the intercept prior {prior} is not normal, so the intercepts cannot be "
+                    "integrated out in closed form; use loo(marginal=False)"
+                )
+            a_mean, a_sd = np.full((s, k), prior.params[0]), np.full((s, k), prior.params[1])
+        t_mean = np.repeat(_flat(post["mu"])[:, None], k, axis=1)
+        if design.interaction_terms:
+            t_mean = t_mean + _flat(post["gamma_across"], "interaction") @ design.across.T
+        t_sd = np.repeat(_flat(post["tau"])[:, None], k, axis=1)
+        values = gaussian_marginal_loglik(
+            design,
+            coefficient_draws(self),
+            _sigma_draws(post, design),
+            np.stack([a_mean, t_mean], axis=2),
+            np.stack([a_sd, t_sd], axis=2),
+        )
+        shape = (post.sizes["chain"], post.sizes["draw"], k)
+        return xr.DataArray(
+            values.reshape(shape),
+            dims=("chain", "draw", "study"),
+            coords={
+                "chain": post["chain"].values,
+                "draw": post["draw"].values,
+                "study": list(design.studies),
+            },
+            name="trial",
         )
 
     def tau_plot(self, *, title: str | None = None) -> Figure:

@@ -1,0 +1,358 @@
+"""One-stage vs two-stage: the same meta-analysis by both routes, side by side.
+
+:func:`compare` lines up, on the analysis scale, the pooled effect, the between-trial SD,
+the prediction interval of a new trial's effect and every trial's effect:
+
+* two-stage: the pooled estimate with its confidence interval (HKSJ when it was asked
+  for), ``tau = sqrt(tau²)`` with the square root of the Q-profile interval of ``tau²``
+  (Viechtbauer 2007; the square root is monotone, so coverage carries over), the
+  prediction interval of Higgins, Thompson & Spiegelhalter (2009), and each trial's
+  stage-one estimate with its Wald interval;
+* one-stage: posterior medians with equal-tailed credible intervals of ``mu``, ``tau``,
+  ``theta_new`` (:meth:`OneStageResult.predict_new_study`) and each trial's shrunken
+  ``theta_k``.
+
+Both routes use the two-stage result's interval level (95% by default).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from bayes_ipd.errors import PoolingError
+from bayes_ipd.results import RATIO_LABELS, SCALE_NAMES, OneStageResult
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from bayes_ipd.two_stage import TwoStageResult
+
+__all__ = ["Comparison", "compare"]
+
+TABLE_COLUMNS: tuple[str, ...] = (
+    "row",
+    "kind",
+    "two_stage_estimate",
+    "two_stage_low",
+    "two_stage_high",
+    "one_stage_estimate",
+    "one_stage_low",
+    "one_stage_high",
+    "weight",
+    "n",
+    "note",
+)
+"""Columns of :attr:`Comparison.table`."""
+
+POOLED_ROW, TAU_ROW, PREDICTION_ROW = "pooled effect", "tau", "prediction interval"
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class Comparison:
+    """A one-stage and a two-stage analysis of the same trials, row by row.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        Columns :data:`TABLE_COLUMNS`. Rows ``pooled effect``, ``tau``,
+        ``prediction interval`` (kinds ``pooled``, ``tau``, ``prediction``), then one row
+        per trial (kind ``study``; the trial label in ``row``). ``two_stage_*`` hold the
+        estimate and interval of the two-stage route (the pooled estimate as the centre of
+        its prediction interval), ``one_stage_*`` the posterior median and credible
+        interval. ``weight`` is the two-stage percent weight, ``n`` the trial size, ``note``
+        why a trial was left out of the two-stage pooling.
+    scale : str
+        Effect scale (``"MD"``, ``"logOR"``, ``"logHR"``).
+    level : float
+        Level of every interval.
+    two_stage_method : str
+        E.g. ``"REML + HKSJ"``.
+    two_stage : TwoStageResult
+        The two-stage result compared (for :meth:`plot`).
+    """
+
+    table: pd.DataFrame
+    scale: str
+    level: float
+    two_stage_method: str
+    two_stage: Any
+
+    @property
+    def is_ratio(self) -> bool:
+        """Whether the scale is a log ratio (the plot then shows ratios)."""
+        return self.scale in RATIO_LABELS
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: ``scale``, ``level``, ``two_stage_method`` and ``rows`` (records of
+        :attr:`table`, NaN as None)."""
+        rows = [
+            {key: _json_value(value) for key, value in record.items()}
+            for record in self.table.to_dict(orient="records")
+        ]
+        return {
+            "scale": self.scale,
+            "level": self.level,
+            "two_stage_method": self.two_stage_method,
+            "rows": rows,
+        }
+
+    def plot(self, title: str | None = None) -> Figure:
+        """Forest plot, trial by trial, of both routes (:func:`plots.comparison_forest_plot`).
+
+        On a log-ratio scale the axis shows ratios.
+        """
+        from bayes_ipd.plots import LINEAR_SCALES, RATIO_SCALES, comparison_forest_plot
+
+        two = self.two_stage
+        rows_two = _two_stage_rows(two, self.level)
+        rows_one = _one_stage_rows(self.table)
+        label = RATIO_SCALES[self.scale] if self.is_ratio else LINEAR_SCALES[self.scale]
+        return comparison_forest_plot(
+            rows_two,
+            rows_one,
+            title=title,
+            exponentiate=self.is_ratio,
+            xlabel=label,
+        )
+
+    def __repr__(self) -> str:
+        pct = f"{100 * self.level:g}%"
+        ratio = RATIO_LABELS.get(self.scale)
+        head = [
+            f"One-stage vs two-stage IPD meta-analysis, effect = {SCALE_NAMES[self.scale]}",
+            f"two-stage: {self.two_stage_method}, estimate [{pct} CI]; "
+            f"one-stage: posterior median [{pct} CrI]",
+        ]
+        width = max(20, *(len(str(r)) for r in self.table["row"])) + 2
+        header = f"{'':<{width}}{'two-stage':<30}{'one-stage':<30}"
+        if ratio:
+            header += f"{f'{ratio} two-stage':<30}{f'{ratio} one-stage':<30}"
+        lines = [*head, "", header, "-" * len(header)]
+        for i, rec in enumerate(self.table.itertuples(index=False)):
+            if i == 3 and len(self.table) > 3:
+                lines.append("-" * len(header))
+            two = _cell(rec.two_stage_estimate, rec.two_stage_low, rec.two_stage_high)
+            one = _cell(rec.one_stage_estimate, rec.one_stage_low, rec.one_stage_high)
+            text = f"{rec.row!s:<{width}}{two:<30}{one:<30}"
+            if ratio and rec.kind != "tau":
+                text += f"{_cell(*_exp(rec, 'two_stage')):<30}{_cell(*_exp(rec, 'one_stage')):<30}"
+            if isinstance(rec.note, str):
+                text += f"  excluded: {rec.note}"
+            lines.append(text.rstrip())
+        return "\n".join(lines)
+
+
+def compare(one_stage: OneStageResult, two_stage: TwoStageResult) -> Comparison:
+    """Line up a one-stage and a two-stage analysis of the same trials.
+
+    Parameters
+    ----------
+    one_stage : OneStageResult
+    two_stage : TwoStageResult
+        Pooling the treatment term (``per_study.term == "treat"``) on the same effect
+        scale.
+
+    Returns
+    -------
+    Comparison
+
+    Raises
+    ------
+    PoolingError
+        The routes disagree on the outcome family or effect scale, or the two-stage
+        route pooled a term other than the treatment effect.
+
+    Examples
+    --------
+    >>> comparison = compare(fit(ipd, spec), two_stage(ipd))  # doctest: +SKIP
+    >>> comparison.plot(title="BCG trials")  # doctest: +SKIP
+    """
+    _check_comparable(one_stage, two_stage)
+    pooled = two_stage.pooled
+    level = float(pooled.level)
+    q_lo, q_hi = (1 - level) / 2, (1 + level) / 2
+    post = one_stage.idata.posterior
+    new = one_stage.predict_new_study().values
+    rows = [
+        _row(
+            POOLED_ROW,
+            "pooled",
+            (pooled.estimate, pooled.ci_low, pooled.ci_high),
+            _posterior_interval(post["mu"].values, q_lo, q_hi),
+        ),
+        _row(
+            TAU_ROW,
+            "tau",
+            (_sqrt(pooled.tau2), _sqrt(pooled.tau2_ci_low), _sqrt(pooled.tau2_ci_high)),
+            _posterior_interval(post["tau"].values, q_lo, q_hi),
+        ),
+        _row(
+            PREDICTION_ROW,
+            "prediction",
+            (pooled.estimate, pooled.pi_low, pooled.pi_high),
+            _posterior_interval(new, q_lo, q_hi),
+        ),
+    ]
+    rows += _trial_rows(one_stage, two_stage, level)
+    table = pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
+    return Comparison(
+        table=table,
+        scale=one_stage.effect_scale,
+        level=level,
+        two_stage_method=_method_label(pooled),
+        two_stage=two_stage,
+    )
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def _check_comparable(one: OneStageResult, two: Any) -> None:
+    family = getattr(two, "family", None)
+    if family is not None and family != one.family:
+        raise PoolingError(
+            f"cannot compare a one-stage {one.family} model with a two-stage analysis of "
+            f"{family} outcomes"
+        )
+    scale = two.pooled.scale or two.per_study.scale
+    if scale is not None and scale != one.effect_scale:
+        raise PoolingError(
+            f"cannot compare: the one-stage effect is a {one.effect_scale} but the two-stage "
+            f"estimates are on the {scale} scale"
+        )
+    term = two.per_study.term
+    if term != "treat":
+        raise PoolingError(
+            f"the two-stage analysis pooled the term {term!r}; the one-stage comparison is of "
+            "the treatment effect ('treat')"
+        )
+
+
+def _row(
+    label: str,
+    kind: str,
+    two: tuple[float, float, float],
+    one: tuple[float, float, float],
+    weight: float = math.nan,
+    n: float = math.nan,
+    note: str | None = None,
+) -> list[Any]:
+    return [label, kind, *map(float, two), *map(float, one), weight, n, note]
+
+
+def _posterior_interval(draws: Any, q_lo: float, q_hi: float) -> tuple[float, float, float]:
+    """Median and equal-tailed interval of posterior draws."""
+    flat = np.asarray(draws, dtype=np.float64).ravel()
+    lo, median, hi = np.quantile(flat, [q_lo, 0.5, q_hi])
+    return float(median), float(lo), float(hi)
+
+
+def _trial_rows(one: OneStageResult, two: Any, level: float) -> list[list[Any]]:
+    """One row per trial: one-stage trials in design order, then two-stage-only trials."""
+    design = one.built.design
+    agg, pooled = two.per_study, two.pooled
+    z = float(stats.norm.isf((1 - level) / 2))
+    weights = dict(zip(pooled.studies, np.asarray(pooled.weights, dtype=float), strict=True))
+    reasons = tuple(agg.excluded) or (None,) * agg.k
+    index = {s: i for i, s in enumerate(agg.studies)}
+    theta = one.idata.posterior["theta"]
+    q_lo, q_hi = (1 - level) / 2, (1 + level) / 2
+    n_one = dict(zip(design.studies, design.n_arm.sum(axis=1), strict=True))
+    rows = []
+    for study in [*design.studies, *(s for s in agg.studies if s not in n_one)]:
+        nan3 = (math.nan, math.nan, math.nan)
+        one_cells = (
+            _posterior_interval(theta.sel(study=study).values, q_lo, q_hi)
+            if study in n_one
+            else nan3
+        )
+        two_cells, note, n = nan3, None, float(n_one.get(study, math.nan))
+        if study in index:
+            i = index[study]
+            note = reasons[i]
+            est, se = float(agg.estimate[i]), float(agg.se[i])
+            if note is None:
+                two_cells = (est, est - z * se, est + z * se)
+            if agg.n is not None:
+                n = float(agg.n[i])
+        else:
+            note = "not in the two-stage analysis"
+        rows.append(
+            _row(study, "study", two_cells, one_cells, weights.get(study, math.nan), n, note)
+        )
+    return rows
+
+
+def _method_label(pooled: Any) -> str:
+    return f"{pooled.method} + HKSJ" if pooled.hksj else str(pooled.method)
+
+
+def _sqrt(x: float) -> float:
+    return math.sqrt(x) if math.isfinite(x) and x >= 0 else math.nan
+
+
+def _exp(rec: Any, route: str) -> tuple[float, float, float]:
+    values = (getattr(rec, f"{route}_{c}") for c in ("estimate", "low", "high"))
+    return tuple(math.exp(v) if math.isfinite(v) else math.nan for v in values)
+
+
+def _cell(estimate: float, low: float, high: float) -> str:
+    if not math.isfinite(estimate) and not math.isfinite(low):
+        return ""
+    return f"{_num(estimate)} [{_num(low)}, {_num(high)}]"
+
+
+def _num(x: float) -> str:
+    return f"{x:.3f}" if math.isfinite(x) else "NA"
+
+
+def _json_value(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _two_stage_rows(two: Any, level: float) -> list[Any]:
+    from bayes_ipd.plots import two_stage_rows
+
+    return two_stage_rows(two.pooled, two.per_study, level=level)
+
+
+def _one_stage_rows(table: pd.DataFrame) -> list[Any]:
+    """Forest rows of the one-stage route: shrunken trials, posterior of mu, new trial."""
+    from bayes_ipd.plots import ForestRow
+
+    rows = []
+    trials = table[(table["kind"] == "study") & table["one_stage_estimate"].notna()]
+    for rec in trials.itertuples(index=False):
+        rows.append(
+            ForestRow(
+                rec.row,
+                rec.one_stage_estimate,
+                rec.one_stage_low,
+                rec.one_stage_high,
+                n=None if math.isnan(rec.n) else int(rec.n),
+                style="shrunken",
+            )
+        )
+    for kind, label, style in (
+        ("pooled", "Pooled (one-stage)", "pooled"),
+        ("prediction", "Prediction (new trial)", "prediction"),
+    ):
+        rec = table[table["kind"] == kind].iloc[0]
+        rows.append(
+            ForestRow(
+                label, rec.one_stage_estimate, rec.one_stage_low, rec.one_stage_high, style=style
+            )
+        )
+    return rows

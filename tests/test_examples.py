@@ -1,0 +1,89 @@
+"""The example notebooks in ``examples/`` run end to end, and are stored without outputs.
+
+Every ``examples/*.ipynb`` is executed top to bottom in a fresh ``python3`` kernel, with
+``examples/`` as working directory, the non-interactive ``Agg`` backend (no figure window
+opens) and this checkout first on ``PYTHONPATH`` (the notebooks exercise the code under
+test even when another copy of the package is installed). A cell that raises fails the
+test; the notebooks also hold their own checks against published figures, as ``assert``
+cells, so a wrong number fails here too.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = REPO / "examples"
+NOTEBOOKS = sorted(EXAMPLES.glob("*.ipynb"))
+CELL_TIMEOUT_S = 600
+# The notebooks written with the package; others found in examples/ are executed too.
+EXPECTED = (
+    "01_two_stage.ipynb",
+    "02_one_stage_continuous.ipynb",
+    "03_one_stage_binary_bcg.ipynb",
+)
+
+
+def _ids(paths: list[Path]) -> list[str]:
+    return [p.stem for p in paths]
+
+
+def test_the_example_notebooks_are_there() -> None:
+    found = {p.name for p in NOTEBOOKS}
+    missing = [name for name in EXPECTED if name not in found]
+    assert not missing, f"examples/ lacks {missing}; it holds {sorted(found)}"
+
+
+def test_the_readme_lists_every_notebook() -> None:
+    readme = (EXAMPLES / "README.md").read_text(encoding="utf-8")
+    unlisted = [p.name for p in NOTEBOOKS if p.name not in readme]
+    assert not unlisted, f"examples/README.md does not mention {unlisted}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_notebook_is_stored_without_outputs(path: Path) -> None:
+    nb = nbformat.read(path, as_version=4)
+    with_outputs = [
+        i
+        for i, cell in enumerate(nb.cells)
+        if cell.cell_type == "code" and (cell.outputs or cell.execution_count is not None)
+    ]
+    assert not with_outputs, (
+        f"{path.name}: code cells {with_outputs} carry outputs or execution counts; "
+        "clear them before saving (CI executes the notebooks)"
+    )
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_notebook_executes_without_error(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The kernel is a child process: it inherits these variables.
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    pythonpath = os.environ.get("PYTHONPATH")
+    monkeypatch.setenv(
+        "PYTHONPATH", str(REPO) if not pythonpath else os.pathsep.join([str(REPO), pythonpath])
+    )
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        nb,
+        kernel_name="python3",
+        timeout=CELL_TIMEOUT_S,
+        resources={"metadata": {"path": str(EXAMPLES)}},
+    )
+    try:
+        client.execute()
+    except CellExecutionError as err:
+        pytest.fail(f"{path.name}: a cell raised\n{err}", pytrace=False)
+    errors = [
+        output
+        for cell in nb.cells
+        if cell.cell_type == "code"
+        for output in cell.outputs
+        if output.get("output_type") == "error"
+    ]
+    assert not errors, f"{path.name}: {len(errors)} error output(s)"
