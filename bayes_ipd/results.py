@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import html
 import json
+import logging
 import math
 import warnings
 from collections.abc import Mapping
@@ -941,11 +942,17 @@ class OneStageResult:
         import pymc as pm
 
         seed = self._seed("prior_predictive", seed)
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*[Pp]otential.*")
-            prior = pm.sample_prior_predictive(
-                model=self.built.model, draws=draws, random_seed=seed
-            )
+        logger = logging.getLogger("pymc")
+        level = logger.level
+        logger.setLevel(logging.WARNING)  # not the "Sampling: [...]" line
+        try:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*[Pp]otential.*")
+                prior = pm.sample_prior_predictive(
+                    model=self.built.model, draws=draws, random_seed=seed
+                )
+        finally:
+            logger.setLevel(level)
         return prior.prior
 
     def prior_predictive(self, draws: int = 500, seed: int | None = None) -> PPCResult:
@@ -1162,10 +1169,9 @@ class OneStageResult:
         if self.is_ratio:
             scale += f"; also as {RATIO_NAMES[self.effect_scale]}"
         forms = ", ".join(f"{k} {v}" for k, v in self.built.parameterisation.items())
-        model = (
-            f"{spec.intercepts} intercepts, random treatment effect, "
-            f"{spec.covariate_effects} covariate effects"
-        )
+        model = f"{spec.intercepts} intercepts, random treatment effect"
+        if design.covariate_terms:
+            model += f", {spec.covariate_effects} covariate effects"
         if self.family == "gaussian":
             model += f", residual SD {spec.residual_sd.replace('_', ' ')}"
         if spec.random_interactions:

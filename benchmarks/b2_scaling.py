@@ -27,8 +27,8 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks import common  # noqa: E402
-from benchmarks.common import Row  # noqa: E402
+from benchmarks import common
+from benchmarks.common import Row
 
 NAME = "b2_scaling"
 TARGET_WALL_RATIO = 1.5

@@ -30,8 +30,8 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks import common  # noqa: E402
-from benchmarks.common import Row  # noqa: E402
+from benchmarks import common
+from benchmarks.common import Row
 
 NAME = "b3_bcg_cli"
 SPEC_FILE = "models/bcg_binary.toml"

@@ -26,8 +26,8 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks import common  # noqa: E402
-from benchmarks.common import Row  # noqa: E402
+from benchmarks import common
+from benchmarks.common import Row
 
 NAME = "b4_refits"
 TARGET_RATIO = 3.0
