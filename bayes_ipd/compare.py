@@ -133,6 +133,7 @@ class Comparison:
         header = f"{'':<{width}}{'two-stage':<30}{'one-stage':<30}"
         if ratio:
             header += f"{f'{ratio} two-stage':<30}{f'{ratio} one-stage':<30}"
+        header = header.rstrip()
         lines = [*head, "", header, "-" * len(header)]
         for i, rec in enumerate(self.table.itertuples(index=False)):
             if i == 3 and len(self.table) > 3:

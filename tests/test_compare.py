@@ -126,7 +126,7 @@ def test_one_stage_columns_are_posterior_quantiles(routes):
 
 
 def test_routes_agree_on_simulated_trials(routes):
-    one, two, est, se = routes
+    one, two, _, _ = routes
     by_row = compare(one, two).table.set_index("row")
     pooled = by_row.loc["pooled effect"]
     # Both routes estimate the same mean log OR from the same 1500 participants; their
