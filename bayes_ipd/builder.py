@@ -120,6 +120,13 @@ def priors_for(design: Design, spec: Any) -> PriorSet:
     return resolve_priors(design.family, spec.priors)
 
 
+def intercept_sd_scale(design: Design) -> float:
+    """Scale of the half-normal prior on ``alpha_sd`` (random intercepts): 2.5 outcome SDs
+    (gaussian) or 2.5 on the log odds / log hazard scale."""
+    sd = design.outcome_moments()[1] if design.family == "gaussian" else 1.0
+    return INTERCEPT_SD_SCALE * sd
+
+
 def _sd_variable(prior: Prior, name: str, dims: str | None = None) -> Any:
     """A positive SD variable with the tau slot's convention (log_normal is a prior on SD²)."""
     if prior.dist == "log_normal":
@@ -148,24 +155,29 @@ def _coords(design: Design) -> dict[str, list]:
 
 
 def data_arrays(design: Design) -> dict[str, np.ndarray]:
-    """The values of the model's data containers, by name (a refit replaces them)."""
+    """The values of the model's data containers, by name (a refit replaces them).
+
+    ``across`` is present only when the model has interactions (an unused container would
+    be pruned from the compiled model and could not be replaced).
+    """
     if design.family == "gaussian":
-        return {
+        out = {
             "n": design.n_arm.sum(axis=1).astype(np.float64),
             "ztz": design.ztz.sum(axis=1),
             "zty": design.zty.sum(axis=1),
             "yty": design.yty.sum(axis=1),
-            "across": design.across,
         }
-    out = {
-        "cell_study": design.cell_study,
-        "cell_z": design.cell_z,
-        "cell_n": design.cell_n,
-        "cell_events": design.cell_events,
-        "across": design.across,
-    }
+    else:
+        out = {
+            "cell_study": design.cell_study,
+            "cell_z": design.cell_z,
+            "cell_n": design.cell_n,
+            "cell_events": design.cell_events,
+        }
     if design.family == "survival":
         out["cell_interval"] = design.cell_interval
+    if design.interaction_terms:
+        out["across"] = design.across
     return out
 
 
@@ -203,10 +215,7 @@ def build_model(design: Design, spec: Any, *, priors: PriorSet | None = None) ->
         theta = _random_vector("theta", theta_mean, tau, form["theta"], "study")
         if spec.intercepts == "random":
             alpha_mu = priors.intercept.to_pymc("alpha_mu")
-            scale = INTERCEPT_SD_SCALE * (
-                design.outcome_moments()[1] if design.family == "gaussian" else 1.0
-            )
-            alpha_sd = pm.HalfNormal("alpha_sd", scale)
+            alpha_sd = pm.HalfNormal("alpha_sd", intercept_sd_scale(design))
             alpha = _random_vector("alpha", alpha_mu * pt.ones(k), alpha_sd, form["alpha"], "study")
         else:
             alpha = priors.intercept.to_pymc("alpha", dims="study")

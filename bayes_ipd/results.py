@@ -981,17 +981,18 @@ class OneStageResult:
 
     # ------------------------------------------------------------------ model checks
 
-    def loo(self, marginal: bool = False) -> LooResult:
+    def loo(self, marginal: bool | None = None) -> LooResult:
         """Leave-one-trial-out PSIS-LOO, one log-likelihood term per trial.
 
         Parameters
         ----------
-        marginal : bool
-            ``False`` (default): the ``log_likelihood`` group of :attr:`idata`, i.e. each
-            trial's log-likelihood given its own parameters (``alpha_k``, ``theta_k``, ...).
+        marginal : bool, optional
+            ``False``: the ``log_likelihood`` group of :attr:`idata`, i.e. each trial's
+            log-likelihood given its own parameters (``alpha_k``, ``theta_k``, ...).
             ``True`` (gaussian only): each trial's log-likelihood with its intercept and
             treatment effect integrated out over their distributions given the other
-            parameters (:func:`gaussian_marginal_loglik`).
+            parameters (:func:`gaussian_marginal_loglik`). Default: ``True`` for gaussian
+            fits, ``False`` otherwise (see Notes).
 
         Returns
         -------
@@ -1015,6 +1016,8 @@ class OneStageResult:
         a flagged trial, refit without it.
         """
         idata = self.idata
+        if marginal is None:
+            marginal = self.family == "gaussian"
         if marginal:
             loglik = self.marginal_loglik()
             idata = az.InferenceData(

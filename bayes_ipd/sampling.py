@@ -21,7 +21,7 @@ import arviz as az
 import numpy as np
 import pymc as pm
 
-from bayes_ipd.builder import BuiltModel, data_arrays
+from bayes_ipd.builder import BuiltModel, data_arrays, intercept_sd_scale
 
 CACHE_SIZE = 8
 R_HAT_MAX = 1.01  # Vehtari et al. 2021
@@ -111,7 +111,7 @@ def structure_key(built: BuiltModel, backend: str) -> str:
     parts = [
         backend,
         repr(built.spec),
-        repr(built.priors),
+        repr(priors_in_use(built)),
         repr(sorted(built.parameterisation.items())),
         repr(d.studies),
         repr(d.covariate_terms),
@@ -120,6 +120,22 @@ def structure_key(built: BuiltModel, backend: str) -> str:
         repr(sorted(shapes.items())),
     ]
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+
+
+def priors_in_use(built: BuiltModel) -> dict[str, str]:
+    """The priors the model actually contains (a slot without parameters is left out)."""
+    d = built.design
+    used = {"intercept", "effect", "tau"}
+    if d.covariate_terms:
+        used.add("coefficients")
+    if d.interaction_terms:
+        used.add("interactions")
+    if d.family == "gaussian":
+        used.add("sigma")
+    out = {slot: text for slot, text in built.priors.to_dict().items() if slot in used}
+    if built.spec.intercepts == "random":
+        out["alpha_sd"] = f"half_normal({intercept_sd_scale(d)!r})"
+    return out
 
 
 def clear_compiled_cache() -> None:

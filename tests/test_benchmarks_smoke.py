@@ -1,0 +1,120 @@
+"""The speed benchmarks run end to end in their tiny "smoke" configuration.
+
+No timing is asserted: each benchmark must produce its table rows (case, ours, baseline,
+ratio) and its JSON file. The smoke configurations sample with PyMC's own NUTS (1 chain x
+50 draws) to avoid a numba compile per case, and leave out the slow row-level baselines;
+the baselines are instead checked to be the same model as bayes_ipd's: their log
+posterior density equals that of the collapsed model at random points.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # the benchmarks folder is not an installed package
+    sys.path.insert(0, str(REPO))
+
+from benchmarks import b1_continuous_ess, b2_scaling, b3_bcg_cli, b4_refits, common  # noqa: E402
+
+BENCHMARKS = [b1_continuous_ess, b2_scaling, b3_bcg_cli, b4_refits]
+ROW_KEYS = {"case", "ours", "baseline", "ratio", "unit"}
+
+
+def _is_number_or_none(x: object) -> bool:
+    return x is None or (isinstance(x, int | float) and not isinstance(x, bool))
+
+
+@pytest.mark.parametrize("bench", BENCHMARKS, ids=lambda m: m.NAME)
+def test_benchmark_smoke_produces_table_rows(bench, tmp_path):
+    payload = bench.run(bench.SMOKE, isolate=False, results_dir=tmp_path, verbose=False)
+    rows = payload["rows"]
+    assert rows, "a benchmark prints at least one row"
+    for row in rows:
+        assert set(row) == ROW_KEYS
+        assert isinstance(row["case"], str) and row["case"]
+        assert _is_number_or_none(row["ours"])
+        assert _is_number_or_none(row["baseline"])
+        assert _is_number_or_none(row["ratio"])
+    assert rows[0]["ours"] is not None
+    written = json.loads((tmp_path / f"{bench.NAME}.json").read_text())
+    assert written["rows"] == rows
+    assert "targets" in written and "machine" in written
+
+
+def test_format_table_has_one_line_per_row():
+    rows = [common.Row("a", 1.0, 20.0, 20.0), common.Row("b", None, None, None, "MiB")]
+    text = common.format_table("title", rows)
+    lines = text.splitlines()
+    assert len(lines) == 3 + len(rows)
+    assert lines[3].startswith("a [s]") and lines[3].rstrip().endswith("20x")
+    assert lines[4].startswith("b [MiB]")
+
+
+# --------------------------------------------------------------------------- baselines
+
+
+def _logp_function(model):
+    """The model's joint log density (value variables in), compiled without C code."""
+    import pytensor
+
+    return pytensor.function(model.value_vars, model.logp(), mode="FAST_COMPILE")
+
+
+def _same_logp(ours_model, baseline_model, seed: int, points: int = 3) -> list[tuple]:
+    """(ours, baseline) log densities at random points of the baseline's value space."""
+    rng = np.random.default_rng(seed)
+    f_ours, f_base = _logp_function(ours_model), _logp_function(baseline_model)
+    start = baseline_model.initial_point(random_seed=seed)
+    base_vars = {v.name: v for v in baseline_model.value_vars}
+    out = []
+    for _ in range(points):
+        point = {k: v + rng.normal(0, 0.3, np.shape(v)) for k, v in start.items()}
+        base_args = [point[v.name] for v in baseline_model.value_vars]
+        ours_args = [
+            np.reshape(point[v.name], ours_model.initial_point()[v.name].shape)
+            for v in ours_model.value_vars
+        ]
+        assert set(base_vars) == {v.name for v in ours_model.value_vars}
+        out.append((float(f_ours(*ours_args)), float(f_base(*base_args))))
+    return out
+
+
+def test_row_level_gaussian_baseline_is_the_collapsed_model():
+    # Reference: the row-by-row normal log density summed over participants, which the
+    # exact collapsed likelihood must reproduce (bayes_ipd.likelihoods, module docstring).
+    from bayes_ipd.builder import build_model
+    from bayes_ipd.design import build_design
+
+    frame = common.simulated_continuous(3, 40, seed=5)
+    ipd = common.continuous_ipd(frame)
+    spec = common.continuous_spec("centred")
+    design = build_design(ipd, spec)
+    built = build_model(design, spec)
+    baseline = common.row_level_gaussian_model(frame, built.priors, parameterisation="centred")
+    for ours, base in _same_logp(built.model, baseline, seed=1):
+        assert ours == pytest.approx(base, rel=1e-9, abs=1e-6)
+
+
+def test_row_level_bernoulli_baseline_is_the_collapsed_model():
+    # Reference: the row-by-row Bernoulli log density, as above.
+    from bayes_ipd.builder import build_model
+    from bayes_ipd.data import IPD
+    from bayes_ipd.design import build_design
+    from bayes_ipd.simulate import simulate_binary
+    from bayes_ipd.spec import ModelSpec
+
+    frame, _ = simulate_binary(n_studies=4, n_per_study=60, seed=3)
+    ipd = IPD.from_frame(
+        frame, study="trial", treatment="treat", outcome="event", family="binomial"
+    )
+    spec = ModelSpec("binomial", parameterisation="centred")
+    built = build_model(build_design(ipd, spec), spec)
+    baseline = common.row_level_bernoulli_model(frame, built.priors, parameterisation="centred")
+    for ours, base in _same_logp(built.model, baseline, seed=2):
+        assert ours == pytest.approx(base, rel=1e-9, abs=1e-6)
