@@ -43,9 +43,10 @@ points at a baseline hazard that the intervals cannot follow or at non-proportio
 
 from __future__ import annotations
 
+import itertools
 import math
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -217,7 +218,7 @@ def interval_labels(cutpoints: Sequence[float], digits: int = 3) -> tuple[str, .
     edges = interval_edges(cutpoints)
     return tuple(
         f"[{lo:.{digits}g}, {'inf' if math.isinf(hi) else f'{hi:.{digits}g}'})"
-        for lo, hi in zip(edges[:-1], edges[1:], strict=True)
+        for lo, hi in itertools.pairwise(edges)
     )
 
 
@@ -269,9 +270,10 @@ def participant_design_rows(result: OneStageResult, ipd: IPD, label: str) -> np.
     covariates = ipd.covariates.iloc[rows].reset_index(drop=True)
     x_local, terms, _ = expand_covariates(covariates, spec.covariates, rows.size)
     index = {t: i for i, t in enumerate(terms)}
-    x = np.column_stack(
-        [x_local[:, index[t]] if t in index else np.zeros(rows.size) for t in design.covariate_terms]
-    ) if design.covariate_terms else np.zeros((rows.size, 0))
+    columns = [
+        x_local[:, index[t]] if t in index else np.zeros(rows.size) for t in design.covariate_terms
+    ]
+    x = np.column_stack(columns) if columns else np.zeros((rows.size, 0))
     means = x.mean(axis=0)
     _check_same_trial(design, k, label, treat, means)
     xc = x - means
@@ -640,8 +642,9 @@ def hazard_ratio_summary(
         ("HR in a new trial", _values(result.predict_new_study(seed))),
     ]
     for term in design.interaction_terms:
-        rows.append((f"HR ratio within: {term}", _values(post["gamma_within"].sel(interaction=term))))
-        rows.append((f"HR ratio across: {term}", _values(post["gamma_across"].sel(interaction=term))))
+        for part in ("within", "across"):
+            draws = post[f"gamma_{part}"].sel(interaction=term)
+            rows.append((f"HR ratio {part}: {term}", _values(draws)))
     for study in design.studies:
         rows.append((f"HR in {study}", _values(post["theta"].sel(study=study))))
     lo, hi = quantile_labels(level)
@@ -693,7 +696,3 @@ def warn_event_free_trials(design: Design) -> tuple[str, ...]:
             stacklevel=2,
         )
     return empty
-
-
-def _as_mapping(x: Mapping[str, Any]) -> dict[str, Any]:
-    return dict(x)
