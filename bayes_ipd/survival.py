@@ -110,11 +110,13 @@ def _survival_arrays(time: Any, event: Any) -> tuple[np.ndarray, np.ndarray]:
     bad_t = ~np.isfinite(t) | (t <= 0)
     if bad_t.any():
         i = int(np.flatnonzero(bad_t)[0])
-        raise IPDDataError(f"survival time must be finite and > 0; value {t[i]!r} at position {i}")
+        raise IPDDataError(
+            f"survival time must be finite and > 0; value {float(t[i])!r} at position {i}"
+        )
     bad_d = ~np.isin(d, (0.0, 1.0))
     if bad_d.any():
         i = int(np.flatnonzero(bad_d)[0])
-        raise IPDDataError(f"event must be 0 or 1; value {d[i]!r} at position {i}")
+        raise IPDDataError(f"event must be 0 or 1; value {float(d[i])!r} at position {i}")
     return t, d
 
 
@@ -405,7 +407,8 @@ def predictive_survival(
         z = participant_design_rows(result, ipd, label)
         t_grid = grid if grid is not None else _default_times(ipd, _trial_rows(ipd, label))
         cum_h = cumulative_baseline_hazard(log_h[:, k, :], design.cutpoints, t_grid)
-        eta = coef[:, k, :] @ z.T  # (S, n)
+        # The intercept column (alpha_k) is already the first interval's log hazard.
+        eta = coef[:, k, 1:] @ z[:, 1:].T  # (S, n)
         out[label] = {}
         for a, arm in enumerate(ARMS):
             surv = _mean_survival(cum_h, eta[:, z[:, 1] == a])
@@ -481,7 +484,10 @@ def expected_interval_events(
 ) -> np.ndarray:
     """(S, K·J·2) expected events per trial, interval and arm, for each draw.
 
-    ``sum_c E_c exp(log h_{k j} + z_c'b_k)`` over the cells of the group.
+    ``sum_c E_c exp(log h_kj + z_c'b_k)`` over the cells of the group, where ``b_k`` leaves
+    out the intercept: ``coef`` is (S, K, m) from :func:`~bayes_ipd.results.coefficient_draws`
+    (its intercept column, ``alpha_k``, is ignored) and ``log_hazard`` (S, K, J) from
+    :func:`~bayes_ipd.results.log_hazard_draws` (which already holds ``alpha_k``).
     """
     groups = _group_matrix(design)
     s = coef.shape[0]
@@ -489,7 +495,8 @@ def expected_interval_events(
     size = max(1, _BLOCK // max(len(design.cell_n), 1))
     for start in range(0, s, size):
         block = slice(start, min(start + size, s))
-        eta = np.einsum("cm,scm->sc", design.cell_z, coef[block][:, design.cell_study, :])
+        b = coef[block][:, design.cell_study, 1:]
+        eta = np.einsum("cm,scm->sc", design.cell_z[:, 1:], b)
         eta = eta + log_hazard[block][:, design.cell_study, design.cell_interval]
         rate = design.cell_n * np.exp(np.minimum(eta, _EXP_MAX))
         out[block] = np.asarray((groups.T @ rate.T).T)
@@ -528,7 +535,8 @@ def interval_event_ppc(
     pandas.DataFrame
         One row per trial, interval and arm: ``study, interval`` (0-based),
         ``interval_label`` (``"[a, b)"``), ``arm, exposure, observed, rep_mean,
-        rep_q025, rep_q975`` (for ``level=0.95``), ``p_value`` = P(rep >= obs) and
+        rep_q025, rep_q975`` (with ``level=0.95``; the columns of
+        :meth:`OneStageResult.ppc`), ``p_value`` = P(rep >= obs) and
         ``p_two_sided`` = min(1, 2 min(P(rep >= obs), P(rep <= obs))) (Gelman, Meng &
         Stern 1996).
     """
@@ -563,8 +571,8 @@ def interval_event_ppc(
             "exposure": exposure,
             "observed": observed,
             "rep_mean": rep.mean(axis=0),
-            lo: q_lo,
-            hi: q_hi,
+            f"rep_{lo}": q_lo,
+            f"rep_{hi}": q_hi,
             "p_value": ge,
             "p_two_sided": np.minimum(1.0, 2 * np.minimum(ge, le)),
         }

@@ -501,7 +501,7 @@ def test_prior_predictive_is_wider_than_posterior_predictive(binomial_fit):
 
 
 def test_loo_conditional_reports_every_trial(outlier_fit):
-    loo = outlier_fit.loo()
+    loo = outlier_fit.loo(marginal=False)
     studies = list(outlier_fit.built.design.studies)
     assert list(loo.pareto_k.index) == studies and len(loo.pareto_k) == 8
     assert loo.influential == tuple(s for s in studies if loo.pareto_k[s] > 0.7)
@@ -602,3 +602,8 @@ def test_report_and_figures(gaussian_fit, binomial_fit):
     html = gaussian_fit._repr_html_()
     assert "<table" in html and "interaction within: age" in html
     assert isinstance(gaussian_fit.tau_plot(), Figure)
+
+
+def test_loo_default_is_marginal_for_gaussian_and_conditional_otherwise(outlier_fit, binomial_fit):
+    assert outlier_fit.loo().method == "marginal"
+    assert binomial_fit.loo().method == "conditional"
