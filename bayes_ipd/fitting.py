@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bayes_ipd.builder import build_model
@@ -26,9 +26,10 @@ def design_for(data: Any, spec: ModelSpec) -> Design:
 
     Parameters
     ----------
-    data : IPD, TrialSummary, Design, or a sequence of IPD and TrialSummary
-        Rows are summarised exactly (:func:`~bayes_ipd.summaries.summarise`); summaries are
-        used as they are. Trials are ordered as given.
+    data : IPD, TrialSummary, Design, or a sequence of IPD, TrialSummary and summary dicts
+        Rows are summarised exactly (:func:`~bayes_ipd.summaries.summarise`); summaries
+        (objects, or the dicts of :meth:`TrialSummary.to_dict`, e.g. read from JSON) are used
+        as they are. Trials are ordered as given.
     spec : ModelSpec
 
     Returns
@@ -41,7 +42,7 @@ def design_for(data: Any, spec: ModelSpec) -> Design:
                 f"the model is for family {spec.family!r} but the design is {data.family!r}"
             )
         return data
-    parts = _parts(data)
+    parts = [TrialSummary.from_dict(p) if isinstance(p, Mapping) else p for p in _parts(data)]
     given = [p for p in parts if isinstance(p, TrialSummary)]
     cutpoints: Sequence[float] | None = None
     if spec.family == "survival" and given:

@@ -158,7 +158,7 @@ def test_summaries_give_identical_draws(ecological):
     docs = json.loads(json.dumps([s.to_dict() for s in summarise(ipd, spec)]))
     sums = [TrialSummary.from_dict(d) for d in docs]
     mixed = [*sums[:6], ipd.select_studies(ipd.studies[6:])]
-    for data in (sums, mixed):
+    for data in (sums, mixed, docs):  # objects, a mix with rows, and plain JSON dicts
         again = _quiet_fit(data, spec, FAST)
         assert again.diagnostics.reused_compiled
         for name in ("mu", "tau", "theta", "gamma_within", "beta", "sigma"):
