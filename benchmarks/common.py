@@ -182,20 +182,25 @@ class ProcessRun:
     stderr: str
 
 
-def child_env() -> dict[str, str]:
+def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment of a benchmark subprocess: the repository importable, plots headless."""
-    env = dict(os.environ)
+    env = {**os.environ, **(extra or {})}
     paths = [str(REPO_ROOT), *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))]
     env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
     env.setdefault("MPLBACKEND", "Agg")
     return env
 
 
-def run_process(argv: Sequence[str]) -> ProcessRun:
-    """Run ``argv`` from the repository root; time it and read its peak memory (``wait4``)."""
+def run_process(argv: Sequence[str], env: Mapping[str, str] | None = None) -> ProcessRun:
+    """Run ``argv`` from the repository root; time it and read its peak memory (``wait4``).
+
+    ``env`` adds to (or overrides) this process's environment.
+    """
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         t0 = time.perf_counter()
-        proc = subprocess.Popen(list(argv), cwd=REPO_ROOT, env=child_env(), stdout=out, stderr=err)
+        proc = subprocess.Popen(
+            list(argv), cwd=REPO_ROOT, env=child_env(env), stdout=out, stderr=err
+        )
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - t0
         proc.returncode = os.waitstatus_to_exitcode(status)

@@ -9,8 +9,15 @@ runs in a fresh process:
   the numba compile of the "expand" function (constrained values and deterministics,
   including ``loglik_trial``); once as built, once with the expanded variables limited to
   the free parameters (``var_names``, no ``loglik_trial``);
+* ``nutpie_compile_lean_*``: the same posterior written as a leaner graph (one sum over
+  cells, no per-trial scatter, no ``loglik_trial``), with integer indexing or a one-hot
+  product to take each cell's trial coefficients; its log density is checked equal to the
+  built model's;
 * ``pymc_backend``: the same fit with ``backend="pymc"`` (PyTensor C code, whose modules
-  are cached on disk, and PyMC's NUTS), 4 chains x 1,000 draws.
+  are cached on disk, and PyMC's NUTS), 4 chains x 1,000 draws;
+* ``cli_*``: ``bayes-ipd run`` on the BCG spec with ``backend`` set to nutpie, to pymc, and
+  to pymc with an empty PyTensor compile cache (a first run after installation);
+* ``b1_gaussian_pymc_backend``: B1's fit (20 x 5,000 rows) with ``backend="pymc"``.
 
 Run: ``python benchmarks/profile_compile.py``; writes ``benchmarks/results/profile_compile.json``.
 """
@@ -104,6 +111,60 @@ def nutpie_compile_case(limit_expanded: bool) -> dict[str, Any]:
     }
 
 
+def _lean_bcg_model(built: Any, gather: str) -> Any:
+    """The BCG model of ``built`` (centred theta) written leaner for the numba compile.
+
+    Same priors and the same log density, but the likelihood enters as one sum over cells
+    (no per-trial ``inc_subtensor`` and no ``loglik_trial`` deterministic), and each cell's
+    trial coefficients are taken by integer indexing (``gather="index"``) or by a product
+    with a constant one-hot (cells x trials) matrix (``gather="onehot"``).
+    """
+    import numpy as np
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    from bayes_ipd.priors import tau_to_pymc
+
+    d, priors = built.design, built.priors
+    with pm.Model(coords={"study": list(d.studies)}) as model:
+        mu = priors.effect.to_pymc("mu")
+        tau = tau_to_pymc(priors.tau, name="tau")
+        theta = pm.Normal("theta", mu, tau, dims="study")
+        alpha = priors.intercept.to_pymc("alpha", dims="study")
+        if gather == "onehot":
+            onehot = np.eye(d.k)[d.cell_study]
+            a_cell, t_cell = pt.dot(onehot, alpha), pt.dot(onehot, theta)
+        else:
+            a_cell, t_cell = alpha[d.cell_study], theta[d.cell_study]
+        eta = a_cell + t_cell * d.cell_z[:, 1]
+        pm.Potential("likelihood", (d.cell_events * eta - d.cell_n * pt.softplus(eta)).sum())
+    return model
+
+
+def lean_compile_case(gather: str) -> dict[str, Any]:
+    """nutpie compile of a leaner BCG graph; its log density checked against the built one."""
+    import numpy as np
+    import nutpie
+
+    built = _bcg_built("centred")
+    lean = _lean_bcg_model(built, gather)
+    point = built.model.initial_point()
+    rng = np.random.default_rng(1)
+    point = {k: v + rng.normal(0, 0.2, np.shape(v)) for k, v in point.items()}
+    same = bool(np.isclose(built.model.compile_logp()(point), lean.compile_logp()(point)))
+    t0 = time.perf_counter()
+    compiled = nutpie.compile_pymc_model(lean)
+    compile_seconds = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    nutpie.sample(compiled, draws=1000, tune=1000, chains=4, cores=2, seed=1, progress_bar=False)
+    return {
+        "gather": gather,
+        "same_log_density_as_built": same,
+        "compile_seconds": compile_seconds,
+        "sampling_seconds": time.perf_counter() - t1,
+    }
+
+
 def pymc_backend_case(draws: int, tune: int, chains: int) -> dict[str, Any]:
     """``bayes_ipd.fit`` of the BCG rows with ``backend="pymc"``."""
     from bayes_ipd.datasets import load_bcg_ipd
@@ -128,6 +189,53 @@ def pymc_backend_case(draws: int, tune: int, chains: int) -> dict[str, Any]:
     }
 
 
+def cli_backend_case(backend: str, cold_c_cache: bool = False) -> dict[str, Any]:
+    """Wall time of ``bayes-ipd run`` on the BCG spec with the sampler backend set.
+
+    The spec is ``models/bcg_binary.toml`` with ``backend`` added to ``[sampler]`` and the
+    data path made absolute, written to a temporary folder. ``cold_c_cache`` gives the
+    process an empty PyTensor compile directory (a first run after installation).
+    """
+    import json
+    import tempfile
+    import tomllib
+
+    import tomli_w
+
+    doc = tomllib.loads((common.REPO_ROOT / "models" / "bcg_binary.toml").read_text())
+    doc["data"]["path"] = str((common.REPO_ROOT / "models" / doc["data"]["path"]).resolve())
+    doc["sampler"]["backend"] = backend
+    with tempfile.TemporaryDirectory() as tmp:
+        spec = Path(tmp) / "bcg.toml"
+        spec.write_text(tomli_w.dumps(doc))
+        env = {"PYTENSOR_FLAGS": f"base_compiledir={tmp}/pytensor"} if cold_c_cache else None
+        argv = [sys.executable, "-m", "bayes_ipd.cli", "run", str(spec), "--json"]
+        run = common.run_process(argv, env=env)
+    if run.returncode != 0:
+        raise RuntimeError(f"bayes-ipd run failed: {run.stderr.splitlines()[-3:]}")
+    diag = json.loads(run.stdout)["diagnostics"]
+    return {
+        "backend": backend,
+        "cold_c_cache": cold_c_cache,
+        "process_wall_seconds": run.wall_seconds,
+        "compile_seconds": diag["compile_seconds"],
+        "sampling_seconds": diag["sampling_seconds"],
+        "r_hat_max": diag["r_hat_max"],
+        "ess_bulk_min": diag["ess_bulk_min"],
+        "load_average_after": common.load_average(),
+    }
+
+
+def gaussian_pymc_backend_case() -> dict[str, Any]:
+    """B1's fit of ours (20 x 5,000 rows, auto) with ``backend="pymc"``."""
+    from benchmarks import b1_continuous_ess as b1
+
+    c = b1.FULL
+    return b1.ours_case(
+        c.n_studies, c.n_per_study, c.data_seed, "auto", c.draws, c.tune, c.chains, c.seed, "pymc"
+    )
+
+
 def run(isolate: bool = True, results_dir: Path | None = None, verbose: bool = True) -> dict:
     """Run every part and write ``<results_dir>/profile_compile.json``."""
     info = common.machine_info()
@@ -140,10 +248,22 @@ def run(isolate: bool = True, results_dir: Path | None = None, verbose: bool = T
         "nutpie_compile_free_only": common.call_case(
             f"{target}:nutpie_compile_case", {"limit_expanded": True}, isolate
         ),
+        "nutpie_compile_lean_index": common.call_case(
+            f"{target}:lean_compile_case", {"gather": "index"}, isolate
+        ),
+        "nutpie_compile_lean_onehot": common.call_case(
+            f"{target}:lean_compile_case", {"gather": "onehot"}, isolate
+        ),
         "pymc_backend": common.call_case(
             f"{target}:pymc_backend_case", {"draws": 1000, "tune": 1000, "chains": 4}, isolate
         ),
     }
+    parts["cli_nutpie"] = cli_backend_case("nutpie")
+    parts["cli_pymc_backend"] = cli_backend_case("pymc")
+    parts["cli_pymc_backend_cold_c_cache"] = cli_backend_case("pymc", cold_c_cache=True)
+    parts["b1_gaussian_pymc_backend"] = common.call_case(
+        f"{target}:gaussian_pymc_backend_case", {}, isolate
+    )
     payload = {
         "benchmark": NAME,
         "machine": info,
