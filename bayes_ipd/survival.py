@@ -74,6 +74,7 @@ __all__ = [
     "SEED_OFFSETS",
     "cumulative_baseline_hazard",
     "event_free_trials",
+    "expected_interval_events",
     "hazard_ratio_summary",
     "interval_edges",
     "interval_event_ppc",
@@ -168,8 +169,9 @@ def kaplan_meier(time: Any, event: Any) -> tuple[np.ndarray, np.ndarray]:
 def _trial_rows(ipd: IPD, label: str) -> np.ndarray:
     if label not in ipd.studies:
         raise IPDDataError(
-            f"trial {label!r} has no participant rows in the data given (it was fitted from a "
-            "summary?): survival curves need the trial's rows (time, event, covariates)"
+            f"trial {label!r} has no participant rows in the data given, so its survival curves "
+            "are unavailable: they need each participant's time, event and covariates, which a "
+            "trial given only as a summary (exposure cells) does not hold"
         )
     return np.flatnonzero(ipd.study == ipd.studies.index(label))
 

@@ -20,9 +20,9 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # the benchmarks folder is not an installed package
     sys.path.insert(0, str(REPO))
 
-from benchmarks import b1_continuous_ess, b2_scaling, b3_bcg_cli, b4_refits, common  # noqa: E402
+from benchmarks import b1_continuous_ess, b2_scaling, b3_bcg_cli, b4_refits, b5_survival_ess, common  # noqa: E402
 
-BENCHMARKS = [b1_continuous_ess, b2_scaling, b3_bcg_cli, b4_refits]
+BENCHMARKS = [b1_continuous_ess, b2_scaling, b3_bcg_cli, b4_refits, b5_survival_ess]
 ROW_KEYS = {"case", "ours", "baseline", "ratio", "unit"}
 
 

@@ -57,8 +57,9 @@ def run_json(workdir):
 
     out, err = io.StringIO(), io.StringIO()
     with redirect_stdout(out), redirect_stderr(err):
-        code = main(["run", str(workdir / "spec.toml"), "--json", "--out",
-                     str(workdir / "out"), *SMALL])
+        code = main(
+            ["run", str(workdir / "spec.toml"), "--json", "--out", str(workdir / "out"), *SMALL]
+        )
     return code, out.getvalue(), err.getvalue()
 
 
@@ -94,9 +95,24 @@ def test_run_is_reproducible_and_input_untouched(run_json, workdir, capsys):
 
 def test_summaries_route_gives_identical_posterior(run_json, workdir, capsys):
     code, _, _ = _run(
-        ["summarise", str(workdir / "bp.csv"), "--study", "trial", "--treatment", "treat",
-         "--family", "gaussian", "--outcome", "sbp_final", "--covariates", "sbp_baseline,age",
-         "--interactions", "age", "--out", str(workdir / "sums.json")],
+        [
+            "summarise",
+            str(workdir / "bp.csv"),
+            "--study",
+            "trial",
+            "--treatment",
+            "treat",
+            "--family",
+            "gaussian",
+            "--outcome",
+            "sbp_final",
+            "--covariates",
+            "sbp_baseline,age",
+            "--interactions",
+            "age",
+            "--out",
+            str(workdir / "sums.json"),
+        ],
         capsys,
     )
     assert code == 0
@@ -114,9 +130,9 @@ def test_summaries_route_gives_identical_posterior(run_json, workdir, capsys):
     ("extra", "needle"),
     [
         ("[sampler2]\ndraws = 10", "sampler2"),
-        ("[priors]\neffect = \"normal(0, -1)\"", "normal(0, -1)"),
-        ("[priors]\ntau = \"gamma(2, 1)\"", "gamma"),
-        ("[priors]\ntau = \"normal(0, 1)\"", "tau"),
+        ('[priors]\neffect = "normal(0, -1)"', "normal(0, -1)"),
+        ('[priors]\ntau = "gamma(2, 1)"', "gamma"),
+        ('[priors]\ntau = "normal(0, 1)"', "tau"),
     ],
 )
 def test_bad_spec_exits_2_naming_the_fault(workdir, capsys, extra, needle):

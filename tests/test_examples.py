@@ -27,6 +27,7 @@ EXPECTED = (
     "01_two_stage.ipynb",
     "02_one_stage_continuous.ipynb",
     "03_one_stage_binary_bcg.ipynb",
+    "04_survival.ipynb",
 )
 
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 import warnings
+from pathlib import Path
 
 import arviz as az
 import numpy as np
@@ -42,6 +44,10 @@ from bayes_ipd.survival import (
     warn_event_free_trials,
 )
 from bayes_ipd.two_stage import two_stage
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # benchmarks/ is not an installed package
+    sys.path.insert(0, str(REPO))
 
 SAMPLER = SamplerSettings(draws=300, tune=400, chains=2, seed=11, progress=False)
 
@@ -107,8 +113,9 @@ def test_kaplan_meier_matches_lifelines_on_shipped_trials():
     ipd = load_survival_ipd()
     rows = (ipd.study == 0) & (ipd.treat == 1)
     times, surv = kaplan_meier(ipd.time[rows], ipd.event[rows])
-    kmf = KaplanMeierFitter().fit(ipd.time[rows], ipd.event[rows])
-    np.testing.assert_allclose(surv, kmf.survival_function_.iloc[:, 0].to_numpy(), rtol=1e-12)
+    expected = KaplanMeierFitter().fit(ipd.time[rows], ipd.event[rows]).survival_function_
+    np.testing.assert_allclose(times, expected.index.to_numpy(), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(surv, expected.iloc[:, 0].to_numpy(), rtol=1e-12)
 
 
 @pytest.mark.parametrize(
@@ -270,9 +277,10 @@ def test_interval_event_ppc_calibrated_and_has_power(weibull_fit, weibull_spec):
     # A well-specified model: posterior predictive p-values pile up near the middle
     # (Gelman, Meng & Stern 1996), so at most 10% of the 160 two-sided p-values below 0.05.
     assert (table["p_two_sided"] < 0.05).mean() <= 0.10
-    # Power: the same posterior against data whose hazard rises much faster (times
-    # t -> t² / 5 keep follow-up in [0, 5] but move events early) misfits many intervals.
-    frame = ipd.to_frame().assign(time=lambda d: d["time"] ** 2 / 5)
+    # Power: the same posterior against data with a differently shaped hazard (times
+    # t -> t³ / 25 keep follow-up in [0, 5] but crowd events early) misfits many intervals,
+    # where the well-specified fit above had none with p < 0.05.
+    frame = ipd.to_frame().assign(time=lambda d: d["time"] ** 3 / 25)
     steep = build_design(_survival_ipd(frame), weibull_spec)
     wrong = dataclasses.replace(result, built=dataclasses.replace(result.built, design=steep))
     assert (interval_event_ppc(wrong)["p_two_sided"] < 0.01).mean() > 0.25
@@ -400,7 +408,8 @@ def test_predictive_survival_covers_true_curve(exponential_fit, exponential_data
     time the truth is inside the pointwise 95% band with probability about 0.95. Points
     along one curve are strongly correlated, so a whole curve can sit just outside: we ask
     for 80% of the (trial, arm, time) points inside, and nowhere more than 0.02 outside (the
-    bands are 0.05-0.10 wide here, so 0.02 outside is beyond about 2.6 posterior SDs).
+    bands are about 0.12 wide at mid follow-up, a posterior SD of 0.03, so 0.02 outside is
+    beyond 2.6 posterior SDs).
     """
     frame, truth = exponential_data
     ipd, _, result = exponential_fit
@@ -471,3 +480,43 @@ def test_summaries_give_identical_draws(exponential_fit):
     pd.testing.assert_frame_equal(interval_event_ppc(from_sums), interval_event_ppc(from_rows))
     with pytest.raises(IPDDataError, match="no participant rows"):
         predictive_survival(from_sums, ipd.select_studies(["T02", "T03"]))
+
+
+# ------------------------------------------------------ row-level Poisson formulation
+
+
+def test_row_level_poisson_model_is_the_collapsed_model():
+    """The benchmark's row-level "Poisson trick" model (one Poisson term per person-interval,
+    log exposure as offset) has bayes_ipd's log density up to the constant sum d log E of
+    the Poisson kernel (Holford 1980; Laird & Olivier 1981), at random parameter values."""
+    import pytensor
+
+    from bayes_ipd.builder import build_model
+    from benchmarks.b5_survival_ess import (
+        person_interval_rows,
+        row_level_survival_model,
+        simulated_survival,
+        survival_ipd,
+        survival_spec,
+    )
+
+    frame = simulated_survival(3, 60, seed=4)
+    spec = survival_spec("noncentred")
+    built = build_model(build_design(survival_ipd(frame), spec), spec)
+    cuts = built.design.cutpoints
+    baseline = row_level_survival_model(frame, built.priors, cuts)
+    _, _, exposure, died = person_interval_rows(
+        frame["time"].to_numpy(float), frame["event"].to_numpy(int), cuts
+    )
+    constant = float(np.sum(died * np.log(exposure)))
+    ours_f = pytensor.function(built.model.value_vars, built.model.logp(), mode="FAST_COMPILE")
+    base_f = pytensor.function(baseline.value_vars, baseline.logp(), mode="FAST_COMPILE")
+    names = [v.name for v in baseline.value_vars]
+    assert sorted(names) == sorted(v.name for v in built.model.value_vars)
+    rng = np.random.default_rng(8)
+    start = baseline.initial_point(random_seed=8)
+    for _ in range(3):
+        point = {k: v + rng.normal(0, 0.3, np.shape(v)) for k, v in start.items()}
+        ours = float(ours_f(*[point[v.name] for v in built.model.value_vars]))
+        base = float(base_f(*[point[n] for n in names]))
+        assert base - ours == pytest.approx(constant, rel=1e-9, abs=1e-6)
