@@ -127,6 +127,36 @@ def intercept_sd_scale(design: Design) -> float:
     return INTERCEPT_SD_SCALE * sd
 
 
+def _interaction_index(design: Design) -> tuple[int, ...]:
+    return tuple(design.covariate_terms.index(t) for t in design.interaction_terms)
+
+
+SCALABLE = ("normal", "student_t", "uniform")
+
+
+def scaled_coefficients(prior: Prior, name: str, scale: Any, dims: Any) -> Any:
+    """Coefficients per unit of the raw covariate, sampled per within-trial SD.
+
+    The sampler works on ``name_std = name * scale`` (``scale`` = the covariate's pooled
+    within-trial SD), whose prior is the user's prior rescaled exactly (location-scale
+    families); ``name`` itself is a deterministic on the raw-unit scale, so the model and
+    its prior are unchanged. This evens out posterior scales (a coefficient per mmHg and one
+    per smoking status differ by orders of magnitude) and so helps NUTS adapt. Priors of
+    other families are used on the raw scale directly.
+    """
+    if prior.dist not in SCALABLE:
+        return prior.to_pymc(name, dims=dims)
+    c = scale
+    if prior.dist == "normal":
+        std = pm.Normal(f"{name}_std", prior.params[0] * c, prior.params[1] * c, dims=dims)
+    elif prior.dist == "student_t":
+        nu, m, sd = prior.params
+        std = pm.StudentT(f"{name}_std", nu, m * c, sd * c, dims=dims)
+    else:
+        std = pm.Uniform(f"{name}_std", prior.params[0] * c, prior.params[1] * c, dims=dims)
+    return pm.Deterministic(name, std / c, dims=dims)
+
+
 def _sd_variable(prior: Prior, name: str, dims: str | None = None) -> Any:
     """A positive SD variable with the tau slot's convention (log_normal is a prior on SD²)."""
     if prior.dist == "log_normal":
@@ -176,6 +206,8 @@ def data_arrays(design: Design) -> dict[str, np.ndarray]:
         }
     if design.family == "survival":
         out["cell_interval"] = design.cell_interval
+    if design.covariate_terms:
+        out["term_scale"] = design.term_scales()
     if design.interaction_terms:
         out["across"] = design.across
     return out
@@ -209,8 +241,13 @@ def build_model(design: Design, spec: Any, *, priors: PriorSet | None = None) ->
         theta_mean = mu * pt.ones(k)
         gamma_w: Any = None
         if q:
-            gamma_w = priors.interactions.to_pymc("gamma_within", dims="interaction")
-            gamma_a = priors.interactions.to_pymc("gamma_across", dims="interaction")
+            iscale = data["term_scale"][list(_interaction_index(design))]
+            gamma_w = scaled_coefficients(
+                priors.interactions, "gamma_within", iscale, "interaction"
+            )
+            gamma_a = scaled_coefficients(
+                priors.interactions, "gamma_across", iscale, "interaction"
+            )
             theta_mean = theta_mean + pt.dot(data["across"], gamma_a)
         theta = _random_vector("theta", theta_mean, tau, form["theta"], "study")
         if spec.intercepts == "random":
@@ -222,9 +259,13 @@ def build_model(design: Design, spec: Any, *, priors: PriorSet | None = None) ->
         columns = [alpha[:, None], theta[:, None]]
         if p:
             if spec.covariate_effects == "stratified":
-                beta = priors.coefficients.to_pymc("beta", dims=("study", "covariate"))
+                beta = scaled_coefficients(
+                    priors.coefficients, "beta", data["term_scale"], ("study", "covariate")
+                )
             else:
-                beta = priors.coefficients.to_pymc("beta", dims="covariate")
+                beta = scaled_coefficients(
+                    priors.coefficients, "beta", data["term_scale"], "covariate"
+                )
                 beta = pt.ones((k, 1)) * beta[None, :]
             columns.append(beta)
         if q:

@@ -120,6 +120,22 @@ class Design:
         idx = self.cell_study * 2 + arm
         return np.bincount(idx, weights=self.cell_n, minlength=2 * self.k).reshape(self.k, 2)
 
+    def term_scales(self) -> np.ndarray:
+        """Pooled within-trial SD of each covariate term (1 where it is 0 or undefined).
+
+        Weighted by participants (gaussian, binomial) or exposure time (survival); used only
+        to put coefficients on comparable scales for the sampler.
+        """
+        p = len(self.covariate_terms)
+        if self.ztz is not None:
+            sq = np.diagonal(self.ztz.sum(axis=(0, 1)))[2 : 2 + p]
+            var = sq / self.n
+        else:
+            w = self.cell_n / self.cell_n.sum()
+            var = (w[:, None] * self.cell_z[:, 2 : 2 + p] ** 2).sum(axis=0)
+        sd = np.sqrt(var)
+        return np.where(np.isfinite(sd) & (sd > 0), sd, 1.0)
+
     def outcome_moments(self) -> tuple[float, float]:
         """Gaussian: grand mean and pooled within-trial-arm SD of the outcome."""
         if self.zty is None:

@@ -66,22 +66,33 @@ def _logp_function(model):
     return pytensor.function(model.value_vars, model.logp(), mode="FAST_COMPILE")
 
 
-def _same_logp(ours_model, baseline_model, seed: int, points: int = 3) -> list[tuple]:
-    """(ours, baseline) log densities at random points of the baseline's value space."""
+def _same_logp(ours_model, baseline_model, seed: int, points: int = 3, scales=None) -> list[tuple]:
+    """(ours, baseline) log densities at random points of the baseline's value space.
+
+    bayes_ipd samples coefficients per covariate SD (``beta_std = beta * scale``, see
+    ``builder.scaled_coefficients``); at the matching point its log density is the
+    baseline's minus the log Jacobian ``sum(log scale)`` of each rescaled variable.
+    """
     rng = np.random.default_rng(seed)
     f_ours, f_base = _logp_function(ours_model), _logp_function(baseline_model)
     start = baseline_model.initial_point(random_seed=seed)
-    base_vars = {v.name: v for v in baseline_model.value_vars}
+    base_vars = {v.name for v in baseline_model.value_vars}
+    ours_names = {v.name.removesuffix("_std") for v in ours_model.value_vars}
+    assert base_vars == ours_names
+    scales = np.ones(1) if scales is None else np.asarray(scales)
     out = []
     for _ in range(points):
         point = {k: v + rng.normal(0, 0.3, np.shape(v)) for k, v in start.items()}
         base_args = [point[v.name] for v in baseline_model.value_vars]
-        ours_args = [
-            np.reshape(point[v.name], ours_model.initial_point()[v.name].shape)
-            for v in ours_model.value_vars
-        ]
-        assert set(base_vars) == {v.name for v in ours_model.value_vars}
-        out.append((float(f_ours(*ours_args)), float(f_base(*base_args))))
+        ours_args, jacobian = [], 0.0
+        for v in ours_model.value_vars:
+            shape = ours_model.initial_point()[v.name].shape
+            value = np.reshape(point[v.name.removesuffix("_std")], shape)
+            if v.name.endswith("_std"):
+                value = value * scales
+                jacobian += float(np.sum(np.log(np.broadcast_to(scales, shape))))
+            ours_args.append(value)
+        out.append((float(f_ours(*ours_args)) + jacobian, float(f_base(*base_args))))
     return out
 
 
@@ -97,7 +108,8 @@ def test_row_level_gaussian_baseline_is_the_collapsed_model():
     design = build_design(ipd, spec)
     built = build_model(design, spec)
     baseline = common.row_level_gaussian_model(frame, built.priors, parameterisation="centred")
-    for ours, base in _same_logp(built.model, baseline, seed=1):
+    scales = design.term_scales()
+    for ours, base in _same_logp(built.model, baseline, seed=1, scales=scales):
         assert ours == pytest.approx(base, rel=1e-9, abs=1e-6)
 
 

@@ -512,11 +512,25 @@ def test_row_level_poisson_model_is_the_collapsed_model():
     ours_f = pytensor.function(built.model.value_vars, built.model.logp(), mode="FAST_COMPILE")
     base_f = pytensor.function(baseline.value_vars, baseline.logp(), mode="FAST_COMPILE")
     names = [v.name for v in baseline.value_vars]
-    assert sorted(names) == sorted(v.name for v in built.model.value_vars)
+    # bayes_ipd samples coefficients per covariate SD (builder.scaled_coefficients):
+    # beta_std = beta * scale, with log Jacobian sum(log scale) added back below.
+    assert sorted(names) == sorted(v.name.removesuffix("_std") for v in built.model.value_vars)
+    design = built.design
+    scales = design.term_scales()
+    inter = [design.covariate_terms.index(t) for t in design.interaction_terms]
     rng = np.random.default_rng(8)
     start = baseline.initial_point(random_seed=8)
     for _ in range(3):
         point = {k: v + rng.normal(0, 0.3, np.shape(v)) for k, v in start.items()}
-        ours = float(ours_f(*[point[v.name] for v in built.model.value_vars]))
+        args, jacobian = [], 0.0
+        for v in built.model.value_vars:
+            value = np.asarray(point[v.name.removesuffix("_std")])
+            if v.name.endswith("_std"):
+                c = scales if v.name.startswith("beta") else scales[inter]
+                c = np.broadcast_to(c, value.shape)
+                value = value * c
+                jacobian += float(np.sum(np.log(c)))
+            args.append(value)
+        ours = float(ours_f(*args)) + jacobian
         base = float(base_f(*[point[n] for n in names]))
         assert base - ours == pytest.approx(constant, rel=1e-9, abs=1e-6)
