@@ -320,13 +320,7 @@ def run(
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Command line: ``python benchmarks/b3_bcg_cli.py [--smoke] [--no-isolate]``."""
-    args = common.parser(__doc__.splitlines()[0]).parse_args(argv)
-    return run(
-        SMOKE if args.smoke else FULL,
-        isolate=not args.no_isolate,
-        results_dir=common.results_dir_for(args),
-        wait_load=args.wait_load,
-    )
+    return common.standard_main(run, SMOKE, FULL, __doc__.splitlines()[0], argv)
 
 
 if __name__ == "__main__":

@@ -294,41 +294,7 @@ def _mean_steps(idata: Any) -> float | None:
 
 def table_rows(ours: dict[str, dict], baseline: dict | None) -> list[Row]:
     """case | ours | baseline | ratio lines of B5."""
-    base = baseline or {}
-    rows = []
-    for param, r in ours.items():
-        label = f"{param} -> {r['resolved'].get('theta', '?')}" if param == "auto" else param
-        b = base.get("seconds_per_1000_ess_tau")
-        rows.append(
-            Row(
-                f"s per 1000 ESS(tau), ours {label}",
-                r["seconds_per_1000_ess_tau"],
-                b,
-                common.ratio(b, r["seconds_per_1000_ess_tau"]),
-            )
-        )
-    for param, r in ours.items():
-        b = base.get("ess_bulk_tau")
-        rows.append(
-            Row(
-                f"bulk ESS(tau), ours {param}",
-                r["ess_bulk_tau"],
-                b,
-                common.ratio(r["ess_bulk_tau"], b),
-                "draws",
-            )
-        )
-    for param, r in ours.items():
-        b = base.get("total_seconds")
-        rows.append(
-            Row(
-                f"wall, compile included, ours {param}",
-                r["total_seconds"],
-                b,
-                common.ratio(b, r["total_seconds"]),
-            )
-        )
-    return rows
+    return common.ess_table_rows(ours, baseline)
 
 
 def detail_lines(ours: dict[str, dict], baseline: dict | None) -> str:
@@ -429,13 +395,7 @@ def run(
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Command line: ``python benchmarks/b5_survival_ess.py [--smoke] [--no-isolate]``."""
-    args = common.parser(__doc__.splitlines()[0]).parse_args(argv)
-    return run(
-        SMOKE if args.smoke else FULL,
-        isolate=not args.no_isolate,
-        results_dir=common.results_dir_for(args),
-        wait_load=args.wait_load,
-    )
+    return common.standard_main(run, SMOKE, FULL, __doc__.splitlines()[0], argv)
 
 
 if __name__ == "__main__":

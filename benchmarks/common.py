@@ -490,3 +490,56 @@ def parser(description: str) -> argparse.ArgumentParser:
         help="before each timed case, wait (up to 10 min) until the 1-minute load is below L",
     )
     return p
+
+
+def standard_main(
+    run: Any, smoke: Any, full: Any, description: str, argv: Sequence[str] | None
+) -> dict[str, Any]:
+    """The command line shared by the benchmarks: ``[--smoke] [--no-isolate] ...``."""
+    args = parser(description).parse_args(argv)
+    return run(
+        smoke if args.smoke else full,
+        isolate=not args.no_isolate,
+        results_dir=results_dir_for(args),
+        wait_load=args.wait_load,
+    )
+
+
+def ess_table_rows(ours: Mapping[str, Mapping[str, Any]], baseline: Mapping | None) -> list[Row]:
+    """case | ours | baseline | ratio lines of an ESS-of-tau benchmark (B1, B5): seconds
+    per 1,000 bulk-ESS, bulk ESS and wall time, one line per parameterisation."""
+    base = baseline or {}
+    rows = []
+    for param, r in ours.items():
+        label = f"{param} -> {r['resolved'].get('theta', '?')}" if param == "auto" else param
+        b = base.get("seconds_per_1000_ess_tau")
+        rows.append(
+            Row(
+                f"s per 1000 ESS(tau), ours {label}",
+                r["seconds_per_1000_ess_tau"],
+                b,
+                ratio(b, r["seconds_per_1000_ess_tau"]),
+            )
+        )
+    for param, r in ours.items():
+        b = base.get("ess_bulk_tau")
+        rows.append(
+            Row(
+                f"bulk ESS(tau), ours {param}",
+                r["ess_bulk_tau"],
+                b,
+                ratio(r["ess_bulk_tau"], b),
+                "draws",
+            )
+        )
+    for param, r in ours.items():
+        b = base.get("total_seconds")
+        rows.append(
+            Row(
+                f"wall, compile included, ours {param}",
+                r["total_seconds"],
+                b,
+                ratio(b, r["total_seconds"]),
+            )
+        )
+    return rows
