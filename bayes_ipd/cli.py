@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import functools
 import json
 import math
 import sys
@@ -408,13 +409,19 @@ def _run_summarise(args: argparse.Namespace) -> Payload:
 # --- demo --------------------------------------------------------------------------------
 
 
-def _demo_two_stage(out_dir: Path, json_mode: bool) -> Payload:
-    """Two-stage analysis of the BCG trials: logistic regression per trial, REML + HKSJ."""
+@functools.cache
+def _demo_bcg() -> tuple[Any, TwoStageResult]:
+    """The BCG participant rows and their two-stage analysis, shared by the demo's parts."""
     from bayes_ipd.datasets import load_bcg_ipd
     from bayes_ipd.two_stage import two_stage
 
     ipd = load_bcg_ipd()
-    result = two_stage(ipd, method="REML", hksj=True)
+    return ipd, two_stage(ipd, method="REML", hksj=True)
+
+
+def _demo_two_stage(out_dir: Path, json_mode: bool) -> Payload:
+    """Two-stage analysis of the BCG trials: logistic regression per trial, REML + HKSJ."""
+    ipd, result = _demo_bcg()
     forest = _write_forest(
         result, out_dir / "bcg_forest.png", title="BCG vaccine and tuberculosis: two-stage"
     )
@@ -433,16 +440,14 @@ def _demo_two_stage(out_dir: Path, json_mode: bool) -> Payload:
 def _demo_one_stage(out_dir: Path, json_mode: bool) -> Payload:
     """One-stage Bayesian logistic model of the BCG rows, beside the two-stage route."""
     from bayes_ipd.compare import compare
-    from bayes_ipd.datasets import load_bcg_ipd
     from bayes_ipd.fitting import fit
     from bayes_ipd.plots import save_figure
     from bayes_ipd.spec import ModelSpec, SamplerSettings
-    from bayes_ipd.two_stage import two_stage
 
-    ipd = load_bcg_ipd()
+    ipd, two = _demo_bcg()
     sampler = SamplerSettings(draws=1000, tune=1000, chains=4, seed=20240601, progress=False)
     result = fit(ipd, ModelSpec(family="binomial"), sampler)
-    comparison = compare(result, two_stage(ipd, method="REML", hksj=True))
+    comparison = compare(result, two)
     files = {
         "comparison_forest": save_figure(
             comparison.plot(title="BCG vaccine: one-stage vs two-stage"),
