@@ -1,30 +1,48 @@
 """bayes_ipd: Bayesian one-stage and frequentist two-stage IPD meta-analysis of randomised trials.
 
 The public face: re-exports only. See README.md for a worked example.
+
+Names are loaded on first use (PEP 562), so ``import bayes_ipd.two_stage`` or the
+two-stage commands of the CLI never import PyMC or PyTensor; ``bayes_ipd.fit`` does.
 """
 
 from __future__ import annotations
 
-from bayes_ipd import datasets, simulate, two_stage
-from bayes_ipd.data import IPD
-from bayes_ipd.design import Design, build_design
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from bayes_ipd.errors import BayesIPDError, IPDDataError, PoolingError, PriorError, SpecError
-from bayes_ipd.fitting import fit
-from bayes_ipd.priors import Prior, PriorSet, parse_prior
-from bayes_ipd.results import OneStageResult
-from bayes_ipd.spec import AnalysisSpec, ModelSpec, SamplerSettings, read_analysis_spec
-from bayes_ipd.summaries import TrialSummary, read_summaries, summarise, write_summaries
-from bayes_ipd.two_stage import (
-    AggregateData,
-    PooledResult,
-    TwoStageResult,
-    fit_per_study,
-    pool,
-    pool_aggregate,
-)
-from bayes_ipd.two_stage import two_stage as fit_two_stage
 
 __version__ = "0.1.0"
+
+_LAZY: dict[str, tuple[str, str | None]] = {
+    "IPD": ("bayes_ipd.data", "IPD"),
+    "AggregateData": ("bayes_ipd.two_stage", "AggregateData"),
+    "PooledResult": ("bayes_ipd.two_stage", "PooledResult"),
+    "TwoStageResult": ("bayes_ipd.two_stage", "TwoStageResult"),
+    "fit_per_study": ("bayes_ipd.two_stage", "fit_per_study"),
+    "pool": ("bayes_ipd.two_stage", "pool"),
+    "pool_aggregate": ("bayes_ipd.two_stage", "pool_aggregate"),
+    "fit_two_stage": ("bayes_ipd.two_stage", "two_stage"),
+    "Prior": ("bayes_ipd.priors", "Prior"),
+    "PriorSet": ("bayes_ipd.priors", "PriorSet"),
+    "parse_prior": ("bayes_ipd.priors", "parse_prior"),
+    "AnalysisSpec": ("bayes_ipd.spec", "AnalysisSpec"),
+    "ModelSpec": ("bayes_ipd.spec", "ModelSpec"),
+    "SamplerSettings": ("bayes_ipd.spec", "SamplerSettings"),
+    "read_analysis_spec": ("bayes_ipd.spec", "read_analysis_spec"),
+    "Design": ("bayes_ipd.one_stage.design", "Design"),
+    "build_design": ("bayes_ipd.one_stage.design", "build_design"),
+    "TrialSummary": ("bayes_ipd.one_stage.summaries", "TrialSummary"),
+    "read_summaries": ("bayes_ipd.one_stage.summaries", "read_summaries"),
+    "summarise": ("bayes_ipd.one_stage.summaries", "summarise"),
+    "write_summaries": ("bayes_ipd.one_stage.summaries", "write_summaries"),
+    "fit": ("bayes_ipd.one_stage.fitting", "fit"),
+    "OneStageResult": ("bayes_ipd.one_stage.result", "OneStageResult"),
+    "datasets": ("bayes_ipd.datasets", None),
+    "simulate": ("bayes_ipd.simulate", None),
+    "two_stage": ("bayes_ipd.two_stage", None),
+}
 
 __all__ = [
     "IPD",
@@ -60,3 +78,44 @@ __all__ = [
     "two_stage",
     "write_summaries",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name's module on first use."""
+    try:
+        module_name, attribute = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'bayes_ipd' has no attribute {name!r}") from None
+    module = importlib.import_module(module_name)
+    value = module if attribute is None else getattr(module, attribute)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
+if TYPE_CHECKING:
+    from bayes_ipd import datasets, simulate, two_stage
+    from bayes_ipd.data import IPD
+    from bayes_ipd.one_stage.design import Design, build_design
+    from bayes_ipd.one_stage.fitting import fit
+    from bayes_ipd.one_stage.result import OneStageResult
+    from bayes_ipd.one_stage.summaries import (
+        TrialSummary,
+        read_summaries,
+        summarise,
+        write_summaries,
+    )
+    from bayes_ipd.priors import Prior, PriorSet, parse_prior
+    from bayes_ipd.spec import AnalysisSpec, ModelSpec, SamplerSettings, read_analysis_spec
+    from bayes_ipd.two_stage import (
+        AggregateData,
+        PooledResult,
+        TwoStageResult,
+        fit_per_study,
+        pool,
+        pool_aggregate,
+    )
+    from bayes_ipd.two_stage import two_stage as fit_two_stage

@@ -22,9 +22,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import functools
 import json
-import math
 import sys
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -32,14 +30,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
+import matplotlib
 import numpy as np
 
+from bayes_ipd.conventions import METHODS, SCALE_CODES, json_ready
 from bayes_ipd.errors import BayesIPDError
+from bayes_ipd.families import FAMILY_NAMES, get_family
+from bayes_ipd.plots import SAVE_FORMATS, save_figure
 
 if TYPE_CHECKING:
     from bayes_ipd.two_stage import TwoStageResult
 
-__all__ = ["COMMANDS", "DEMO_PARTS", "Command", "main", "run_demo"]
+__all__ = ["COMMANDS", "Command", "main"]
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -48,9 +50,9 @@ EXIT_INTERRUPTED = 130
 
 PROG = "bayes-ipd"
 DEFAULT_DEMO_DIR = Path("bayes_ipd_demo")
-METHOD_CHOICES = ("FE", "DL", "REML", "PM", "ML")
-SCALE_CHOICES = ("MD", "logOR", "logRR", "logHR")
-FAMILY_CHOICES = ("gaussian", "binomial", "survival")
+METHOD_CHOICES = METHODS
+SCALE_CHOICES = SCALE_CODES
+FAMILY_CHOICES = FAMILY_NAMES
 
 Payload = dict[str, Any]
 
@@ -139,8 +141,6 @@ def _forest_path(output: str | None, inputs: Sequence[str | Path]) -> Path | Non
     one of the input files (inputs are only read)."""
     if output is None:
         return None
-    from bayes_ipd.plots import SAVE_FORMATS
-
     path = Path(output)
     for source in inputs:
         if path.resolve() == Path(source).resolve():
@@ -154,16 +154,7 @@ def _forest_path(output: str | None, inputs: Sequence[str | Path]) -> Path | Non
 
 
 def _write_forest(result: TwoStageResult, path: Path, title: str | None = None) -> str:
-    import matplotlib.pyplot as plt
-
-    from bayes_ipd.plots import save_figure
-
-    fig = result.plot_forest(title=title)
-    try:
-        save_figure(fig, path)
-    finally:
-        plt.close(fig)
-    return str(path)
+    return str(save_figure(result.plot_forest(title=title), path))
 
 
 def _report(args: argparse.Namespace, result: TwoStageResult, forest: Path | None) -> Payload:
@@ -268,14 +259,20 @@ def _read_ipd(args: argparse.Namespace, covariates: Sequence[str]) -> Any:
     )
 
 
+_RESPONSE_OPTIONS = ("outcome", "time", "event")
+
+
 def _response_columns(args: argparse.Namespace) -> dict[str, str]:
-    if args.family == "survival":
-        if args.time is None or args.event is None or args.outcome is not None:
-            raise _UsageError("--family survival needs --time and --event (and no --outcome)")
-        return {"time": args.time, "event": args.event}
-    if args.outcome is None or args.time is not None or args.event is not None:
-        raise _UsageError(f"--family {args.family} needs --outcome (and no --time / --event)")
-    return {"outcome": args.outcome}
+    """The family's response columns from ``--outcome`` / ``--time`` / ``--event``."""
+    needed = get_family(args.family).response_names
+    given = {name: getattr(args, name) for name in _RESPONSE_OPTIONS}
+    if any(given[n] is None for n in needed) or any(
+        given[n] is not None for n in _RESPONSE_OPTIONS if n not in needed
+    ):
+        wanted = " and ".join(f"--{n}" for n in needed)
+        others = " / ".join(f"--{n}" for n in _RESPONSE_OPTIONS if n not in needed)
+        raise _UsageError(f"--family {args.family} needs {wanted} (and no {others})")
+    return {name: given[name] for name in needed}
 
 
 def _split_names(text: str) -> list[str]:
@@ -375,8 +372,8 @@ def _configure_summarise(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_summarise(args: argparse.Namespace) -> Payload:
+    from bayes_ipd.one_stage.summaries import summarise, write_summaries
     from bayes_ipd.spec import ModelSpec
-    from bayes_ipd.summaries import summarise, write_summaries
 
     out = Path(args.out)
     if out.resolve() == Path(args.file).resolve():
@@ -409,104 +406,6 @@ def _run_summarise(args: argparse.Namespace) -> Payload:
 # --- demo --------------------------------------------------------------------------------
 
 
-@functools.cache
-def _demo_bcg() -> tuple[Any, TwoStageResult]:
-    """The BCG participant rows and their two-stage analysis, shared by the demo's parts."""
-    from bayes_ipd.datasets import load_bcg_ipd
-    from bayes_ipd.two_stage import two_stage
-
-    ipd = load_bcg_ipd()
-    return ipd, two_stage(ipd, method="REML", hksj=True)
-
-
-def _demo_two_stage(out_dir: Path, json_mode: bool) -> Payload:
-    """Two-stage analysis of the BCG trials: logistic regression per trial, REML + HKSJ."""
-    ipd, result = _demo_bcg()
-    forest = _write_forest(
-        result, out_dir / "bcg_forest.png", title="BCG vaccine and tuberculosis: two-stage"
-    )
-    if not json_mode:
-        print(
-            f"BCG vaccine trials (Colditz et al. 1994): {ipd.n:,} participants in {ipd.k} "
-            "trials, rebuilt from the published 2x2 counts.\n"
-            "Stage one: a logistic regression per trial; stage two: REML pooling with the "
-            "Hartung-Knapp-Sidik-Jonkman interval.\n"
-        )
-        print(result)
-        print(f"\nForest plot written to {forest}")
-    return {**result.to_dict(), "forest_plot": forest}
-
-
-def _demo_one_stage(out_dir: Path, json_mode: bool) -> Payload:
-    """One-stage Bayesian logistic model of the BCG rows, beside the two-stage route."""
-    from bayes_ipd.compare import compare
-    from bayes_ipd.fitting import fit
-    from bayes_ipd.plots import save_figure
-    from bayes_ipd.spec import ModelSpec, SamplerSettings
-
-    ipd, two = _demo_bcg()
-    sampler = SamplerSettings(draws=1000, tune=1000, chains=4, seed=20240601, progress=False)
-    result = fit(ipd, ModelSpec(family="binomial"), sampler)
-    comparison = compare(result, two)
-    files = {
-        "comparison_forest": save_figure(
-            comparison.plot(title="BCG vaccine: one-stage vs two-stage"),
-            out_dir / "bcg_comparison_forest.png",
-        ),
-        "ppc": save_figure(result.ppc().plot(), out_dir / "bcg_ppc.png"),
-    }
-    if not json_mode:
-        print(
-            "One-stage Bayesian model of the same rows: logistic regression with stratified "
-            "trial intercepts and a random treatment effect theta_k ~ Normal(mu, tau), NUTS.\n"
-            "Published one-stage GLMM (metafor rma.glmm UM.FS): log OR -0.7450 (SE 0.1756), "
-            "tau^2 0.2949.\n"
-        )
-        print(repr(result))
-        print("\nOne-stage vs two-stage\n" + repr(comparison))
-        print("\nFigures written to " + ", ".join(str(p) for p in files.values()))
-    payload = result.to_dict()
-    return {
-        "posterior": payload["posterior"],
-        "diagnostics": payload["diagnostics"],
-        "priors": payload["priors"],
-        "files": {kind: str(path) for kind, path in files.items()},
-    }
-
-
-DEMO_PARTS: list[tuple[str, Callable[[Path, bool], Payload]]] = [
-    ("two_stage", _demo_two_stage),
-    ("one_stage", _demo_one_stage),
-]
-"""The demo's parts, run in order; each prints its report (unless JSON is asked for),
-writes its files into the output folder and returns its part of the JSON payload."""
-
-
-def run_demo(out_dir: str | Path, json_mode: bool) -> Payload:
-    """Run every part of the demo on the shipped BCG trials.
-
-    Parameters
-    ----------
-    out_dir : str or Path
-        Folder for the figures (created if needed).
-    json_mode : bool
-        When true nothing is printed; the caller prints the returned payload.
-
-    Returns
-    -------
-    dict
-        One entry per part of :data:`DEMO_PARTS` (``"two_stage"``, ...).
-    """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    payload: Payload = {}
-    for key, part in DEMO_PARTS:
-        if payload and not json_mode:
-            print()
-        payload[key] = part(out, json_mode)
-    return payload
-
-
 def _configure_demo(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out",
@@ -518,7 +417,9 @@ def _configure_demo(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_demo(args: argparse.Namespace) -> Payload:
-    return run_demo(args.out, args.json)
+    from bayes_ipd.analysis import run_demo
+
+    return run_demo(args.out, say=None if args.json else print)
 
 
 # --- the registry and the entry point ----------------------------------------------------
@@ -587,24 +488,9 @@ def _show_warning(
     print(f"warning: {_one_line(str(message))}", file=sys.stderr)
 
 
-def _json_ready(value: Any) -> Any:
-    """Plain JSON values: NaN and infinities as None, numpy scalars as Python ones."""
-    if isinstance(value, dict):
-        return {str(k): _json_ready(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_ready(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 @contextlib.contextmanager
 def _quiet_run(json_mode: bool) -> Iterator[None]:
     """Warnings as ``warning:`` lines on stderr; with JSON, stray output to stderr too."""
-    import matplotlib
-
     matplotlib.use("Agg")
     with warnings.catch_warnings():
         warnings.simplefilter("default")
@@ -640,7 +526,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with _quiet_run(json_mode):
             payload = args._run(args)
         if json_mode:
-            print(json.dumps(_json_ready(payload), allow_nan=False))
+            print(json.dumps(json_ready(payload), allow_nan=False))
         return EXIT_OK
     except SystemExit as exc:  # --help and --version
         return int(exc.code or 0) if not isinstance(exc.code, str) else EXIT_BAD_INPUT

@@ -25,8 +25,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from bayes_ipd.conventions import SCALES, json_ready, method_label
 from bayes_ipd.errors import PoolingError
-from bayes_ipd.results import RATIO_LABELS, SCALE_NAMES, OneStageResult
+from bayes_ipd.one_stage.result import OneStageResult
+from bayes_ipd.plots import LINEAR_SCALES, RATIO_SCALES, ForestRow, comparison_forest_plot
+from bayes_ipd.two_stage.forest_rows import two_stage_rows
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -81,20 +84,17 @@ class Comparison:
     scale: str
     level: float
     two_stage_method: str
-    two_stage: Any
+    two_stage: TwoStageResult
 
     @property
     def is_ratio(self) -> bool:
         """Whether the scale is a log ratio (the plot then shows ratios)."""
-        return self.scale in RATIO_LABELS
+        return SCALES[self.scale].is_ratio
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: ``scale``, ``level``, ``two_stage_method`` and ``rows`` (records of
         :attr:`table`, NaN as None)."""
-        rows = [
-            {key: _json_value(value) for key, value in record.items()}
-            for record in self.table.to_dict(orient="records")
-        ]
+        rows = [json_ready(record) for record in self.table.to_dict(orient="records")]
         return {
             "scale": self.scale,
             "level": self.level,
@@ -107,8 +107,6 @@ class Comparison:
 
         On a log-ratio scale the axis shows ratios.
         """
-        from bayes_ipd.plots import LINEAR_SCALES, RATIO_SCALES, comparison_forest_plot
-
         two = self.two_stage
         rows_two = _two_stage_rows(two, self.level)
         rows_one = _one_stage_rows(self.table)
@@ -123,9 +121,9 @@ class Comparison:
 
     def __repr__(self) -> str:
         pct = f"{100 * self.level:g}%"
-        ratio = RATIO_LABELS.get(self.scale)
+        ratio = SCALES[self.scale].ratio_label
         head = [
-            f"One-stage vs two-stage IPD meta-analysis, effect = {SCALE_NAMES[self.scale]}",
+            f"One-stage vs two-stage IPD meta-analysis, effect = {SCALES[self.scale].name}",
             f"two-stage: {self.two_stage_method}, estimate [{pct} CI]; "
             f"one-stage: posterior median [{pct} CrI]",
         ]
@@ -206,7 +204,7 @@ def compare(one_stage: OneStageResult, two_stage: TwoStageResult) -> Comparison:
         table=table,
         scale=one_stage.effect_scale,
         level=level,
-        two_stage_method=_method_label(pooled),
+        two_stage_method=method_label(pooled.method, pooled.hksj),
         two_stage=two_stage,
     )
 
@@ -214,7 +212,7 @@ def compare(one_stage: OneStageResult, two_stage: TwoStageResult) -> Comparison:
 # ---------------------------------------------------------------------------- helpers
 
 
-def _check_comparable(one: OneStageResult, two: Any) -> None:
+def _check_comparable(one: OneStageResult, two: TwoStageResult) -> None:
     family = getattr(two, "family", None)
     if family is not None and family != one.family:
         raise PoolingError(
@@ -254,7 +252,7 @@ def _posterior_interval(draws: Any, q_lo: float, q_hi: float) -> tuple[float, fl
     return float(median), float(lo), float(hi)
 
 
-def _trial_rows(one: OneStageResult, two: Any, level: float) -> list[list[Any]]:
+def _trial_rows(one: OneStageResult, two: TwoStageResult, level: float) -> list[list[Any]]:
     """One row per trial: one-stage trials in design order, then two-stage-only trials."""
     design = one.built.design
     agg, pooled = two.per_study, two.pooled
@@ -290,10 +288,6 @@ def _trial_rows(one: OneStageResult, two: Any, level: float) -> list[list[Any]]:
     return rows
 
 
-def _method_label(pooled: Any) -> str:
-    return f"{pooled.method} + HKSJ" if pooled.hksj else str(pooled.method)
-
-
 def _sqrt(x: float) -> float:
     return math.sqrt(x) if math.isfinite(x) and x >= 0 else math.nan
 
@@ -313,26 +307,12 @@ def _num(x: float) -> str:
     return f"{x:.3f}" if math.isfinite(x) else "NA"
 
 
-def _json_value(value: Any) -> Any:
-    if value is None:
-        return None
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def _two_stage_rows(two: Any, level: float) -> list[Any]:
-    from bayes_ipd.plots import two_stage_rows
-
+def _two_stage_rows(two: TwoStageResult, level: float) -> list[ForestRow]:
     return two_stage_rows(two.pooled, two.per_study, level=level)
 
 
-def _one_stage_rows(table: pd.DataFrame) -> list[Any]:
+def _one_stage_rows(table: pd.DataFrame) -> list[ForestRow]:
     """Forest rows of the one-stage route: shrunken trials, posterior of mu, new trial."""
-    from bayes_ipd.plots import ForestRow
-
     rows = []
     trials = table[(table["kind"] == "study") & table["one_stage_estimate"].notna()]
     for rec in trials.itertuples(index=False):

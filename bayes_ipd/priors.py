@@ -78,7 +78,8 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from bayes_ipd.errors import PriorError, SpecError
+from bayes_ipd.errors import PriorError
+from bayes_ipd.families import FAMILY_NAMES, Family, get_family
 
 __all__ = [
     "DISTRIBUTIONS",
@@ -97,7 +98,7 @@ __all__ = [
 ]
 
 SLOTS = ("intercept", "effect", "tau", "coefficients", "interactions", "sigma")
-FAMILIES = ("gaussian", "binomial", "survival")
+FAMILIES = FAMILY_NAMES
 
 #: Parameter names of each canonical distribution, in the order they are written.
 DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
@@ -141,6 +142,9 @@ _SLOT_LABELS = {
     "interactions": "interactions (gamma)",
     "sigma": "sigma",
 }
+
+
+_SLOT_MEANINGS = {"sigma": "residual SD", "coefficients": "covariate coefficients"}
 
 
 def _canonical_name(name: str) -> str | None:
@@ -532,16 +536,6 @@ class PriorSet:
         return {slot: str(prior) for slot, prior in self.items()}
 
 
-def _round4(x: float) -> float:
-    """``x`` rounded to 4 significant digits."""
-    return float(f"{x:.4g}")
-
-
-def _check_family(family: str) -> None:
-    if family not in FAMILIES:
-        raise SpecError(f"unknown family {family!r}; families are: {', '.join(FAMILIES)}")
-
-
 def _check_outcome_scale(outcome_sd: float | None, outcome_mean: float | None) -> None:
     if outcome_sd is None:
         raise PriorError(
@@ -554,15 +548,17 @@ def _check_outcome_scale(outcome_sd: float | None, outcome_mean: float | None) -
 
 
 def default_priors(
-    family: str, *, outcome_sd: float | None = None, outcome_mean: float | None = None
+    family: str | Family, *, outcome_sd: float | None = None, outcome_mean: float | None = None
 ) -> PriorSet:
-    """Weakly informative default priors for ``family`` (rules in the module docstring).
+    """Weakly informative default priors of ``family`` (each family module states its rules).
 
     Parameters
     ----------
-    family : {"gaussian", "binomial", "survival"}
+    family : str or Family
+        A registered family (``"gaussian"``, ``"binomial"``, ``"survival"``).
     outcome_sd : float, optional
-        Pooled within-trial SD of the outcome; required for the gaussian family.
+        Pooled within-trial SD of the outcome; required for a family with scale-aware
+        defaults (gaussian).
     outcome_mean : float, optional
         Mean of the outcome (gaussian intercept prior centre); 0 when not given.
 
@@ -571,32 +567,15 @@ def default_priors(
     >>> default_priors("gaussian", outcome_sd=2.0, outcome_mean=5.0).to_dict()["sigma"]
     'half_normal(10)'
     """
-    _check_family(family)
-    if family != "gaussian":
-        return PriorSet(
-            intercept=Prior("normal", (0.0, 10.0)),
-            effect=Prior("normal", (0.0, 2.5)),
-            tau=Prior("half_normal", (1.0,)),
-            coefficients=Prior("normal", (0.0, 2.5)),
-            interactions=Prior("normal", (0.0, 2.5)),
-            sigma=None,
-        )
-    _check_outcome_scale(outcome_sd, outcome_mean)
-    s = float(outcome_sd)  # type: ignore[arg-type]
-    m = _round4(float(outcome_mean or 0.0))
-    wide = _round4(10.0 * s)
-    return PriorSet(
-        intercept=Prior("normal", (m, wide)),
-        effect=Prior("normal", (0.0, wide)),
-        tau=Prior("half_normal", (_round4(s),)),
-        coefficients=Prior("normal", (0.0, wide)),
-        interactions=Prior("normal", (0.0, wide)),
-        sigma=Prior("half_normal", (_round4(5.0 * s),)),
-    )
+    fam = get_family(family)
+    if fam.needs_outcome_scale:
+        _check_outcome_scale(outcome_sd, outcome_mean)
+    params = fam.default_prior_params(outcome_sd, outcome_mean)
+    return PriorSet(**{slot: Prior(*params[slot]) if slot in params else None for slot in SLOTS})
 
 
 def resolve_priors(
-    family: str,
+    family: str | Family,
     user: Mapping[str, str | Prior],
     *,
     outcome_sd: float | None = None,
@@ -606,7 +585,7 @@ def resolve_priors(
 
     Parameters
     ----------
-    family : {"gaussian", "binomial", "survival"}
+    family : str or Family
     user : mapping of slot to prior (string or Prior)
         Overrides, e.g. ``{"tau": "half_normal(0.5)"}``.
     outcome_sd, outcome_mean : float, optional
@@ -616,31 +595,37 @@ def resolve_priors(
     Raises
     ------
     PriorError
-        Unknown slot, a prior unfit for its slot, a ``sigma`` prior outside the gaussian
-        family, or a missing ``outcome_sd`` needed by a default.
+        Unknown slot, a prior unfit for its slot, a prior for a slot the family does not
+        have (``sigma`` outside the gaussian family), or a missing ``outcome_sd`` needed by
+        a default.
     """
-    _check_family(family)
+    fam = get_family(family)
     given: dict[str, Prior] = {}
     for slot, value in user.items():
         prior = as_prior(value)
         check_slot(slot, prior)
         given[slot] = prior
-    if "sigma" in given and family != "gaussian":
+    check_family_slots(fam, given)
+    needed = [s for s in fam.prior_slots if s not in given]
+    if fam.needs_outcome_scale and outcome_sd is None and needed:
         raise PriorError(
-            f"a sigma prior ({given['sigma']}) was given, but the {family} family has no "
-            "residual SD; remove it"
-        )
-    needed = [s for s in SLOTS if s not in given and not (s == "sigma" and family != "gaussian")]
-    if family == "gaussian" and outcome_sd is None and needed:
-        raise PriorError(
-            "gaussian default priors need outcome_sd (pooled within-trial SD of the "
+            f"{fam.name} default priors need outcome_sd (pooled within-trial SD of the "
             f"outcome); give it, or give priors for: {', '.join(needed)}"
         )
     if not needed:
-        slots = {s: given.get(s) for s in SLOTS}
-        return PriorSet(**slots)
-    defaults = default_priors(family, outcome_sd=outcome_sd, outcome_mean=outcome_mean)
+        return PriorSet(**{s: given.get(s) for s in SLOTS})
+    defaults = default_priors(fam, outcome_sd=outcome_sd, outcome_mean=outcome_mean)
     return PriorSet(**{s: given.get(s, getattr(defaults, s)) for s in SLOTS})
+
+
+def check_family_slots(family: Family, priors: Mapping[str, Prior], where: str = "") -> None:
+    """Refuse a prior for a slot the family's model does not have (e.g. ``sigma``)."""
+    for slot, prior in priors.items():
+        if slot not in family.prior_slots:
+            raise PriorError(
+                f"a {where}{slot} prior ({prior}) was given, but the {family.name} family has "
+                f"no {_SLOT_MEANINGS.get(slot, slot)}; remove it"
+            )
 
 
 #: Turner et al. (2012), Int J Epidemiol 41(3):818-827, predictive distribution for the

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bayes_ipd.conventions import readonly
 from bayes_ipd.errors import SpecError
 
 __all__ = [
@@ -92,9 +93,7 @@ class Truth:
         for item in fields(self):
             value = getattr(self, item.name)
             if isinstance(value, np.ndarray):
-                frozen = np.array(value, dtype=np.float64, copy=True)
-                frozen.flags.writeable = False
-                object.__setattr__(self, item.name, frozen)
+                object.__setattr__(self, item.name, readonly(value))
         object.__setattr__(self, "beta", MappingProxyType(dict(self.beta)))
 
 

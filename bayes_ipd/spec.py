@@ -58,8 +58,11 @@ from typing import Any
 
 import tomli_w
 
+from bayes_ipd.conventions import METHODS
+from bayes_ipd.data.missing import MISSING_POLICIES
 from bayes_ipd.errors import PriorError, SpecError
-from bayes_ipd.priors import FAMILIES, SLOTS, Prior, as_prior, check_slot
+from bayes_ipd.families import FAMILY_NAMES, get_family
+from bayes_ipd.priors import SLOTS, Prior, as_prior, check_family_slots, check_slot
 
 __all__ = [
     "AnalysisSpec",
@@ -77,8 +80,8 @@ COVARIATE_EFFECTS = ("common", "stratified")
 RESIDUAL_SDS = ("per_study", "common")
 PARAMETERISATIONS = ("auto", "centred", "noncentred")
 BACKENDS = ("auto", "nutpie", "pymc")
-POOLING_METHODS = ("FE", "DL", "REML", "PM", "ML")
-MISSING_POLICIES = ("error", "drop")
+POOLING_METHODS = METHODS
+RESPONSE_KEYS = ("outcome", "time", "event")
 
 SECTIONS = ("data", "model", "priors", "sampler", "two_stage")
 
@@ -160,11 +163,7 @@ def _priors(value: Any, family: str) -> MappingProxyType:
         except PriorError as err:
             raise PriorError(f"priors.{slot}: {err}") from None
         parsed[slot] = prior
-    if "sigma" in parsed and family != "gaussian":
-        raise PriorError(
-            f"priors.sigma = {str(parsed['sigma'])!r}: the {family} family has no residual "
-            "SD; remove it"
-        )
+    check_family_slots(get_family(family), parsed, where="priors.")
     return MappingProxyType({s: parsed[s] for s in SLOTS if s in parsed})
 
 
@@ -236,7 +235,7 @@ class ModelSpec:
 
     def __post_init__(self) -> None:
         set_ = self._set
-        set_("family", _choice("model.family", self.family, FAMILIES))
+        set_("family", _choice("model.family", self.family, FAMILY_NAMES))
         set_("covariates", _names("model.covariates", self.covariates))
         set_("interactions", _names("model.interactions", self.interactions))
         for name in self.interactions:
@@ -446,7 +445,7 @@ class DataSection:
             raise SpecError("data needs path (participant rows) or summaries, or both")
         set_("study", _name("data.study", self.study))
         set_("treatment", _name("data.treatment", self.treatment))
-        set_("family", _choice("data.family", self.family, FAMILIES))
+        set_("family", _choice("data.family", self.family, FAMILY_NAMES))
         for key in ("outcome", "time", "event"):
             set_(key, _optional_name(f"data.{key}", getattr(self, key)))
         self._check_outcome_columns()
@@ -461,23 +460,17 @@ class DataSection:
         object.__setattr__(self, name, value)
 
     def _check_outcome_columns(self) -> None:
-        if self.family == "survival":
-            for key in ("time", "event"):
-                if getattr(self, key) is None:
-                    raise SpecError(f"data.{key} is required for family 'survival'")
-            if self.outcome is not None:
+        needed = get_family(self.family).response_names
+        for key in needed:
+            if getattr(self, key) is None:
+                raise SpecError(f"data.{key} is required for family {self.family!r}")
+        for key in RESPONSE_KEYS:
+            if key not in needed and getattr(self, key) is not None:
+                users = [n for n in FAMILY_NAMES if key in get_family(n).response_names]
                 raise SpecError(
-                    f"data.outcome = {self.outcome!r} is not used for family 'survival' "
-                    "(give time and event); remove it"
-                )
-            return
-        if self.outcome is None:
-            raise SpecError(f"data.outcome is required for family {self.family!r}")
-        for key in ("time", "event"):
-            if getattr(self, key) is not None:
-                raise SpecError(
-                    f"data.{key} = {getattr(self, key)!r} is only used for family "
-                    f"'survival', not {self.family!r}; remove it"
+                    f"data.{key} = {getattr(self, key)!r} is not used for family "
+                    f"{self.family!r} (give {' and '.join(needed)}; {key} is for family "
+                    f"{' / '.join(map(repr, users))}); remove it"
                 )
 
     def to_dict(self) -> dict[str, Any]:

@@ -9,7 +9,7 @@ prognostic covariate and effect modifier (within/across-trial interaction split)
   parameterisation (``auto``, ``centred``, ``noncentred``), each in a fresh process.
 * baseline: the plain row-level PyMC model (``pm.Normal("y", mu=eta,
   sigma=sigma[study_idx], observed=y)`` over every row, non-centred trial effects) with the
-  same priors (``bayes_ipd.builder.priors_for``), sampled with ``pm.sample`` (PyMC's NUTS,
+  same priors (``bayes_ipd.one_stage.builder.priors_for``), sampled with ``pm.sample`` (PyMC's NUTS,
   default settings), timed from the DataFrame to the posterior, compile included.
 
 Figure: ``1000 * seconds / bulk-ESS(tau)``; ratio = baseline / ours (target >= 20, with
@@ -79,8 +79,8 @@ def ours_case(
 ) -> dict[str, Any]:
     """One bayes_ipd fit of the simulated data; timings from the DataFrame on."""
     t0 = time.perf_counter()
-    from bayes_ipd.fitting import fit
-    from bayes_ipd.sampling import clear_compiled_cache
+    from bayes_ipd.one_stage.fitting import fit
+    from bayes_ipd.one_stage.sampling import clear_compiled_cache
 
     import_seconds = time.perf_counter() - t0
     clear_compiled_cache()  # compile included, even when cases share a process

@@ -68,9 +68,9 @@ def scaling_case(
 ) -> dict[str, Any]:
     """One fit of ``n_total`` rows in ``n_studies`` equal trials; times and memory."""
     t0 = time.perf_counter()
-    from bayes_ipd.design import build_design
-    from bayes_ipd.fitting import fit
-    from bayes_ipd.sampling import clear_compiled_cache
+    from bayes_ipd.one_stage.design import build_design
+    from bayes_ipd.one_stage.fitting import fit
+    from bayes_ipd.one_stage.sampling import clear_compiled_cache
 
     import_seconds = time.perf_counter() - t0
     clear_compiled_cache()

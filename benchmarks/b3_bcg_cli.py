@@ -131,7 +131,7 @@ def steps_case(
     import pymc  # noqa: F401
 
     t_pymc = time.perf_counter()
-    from bayes_ipd.fitting import fit
+    from bayes_ipd.one_stage.fitting import fit
     from bayes_ipd.two_stage import two_stage
 
     t_import = time.perf_counter()

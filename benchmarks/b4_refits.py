@@ -101,8 +101,8 @@ def refits_case(
 ) -> dict[str, Any]:
     """The first fit and ``refits`` refits of one spec, in this process."""
     t0 = time.perf_counter()
-    from bayes_ipd.fitting import fit
-    from bayes_ipd.sampling import clear_compiled_cache
+    from bayes_ipd.one_stage.fitting import fit
+    from bayes_ipd.one_stage.sampling import clear_compiled_cache
 
     import_seconds = time.perf_counter() - t0
     clear_compiled_cache()

@@ -17,7 +17,7 @@ cut at the event-time quantiles, stratified baseline (``alpha_k`` plus a random 
 * baseline: the plain row-level PyMC model a user would write without bayes_ipd — the
   "Poisson trick" over person-interval rows (one ``pm.Poisson`` term per participant and
   interval at risk, log exposure as offset), the same cut points, priors
-  (``bayes_ipd.builder.priors_for``) and random-walk baseline, non-centred trial effects,
+  (``bayes_ipd.one_stage.builder.priors_for``) and random-walk baseline, non-centred trial effects,
   sampled with ``pm.sample`` (PyMC's NUTS, default settings), timed from the DataFrame to the
   posterior, compile included. Its log density equals bayes_ipd's non-centred model's up to
   the constant ``sum d log E`` of the Poisson kernel (``tests/test_survival.py`` checks it).
@@ -191,8 +191,8 @@ def ours_case(
 ) -> dict[str, Any]:
     """One bayes_ipd fit of the simulated data; timings from the DataFrame on."""
     t0 = time.perf_counter()
-    from bayes_ipd.fitting import fit
-    from bayes_ipd.sampling import clear_compiled_cache
+    from bayes_ipd.one_stage.fitting import fit
+    from bayes_ipd.one_stage.sampling import clear_compiled_cache
 
     import_seconds = time.perf_counter() - t0
     clear_compiled_cache()  # compile included, even when cases share a process
@@ -216,7 +216,7 @@ def ours_case(
         "resolved": dict(result.built.parameterisation),
         "backend": d.backend,
         "rows": int(ipd.n),
-        "cells": len(result.built.design.cell_n),
+        "cells": len(result.built.design.stats["cell_n"]),
         "cutpoints": list(result.built.design.cutpoints),
         "import_seconds": import_seconds,
         "ipd_seconds": t2 - t1,
@@ -244,7 +244,7 @@ def baseline_case(
     t0 = time.perf_counter()
     import pymc  # noqa: F401  (timed: the import a user pays)
 
-    from bayes_ipd.summaries import default_cutpoints
+    from bayes_ipd.families.survival import default_cutpoints
 
     import_seconds = time.perf_counter() - t0
     frame = simulated_survival(n_studies, n_per_study, data_seed)

@@ -2,7 +2,7 @@
 
 The baselines are the plain row-level PyMC models a user would write without bayes_ipd: one
 likelihood term per participant row, with the priors bayes_ipd uses for the same data
-(:func:`bayes_ipd.builder.priors_for`), so that both sides fit the same posterior and only
+(:func:`bayes_ipd.one_stage.builder.priors_for`), so that both sides fit the same posterior and only
 the way the likelihood is evaluated (and, where stated, the parameterisation) differs.
 
 Each timed case can run in a fresh Python process (:func:`run_isolated`): nothing is then
@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from bayes_ipd.conventions import json_ready
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = REPO_ROOT / "benchmarks" / "results"
@@ -64,13 +66,7 @@ class Row:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary (NaN written as None)."""
-        return {k: _finite_or_none(v) for k, v in asdict(self).items()}
-
-
-def _finite_or_none(value: Any) -> Any:
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    return value
+        return json_ready(asdict(self))
 
 
 def ratio(baseline: float | None, ours: float | None) -> float | None:
@@ -152,20 +148,19 @@ def write_results(name: str, payload: Mapping[str, Any], results_dir: Path | Non
     folder = Path(results_dir) if results_dir is not None else RESULTS_DIR
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.json"
-    path.write_text(json.dumps(_json_ready(payload), indent=2, allow_nan=False) + "\n")
+    path.write_text(json.dumps(_with_rows_as_dicts(payload), indent=2, allow_nan=False) + "\n")
     return path
 
 
-def _json_ready(value: Any) -> Any:
+def _with_rows_as_dicts(value: Any) -> Any:
+    """``value`` made JSON-ready (:func:`bayes_ipd.conventions.json_ready`), rows as dicts."""
     if isinstance(value, Mapping):
-        return {str(k): _json_ready(v) for k, v in value.items()}
+        return json_ready({k: _with_rows_as_dicts(v) for k, v in value.items()})
     if isinstance(value, list | tuple):
-        return [_json_ready(v) for v in value]
+        return [_with_rows_as_dicts(v) for v in value]
     if isinstance(value, Row):
         return value.to_dict()
-    if isinstance(value, np.generic):
-        value = value.item()
-    return _finite_or_none(value)
+    return json_ready(value)
 
 
 # --------------------------------------------------------------------------- processes
@@ -275,7 +270,7 @@ def child_main() -> None:
     out["child_seconds"] = time.perf_counter() - t_start
     out["maxrss_mib"] = peak_rss_mib()
     sys.stdout.flush()
-    print(RESULT_MARKER + json.dumps(_json_ready(out), allow_nan=False), flush=True)
+    print(RESULT_MARKER + json.dumps(_with_rows_as_dicts(out), allow_nan=False), flush=True)
 
 
 # --------------------------------------------------------------------------- data
@@ -322,8 +317,8 @@ def sampler_settings(draws: int, tune: int, chains: int, seed: int, backend: str
 
 def resolved_priors(ipd: Any, spec: Any) -> Any:
     """The priors bayes_ipd uses for ``ipd`` under ``spec`` (defaults filled in)."""
-    from bayes_ipd.builder import priors_for
-    from bayes_ipd.design import build_design
+    from bayes_ipd.one_stage.builder import priors_for
+    from bayes_ipd.one_stage.design import build_design
 
     return priors_for(build_design(ipd, spec), spec)
 

@@ -50,9 +50,9 @@ def imports_case() -> dict[str, float]:
 
 
 def _bcg_built(parameterisation: str = "auto") -> Any:
-    from bayes_ipd.builder import build_model
     from bayes_ipd.datasets import load_bcg_ipd
-    from bayes_ipd.design import build_design
+    from bayes_ipd.one_stage.builder import build_model
+    from bayes_ipd.one_stage.design import build_design
     from bayes_ipd.spec import ModelSpec
 
     spec = ModelSpec("binomial", parameterisation=parameterisation)
@@ -132,12 +132,15 @@ def _lean_bcg_model(built: Any, gather: str) -> Any:
         theta = pm.Normal("theta", mu, tau, dims="study")
         alpha = priors.intercept.to_pymc("alpha", dims="study")
         if gather == "onehot":
-            onehot = np.eye(d.k)[d.cell_study]
+            onehot = np.eye(d.k)[d.stats["cell_study"]]
             a_cell, t_cell = pt.dot(onehot, alpha), pt.dot(onehot, theta)
         else:
-            a_cell, t_cell = alpha[d.cell_study], theta[d.cell_study]
-        eta = a_cell + t_cell * d.cell_z[:, 1]
-        pm.Potential("likelihood", (d.cell_events * eta - d.cell_n * pt.softplus(eta)).sum())
+            a_cell, t_cell = alpha[d.stats["cell_study"]], theta[d.stats["cell_study"]]
+        eta = a_cell + t_cell * d.stats["cell_z"][:, 1]
+        pm.Potential(
+            "likelihood",
+            (d.stats["cell_events"] * eta - d.stats["cell_n"] * pt.softplus(eta)).sum(),
+        )
     return model
 
 
@@ -168,7 +171,7 @@ def lean_compile_case(gather: str) -> dict[str, Any]:
 def pymc_backend_case(draws: int, tune: int, chains: int) -> dict[str, Any]:
     """``bayes_ipd.fit`` of the BCG rows with ``backend="pymc"``."""
     from bayes_ipd.datasets import load_bcg_ipd
-    from bayes_ipd.fitting import fit
+    from bayes_ipd.one_stage.fitting import fit
     from bayes_ipd.spec import ModelSpec
 
     ipd = load_bcg_ipd()

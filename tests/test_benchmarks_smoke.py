@@ -99,8 +99,8 @@ def _same_logp(ours_model, baseline_model, seed: int, points: int = 3, scales=No
 def test_row_level_gaussian_baseline_is_the_collapsed_model():
     # Reference: the row-by-row normal log density summed over participants, which the
     # exact collapsed likelihood must reproduce (bayes_ipd.likelihoods, module docstring).
-    from bayes_ipd.builder import build_model
-    from bayes_ipd.design import build_design
+    from bayes_ipd.one_stage.builder import build_model
+    from bayes_ipd.one_stage.design import build_design
 
     frame = common.simulated_continuous(3, 40, seed=5)
     ipd = common.continuous_ipd(frame)
@@ -115,9 +115,9 @@ def test_row_level_gaussian_baseline_is_the_collapsed_model():
 
 def test_row_level_bernoulli_baseline_is_the_collapsed_model():
     # Reference: the row-by-row Bernoulli log density, as above.
-    from bayes_ipd.builder import build_model
     from bayes_ipd.data import IPD
-    from bayes_ipd.design import build_design
+    from bayes_ipd.one_stage.builder import build_model
+    from bayes_ipd.one_stage.design import build_design
     from bayes_ipd.simulate import simulate_binary
     from bayes_ipd.spec import ModelSpec
 

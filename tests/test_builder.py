@@ -12,10 +12,11 @@ import pandas as pd
 import pytest
 from scipy import special, stats
 
-from bayes_ipd.builder import build_model, choose_parameterisation
-from bayes_ipd.design import design_from_summaries
+from bayes_ipd.families.survival import default_cutpoints
+from bayes_ipd.one_stage.builder import build_model, choose_parameterisation
+from bayes_ipd.one_stage.design import design_from_summaries
+from bayes_ipd.one_stage.summaries import summarise_trial
 from bayes_ipd.spec import ModelSpec
-from bayes_ipd.summaries import default_cutpoints, summarise_trial
 
 K = 4
 

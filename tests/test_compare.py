@@ -22,9 +22,9 @@ from matplotlib.figure import Figure
 
 from bayes_ipd.compare import TABLE_COLUMNS, compare
 from bayes_ipd.errors import PoolingError
-from bayes_ipd.fitting import fit
+from bayes_ipd.one_stage.fitting import fit
+from bayes_ipd.one_stage.summaries import summarise_trial
 from bayes_ipd.spec import ModelSpec, SamplerSettings
-from bayes_ipd.summaries import summarise_trial
 from bayes_ipd.two_stage import AggregateData, TwoStageResult, pool_aggregate
 
 K, N = 5, 300

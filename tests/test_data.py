@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import gzip
+import re
 import warnings
 from pathlib import Path
 
@@ -588,3 +589,25 @@ def test_read_csv_not_utf8(tmp_path: Path):
 def test_read_csv_directory(tmp_path: Path):
     with pytest.raises(IPDDataError, match="is a directory"):
         IPD.read_csv(tmp_path, study="trial", treatment="arm", outcome="y")
+
+
+# ---------------------------------------------------------------------------------------------
+# the data layer asks the family plug-in; it never compares a family's name
+
+FAMILY_COMPARISON = re.compile(r"family\s*(==|!=|in\b|not in\b)")
+
+
+def test_data_package_has_no_family_comparison():
+    import bayes_ipd.data
+
+    assert FAMILY_COMPARISON.search('if family == "survival":')  # the pattern can match
+    assert FAMILY_COMPARISON.search("if self.family in ('binomial', 'survival'):")
+    sources = sorted(Path(bayes_ipd.data.__file__).parent.rglob("*.py"))
+    assert len(sources) >= 4, sources  # the package's modules were found
+    hits = [
+        f"{path.name}:{number}: {line.strip()}"
+        for path in sources
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if FAMILY_COMPARISON.search(line)
+    ]
+    assert hits == []

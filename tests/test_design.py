@@ -12,14 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bayes_ipd.design import build_design, crude_effects, design_from_summaries
 from bayes_ipd.errors import IPDDataError
-from bayes_ipd.summaries import (
-    TrialSummary,
-    default_cutpoints,
-    split_exposure,
-    summarise_trial,
-)
+from bayes_ipd.families.survival import default_cutpoints, split_exposure
+from bayes_ipd.one_stage.design import build_design, crude_effects, design_from_summaries
+from bayes_ipd.one_stage.summaries import TrialSummary, summarise_trial
 
 
 def _trial(rng: np.random.Generator, n: int, shift: float, levels=("a", "b", "c")):
@@ -42,9 +38,9 @@ def test_gaussian_statistics_equal_rowwise_products():
     z = np.column_stack([np.ones(40), treat, age_c, dummies_c, treat * age_c])
     for arm in (0, 1):
         rows = treat == arm
-        np.testing.assert_allclose(s.ztz[arm], z[rows].T @ z[rows], rtol=1e-12, atol=1e-9)
-        np.testing.assert_allclose(s.zty[arm], z[rows].T @ y[rows], rtol=1e-12, atol=1e-9)
-        np.testing.assert_allclose(s.yty[arm], y[rows] @ y[rows], rtol=1e-12)
+        np.testing.assert_allclose(s.stats["ztz"][arm], z[rows].T @ z[rows], rtol=1e-12, atol=1e-9)
+        np.testing.assert_allclose(s.stats["zty"][arm], z[rows].T @ y[rows], rtol=1e-12, atol=1e-9)
+        np.testing.assert_allclose(s.stats["yty"][arm], y[rows] @ y[rows], rtol=1e-12)
     assert s.terms == ("age", "grp[a]", "grp[b]", "grp[c]")
     assert s.interaction_terms == ("age",)
     assert s.n_arm.tolist() == [int((treat == 0).sum()), int((treat == 1).sum())]
@@ -65,10 +61,10 @@ def test_design_drops_reference_level_and_splits_interaction():
     # across-trial term: trial mean minus the mean of trial means (Fisher et al. 2017)
     np.testing.assert_allclose(d.across[:, 0], means - means.mean())
     assert d.width == 2 + 3 + 1
-    assert d.ztz.shape == (3, 2, 6, 6)
-    assert d.zty.shape == (3, 2, 6)
+    assert d.stats["ztz"].shape == (3, 2, 6, 6)
+    assert d.stats["zty"].shape == (3, 2, 6)
     # centred within trial: age - its trial mean sums to zero over both arms of every trial
-    np.testing.assert_allclose(d.ztz[:, :, 0, 2].sum(axis=1), 0.0, atol=1e-9)
+    np.testing.assert_allclose(d.stats["ztz"][:, :, 0, 2].sum(axis=1), 0.0, atol=1e-9)
 
 
 def test_binomial_cells_collapse_exactly():
@@ -80,9 +76,11 @@ def test_binomial_cells_collapse_exactly():
     s = summarise_trial(
         "A", "binomial", treat, pd.DataFrame({"smoker": smoker}), ["smoker"], [], outcome=y
     )
-    assert len(s.cell_n) == 4  # 2 arms x 2 smoking levels
-    assert s.cell_n.sum() == n and s.cell_events.sum() == y.sum()
-    for row, cnt, ev in zip(s.cell_z, s.cell_n, s.cell_events, strict=True):
+    assert len(s.stats["cell_n"]) == 4  # 2 arms x 2 smoking levels
+    assert s.stats["cell_n"].sum() == n and s.stats["cell_events"].sum() == y.sum()
+    for row, cnt, ev in zip(
+        s.stats["cell_z"], s.stats["cell_n"], s.stats["cell_events"], strict=True
+    ):
         match = (treat == row[1]) & np.isclose(smoker - smoker.mean(), row[2])
         assert cnt == match.sum() and ev == y[match].sum()
 
@@ -113,7 +111,9 @@ def test_summary_json_round_trip_is_exact():
     treat, cov, y = _trial(rng, 25, 1.0)
     s = summarise_trial("A", "gaussian", treat, cov, ["age"], ["age"], outcome=y)
     back = TrialSummary.from_dict(json.loads(json.dumps(s.to_dict())))
-    for name in ("ztz", "zty", "yty", "term_means", "n_arm"):
+    for name in ("ztz", "zty", "yty"):
+        assert np.array_equal(back.stats[name], s.stats[name])
+    for name in ("term_means", "n_arm"):
         assert np.array_equal(getattr(back, name), getattr(s, name))
 
 
@@ -158,4 +158,4 @@ def test_crude_binomial_effects_are_log_odds_ratios():
     a, b, c, dd = (agg[x].to_numpy(float) + 0.5 for x in ("tpos", "tneg", "cpos", "cneg"))
     np.testing.assert_allclose(est, np.log(a * dd / (b * c)), rtol=1e-12)
     np.testing.assert_allclose(se, np.sqrt(1 / a + 1 / b + 1 / c + 1 / dd), rtol=1e-12)
-    assert len(d.cell_n) == 26  # 13 trials x 2 arms: the 357,347 rows collapse to 26 cells
+    assert len(d.stats["cell_n"]) == 26  # 13 trials x 2 arms: the 357,347 rows collapse to 26 cells

@@ -16,11 +16,11 @@ import pytest
 
 from bayes_ipd.data import IPD
 from bayes_ipd.datasets import load_bcg_ipd
-from bayes_ipd.fitting import fit
-from bayes_ipd.sampling import clear_compiled_cache
+from bayes_ipd.one_stage.fitting import fit
+from bayes_ipd.one_stage.sampling import clear_compiled_cache
+from bayes_ipd.one_stage.summaries import TrialSummary, summarise
 from bayes_ipd.simulate import simulate_continuous
 from bayes_ipd.spec import ModelSpec, SamplerSettings
-from bayes_ipd.summaries import TrialSummary, summarise
 from bayes_ipd.two_stage import two_stage
 
 FAST = SamplerSettings(draws=500, tune=500, chains=2, seed=7, progress=False)

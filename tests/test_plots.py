@@ -9,6 +9,8 @@ test = "knha")`` as listed in the project's reference-data notes.
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 from types import SimpleNamespace
 
 import matplotlib
@@ -34,8 +36,8 @@ from bayes_ipd.plots import (
     ppc_plot,
     prior_posterior_plot,
     save_figure,
-    two_stage_rows,
 )
+from bayes_ipd.two_stage.forest_rows import heterogeneity_lines, two_stage_forest, two_stage_rows
 
 # First five BCG trials: author, year, absolute latitude, log risk ratio yi and its
 # variance vi (metafor escalc(measure = "RR") on dat.bcg; Colditz et al. 1994).
@@ -130,7 +132,7 @@ def plot_axes(fig: Figure):
 
 
 def test_forest_plot_draws_one_square_per_trial_and_one_diamond():
-    fig = forest_plot(fake_pooled(), fake_aggregate(), title="BCG")
+    fig = two_stage_forest(fake_pooled(), fake_aggregate(), title="BCG")
     assert isinstance(fig, Figure)
     squares = by_gid(fig, "study-square", Line2D)
     assert len(squares) == 5
@@ -142,12 +144,12 @@ def test_forest_plot_draws_one_square_per_trial_and_one_diamond():
 
 def test_forest_plot_never_uses_pyplot_state():
     before = plt.get_fignums()
-    forest_plot(fake_pooled(), fake_aggregate())
+    two_stage_forest(fake_pooled(), fake_aggregate())
     assert plt.get_fignums() == before
 
 
 def test_forest_plot_ratio_scale_is_log_axis_with_ratio_ticks():
-    fig = forest_plot(fake_pooled(), fake_aggregate())
+    fig = two_stage_forest(fake_pooled(), fake_aggregate())
     ax = plot_axes(fig)
     assert ax.get_xscale() == "log"
     ticks = [t.get_text() for t in ax.get_xticklabels()]
@@ -160,7 +162,7 @@ def test_forest_plot_ratio_scale_is_log_axis_with_ratio_ticks():
 
 
 def test_forest_plot_numbers_are_exponentiated_wald_intervals():
-    fig = forest_plot(fake_pooled(), fake_aggregate())
+    fig = two_stage_forest(fake_pooled(), fake_aggregate())
     shown = texts(fig)
     yi, se = BCG.yi[0], math.sqrt(BCG.vi[0])
     # Aronson: RR exp(-0.889) = 0.41, 95% CI exp(yi -/+ 1.96 se) = 0.13 to 1.26
@@ -173,7 +175,7 @@ def test_forest_plot_numbers_are_exponentiated_wald_intervals():
 
 
 def test_forest_plot_linear_scale_for_mean_difference():
-    fig = forest_plot(fake_pooled(scale="MD"), fake_aggregate(scale="MD"))
+    fig = two_stage_forest(fake_pooled(scale="MD"), fake_aggregate(scale="MD"))
     ax = plot_axes(fig)
     assert ax.get_xscale() == "linear"
     assert ax.get_xlabel() == "Mean difference"
@@ -183,21 +185,21 @@ def test_forest_plot_linear_scale_for_mean_difference():
 
 
 def test_forest_plot_exponentiate_false_overrides_ratio_scale():
-    fig = forest_plot(fake_pooled(), fake_aggregate(), exponentiate=False)
+    fig = two_stage_forest(fake_pooled(), fake_aggregate(), exponentiate=False)
     assert plot_axes(fig).get_xscale() == "linear"
     assert plot_axes(fig).get_xlabel() == "Log risk ratio"
 
 
 def test_square_area_is_proportional_to_weight():
     pooled = fake_pooled()
-    fig = forest_plot(pooled, fake_aggregate())
+    fig = two_stage_forest(pooled, fake_aggregate())
     squares = sorted(by_gid(fig, "study-square"), key=lambda sq: -sq.get_ydata()[0])
     areas = np.array([sq.get_markersize() ** 2 for sq in squares])  # trials top to bottom
     np.testing.assert_allclose(areas / areas.max(), pooled.weights / pooled.weights.max())
 
 
 def test_forest_plot_labels_weights_method_and_heterogeneity():
-    fig = forest_plot(fake_pooled(), fake_aggregate(), title="BCG vaccine")
+    fig = two_stage_forest(fake_pooled(), fake_aggregate(), title="BCG vaccine")
     shown = texts(fig)
     assert "BCG vaccine" in shown
     assert "Pooled (REML + HKSJ)" in shown
@@ -215,12 +217,12 @@ def test_forest_plot_labels_weights_method_and_heterogeneity():
 
 
 def test_forest_plot_without_weights_column():
-    fig = forest_plot(fake_pooled(), fake_aggregate(), show_weights=False)
+    fig = two_stage_forest(fake_pooled(), fake_aggregate(), show_weights=False)
     assert "Weight" not in texts(fig)
 
 
 def test_extra_columns_and_labels_appear():
-    fig = forest_plot(
+    fig = two_stage_forest(
         fake_pooled(),
         fake_aggregate(),
         labels=["A", "B", "C", "D", "E"],
@@ -233,13 +235,13 @@ def test_extra_columns_and_labels_appear():
 
 def test_extra_column_of_wrong_length_is_named():
     with pytest.raises(ValueError, match="'Year'"):
-        forest_plot(fake_pooled(), fake_aggregate(), extra_columns={"Year": [1948]})
+        two_stage_forest(fake_pooled(), fake_aggregate(), extra_columns={"Year": [1948]})
 
 
 def test_excluded_trial_is_listed_grey_with_reason_and_not_drawn():
     agg = fake_aggregate(excluded=(None, None, None, None, "no events in either arm"))
     pooled = fake_pooled(k=4)
-    fig = forest_plot(pooled, agg)
+    fig = two_stage_forest(pooled, agg)
     assert len(by_gid(fig, "study-square", Line2D)) == 4
     shown = {t.get_text(): t for t in fig.findobj(Text) if t.get_text()}
     assert "excluded: no events in either arm" in shown
@@ -253,7 +255,7 @@ def test_excluded_trial_is_listed_grey_with_reason_and_not_drawn():
 def test_k1_has_no_prediction_interval_and_no_heterogeneity_line():
     pooled = fake_pooled(k=1, pi=False, method="FE")
     pooled.q, pooled.q_df, pooled.q_p = 0.0, 0, math.nan
-    fig = forest_plot(pooled, fake_aggregate(k=1))
+    fig = two_stage_forest(pooled, fake_aggregate(k=1))
     assert len(by_gid(fig, "study-square", Line2D)) == 1
     assert len(by_gid(fig, "pooled-diamond", Polygon)) == 1
     assert by_gid(fig, "prediction-interval") == []
@@ -261,26 +263,26 @@ def test_k1_has_no_prediction_interval_and_no_heterogeneity_line():
 
 
 def test_k2_works_without_prediction_interval():
-    fig = forest_plot(fake_pooled(k=2, pi=False), fake_aggregate(k=2))
+    fig = two_stage_forest(fake_pooled(k=2, pi=False), fake_aggregate(k=2))
     assert len(by_gid(fig, "study-square", Line2D)) == 2
     assert by_gid(fig, "prediction-interval") == []
     assert "Prediction interval" not in texts(fig)
 
 
 def test_pooled_only_without_per_study_table():
-    fig = forest_plot(fake_pooled(), None)
+    fig = two_stage_forest(fake_pooled(), None)
     assert by_gid(fig, "study-square") == []
     assert len(by_gid(fig, "pooled-diamond", Polygon)) == 1
 
 
 def test_figure_height_grows_with_rows():
-    small = forest_plot(fake_pooled(k=2, pi=False), fake_aggregate(k=2))
-    large = forest_plot(fake_pooled(k=5), fake_aggregate(k=5))
+    small = two_stage_forest(fake_pooled(k=2, pi=False), fake_aggregate(k=2))
+    large = two_stage_forest(fake_pooled(k=5), fake_aggregate(k=5))
     assert large.get_figheight() > small.get_figheight()
 
 
 def test_xlim_clips_interval_with_arrow():
-    fig = forest_plot(fake_pooled(), fake_aggregate(), xlim=(0.2, 2.0))
+    fig = two_stage_forest(fake_pooled(), fake_aggregate(), xlim=(0.2, 2.0))
     assert plot_axes(fig).get_xlim() == pytest.approx((0.2, 2.0))
     # lower limits exp(yi - 1.96 se): Aronson 0.13, Ferguson & Simes 0.09, Rosenthal 0.07,
     # Hart & Sutherland 0.18 run below 0.2; Frimodt-Moller (0.52 to 1.25) and every
@@ -289,7 +291,7 @@ def test_xlim_clips_interval_with_arrow():
 
 
 def test_pooled_diamond_spans_the_confidence_interval():
-    fig = forest_plot(fake_pooled(), fake_aggregate())
+    fig = two_stage_forest(fake_pooled(), fake_aggregate())
     xs = by_gid(fig, "pooled-diamond", Polygon)[0].get_xy()[:, 0]
     np.testing.assert_allclose(
         [xs.min(), xs.max()], [math.exp(-1.1084), math.exp(-0.3206)], rtol=1e-12
@@ -306,6 +308,49 @@ def test_two_stage_rows_order_and_styles():
     assert rows[0].ci_high == pytest.approx(BCG.yi[0] + z90 * math.sqrt(BCG.vi[0]))
 
 
+def test_forest_plot_draws_given_rows_and_lines_only():
+    rows = [
+        ForestRow("A", -0.5, -0.9, -0.1, weight=60.0, extra=("1990",)),
+        ForestRow("B", -0.2, -0.8, 0.4, weight=40.0, extra=("2001",)),
+        ForestRow("Pooled", -0.38, -0.7, -0.06, weight=100.0, style="pooled"),
+    ]
+    fig = forest_plot(
+        rows,
+        heterogeneity=("Heterogeneity: given by the caller",),
+        extra_headers=("Year",),
+        exponentiate=True,
+        measure="Odds ratio",
+        level=0.9,
+    )
+    shown = texts(fig)
+    assert "Heterogeneity: given by the caller" in shown
+    assert "Odds ratio [90% CI]" in shown and {"Year", "1990", "2001"} <= set(shown)
+    assert plot_axes(fig).get_xlabel() == "Odds ratio"
+    assert len(by_gid(fig, "study-square", Line2D)) == 2
+    assert not any(t.startswith("Test for overall effect") for t in shown)
+    with pytest.raises(ValueError, match="ForestRow"):
+        forest_plot([fake_pooled()])
+
+
+def test_heterogeneity_lines_of_a_pooled_result():
+    lines = heterogeneity_lines(fake_pooled())
+    assert lines[0] == "Heterogeneity: τ² = 0.313, I² = 92.2%, Q = 152.23 (df 12, p < 0.001)"
+    assert lines[1] == "Test for overall effect: t = \u22123.95 (df 12, p = 0.002)"
+
+
+def test_importing_plots_loads_no_result_code_nor_pymc():
+    code = (
+        "import sys, bayes_ipd.plots; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'pymc' "
+        "or m.startswith(('bayes_ipd.two_stage', 'bayes_ipd.one_stage', 'bayes_ipd.compare'))))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
 def test_forest_row_rejects_bad_style_and_reversed_interval():
     with pytest.raises(ValueError, match="style"):
         ForestRow("T1", 0.0, -1.0, 1.0, style="bar")
@@ -320,21 +365,21 @@ def test_forest_row_rejects_bad_style_and_reversed_interval():
     ("suffix", "magic"), [(".png", b"\x89PNG"), (".pdf", b"%PDF"), (".svg", b"<?xml")]
 )
 def test_save_figure_writes_each_format(tmp_path, suffix, magic):
-    fig = forest_plot(fake_pooled(), fake_aggregate())
+    fig = two_stage_forest(fake_pooled(), fake_aggregate())
     path = save_figure(fig, tmp_path / "sub" / f"forest{suffix}")
     assert path.exists() and path.stat().st_size > 1000
     assert path.read_bytes()[: len(magic)] == magic
 
 
 def test_save_figure_png_at_150_dpi(tmp_path):
-    path = save_figure(forest_plot(fake_pooled(), fake_aggregate()), tmp_path / "f.png")
+    path = save_figure(two_stage_forest(fake_pooled(), fake_aggregate()), tmp_path / "f.png")
     with Image.open(path) as image:
         assert image.info["dpi"] == pytest.approx((150, 150), abs=0.1)
 
 
 def test_save_figure_refuses_unknown_extension(tmp_path):
     with pytest.raises(ValueError, match="jpgx"):
-        save_figure(forest_plot(fake_pooled(), fake_aggregate()), tmp_path / "f.jpgx")
+        save_figure(two_stage_forest(fake_pooled(), fake_aggregate()), tmp_path / "f.jpgx")
     assert not (tmp_path / "f.jpgx").exists()
 
 

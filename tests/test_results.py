@@ -1,4 +1,4 @@
-"""Tests of bayes_ipd.results: summaries, new-trial prediction, predictive checks, LOO, output.
+"""Tests of bayes_ipd.one_stage.result: summaries, new-trial prediction, checks, LOO, output.
 
 References are independent of the code under test: closed forms (law of total variance,
 Gaussian integrals checked against scipy's multivariate normal), brute-force simulation
@@ -29,22 +29,17 @@ import pytest
 from matplotlib.figure import Figure
 from scipy import stats
 
-from bayes_ipd.builder import build_model
-from bayes_ipd.design import design_from_summaries
-from bayes_ipd.fitting import fit
-from bayes_ipd.results import (
-    NODE_KEYS,
-    OneStageResult,
-    coefficient_draws,
-    gaussian_marginal_loglik,
-    log_hazard_draws,
-    observed_statistics,
-    quantile_labels,
-    replicate_gaussian,
-    replicate_survival,
-)
+from bayes_ipd.conventions import NODE_KEYS
+from bayes_ipd.families.cells import arm_totals
+from bayes_ipd.families.gaussian import gaussian_marginal_loglik, replicate_gaussian
+from bayes_ipd.families.survival import replicate_survival
+from bayes_ipd.one_stage.builder import build_model
+from bayes_ipd.one_stage.design import design_from_summaries
+from bayes_ipd.one_stage.draws import coefficient_draws, log_hazard_draws, quantile_labels
+from bayes_ipd.one_stage.fitting import fit
+from bayes_ipd.one_stage.result import OneStageResult
+from bayes_ipd.one_stage.summaries import design_rows, summarise_trial
 from bayes_ipd.spec import ModelSpec, SamplerSettings
-from bayes_ipd.summaries import design_rows, summarise_trial
 
 # Simulation truth of the gaussian data sets.
 MU, TAU, SIGMA, AGE_EFFECT = -5.0, 2.0, 10.0, 0.3
@@ -236,7 +231,11 @@ def test_predict_new_study_is_reproducible(gaussian_fit):
 def _gaussian_loglik(design, coef, sigma):
     """Per-trial gaussian log-likelihood from sufficient statistics (numpy, row-free)."""
     n = design.n_arm.sum(axis=1)
-    ztz, zty, yty = design.ztz.sum(axis=1), design.zty.sum(axis=1), design.yty.sum(axis=1)
+    ztz, zty, yty = (
+        design.stats["ztz"].sum(axis=1),
+        design.stats["zty"].sum(axis=1),
+        design.stats["yty"].sum(axis=1),
+    )
     rss = (
         yty - 2 * np.einsum("skm,km->sk", coef, zty) + np.einsum("skm,kmn,skn->sk", coef, ztz, coef)
     )
@@ -259,9 +258,11 @@ def test_coefficient_draws_reproduce_the_models_log_likelihood(gaussian_fit, bin
 
     design = binomial_fit.built.design
     coef = coefficient_draws(binomial_fit)
-    eta = np.einsum("cm,scm->sc", design.cell_z, coef[:, design.cell_study, :])
-    cell = design.cell_events * eta - design.cell_n * np.logaddexp(0, eta)
-    got = np.stack([cell[:, design.cell_study == k].sum(axis=1) for k in range(design.k)], 1)
+    eta = np.einsum("cm,scm->sc", design.stats["cell_z"], coef[:, design.stats["cell_study"], :])
+    cell = design.stats["cell_events"] * eta - design.stats["cell_n"] * np.logaddexp(0, eta)
+    got = np.stack(
+        [cell[:, design.stats["cell_study"] == k].sum(axis=1) for k in range(design.k)], 1
+    )
     ll = binomial_fit.idata.log_likelihood["trial"].transpose("chain", "draw", "study").values
     np.testing.assert_allclose(got, ll.reshape(got.shape), rtol=1e-9)
 
@@ -348,10 +349,14 @@ def test_log_hazard_draws_reproduce_the_survival_log_likelihood():
     log_h = log_hazard_draws(result)
     assert log_h.shape == (40, design.k, 3)
     # log h includes alpha_k, so the intercept column is left out of z'b here.
-    zb = np.einsum("cm,scm->sc", design.cell_z[:, 1:], coef[:, design.cell_study, 1:])
-    eta = zb + log_h[:, design.cell_study, design.cell_interval]
-    cell = design.cell_events * eta - design.cell_n * np.exp(eta)
-    got = np.stack([cell[:, design.cell_study == k].sum(axis=1) for k in range(design.k)], 1)
+    zb = np.einsum(
+        "cm,scm->sc", design.stats["cell_z"][:, 1:], coef[:, design.stats["cell_study"], 1:]
+    )
+    eta = zb + log_h[:, design.stats["cell_study"], design.stats["cell_interval"]]
+    cell = design.stats["cell_events"] * eta - design.stats["cell_n"] * np.exp(eta)
+    got = np.stack(
+        [cell[:, design.stats["cell_study"] == k].sum(axis=1) for k in range(design.k)], 1
+    )
     np.testing.assert_allclose(got, ll, rtol=1e-8)
     table = result.ppc().table
     assert set(table["statistic"]) == {"events"} and len(table) == 2 * design.k
@@ -405,7 +410,7 @@ def test_gaussian_replication_matches_brute_force_from_rows():
 
 def test_gaussian_replication_flags_a_wrong_model():
     design, _ = _tiny_gaussian()
-    observed = observed_statistics(design)
+    observed = design.plugin.observed_statistics(design)
     # Coefficients that put every arm mean 40 units away from the observed one.
     coef = np.zeros((500, 2, 4))
     coef[:, :, 0] = observed["mean"][:, 0] + 40.0
@@ -426,7 +431,7 @@ def test_ppc_gaussian_on_data_from_the_model(gaussian_fit):
     d = gaussian_fit.built.design
     n = d.n_arm.astype(float)
     means = table[table["statistic"] == "mean"]["observed"].to_numpy().reshape(6, 2)
-    np.testing.assert_allclose(means, d.zty[:, :, 0] / n)
+    np.testing.assert_allclose(means, d.stats["zty"][:, :, 0] / n)
     # The data come from the model: most observed statistics sit inside their replicated
     # 95% intervals, and the p-values are not piled up at 0 or 1.
     inside = (table["rep_q025"] <= table["observed"]) & (table["observed"] <= table["rep_q975"])
@@ -443,7 +448,8 @@ def test_ppc_binomial_on_data_from_the_model(binomial_fit):
     table = binomial_fit.ppc().table
     d = binomial_fit.built.design
     np.testing.assert_allclose(
-        table["observed"].to_numpy().reshape(d.k, 2), d.events_arm() / d.exposure_arm()
+        table["observed"].to_numpy().reshape(d.k, 2),
+        arm_totals(d, "cell_events") / arm_totals(d, "cell_n"),
     )
     assert set(table["statistic"]) == {"event_rate"}
     assert table["rep_q025"].between(0, 1).all() and table["rep_q975"].between(0, 1).all()
@@ -460,7 +466,7 @@ def test_survival_replication_at_the_truth():
     coef = np.broadcast_to(np.array([math.log(0.6), -0.4]), (reps, design.k, 2))
     walk = np.broadcast_to(np.log([1.0, 1.5, 2.0]), (reps, design.k, 3))
     rep = replicate_survival(design, coef, walk, np.random.default_rng(4))["events"]
-    obs = observed_statistics(design)["events"]
+    obs = design.plugin.observed_statistics(design)["events"]
     low, high = np.quantile(rep, [0.025, 0.975], axis=0)
     assert np.mean((low <= obs) & (obs <= high)) >= 0.75
 

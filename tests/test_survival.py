@@ -22,15 +22,7 @@ import pytest
 from lifelines import KaplanMeierFitter
 from matplotlib.figure import Figure
 
-from bayes_ipd.data import IPD
-from bayes_ipd.datasets import load_survival_ipd
-from bayes_ipd.design import build_design
-from bayes_ipd.errors import IPDDataError
-from bayes_ipd.fitting import fit
-from bayes_ipd.simulate import simulate_survival
-from bayes_ipd.spec import ModelSpec, SamplerSettings
-from bayes_ipd.summaries import TrialSummary, summarise
-from bayes_ipd.survival import (
+from bayes_ipd.checks.survival import (
     cumulative_baseline_hazard,
     event_free_trials,
     hazard_ratio_summary,
@@ -43,6 +35,14 @@ from bayes_ipd.survival import (
     predictive_survival,
     warn_event_free_trials,
 )
+from bayes_ipd.data import IPD
+from bayes_ipd.datasets import load_survival_ipd
+from bayes_ipd.errors import IPDDataError
+from bayes_ipd.one_stage.design import build_design
+from bayes_ipd.one_stage.fitting import fit
+from bayes_ipd.one_stage.summaries import TrialSummary, summarise
+from bayes_ipd.simulate import simulate_survival
+from bayes_ipd.spec import ModelSpec, SamplerSettings
 from bayes_ipd.two_stage import two_stage
 
 REPO = Path(__file__).resolve().parents[1]
@@ -454,7 +454,7 @@ def test_participant_rows_reproduce_the_fitted_cells(exponential_fit):
     design = result.built.design
     for k, label in enumerate(design.studies):
         z = participant_design_rows(result, ipd, label)
-        fitted = np.unique(design.cell_z[design.cell_study == k], axis=0)
+        fitted = np.unique(design.stats["cell_z"][design.stats["cell_study"] == k], axis=0)
         np.testing.assert_allclose(np.unique(z, axis=0), fitted, rtol=0, atol=1e-12)
 
 
@@ -491,7 +491,7 @@ def test_row_level_poisson_model_is_the_collapsed_model():
     the Poisson kernel (Holford 1980; Laird & Olivier 1981), at random parameter values."""
     import pytensor
 
-    from bayes_ipd.builder import build_model
+    from bayes_ipd.one_stage.builder import build_model
     from benchmarks.b5_survival_ess import (
         person_interval_rows,
         row_level_survival_model,

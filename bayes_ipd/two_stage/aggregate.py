@@ -17,9 +17,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bayes_ipd.conventions import SCALE_CODES, readonly
 from bayes_ipd.errors import PoolingError
 
-SCALES: tuple[str | None, ...] = ("MD", "logOR", "logRR", "logHR", None)
+SCALES: tuple[str | None, ...] = (*SCALE_CODES, None)
 """Effect scales: mean difference, log odds / risk / hazard ratio, or unspecified.
 
 Estimates on a log scale are also reported exponentiated.
@@ -89,7 +90,7 @@ class AggregateData:
         object.__setattr__(self, "events", _count_vector(self.events, "events", studies))
         object.__setattr__(self, "excluded", _exclusion_reasons(self.excluded, k))
         _check_unique(studies)
-        _check_scale(self.scale)
+        check_scale(self.scale)
         if not isinstance(self.term, str) or not self.term:
             raise PoolingError(f"term must be a non-empty string, got {self.term!r}")
         self._check_included_rows()
@@ -275,19 +276,14 @@ class AggregateData:
         )
 
 
-def _read_only(a: np.ndarray) -> np.ndarray:
-    a.flags.writeable = False
-    return a
-
-
 def _float_vector(values: Any, field: str, k: int) -> np.ndarray:
     try:
-        a = np.array(values, dtype=np.float64, copy=True)
+        a = readonly(values)
     except (TypeError, ValueError) as exc:
         raise PoolingError(f"{field} must be numeric: {exc}") from exc
     if a.ndim != 1 or a.shape[0] != k:
         raise PoolingError(f"{field} has shape {a.shape}; expected ({k},), one value per trial")
-    return _read_only(a)
+    return a
 
 
 def _count_vector(values: Any, field: str, studies: tuple[str, ...]) -> np.ndarray | None:
@@ -299,7 +295,7 @@ def _count_vector(values: Any, field: str, studies: tuple[str, ...]) -> np.ndarr
             raise PoolingError(
                 f"trial {label!r}: {field} is {value}; expected a non-negative whole number"
             )
-    return _read_only(a.astype(np.int64))
+    return readonly(a, np.int64)
 
 
 def _exclusion_reasons(reasons: Sequence[str | None], k: int) -> tuple[str | None, ...]:
@@ -319,7 +315,8 @@ def _check_unique(studies: tuple[str, ...]) -> None:
         seen.add(label)
 
 
-def _check_scale(scale: str | None) -> None:
+def check_scale(scale: str | None) -> None:
+    """Refuse an effect scale the package does not know (None = not named)."""
     if scale not in SCALES:
         raise PoolingError(f"unknown effect scale {scale!r}; expected one of {SCALES}")
 

@@ -21,40 +21,26 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
+from scipy import stats
 
+from bayes_ipd.conventions import METHOD_NAMES, METHODS, SCALES, json_ready, readonly, scale_name
 from bayes_ipd.errors import PoolingError
-from bayes_ipd.two_stage.aggregate import SCALES, AggregateData
-
-METHODS: tuple[str, ...] = ("FE", "DL", "REML", "PM", "ML")
-
-METHOD_NAMES: dict[str, str] = {
-    "FE": "common effect (fixed effect)",
-    "DL": "DerSimonian-Laird",
-    "REML": "restricted maximum likelihood",
-    "PM": "Paule-Mandel",
-    "ML": "maximum likelihood",
-}
-
-SCALE_NAMES: dict[str | None, str] = {
-    "MD": "mean difference",
-    "logOR": "log odds ratio",
-    "logRR": "log risk ratio",
-    "logHR": "log hazard ratio",
-    None: "effect",
-}
-
-RATIO_NAMES: dict[str, str] = {
-    "logOR": "odds ratio",
-    "logRR": "risk ratio",
-    "logHR": "hazard ratio",
-}
+from bayes_ipd.two_stage.aggregate import AggregateData, check_scale
+from bayes_ipd.two_stage.estimators import (
+    generalised_q,
+    i2_from_tau2,
+    i2_h2,
+    qprofile_ci,
+    typical_within_variance,
+    weighted_mean,
+)
+from bayes_ipd.two_stage.estimators import tau2 as tau2_by_method
 
 TO_DICT_KEYS: tuple[str, ...] = (
     "method",
@@ -80,8 +66,6 @@ TO_DICT_KEYS: tuple[str, ...] = (
     "pi_high",
     "scale",
 )
-
-_MAX_DOUBLINGS = 200
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -151,9 +135,7 @@ class PooledResult:
     scale: str | None
 
     def __post_init__(self) -> None:
-        weights = np.array(self.weights, dtype=np.float64, copy=True)
-        weights.flags.writeable = False
-        object.__setattr__(self, "weights", weights)
+        object.__setattr__(self, "weights", readonly(self.weights))
 
     @property
     def tau(self) -> float:
@@ -163,7 +145,7 @@ class PooledResult:
     @property
     def is_ratio(self) -> bool:
         """True when the estimate is a log ratio (reported exponentiated too)."""
-        return self.scale in RATIO_NAMES
+        return self.scale is not None and SCALES[self.scale].is_ratio
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary: Python scalars, NaN as None.
@@ -172,7 +154,7 @@ class PooledResult:
         tau2_ci_low, tau2_ci_high, i2, i2_ci_low, i2_ci_high, h2, q, q_df, q_p, pi_low,
         pi_high, scale``.
         """
-        return {key: _json_scalar(getattr(self, key)) for key in TO_DICT_KEYS}
+        return json_ready({key: getattr(self, key) for key in TO_DICT_KEYS})
 
     def summary_frame(self) -> pd.DataFrame:
         """One row per reported quantity, with columns ``value, ci_low, ci_high``.
@@ -231,14 +213,14 @@ class PooledResult:
             f"H² (total / sampling var.):  {_num(self.h2, 2)}",
             f"Test for heterogeneity: Q({self.q_df} df) = {_num(self.q)}, p {_pval(self.q_p)}",
             "",
-            f"Pooled {SCALE_NAMES[self.scale]}: {_num(self.estimate)} "
+            f"Pooled {scale_name(self.scale)}: {_num(self.estimate)} "
             f"({pct} CI {_num(self.ci_low)} to {_num(self.ci_high)}), SE {_num(self.se)}",
             f"Test of no effect: {self.dist}{_df_text(self.df)} = {_num(self.stat, 3)}, "
             f"p {_pval(self.p)}",
         ]
         if self.is_ratio:
             lines.append(
-                f"Pooled {RATIO_NAMES[str(self.scale)]}: {_num(_exp(self.estimate))} "
+                f"Pooled {SCALES[str(self.scale)].ratio_name}: {_num(_exp(self.estimate))} "
                 f"({pct} CI {_num(_exp(self.ci_low))} to {_num(_exp(self.ci_high))})"
             )
         lines.append(f"{pct} prediction interval: {self._prediction_text()}")
@@ -251,7 +233,7 @@ class PooledResult:
         text = f"{_num(self.pi_low)} to {_num(self.pi_high)}"
         if self.is_ratio:
             text += (
-                f" ({RATIO_NAMES[str(self.scale)]} {_num(_exp(self.pi_low))} to "
+                f" ({SCALES[str(self.scale)].ratio_name} {_num(_exp(self.pi_low))} to "
                 f"{_num(_exp(self.pi_high))})"
             )
         return text
@@ -271,7 +253,7 @@ class PooledResult:
         note = (
             f"<p>Q({self.q_df} df) = {_num(self.q)}, p {html.escape(_pval(self.q_p))}; "
             f"{_percent(self.level)} intervals; effect scale: "
-            f"{html.escape(SCALE_NAMES[self.scale] if self.scale else 'not specified')}.</p>"
+            f"{html.escape(scale_name(self.scale) if self.scale else 'not specified')}.</p>"
         )
         return f"<div>{caption}{body}{note}</div>"
 
@@ -339,12 +321,9 @@ def pool(
     method = _check_method(method)
     y, v, labels = _check_inputs(estimates, ses, studies)
     level = _check_level(level)
-    if scale not in SCALES:
-        raise PoolingError(f"unknown effect scale {scale!r}; expected one of {SCALES}")
+    check_scale(scale)
     if hksj and len(y) < 2:
         raise PoolingError("HKSJ needs at least 2 trials; got 1 (use hksj=False)")
-    if len(y) == 1:
-        return _single_trial_result(y, v, labels, method, level, scale)
     return _pooled_result(y, v, labels, method, hksj, level, scale)
 
 
@@ -401,7 +380,7 @@ def tau2_qprofile_ci(
     True
     """
     y, v, _ = _check_inputs(estimates, ses, None)
-    return _qprofile_ci(y, v, _check_level(level))
+    return qprofile_ci(y, v, _check_level(level))
 
 
 def estimate_tau2(
@@ -411,7 +390,7 @@ def estimate_tau2(
 ) -> float:
     """Between-trial variance τ² by one of :data:`METHODS` (0 for a single trial)."""
     y, v, _ = _check_inputs(estimates, ses, None)
-    return _tau2(y, v, _check_method(method))
+    return tau2_by_method(y, v, _check_method(method))
 
 
 # --- input checks -------------------------------------------------------------------------
@@ -470,122 +449,6 @@ def _labels(studies: Sequence[str] | None, k: int) -> tuple[str, ...]:
     return labels
 
 
-# --- estimators of tau² -------------------------------------------------------------------
-
-
-def _tau2(y: np.ndarray, v: np.ndarray, method: str) -> float:
-    if len(y) < 2 or method == "FE":
-        return 0.0
-    estimators: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
-        "DL": _tau2_dl,
-        "REML": _tau2_reml,
-        "PM": _tau2_pm,
-        "ML": _tau2_ml,
-    }
-    return estimators[method](y, v)
-
-
-def _weighted_mean(y: np.ndarray, w: np.ndarray) -> float:
-    return float(np.sum(w * y) / np.sum(w))
-
-
-def _generalised_q(y: np.ndarray, v: np.ndarray, tau2: float) -> float:
-    w = 1.0 / (v + tau2)
-    return float(np.sum(w * (y - _weighted_mean(y, w)) ** 2))
-
-
-def _tau2_dl(y: np.ndarray, v: np.ndarray) -> float:
-    # DerSimonian & Laird 1986: tau2 = (Q - (k - 1)) / (Σw - Σw²/Σw), truncated at 0
-    w = 1.0 / v
-    c = np.sum(w) - np.sum(w**2) / np.sum(w)
-    return max(0.0, (_generalised_q(y, v, 0.0) - (len(y) - 1)) / float(c))
-
-
-def _tau2_pm(y: np.ndarray, v: np.ndarray) -> float:
-    # Paule & Mandel 1982: the generalised Q equals its expectation k - 1
-    k = len(y)
-    return _decreasing_root(lambda t: _generalised_q(y, v, t) - (k - 1), v)
-
-
-def _reml_score(y: np.ndarray, v: np.ndarray, tau2: float) -> float:
-    # derivative of the restricted log-likelihood in tau2 (Viechtbauer 2005, eq. 10)
-    w = 1.0 / (v + tau2)
-    resid = y - _weighted_mean(y, w)
-    return float(-np.sum(w) + np.sum(w**2) / np.sum(w) + np.sum(w**2 * resid**2)) / 2.0
-
-
-def _ml_score(y: np.ndarray, v: np.ndarray, tau2: float) -> float:
-    # derivative of the log-likelihood in tau2 (Viechtbauer 2005, eq. 7)
-    w = 1.0 / (v + tau2)
-    resid = y - _weighted_mean(y, w)
-    return float(-np.sum(w) + np.sum(w**2 * resid**2)) / 2.0
-
-
-def _tau2_reml(y: np.ndarray, v: np.ndarray) -> float:
-    return _decreasing_root(lambda t: _reml_score(y, v, t), v)
-
-
-def _tau2_ml(y: np.ndarray, v: np.ndarray) -> float:
-    return _decreasing_root(lambda t: _ml_score(y, v, t), v)
-
-
-def _decreasing_root(f: Callable[[float], float], v: np.ndarray) -> float:
-    """Smallest τ² ≥ 0 where ``f`` crosses from positive to non-positive; 0 if f(0) ≤ 0.
-
-    For a likelihood score this is the first local maximum on [0, ∞), the point Fisher
-    scoring started at 0 would reach; for a decreasing function it is the unique root.
-    """
-    if f(0.0) <= 0:
-        return 0.0
-    unit = float(np.median(v))
-    low, high = 0.0, unit
-    for _ in range(_MAX_DOUBLINGS):
-        if f(high) <= 0:
-            break
-        low, high = high, 2.0 * high
-    else:
-        raise PoolingError("no root found for tau2: the estimates may be degenerate")
-    return float(optimize.brentq(f, low, high, xtol=1e-14 * unit, rtol=1e-13, maxiter=500))
-
-
-def _qprofile_ci(y: np.ndarray, v: np.ndarray, level: float) -> tuple[float, float]:
-    k = len(y)
-    if k < 2:
-        return math.nan, math.nan
-    alpha = 1.0 - level
-    q_for_low = stats.chi2.isf(alpha / 2, k - 1)
-    q_for_high = stats.chi2.ppf(alpha / 2, k - 1)
-    low = _decreasing_root(lambda t: _generalised_q(y, v, t) - q_for_low, v)
-    high = _decreasing_root(lambda t: _generalised_q(y, v, t) - q_for_high, v)
-    return low, high
-
-
-# --- heterogeneity summaries --------------------------------------------------------------
-
-
-def _typical_within_variance(v: np.ndarray) -> float:
-    # Higgins & Thompson 2002, eq. 9: s² = (k - 1) Σw / ((Σw)² - Σw²)
-    w = 1.0 / v
-    k = len(v)
-    if k < 2:
-        return math.nan
-    return float((k - 1) * np.sum(w) / (np.sum(w) ** 2 - np.sum(w**2)))
-
-
-def _i2_from_tau2(tau2: float, s2: float) -> float:
-    return 100.0 * tau2 / (tau2 + s2)
-
-
-def _i2_h2(method: str, tau2: float, s2: float, q: float, q_df: int) -> tuple[float, float]:
-    if q_df < 1:
-        return math.nan, math.nan
-    if method == "FE":
-        # metafor reports I² and H² from Q for a common-effect model
-        i2 = 0.0 if q <= q_df else 100.0 * (q - q_df) / q
-        return i2, q / q_df
-    return _i2_from_tau2(tau2, s2), (tau2 + s2) / s2
-
-
 # --- assembling the result ----------------------------------------------------------------
 
 
@@ -618,10 +481,11 @@ def _pooled_result(
     level: float,
     scale: str | None,
 ) -> PooledResult:
+    # one trial goes the same way: τ² = 0, no Q test, heterogeneity and PI undefined (NaN)
     k = len(y)
-    tau2 = _tau2(y, v, method)
+    tau2 = tau2_by_method(y, v, method)
     w = 1.0 / (v + tau2)
-    estimate = _weighted_mean(y, w)
+    estimate = weighted_mean(y, w)
     if hksj:
         # Hartung & Knapp 2001; Sidik & Jonkman 2002 (metafor test="knha", untruncated)
         se = math.sqrt(float(np.sum(w * (y - estimate) ** 2)) / ((k - 1) * float(np.sum(w))))
@@ -630,10 +494,10 @@ def _pooled_result(
         se = math.sqrt(1.0 / float(np.sum(w)))
         df = None
     stat, p, half = _wald(estimate, se, df, level)
-    q = _generalised_q(y, v, 0.0)
-    s2 = _typical_within_variance(v)
-    i2, h2 = _i2_h2(method, tau2, s2, q, k - 1)
-    tau2_low, tau2_high = _qprofile_ci(y, v, level)
+    q = generalised_q(y, v, 0.0)
+    s2 = typical_within_variance(v)
+    i2, h2 = i2_h2(method, tau2, s2, q, k - 1)
+    tau2_low, tau2_high = qprofile_ci(y, v, level)
     pi_low, pi_high = _prediction_interval(method, estimate, se, tau2, k, level)
     return PooledResult(
         method=method,
@@ -652,12 +516,12 @@ def _pooled_result(
         tau2_ci_low=tau2_low,
         tau2_ci_high=tau2_high,
         i2=i2,
-        i2_ci_low=_i2_from_tau2(tau2_low, s2),
-        i2_ci_high=_i2_from_tau2(tau2_high, s2),
+        i2_ci_low=i2_from_tau2(tau2_low, s2),
+        i2_ci_high=i2_from_tau2(tau2_high, s2),
         h2=h2,
         q=q,
         q_df=k - 1,
-        q_p=float(stats.chi2.sf(q, k - 1)),
+        q_p=float(stats.chi2.sf(q, k - 1)) if k > 1 else math.nan,
         pi_low=pi_low,
         pi_high=pi_high,
         studies=labels,
@@ -666,57 +530,7 @@ def _pooled_result(
     )
 
 
-def _single_trial_result(
-    y: np.ndarray,
-    v: np.ndarray,
-    labels: tuple[str, ...],
-    method: str,
-    level: float,
-    scale: str | None,
-) -> PooledResult:
-    estimate, se = float(y[0]), math.sqrt(float(v[0]))
-    stat, p, half = _wald(estimate, se, None, level)
-    nan = math.nan
-    return PooledResult(
-        method=method,
-        hksj=False,
-        k=1,
-        level=level,
-        estimate=estimate,
-        se=se,
-        ci_low=estimate - half,
-        ci_high=estimate + half,
-        stat=stat,
-        p=p,
-        dist="z",
-        df=None,
-        tau2=0.0,
-        tau2_ci_low=nan,
-        tau2_ci_high=nan,
-        i2=nan,
-        i2_ci_low=nan,
-        i2_ci_high=nan,
-        h2=nan,
-        q=0.0,
-        q_df=0,
-        q_p=nan,
-        pi_low=nan,
-        pi_high=nan,
-        studies=labels,
-        weights=np.array([100.0]),
-        scale=scale,
-    )
-
-
 # --- formatting ---------------------------------------------------------------------------
-
-
-def _json_scalar(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    return value
 
 
 def _exp(x: float) -> float:

@@ -10,7 +10,7 @@ is the within-trial interaction. Covariates are centred within trial, so ``alpha
 control-arm level at the trial's mean covariates and ``theta_k`` the treatment effect there.
 Categorical covariates are one-hot coded with the first (sorted) level as reference.
 
-The design is assembled from per-trial :class:`~bayes_ipd.summaries.TrialSummary` objects,
+The design is assembled from per-trial :class:`~bayes_ipd.one_stage.summaries.TrialSummary` objects,
 whether they were computed here from rows or elsewhere, so the two routes give identical
 numbers.
 """
@@ -18,20 +18,20 @@ numbers.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from bayes_ipd.conventions import readonly
 from bayes_ipd.errors import IPDDataError
-from bayes_ipd.summaries import TrialSummary, summarise
+from bayes_ipd.families import Family, get_family
+from bayes_ipd.one_stage.summaries import TrialSummary, frozen_statistics, summarise
 
-
-def _frozen(a: Any, dtype: type = np.float64) -> np.ndarray:
-    out = np.array(a, dtype=dtype, copy=True)
-    out.flags.writeable = False
-    return out
+if TYPE_CHECKING:
+    from bayes_ipd.data import IPD
+    from bayes_ipd.spec import ModelSpec
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ class Design:
     Attributes
     ----------
     family : str
-        Outcome family.
+        Outcome family (a name of :data:`bayes_ipd.families.REGISTRY`).
     studies : tuple of str
         Trial labels (the ``study`` coordinate).
     covariate_terms : tuple of str
@@ -54,13 +54,14 @@ class Design:
         (K, p) trial means of the covariate terms.
     n_arm : numpy.ndarray
         (K, 2) participants per arm.
-    ztz, zty, yty : numpy.ndarray or None
-        Gaussian: (K, 2, m, m), (K, 2, m), (K, 2) per trial and arm.
-    cell_study, cell_z, cell_n, cell_events, cell_interval : numpy.ndarray or None
-        Binomial and survival cells: trial index, design row, participants (binomial) or
-        exposure (survival), events, and interval (survival).
+    stats : Mapping of str to numpy.ndarray
+        The family's sufficient statistics of all trials, on the global design columns
+        (read-only): gaussian ``ztz`` (K, 2, m, m), ``zty`` (K, 2, m), ``yty`` (K, 2) per
+        trial and arm; cell families ``cell_study`` (trial index), ``cell_z``, ``cell_n``
+        (participants, or exposure time for survival), ``cell_events`` and, for survival,
+        ``cell_interval``.
     cutpoints : tuple of float
-        Survival: interior cut points of the baseline hazard.
+        Interior cut points of a piecewise baseline hazard (survival).
     """
 
     family: str
@@ -70,15 +71,13 @@ class Design:
     across: np.ndarray
     term_means: np.ndarray
     n_arm: np.ndarray
-    ztz: np.ndarray | None = None
-    zty: np.ndarray | None = None
-    yty: np.ndarray | None = None
-    cell_study: np.ndarray | None = None
-    cell_z: np.ndarray | None = None
-    cell_n: np.ndarray | None = None
-    cell_events: np.ndarray | None = None
-    cell_interval: np.ndarray | None = None
+    stats: Mapping[str, np.ndarray]
     cutpoints: tuple[float, ...] = ()
+
+    @property
+    def plugin(self) -> Family:
+        """The outcome family's plug-in."""
+        return get_family(self.family, IPDDataError)
 
     @property
     def k(self) -> int:
@@ -92,7 +91,7 @@ class Design:
 
     @property
     def n_intervals(self) -> int:
-        """Survival: number of baseline-hazard intervals."""
+        """Number of baseline-hazard intervals (1 without a piecewise baseline)."""
         return len(self.cutpoints) + 1
 
     @property
@@ -106,46 +105,13 @@ class Design:
         inter = tuple(f"treat:{t}" for t in self.interaction_terms)
         return ("intercept", "treat", *self.covariate_terms, *inter)
 
-    def events_arm(self) -> np.ndarray:
-        """(K, 2) events per trial and arm (binomial, survival)."""
-        if self.cell_events is None:
-            raise ValueError("events exist only for binomial and survival designs")
-        arm = self.cell_z[:, 1].astype(np.int64)
-        idx = self.cell_study * 2 + arm
-        return np.bincount(idx, weights=self.cell_events, minlength=2 * self.k).reshape(self.k, 2)
-
-    def exposure_arm(self) -> np.ndarray:
-        """(K, 2) participants (binomial) or exposure time (survival) per trial and arm."""
-        arm = self.cell_z[:, 1].astype(np.int64)
-        idx = self.cell_study * 2 + arm
-        return np.bincount(idx, weights=self.cell_n, minlength=2 * self.k).reshape(self.k, 2)
-
     def term_scales(self) -> np.ndarray:
         """Pooled within-trial SD of each covariate term (1 where it is 0 or undefined).
 
-        Weighted by participants (gaussian, binomial) or exposure time (survival); used only
-        to put coefficients on comparable scales for the sampler.
+        Weighted by participants (or exposure time); used only to put coefficients on
+        comparable scales for the sampler.
         """
-        p = len(self.covariate_terms)
-        if self.ztz is not None:
-            sq = np.diagonal(self.ztz.sum(axis=(0, 1)))[2 : 2 + p]
-            var = sq / self.n
-        else:
-            w = self.cell_n / self.cell_n.sum()
-            var = (w[:, None] * self.cell_z[:, 2 : 2 + p] ** 2).sum(axis=0)
-        sd = np.sqrt(var)
-        return np.where(np.isfinite(sd) & (sd > 0), sd, 1.0)
-
-    def outcome_moments(self) -> tuple[float, float]:
-        """Gaussian: grand mean and pooled within-trial-arm SD of the outcome."""
-        if self.zty is None:
-            raise ValueError("outcome moments exist only for gaussian designs")
-        sums = self.zty[:, :, 0]
-        n = self.n_arm.astype(np.float64)
-        ss = self.yty - np.divide(sums**2, n, out=np.zeros_like(sums), where=n > 0)
-        df = n.sum() - np.count_nonzero(n)
-        sd = float(np.sqrt(max(ss.sum(), 0.0) / max(df, 1.0)))
-        return float(sums.sum() / n.sum()), sd
+        return self.plugin.term_scales(self)
 
 
 def _global_terms(summaries: Sequence[TrialSummary]) -> tuple[list[str], dict[str, str]]:
@@ -177,15 +143,6 @@ def _column_map(s: TrialSummary, terms: Sequence[str], inter: Sequence[str]) -> 
     return np.array(cols, dtype=np.int64)
 
 
-def _take(a: np.ndarray, cols: np.ndarray, axes: Sequence[int]) -> np.ndarray:
-    """Select ``cols`` along ``axes`` of ``a``, with zeros where the column is -1."""
-    out = a
-    for ax in axes:
-        padded = np.concatenate([out, np.zeros_like(out.take([0], axis=ax))], axis=ax)
-        out = padded.take(np.where(cols < 0, out.shape[ax], cols), axis=ax)
-    return out
-
-
 def _check_consistent(summaries: Sequence[TrialSummary]) -> None:
     labels = [s.study for s in summaries]
     dupes = sorted({x for x in labels if labels.count(x) > 1})
@@ -215,12 +172,9 @@ def _check_consistent(summaries: Sequence[TrialSummary]) -> None:
             raise IPDDataError(f"trial {s.study!r} has no {arm} participants")
 
 
-def _warn_constant(summaries: Sequence[TrialSummary]) -> None:
+def _warn_constant(summaries: Sequence[TrialSummary], family: Family) -> None:
     for s in summaries:
-        if s.family == "gaussian":
-            sd_sq = np.diagonal(s.ztz.sum(axis=0))[2 : 2 + len(s.terms)]
-        else:
-            sd_sq = (s.cell_z[:, 2 : 2 + len(s.terms)] ** 2).max(axis=0) if len(s.terms) else []
+        sd_sq = family.term_sums_of_squares(s.stats, len(s.terms))
         for t, v in zip(s.terms, sd_sq, strict=True):
             if v == 0 and t == s.term_sources[s.terms.index(t)]:
                 warnings.warn(
@@ -245,7 +199,8 @@ def design_from_summaries(summaries: Sequence[TrialSummary]) -> Design:
     if len(summaries) < 2:
         raise IPDDataError(f"a meta-analysis needs at least two trials, got {len(summaries)}")
     _check_consistent(summaries)
-    _warn_constant(summaries)
+    family = get_family(summaries[0].family, IPDDataError)
+    _warn_constant(summaries, family)
     terms, source = _global_terms(summaries)
     ref = _reference_terms(terms, source)
     inter_src = {
@@ -265,43 +220,22 @@ def design_from_summaries(summaries: Sequence[TrialSummary]) -> Design:
     q_idx = [cov_terms.index(t) for t in inter_terms]
     zbar = means[:, q_idx]
     across = zbar - zbar.mean(axis=0) if k else zbar
-    family = summaries[0].family
-    common: dict[str, Any] = {
-        "family": family,
-        "studies": tuple(s.study for s in summaries),
-        "covariate_terms": tuple(cov_terms),
-        "interaction_terms": tuple(inter_terms),
-        "across": _frozen(across),
-        "term_means": _frozen(means),
-        "n_arm": _frozen(np.stack([s.n_arm for s in summaries]), np.int64),
-        "cutpoints": summaries[0].cutpoints,
-    }
     maps = [_column_map(s, cov_terms, inter_terms) for s in summaries]
-    if family == "gaussian":
-        ztz = np.stack([_take(s.ztz, c, (1, 2)) for s, c in zip(summaries, maps, strict=True)])
-        zty = np.stack([_take(s.zty, c, (1,)) for s, c in zip(summaries, maps, strict=True)])
-        yty = np.stack([s.yty for s in summaries])
-        return Design(ztz=_frozen(ztz), zty=_frozen(zty), yty=_frozen(yty), **common)
-    cell_z = np.concatenate(
-        [_take(s.cell_z, c, (1,)) for s, c in zip(summaries, maps, strict=True)]
-    )
-    cell_study = np.concatenate([np.full(len(s.cell_n), i) for i, s in enumerate(summaries)])
-    extra: dict[str, Any] = {}
-    if family == "survival":
-        extra["cell_interval"] = _frozen(
-            np.concatenate([s.cell_interval for s in summaries]), np.int64
-        )
+    stats = family.stack_statistics([s.stats for s in summaries], maps)
     return Design(
-        cell_study=_frozen(cell_study, np.int64),
-        cell_z=_frozen(cell_z),
-        cell_n=_frozen(np.concatenate([s.cell_n for s in summaries])),
-        cell_events=_frozen(np.concatenate([s.cell_events for s in summaries])),
-        **extra,
-        **common,
+        family=family.name,
+        studies=tuple(s.study for s in summaries),
+        covariate_terms=tuple(cov_terms),
+        interaction_terms=tuple(inter_terms),
+        across=readonly(across),
+        term_means=readonly(means),
+        n_arm=readonly(np.stack([s.n_arm for s in summaries]), np.int64),
+        stats=frozen_statistics(stats, family),
+        cutpoints=summaries[0].cutpoints,
     )
 
 
-def build_design(ipd: Any, spec: Any) -> Design:
+def build_design(ipd: IPD, spec: ModelSpec) -> Design:
     """The one-stage design of an IPD set for a model spec (via exact per-trial summaries).
 
     Parameters
@@ -322,21 +256,8 @@ def crude_effects(design: Design) -> tuple[np.ndarray, np.ndarray]:
     """Per-trial unadjusted treatment effect and its approximate SE, from the design.
 
     Gaussian: difference in arm means with the pooled SD; binomial: log odds ratio;
-    survival: log rate ratio. A 0.5 correction is added to every count so that zero cells
-    stay finite. Used only to choose the parameterisation, never reported.
+    survival: log rate ratio (each family's ``crude_effects``). A 0.5 correction is added to
+    every count so that zero cells stay finite. Used only to choose the parameterisation,
+    never reported.
     """
-    if design.family == "gaussian":
-        n = design.n_arm.astype(np.float64)
-        sums = design.zty[:, :, 0]
-        mean = sums / n
-        ss = design.yty - sums**2 / n
-        s2 = ss.sum(axis=1) / np.maximum(n.sum(axis=1) - 2, 1)
-        return mean[:, 1] - mean[:, 0], np.sqrt(s2 * (1 / n[:, 0] + 1 / n[:, 1]))
-    ev = design.events_arm() + 0.5
-    at_risk = design.exposure_arm()
-    if design.family == "binomial":
-        non = at_risk - ev + 1.0
-        est = np.log(ev[:, 1] / non[:, 1]) - np.log(ev[:, 0] / non[:, 0])
-        return est, np.sqrt((1 / ev + 1 / non).sum(axis=1))
-    est = np.log(ev[:, 1] / at_risk[:, 1]) - np.log(ev[:, 0] / at_risk[:, 0])
-    return est, np.sqrt((1 / ev).sum(axis=1))
+    return design.plugin.crude_effects(design)

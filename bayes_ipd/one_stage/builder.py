@@ -34,20 +34,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from bayes_ipd.design import Design, crude_effects
-from bayes_ipd.likelihoods import (
-    binomial_loglik,
-    cell_linear_predictor,
-    gaussian_loglik,
-    poisson_exposure_loglik,
-)
+from bayes_ipd.one_stage.design import Design, crude_effects
 from bayes_ipd.priors import Prior, PriorSet, resolve_priors, tau_to_pymc
+from bayes_ipd.two_stage.estimators import dl_tau2
+
+if TYPE_CHECKING:
+    from bayes_ipd.spec import ModelSpec
 
 INTERCEPT_SD_SCALE = 2.5  # half_normal scale of alpha_sd: x outcome SD (gaussian) or x 1
 
@@ -71,60 +69,38 @@ class BuiltModel:
 
     model: pm.Model
     design: Design
-    spec: Any
+    spec: ModelSpec
     priors: PriorSet
     parameterisation: Mapping[str, str]
     data_names: tuple[str, ...] = field(default=())
 
 
-def dl_tau2(est: np.ndarray, se: np.ndarray) -> float:
-    """DerSimonian-Laird τ² of crude per-trial effects (for the parameterisation rule)."""
-    from bayes_ipd.two_stage.pooling import pool
-
-    se = np.maximum(se, 1e-12)
-    return float(pool(est, se, method="DL").tau2)
-
-
-def _control_levels(design: Design) -> tuple[np.ndarray, np.ndarray]:
-    """Per-trial crude control-arm level and its SE (for the intercept rule)."""
-    if design.family == "gaussian":
-        n = design.n_arm[:, 0].astype(np.float64)
-        s = design.zty[:, 0, 0]
-        var = np.maximum(design.yty[:, 0] - s**2 / n, 0) / np.maximum(n - 1, 1)
-        return s / n, np.sqrt(var / n)
-    ev = design.events_arm()[:, 0] + 0.5
-    at_risk = design.exposure_arm()[:, 0]
-    if design.family == "binomial":
-        non = at_risk - ev + 1.0
-        return np.log(ev / non), np.sqrt(1 / ev + 1 / non)
-    return np.log(ev / at_risk), np.sqrt(1 / ev)
-
-
-def choose_parameterisation(design: Design, spec: Any) -> dict[str, str]:
+def choose_parameterisation(design: Design, spec: ModelSpec) -> dict[str, str]:
     """Centred or non-centred form for each random effect (rule in the module docstring)."""
     if spec.parameterisation in ("centred", "noncentred"):
         form = spec.parameterisation
         return {"theta": form, "alpha": form, "gamma_within": form}
     est, se = crude_effects(design)
     theta = "centred" if np.median(se**2) < dl_tau2(est, se) else "noncentred"
-    lev, lse = _control_levels(design)
+    lev, lse = design.plugin.control_levels(design)
     alpha = "centred" if np.median(lse**2) < dl_tau2(lev, lse) else "noncentred"
     return {"theta": theta, "alpha": alpha, "gamma_within": "noncentred"}
 
 
-def priors_for(design: Design, spec: Any) -> PriorSet:
+def priors_for(design: Design, spec: ModelSpec) -> PriorSet:
     """The priors in use: the spec's, with scale-aware defaults for the other slots."""
-    if design.family == "gaussian":
-        mean, sd = design.outcome_moments()
-        return resolve_priors(design.family, spec.priors, outcome_sd=sd, outcome_mean=mean)
-    return resolve_priors(design.family, spec.priors)
+    scale = design.plugin.outcome_scale(design)
+    if scale is None:
+        return resolve_priors(design.plugin, spec.priors)
+    mean, sd = scale
+    return resolve_priors(design.plugin, spec.priors, outcome_sd=sd, outcome_mean=mean)
 
 
 def intercept_sd_scale(design: Design) -> float:
     """Scale of the half-normal prior on ``alpha_sd`` (random intercepts): 2.5 outcome SDs
     (gaussian) or 2.5 on the log odds / log hazard scale."""
-    sd = design.outcome_moments()[1] if design.family == "gaussian" else 1.0
-    return INTERCEPT_SD_SCALE * sd
+    scale = design.plugin.outcome_scale(design)
+    return INTERCEPT_SD_SCALE * (1.0 if scale is None else scale[1])
 
 
 def _interaction_index(design: Design) -> tuple[int, ...]:
@@ -178,9 +154,7 @@ def _coords(design: Design) -> dict[str, list]:
         coords["covariate"] = list(design.covariate_terms)
     if design.interaction_terms:
         coords["interaction"] = list(design.interaction_terms)
-    if design.family == "survival":
-        coords["interval"] = list(range(design.n_intervals))
-        coords["step"] = list(range(1, design.n_intervals))
+    coords.update(design.plugin.coords(design))
     return coords
 
 
@@ -190,22 +164,7 @@ def data_arrays(design: Design) -> dict[str, np.ndarray]:
     ``across`` is present only when the model has interactions (an unused container would
     be pruned from the compiled model and could not be replaced).
     """
-    if design.family == "gaussian":
-        out = {
-            "n": design.n_arm.sum(axis=1).astype(np.float64),
-            "ztz": design.ztz.sum(axis=1),
-            "zty": design.zty.sum(axis=1),
-            "yty": design.yty.sum(axis=1),
-        }
-    else:
-        out = {
-            "cell_study": design.cell_study,
-            "cell_z": design.cell_z,
-            "cell_n": design.cell_n,
-            "cell_events": design.cell_events,
-        }
-    if design.family == "survival":
-        out["cell_interval"] = design.cell_interval
+    out = design.plugin.data_arrays(design)
     if design.covariate_terms:
         out["term_scale"] = design.term_scales()
     if design.interaction_terms:
@@ -213,14 +172,14 @@ def data_arrays(design: Design) -> dict[str, np.ndarray]:
     return out
 
 
-def build_model(design: Design, spec: Any, *, priors: PriorSet | None = None) -> BuiltModel:
+def build_model(design: Design, spec: ModelSpec, *, priors: PriorSet | None = None) -> BuiltModel:
     """Build the one-stage PyMC model.
 
     Parameters
     ----------
     design : Design
-        From :func:`~bayes_ipd.design.build_design` or
-        :func:`~bayes_ipd.design.design_from_summaries`.
+        From :func:`~bayes_ipd.one_stage.design.build_design` or
+        :func:`~bayes_ipd.one_stage.design.design_from_summaries`.
     spec : ModelSpec
         Model description; ``spec.family`` must equal ``design.family``.
     priors : PriorSet, optional
@@ -282,7 +241,7 @@ def build_model(design: Design, spec: Any, *, priors: PriorSet | None = None) ->
                 gw = pt.ones((k, 1)) * gamma_w[None, :]
             columns.append(gw)
         coef = pt.concatenate(columns, axis=1)
-        loglik = _family_loglik(design, spec, priors, coef, data)
+        loglik = design.plugin.loglik(design, spec, priors, coef, data)
         pm.Deterministic("loglik_trial", loglik, dims="study")
         pm.Potential("likelihood", loglik.sum())
     return BuiltModel(
@@ -295,39 +254,10 @@ def build_model(design: Design, spec: Any, *, priors: PriorSet | None = None) ->
     )
 
 
-def _forms_in_use(form: Mapping[str, str], spec: Any, q: int) -> dict[str, str]:
+def _forms_in_use(form: Mapping[str, str], spec: ModelSpec, q: int) -> dict[str, str]:
     out = {"theta": form["theta"]}
     if spec.intercepts == "random":
         out["alpha"] = form["alpha"]
     if q and spec.random_interactions:
         out["gamma_within_trial"] = form["gamma_within"]
     return out
-
-
-def _family_loglik(
-    design: Design, spec: Any, priors: PriorSet, coef: Any, data: Mapping[str, Any]
-) -> Any:
-    k = design.k
-    if design.family == "gaussian":
-        if spec.residual_sd == "common":
-            sigma = priors.sigma.to_pymc("sigma") * pt.ones(k)
-        else:
-            sigma = priors.sigma.to_pymc("sigma", dims="study")
-        return gaussian_loglik(coef, sigma, data["n"], data["ztz"], data["zty"], data["yty"])
-    eta = cell_linear_predictor(coef, data["cell_z"], data["cell_study"])
-    if design.family == "binomial":
-        return binomial_loglik(eta, data["cell_n"], data["cell_events"], data["cell_study"], k)
-    log_h = baseline_log_hazard_steps(design)
-    eta = eta + log_h[data["cell_study"], data["cell_interval"]]
-    return poisson_exposure_loglik(eta, data["cell_n"], data["cell_events"], data["cell_study"], k)
-
-
-def baseline_log_hazard_steps(design: Design) -> Any:
-    """Random-walk deviations of each interval's log hazard from the first (K x J)."""
-    k = design.k
-    if design.n_intervals == 1:
-        return pt.zeros((k, 1))
-    smooth = pm.HalfNormal("hazard_smoothing", 1.0)
-    step = pm.Normal("log_hazard_step", 0.0, 1.0, dims=("study", "step"))
-    walk = pt.cumsum(smooth * step, axis=1)
-    return pt.concatenate([pt.zeros((k, 1)), walk], axis=1)

@@ -5,29 +5,33 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from bayes_ipd.builder import build_model
-from bayes_ipd.design import Design, design_from_summaries
+from bayes_ipd.data import IPD
 from bayes_ipd.errors import IPDDataError
+from bayes_ipd.one_stage.builder import build_model
+from bayes_ipd.one_stage.design import Design, design_from_summaries
+from bayes_ipd.one_stage.result import OneStageResult
+from bayes_ipd.one_stage.sampling import sample
+from bayes_ipd.one_stage.summaries import TrialSummary, summarise
 from bayes_ipd.priors import PriorSet
-from bayes_ipd.results import OneStageResult
-from bayes_ipd.sampling import sample
 from bayes_ipd.spec import ModelSpec, SamplerSettings
-from bayes_ipd.summaries import TrialSummary, summarise
+
+FitData = IPD | TrialSummary | Design | Mapping[str, Any] | Sequence[Any]
+"""What :func:`fit` takes: rows, trial summaries (or their dicts), a design, or a list."""
 
 
-def _parts(data: Any) -> list[Any]:
+def _parts(data: FitData) -> list[Any]:
     if isinstance(data, (list, tuple)):
         return list(data)
     return [data]
 
 
-def design_for(data: Any, spec: ModelSpec) -> Design:
+def design_for(data: FitData, spec: ModelSpec) -> Design:
     """The one-stage design of participant rows, trial summaries, or a mix of both.
 
     Parameters
     ----------
     data : IPD, TrialSummary, Design, or a sequence of IPD, TrialSummary and summary dicts
-        Rows are summarised exactly (:func:`~bayes_ipd.summaries.summarise`); summaries
+        Rows are summarised exactly (:func:`~bayes_ipd.one_stage.summaries.summarise`); summaries
         (objects, or the dicts of :meth:`TrialSummary.to_dict`, e.g. read from JSON) are used
         as they are. Trials are ordered as given.
     spec : ModelSpec
@@ -44,9 +48,8 @@ def design_for(data: Any, spec: ModelSpec) -> Design:
         return data
     parts = [TrialSummary.from_dict(p) if isinstance(p, Mapping) else p for p in _parts(data)]
     given = [p for p in parts if isinstance(p, TrialSummary)]
-    cutpoints: Sequence[float] | None = None
-    if spec.family == "survival" and given:
-        cutpoints = given[0].cutpoints
+    # rows are summarised on the cut points of the given summaries, so that all trials agree
+    cutpoints: Sequence[float] | None = given[0].cutpoints if given else None
     summaries: list[TrialSummary] = []
     for part in parts:
         if isinstance(part, TrialSummary):
@@ -65,7 +68,7 @@ def design_for(data: Any, spec: ModelSpec) -> Design:
 
 
 def fit(
-    data: Any,
+    data: FitData,
     spec: ModelSpec | None = None,
     sampler: SamplerSettings | None = None,
     *,

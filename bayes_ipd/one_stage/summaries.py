@@ -29,26 +29,37 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+from bayes_ipd.conventions import readonly
 from bayes_ipd.errors import IPDDataError
+from bayes_ipd.families import REGISTRY, Family, get_family
+
+if TYPE_CHECKING:
+    from bayes_ipd.data import IPD
+    from bayes_ipd.spec import ModelSpec
 
 SUMMARY_FORMAT = "bayes_ipd.trial_summary/1"
-FAMILIES = ("gaussian", "binomial", "survival")
 
 
-def _frozen(a: np.ndarray, dtype: type = np.float64) -> np.ndarray:
-    out = np.array(a, dtype=dtype, copy=True)
-    out.flags.writeable = False
-    return out
+def frozen_statistics(stats: Mapping[str, Any], family: Family) -> MappingProxyType:
+    """Read-only copies of a family's statistics (indices as integers), in its order."""
+    ints = set(family.integer_statistics) | {"cell_study"}
+    return MappingProxyType(
+        {
+            name: readonly(stats[name], np.int64 if name in ints else np.float64)
+            for name in (*family.statistics, *(n for n in stats if n not in family.statistics))
+        }
+    )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class TrialSummary:
     """Exact one-stage sufficient statistics of one trial.
 
@@ -57,7 +68,7 @@ class TrialSummary:
     study : str
         Trial label.
     family : str
-        ``"gaussian"``, ``"binomial"`` or ``"survival"``.
+        Outcome family (a name of :data:`bayes_ipd.families.REGISTRY`).
     terms : tuple of str
         Covariate terms (categorical covariates one-hot coded, ``"name[level]"``).
     term_sources : tuple of str
@@ -68,18 +79,13 @@ class TrialSummary:
         The trial's mean of each term.
     n_arm : numpy.ndarray
         Participants in the control and treated arm, shape (2,).
-    ztz, zty, yty : numpy.ndarray or None
-        Gaussian only: per arm ``Z'Z`` (2, m, m), ``Z'y`` (2, m), ``y'y`` (2,).
-    cell_z, cell_n, cell_events : numpy.ndarray or None
-        Binomial: design rows (C, m), participants (C,) and events (C,) per cell.
-        Survival: ``cell_n`` holds exposure time, ``cell_interval`` the interval index.
-    cell_interval : numpy.ndarray or None
-        Survival only: the interval of each cell.
+    stats : Mapping of str to numpy.ndarray
+        The family's sufficient statistics (read-only), e.g. gaussian per arm ``ztz``
+        (2, m, m), ``zty`` (2, m), ``yty`` (2,); binomial per cell ``cell_z`` (C, m),
+        ``cell_n``, ``cell_events``; survival also ``cell_interval`` (``cell_n`` holds
+        exposure time).
     cutpoints : tuple of float
         Survival only: interior cut points of the piecewise-constant baseline hazard.
-    event_times : numpy.ndarray or None
-        Survival only, and only when built from rows: the observed event times (used to
-        place default cut points; never written by :meth:`to_dict`).
     """
 
     study: str
@@ -89,15 +95,8 @@ class TrialSummary:
     interaction_terms: tuple[str, ...]
     term_means: np.ndarray
     n_arm: np.ndarray
-    ztz: np.ndarray | None = None
-    zty: np.ndarray | None = None
-    yty: np.ndarray | None = None
-    cell_z: np.ndarray | None = None
-    cell_n: np.ndarray | None = None
-    cell_events: np.ndarray | None = None
-    cell_interval: np.ndarray | None = None
+    stats: Mapping[str, np.ndarray]
     cutpoints: tuple[float, ...] = ()
-    event_times: np.ndarray | None = field(default=None, compare=False)
 
     @property
     def n(self) -> int:
@@ -121,10 +120,7 @@ class TrialSummary:
             "term_means": self.term_means.tolist(),
             "n_arm": self.n_arm.tolist(),
         }
-        for name in ("ztz", "zty", "yty", "cell_z", "cell_n", "cell_events", "cell_interval"):
-            value = getattr(self, name)
-            if value is not None:
-                out[name] = value.tolist()
+        out.update({name: value.tolist() for name, value in self.stats.items()})
         if self.cutpoints:
             out["cutpoints"] = list(self.cutpoints)
         return out
@@ -138,33 +134,25 @@ class TrialSummary:
             )
         try:
             study = str(d["study"])
-            family = str(d["family"])
+            family_name = str(d["family"])
             kwargs: dict[str, Any] = {
                 "terms": tuple(d["terms"]),
                 "term_sources": tuple(d["term_sources"]),
                 "interaction_terms": tuple(d["interaction_terms"]),
-                "term_means": _frozen(d["term_means"]),
-                "n_arm": _frozen(d["n_arm"], np.int64),
+                "term_means": readonly(d["term_means"]),
+                "n_arm": readonly(d["n_arm"], np.int64),
             }
         except KeyError as exc:
             raise IPDDataError(f"trial summary lacks the key {exc.args[0]!r}") from None
-        if family not in FAMILIES:
-            raise IPDDataError(f"trial summary of {study!r} has unknown family {family!r}")
-        for name in ("ztz", "zty", "yty", "cell_z", "cell_n", "cell_events"):
-            if name in d:
-                kwargs[name] = _frozen(d[name])
-        if "cell_interval" in d:
-            kwargs["cell_interval"] = _frozen(d["cell_interval"], np.int64)
+        if family_name not in REGISTRY:
+            raise IPDDataError(f"trial summary of {study!r} has unknown family {family_name!r}")
+        family = REGISTRY[family_name]
+        for name in family.statistics:
+            if name not in d:
+                raise IPDDataError(f"trial summary of {study!r} ({family_name}) lacks {name!r}")
+        kwargs["stats"] = frozen_statistics({n: d[n] for n in family.statistics}, family)
         kwargs["cutpoints"] = tuple(float(c) for c in d.get("cutpoints", ()))
-        needed = {
-            "gaussian": ("ztz", "zty", "yty"),
-            "binomial": ("cell_z", "cell_n", "cell_events"),
-            "survival": ("cell_z", "cell_n", "cell_events", "cell_interval"),
-        }[family]
-        for name in needed:
-            if name not in kwargs:
-                raise IPDDataError(f"trial summary of {study!r} ({family}) lacks {name!r}")
-        return cls(study=study, family=family, **kwargs)
+        return cls(study=study, family=family_name, **kwargs)
 
 
 def expand_covariates(
@@ -203,48 +191,6 @@ def design_rows(
     return z, means
 
 
-def _unique_cells(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Unique rows (sorted) and, per input row, the index of its unique row."""
-    uniq, inverse = np.unique(keys, axis=0, return_inverse=True)
-    return uniq, inverse.reshape(-1)
-
-
-def default_cutpoints(event_times: np.ndarray, intervals: int) -> tuple[float, ...]:
-    """Interior cut points at the ``j / intervals`` quantiles of the event times.
-
-    The intervals then hold roughly equal numbers of events. Ties among quantiles are
-    merged, so fewer intervals may result when events are few.
-    """
-    if intervals < 1:
-        raise IPDDataError(f"intervals must be at least 1, got {intervals}")
-    if event_times.size == 0:
-        raise IPDDataError("no events in the data: cannot place survival cut points")
-    probs = np.arange(1, intervals) / intervals
-    cuts = np.unique(np.quantile(event_times, probs))
-    cuts = cuts[(cuts > 0) & (cuts < event_times.max())]
-    return tuple(float(c) for c in cuts)
-
-
-def split_exposure(
-    time: np.ndarray, event: np.ndarray, cutpoints: Sequence[float]
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Split follow-up into intervals: (row index, interval, exposure, event) per piece.
-
-    Returns ``row`` (P,), ``interval`` (P,), and a (P, 2) array of exposure and event.
-    """
-    edges = np.concatenate([[0.0], np.asarray(cutpoints, dtype=np.float64), [np.inf]])
-    n_int = edges.size - 1
-    start = edges[:-1][None, :]
-    stop = edges[1:][None, :]
-    exposure = np.clip(np.minimum(time[:, None], stop) - start, 0.0, None)
-    last = np.searchsorted(edges, time, side="left") - 1
-    last = np.clip(last, 0, n_int - 1)
-    at_risk = exposure > 0
-    row, interval = np.nonzero(at_risk)
-    ev = ((interval == last[row]) & (event[row] > 0)).astype(np.float64)
-    return row, interval, np.column_stack([exposure[row, interval], ev])
-
-
 def summarise_trial(
     study: str,
     family: str,
@@ -259,53 +205,32 @@ def summarise_trial(
     cutpoints: Sequence[float] = (),
 ) -> TrialSummary:
     """Exact one-stage summary of one trial's rows (see the module docstring)."""
+    fam = get_family(family, IPDDataError)
     x, terms, sources = expand_covariates(covariates, covariate_names, len(treat))
     inter = [i for i, s in enumerate(sources) if s in set(interaction_names)]
     z, means = design_rows(treat, x, inter)
     arm = treat.astype(np.int64)
-    n_arm = np.bincount(arm, minlength=2).astype(np.int64)
-    common: dict[str, Any] = {
-        "study": study,
-        "family": family,
-        "terms": terms,
-        "term_sources": sources,
-        "interaction_terms": tuple(terms[i] for i in inter),
-        "term_means": _frozen(means),
-        "n_arm": _frozen(n_arm, np.int64),
-    }
-    if family == "gaussian":
-        assert outcome is not None
-        ztz = np.stack([z[arm == a].T @ z[arm == a] for a in (0, 1)])
-        zty = np.stack([z[arm == a].T @ outcome[arm == a] for a in (0, 1)])
-        yty = np.array([outcome[arm == a] @ outcome[arm == a] for a in (0, 1)])
-        return TrialSummary(ztz=_frozen(ztz), zty=_frozen(zty), yty=_frozen(yty), **common)
-    if family == "binomial":
-        assert outcome is not None
-        cells, inverse = _unique_cells(z)
-        n_cell = np.bincount(inverse, minlength=len(cells)).astype(np.float64)
-        events = np.bincount(inverse, weights=outcome, minlength=len(cells))
-        return TrialSummary(
-            cell_z=_frozen(cells), cell_n=_frozen(n_cell), cell_events=_frozen(events), **common
-        )
-    assert time is not None and event is not None
-    row, interval, expo_ev = split_exposure(time, event, cutpoints)
-    keys = np.column_stack([interval.astype(np.float64), z[row]])
-    cells, inverse = _unique_cells(keys)
-    exposure = np.bincount(inverse, weights=expo_ev[:, 0], minlength=len(cells))
-    events = np.bincount(inverse, weights=expo_ev[:, 1], minlength=len(cells))
+    given = {"outcome": outcome, "time": time, "event": event}
+    responses = {name: given[name] for name in fam.response_names}
+    missing = [name for name, value in responses.items() if value is None]
+    if missing:
+        raise IPDDataError(f"trial {study!r}: the {family} family needs {', '.join(missing)}")
+    stats = fam.trial_statistics(z, arm, responses, cutpoints)  # type: ignore[arg-type]
     return TrialSummary(
-        cell_z=_frozen(cells[:, 1:]),
-        cell_n=_frozen(exposure),
-        cell_events=_frozen(events),
-        cell_interval=_frozen(cells[:, 0], np.int64),
+        study=study,
+        family=fam.name,
+        terms=terms,
+        term_sources=sources,
+        interaction_terms=tuple(terms[i] for i in inter),
+        term_means=readonly(means),
+        n_arm=readonly(np.bincount(arm, minlength=2), np.int64),
+        stats=frozen_statistics(stats, fam),
         cutpoints=tuple(float(c) for c in cutpoints),
-        event_times=_frozen(time[event > 0]),
-        **common,
     )
 
 
 def summarise(
-    ipd: Any, spec: Any, *, cutpoints: Sequence[float] | None = None
+    ipd: IPD, spec: ModelSpec, *, cutpoints: Sequence[float] | None = None
 ) -> list[TrialSummary]:
     """Exact per-trial summaries of an IPD set for a one-stage model.
 
@@ -336,9 +261,7 @@ def summarise(
     ('Aronson 1948', 262)
     """
     check_spec_columns(ipd, spec)
-    cuts: tuple[float, ...] = ()
-    if ipd.family == "survival":
-        cuts = tuple(cutpoints) if cutpoints is not None else survival_cutpoints(ipd, spec)
+    cuts = tuple(cutpoints) if cutpoints is not None else survival_cutpoints(ipd, spec)
     out = []
     for k, label in enumerate(ipd.studies):
         rows = np.flatnonzero(ipd.study == k)
@@ -359,14 +282,16 @@ def summarise(
     return out
 
 
-def survival_cutpoints(ipd: Any, spec: Any) -> tuple[float, ...]:
-    """Cut points of the spec: explicit ones, or event-time quantiles of ``ipd``."""
-    if isinstance(spec.intervals, int):
-        return default_cutpoints(ipd.time[ipd.event > 0], spec.intervals)
-    return tuple(float(c) for c in spec.intervals)
+def survival_cutpoints(ipd: IPD, spec: ModelSpec) -> tuple[float, ...]:
+    """Cut points of the spec for a family with a piecewise baseline (none otherwise):
+    explicit ones, or event-time quantiles of ``ipd``."""
+    family = get_family(ipd.family, IPDDataError)
+    if not family.has_baseline_hazard:
+        return ()
+    return family.cutpoints(ipd.time[ipd.event > 0], spec.intervals)
 
 
-def check_spec_columns(ipd: Any, spec: Any) -> None:
+def check_spec_columns(ipd: IPD, spec: ModelSpec) -> None:
     """Every covariate of the spec is a covariate of the data; the families agree."""
     if spec.family != ipd.family:
         raise IPDDataError(

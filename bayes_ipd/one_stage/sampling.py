@@ -15,13 +15,16 @@ import time
 import warnings
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import arviz as az
 import numpy as np
 import pymc as pm
 
-from bayes_ipd.builder import BuiltModel, data_arrays, intercept_sd_scale
+from bayes_ipd.one_stage.builder import BuiltModel, data_arrays, intercept_sd_scale
+
+if TYPE_CHECKING:
+    from bayes_ipd.spec import SamplerSettings
 
 CACHE_SIZE = 8
 R_HAT_MAX = 1.01  # Vehtari et al. 2021
@@ -125,13 +128,11 @@ def structure_key(built: BuiltModel, backend: str) -> str:
 def priors_in_use(built: BuiltModel) -> dict[str, str]:
     """The priors the model actually contains (a slot without parameters is left out)."""
     d = built.design
-    used = {"intercept", "effect", "tau"}
-    if d.covariate_terms:
-        used.add("coefficients")
-    if d.interaction_terms:
-        used.add("interactions")
-    if d.family == "gaussian":
-        used.add("sigma")
+    used = set(d.plugin.prior_slots)
+    if not d.covariate_terms:
+        used.discard("coefficients")
+    if not d.interaction_terms:
+        used.discard("interactions")
     out = {slot: text for slot, text in built.priors.to_dict().items() if slot in used}
     if built.spec.intercepts == "random":
         out["alpha_sd"] = f"half_normal({intercept_sd_scale(d)!r})"
@@ -150,7 +151,21 @@ def _cache_put(key: str, value: Any) -> None:
         _COMPILED.popitem(last=False)
 
 
-def _sample_nutpie(built: BuiltModel, settings: Any) -> tuple[az.InferenceData, float, bool]:
+def _run_settings(settings: SamplerSettings) -> dict[str, Any]:
+    """The run settings both samplers take under the same names (and ``seed``)."""
+    return {
+        "draws": settings.draws,
+        "tune": settings.tune,
+        "chains": settings.chains,
+        "cores": min(settings.chains, os.cpu_count() or 1),
+        "target_accept": settings.target_accept,
+        "seed": settings.seed,
+    }
+
+
+def _sample_nutpie(
+    built: BuiltModel, settings: SamplerSettings
+) -> tuple[az.InferenceData, float, bool]:
     import nutpie
 
     key = structure_key(built, "nutpie")
@@ -164,32 +179,24 @@ def _sample_nutpie(built: BuiltModel, settings: Any) -> tuple[az.InferenceData, 
         compiled = cached.with_data(**data_arrays(built.design))
         reused = True
     compile_seconds = 0.0 if reused else time.perf_counter() - t0
+    run = _run_settings(settings)
     idata = nutpie.sample(
-        compiled,
-        draws=settings.draws,
-        tune=settings.tune,
-        chains=settings.chains,
-        cores=min(settings.chains, os.cpu_count() or 1),
-        seed=settings.seed,
-        target_accept=settings.target_accept,
-        progress_bar=settings.progress,
-        save_warmup=False,
+        compiled, seed=run.pop("seed"), progress_bar=settings.progress, save_warmup=False, **run
     )
     return idata, compile_seconds, reused
 
 
-def _sample_pymc(built: BuiltModel, settings: Any) -> tuple[az.InferenceData, float, bool]:
+def _sample_pymc(
+    built: BuiltModel, settings: SamplerSettings
+) -> tuple[az.InferenceData, float, bool]:
     with built.model:
+        run = _run_settings(settings)
         idata = pm.sample(
-            draws=settings.draws,
-            tune=settings.tune,
-            chains=settings.chains,
-            cores=min(settings.chains, os.cpu_count() or 1),
-            random_seed=settings.seed,
-            target_accept=settings.target_accept,
+            random_seed=run.pop("seed"),
             progressbar=settings.progress,
             compute_convergence_checks=False,
             return_inferencedata=True,
+            **run,
         )
     return idata, 0.0, False
 
@@ -241,7 +248,9 @@ def diagnose(
     return div, rhat, ess_b, ess_t, tuple(found)
 
 
-def sample(built: BuiltModel, settings: Any) -> tuple[az.InferenceData, SamplingDiagnostics]:
+def sample(
+    built: BuiltModel, settings: SamplerSettings
+) -> tuple[az.InferenceData, SamplingDiagnostics]:
     """Run NUTS on a built model.
 
     Parameters

@@ -1,6 +1,6 @@
 """Time-to-event outcomes: Kaplan-Meier curves, predictive survival curves and checks.
 
-The one-stage survival model (:mod:`bayes_ipd.builder`) is a piecewise-exponential
+The one-stage survival model (:mod:`bayes_ipd.one_stage.builder`) is a piecewise-exponential
 proportional-hazards model: in trial ``k`` and interval ``j`` the hazard of a participant
 with design row ``z`` is ``h_kj exp(z'b_k)``, with ``log h_kj = alpha_k + sum_{l <= j}
 hazard_smoothing * log_hazard_step_kl``. This module turns its posterior into what a
@@ -52,23 +52,22 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 import xarray as xr
+from matplotlib.figure import Figure
 from scipy import sparse
 
+from bayes_ipd.conventions import ARMS, SEED_OFFSETS, readonly
 from bayes_ipd.errors import IPDDataError
-from bayes_ipd.results import (
-    ARMS,
-    coefficient_draws,
-    log_hazard_draws,
-    quantile_labels,
-)
-from bayes_ipd.summaries import check_spec_columns, expand_covariates
+from bayes_ipd.families import REGISTRY
+from bayes_ipd.families.cells import arm_totals
+from bayes_ipd.families.survival import EXP_MAX
+from bayes_ipd.one_stage.design import Design
+from bayes_ipd.one_stage.draws import coefficient_draws, log_hazard_draws, quantile_labels
+from bayes_ipd.one_stage.summaries import check_spec_columns, expand_covariates
+from bayes_ipd.plots import km_ppc_plot, ppc_plot
 
 if TYPE_CHECKING:
-    from matplotlib.figure import Figure
-
     from bayes_ipd.data import IPD
-    from bayes_ipd.design import Design
-    from bayes_ipd.results import OneStageResult
+    from bayes_ipd.one_stage.result import OneStageResult
 
 __all__ = [
     "SEED_OFFSETS",
@@ -88,13 +87,9 @@ __all__ = [
     "warn_event_free_trials",
 ]
 
-SEED_OFFSETS: dict[str, int] = {"interval_ppc": 4, "predictive_survival": 5}
-"""Default seed of each derived draw: the sampler's seed plus this offset (the offsets 1-3
-are those of :mod:`bayes_ipd.results`)."""
 
 GRID_POINTS = 101  # default time grid of a predictive curve: 0 to the trial's last time
 _BLOCK = 2_000_000  # floats held at once when averaging over draws x participants x times
-_EXP_MAX = 700.0  # exp() of a larger number overflows float64
 
 
 # ----------------------------------------------------------------------------- Kaplan-Meier
@@ -159,11 +154,7 @@ def kaplan_meier(time: Any, event: Any) -> tuple[np.ndarray, np.ndarray]:
     leaving = np.bincount(inverse, minlength=times.size).astype(np.float64)
     at_risk = t.size - np.concatenate([[0.0], np.cumsum(leaving)[:-1]])
     survival = np.cumprod(1.0 - deaths / at_risk)
-    out_t = np.concatenate([[0.0], times])
-    out_s = np.concatenate([[1.0], survival])
-    out_t.flags.writeable = False
-    out_s.flags.writeable = False
-    return out_t, out_s
+    return readonly(np.concatenate([[0.0], times])), readonly(np.concatenate([[1.0], survival]))
 
 
 def _trial_rows(ipd: IPD, label: str) -> np.ndarray:
@@ -195,8 +186,19 @@ def observed_km(
     return out
 
 
-def _check_survival_ipd(ipd: Any) -> None:
-    if getattr(ipd, "family", None) != "survival":
+def _has_baseline_hazard(family: Any) -> bool:
+    """Whether ``family`` names a registered family with a piecewise baseline hazard."""
+    plugin = REGISTRY.get(family) if isinstance(family, str) else None
+    return plugin is not None and plugin.has_baseline_hazard
+
+
+def _require_survival(family: str, what: str, kind: str = "fit") -> None:
+    if not _has_baseline_hazard(family):
+        raise ValueError(f"{what} needs a survival {kind}; this one is {family}")
+
+
+def _check_survival_ipd(ipd: IPD) -> None:
+    if not _has_baseline_hazard(getattr(ipd, "family", None)):
         raise IPDDataError(
             f"survival curves need survival participant data; got {type(ipd).__name__} of "
             f"family {getattr(ipd, 'family', None)!r}"
@@ -248,7 +250,7 @@ def cumulative_baseline_hazard(
     edges = interval_edges(cutpoints)
     t = np.asarray(times, dtype=np.float64)[:, None]
     overlap = np.clip(np.minimum(t, edges[None, 1:]) - edges[None, :-1], 0.0, None)  # (T, J)
-    return np.exp(np.minimum(log_hazard, _EXP_MAX)) @ overlap.T
+    return np.exp(np.minimum(log_hazard, EXP_MAX)) @ overlap.T
 
 
 # ------------------------------------------------------------------- design rows
@@ -324,7 +326,7 @@ def _mean_survival(cum_h: np.ndarray, eta: np.ndarray) -> np.ndarray:
     s, t = cum_h.shape
     n = eta.shape[1]
     out = np.empty((s, t))
-    risk = np.exp(np.minimum(eta, _EXP_MAX))
+    risk = np.exp(np.minimum(eta, EXP_MAX))
     size = max(1, _BLOCK // max(n * t, 1))
     for start in range(0, s, size):
         block = slice(start, min(start + size, s))
@@ -388,8 +390,7 @@ def predictive_survival(
         The fit is not a survival fit, or ``times`` holds a negative or non-finite value.
     """
     design = result.built.design
-    if design.family != "survival":
-        raise ValueError(f"predictive_survival needs a survival fit; this one is {design.family}")
+    _require_survival(design.family, "predictive_survival")
     _check_survival_ipd(ipd)
     check_spec_columns(ipd, result.built.spec)
     grid = None if times is None else _time_grid(times)
@@ -397,7 +398,7 @@ def predictive_survival(
     unknown = [s for s in labels if s not in design.studies]
     if unknown:
         raise IPDDataError(f"trial {unknown[0]!r} is not in the fit; its trials: {design.studies}")
-    rng = np.random.default_rng(_seed(result, "predictive_survival", seed))
+    rng = np.random.default_rng(result.derived_seed("predictive_survival", seed))
     coef_all = coefficient_draws(result)
     index = _draw_index(coef_all.shape[0], draws, rng)
     coef = coef_all[index]
@@ -415,7 +416,7 @@ def predictive_survival(
         for a, arm in enumerate(ARMS):
             surv = _mean_survival(cum_h, eta[:, z[:, 1] == a])
             low, median, high = np.quantile(surv, q, axis=0)
-            out[label][arm] = tuple(_readonly(v) for v in (t_grid, median, low, high))
+            out[label][arm] = tuple(readonly(v) for v in (t_grid, median, low, high))
     return out
 
 
@@ -424,16 +425,6 @@ def _time_grid(times: Any) -> np.ndarray:
     if grid.size == 0 or not np.all(np.isfinite(grid)) or (grid < 0).any():
         raise ValueError("times must be a non-empty array of finite times >= 0")
     return grid
-
-
-def _readonly(a: np.ndarray) -> np.ndarray:
-    out = np.array(a, dtype=np.float64, copy=True)
-    out.flags.writeable = False
-    return out
-
-
-def _seed(result: OneStageResult, what: str, seed: int | None) -> int:
-    return int(seed) if seed is not None else int(result.seed) + SEED_OFFSETS[what]
 
 
 def km_ppc(
@@ -456,8 +447,6 @@ def km_ppc(
     matplotlib.figure.Figure
         One panel per trial (:func:`bayes_ipd.plots.km_ppc_plot`).
     """
-    from bayes_ipd.plots import km_ppc_plot
-
     predicted = predictive_survival(
         result, ipd, times=times, draws=draws, seed=seed, level=level, studies=studies
     )
@@ -473,8 +462,8 @@ def km_ppc(
 def _group_matrix(design: Design) -> sparse.csr_matrix:
     """(cells, K·J·2) indicator summing cells into trial x interval x arm."""
     j = design.n_intervals
-    arm = design.cell_z[:, 1].astype(np.int64)
-    group = (design.cell_study * j + design.cell_interval) * 2 + arm
+    arm = design.stats["cell_z"][:, 1].astype(np.int64)
+    group = (design.stats["cell_study"] * j + design.stats["cell_interval"]) * 2 + arm
     cells = group.size
     return sparse.csr_matrix(
         (np.ones(cells), (np.arange(cells), group)), shape=(cells, design.k * j * 2)
@@ -487,20 +476,21 @@ def expected_interval_events(
     """(S, K·J·2) expected events per trial, interval and arm, for each draw.
 
     ``sum_c E_c exp(log h_kj + z_c'b_k)`` over the cells of the group, where ``b_k`` leaves
-    out the intercept: ``coef`` is (S, K, m) from :func:`~bayes_ipd.results.coefficient_draws`
+    out the intercept: ``coef`` is (S, K, m) from
+    :func:`~bayes_ipd.one_stage.draws.coefficient_draws`
     (its intercept column, ``alpha_k``, is ignored) and ``log_hazard`` (S, K, J) from
-    :func:`~bayes_ipd.results.log_hazard_draws` (which already holds ``alpha_k``).
+    :func:`~bayes_ipd.one_stage.draws.log_hazard_draws` (which already holds ``alpha_k``).
     """
     groups = _group_matrix(design)
     s = coef.shape[0]
     out = np.empty((s, groups.shape[1]))
-    size = max(1, _BLOCK // max(len(design.cell_n), 1))
+    size = max(1, _BLOCK // max(len(design.stats["cell_n"]), 1))
     for start in range(0, s, size):
         block = slice(start, min(start + size, s))
-        b = coef[block][:, design.cell_study, 1:]
-        eta = np.einsum("cm,scm->sc", design.cell_z[:, 1:], b)
-        eta = eta + log_hazard[block][:, design.cell_study, design.cell_interval]
-        rate = design.cell_n * np.exp(np.minimum(eta, _EXP_MAX))
+        b = coef[block][:, design.stats["cell_study"], 1:]
+        eta = np.einsum("cm,scm->sc", design.stats["cell_z"][:, 1:], b)
+        eta = eta + log_hazard[block][:, design.stats["cell_study"], design.stats["cell_interval"]]
+        rate = design.stats["cell_n"] * np.exp(np.minimum(eta, EXP_MAX))
         out[block] = np.asarray((groups.T @ rate.T).T)
     return out
 
@@ -543,10 +533,9 @@ def interval_event_ppc(
         Stern 1996).
     """
     design = result.built.design
-    if design.family != "survival":
-        raise ValueError(f"interval_event_ppc needs a survival fit; this one is {design.family}")
+    _require_survival(design.family, "interval_event_ppc")
     lo, hi = quantile_labels(level)
-    rng = np.random.default_rng(_seed(result, "interval_ppc", seed))
+    rng = np.random.default_rng(result.derived_seed("interval_ppc", seed))
     coef = coefficient_draws(result)
     n = coef.shape[0]
     index = (
@@ -557,8 +546,8 @@ def interval_event_ppc(
     expected = expected_interval_events(design, coef[index], log_hazard_draws(result)[index])
     rep = rng.poisson(np.minimum(expected, 1e15)).astype(np.float64)
     groups = _group_matrix(design)
-    observed = groups.T @ design.cell_events
-    exposure = groups.T @ design.cell_n
+    observed = groups.T @ design.stats["cell_events"]
+    exposure = groups.T @ design.stats["cell_n"]
     q_lo, q_hi = np.quantile(rep, [(1 - level) / 2, (1 + level) / 2], axis=0)
     ge = (rep >= observed).mean(axis=0)
     le = (rep <= observed).mean(axis=0)
@@ -603,8 +592,6 @@ def interval_event_ppc_plot(
         :func:`bayes_ipd.plots.ppc_plot` with one row per trial and interval, the two
         arms side by side and the Bayesian p-values on the right.
     """
-    from bayes_ipd.plots import ppc_plot
-
     rows = table if studies is None else table[table["study"].isin(list(studies))]
     if rows.empty:
         raise ValueError(f"no rows to draw for trials {list(studies or [])!r}")
@@ -643,8 +630,7 @@ def hazard_ratio_summary(
         hazard ratio itself), the interval (e.g. ``q025, q975``) and ``p_lt_1`` =
         P(ratio < 1).
     """
-    if result.family != "survival":
-        raise ValueError(f"hazard_ratio_summary needs a survival fit; this one is {result.family}")
+    _require_survival(result.family, "hazard_ratio_summary")
     post = result.idata.posterior
     design = result.built.design
     rows: list[tuple[str, np.ndarray]] = [
@@ -684,9 +670,8 @@ def _values(da: xr.DataArray) -> np.ndarray:
 
 def event_free_trials(design: Design) -> tuple[str, ...]:
     """Labels of the trials of a survival design without any event."""
-    if design.family != "survival":
-        raise ValueError(f"event_free_trials needs a survival design; this one is {design.family}")
-    events = design.events_arm().sum(axis=1)
+    _require_survival(design.family, "event_free_trials", "design")
+    events = arm_totals(design, "cell_events").sum(axis=1)
     return tuple(s for s, e in zip(design.studies, events, strict=True) if e == 0)
 
 

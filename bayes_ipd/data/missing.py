@@ -1,0 +1,113 @@
+"""The missing-data policy: count missing values per column and trial, then refuse or drop.
+
+Rows are never dropped silently: under ``missing="drop"`` a warning counts them by column and
+by trial, and :attr:`bayes_ipd.data.IPD.dropped` keeps the count per trial.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from bayes_ipd.data.messages import counts_text
+from bayes_ipd.errors import IPDDataError
+
+__all__ = [
+    "MISSING_POLICIES",
+    "MISSING_STUDY",
+    "MissingReport",
+    "apply_missing_policy",
+    "missing_report",
+]
+
+MISSING_POLICIES = ("error", "drop")
+"""What :meth:`~bayes_ipd.data.IPD.from_frame` may do with rows holding a missing value."""
+
+MISSING_STUDY = "<missing trial label>"
+"""The trial label under which rows without a trial label are counted."""
+
+
+@dataclass(frozen=True)
+class MissingReport:
+    """Rows with a missing value in a used column.
+
+    Attributes
+    ----------
+    keep : ndarray of bool
+        Rows without any missing value.
+    by_column : dict of str to int
+        Missing values per column (columns without any are left out).
+    by_trial : dict of str to int
+        Rows with a missing value per trial label.
+    """
+
+    keep: np.ndarray
+    by_column: dict[str, int]
+    by_trial: dict[str, int]
+
+
+def missing_report(
+    masks: Mapping[str, np.ndarray], row_codes: np.ndarray, labels: list[str]
+) -> MissingReport:
+    """Count the missing values per column and the rows holding them per trial.
+
+    Parameters
+    ----------
+    masks : Mapping[str, ndarray of bool]
+        :func:`missing_mask` per used column.
+    row_codes : ndarray of int64
+        Trial code per row, -1 where the trial label is missing.
+    labels : list of str
+        Trial labels of the codes.
+
+    Returns
+    -------
+    MissingReport
+    """
+    any_missing = np.zeros(row_codes.shape[0], dtype=bool)
+    by_column: dict[str, int] = {}
+    for column, mask in masks.items():
+        if mask.any():
+            by_column[column] = int(mask.sum())
+            any_missing |= mask
+    by_trial: dict[str, int] = {}
+    if any_missing.any():
+        missing_codes = row_codes[any_missing]
+        unlabelled = int((missing_codes < 0).sum())
+        counts = np.bincount(missing_codes[missing_codes >= 0], minlength=len(labels))
+        by_trial = {labels[i]: int(c) for i, c in enumerate(counts) if c}
+        if unlabelled:
+            by_trial[MISSING_STUDY] = unlabelled
+    return MissingReport(~any_missing, by_column, by_trial)
+
+
+def apply_missing_policy(report: MissingReport, missing: str, n_rows: int) -> None:
+    """Refuse missing values (``"error"``) or warn that their rows are dropped (``"drop"``).
+
+    Parameters
+    ----------
+    report : MissingReport
+    missing : {"error", "drop"}
+    n_rows : int
+        Rows in the input.
+    """
+    if not report.by_column:
+        return
+    n_missing = n_rows - int(report.keep.sum())
+    detail = (
+        f"by column: {counts_text(report.by_column)}; rows by trial: {counts_text(report.by_trial)}"
+    )
+    if missing == "error":
+        raise IPDDataError(
+            f"{n_missing} of {n_rows} rows have missing values in the columns used ({detail}); "
+            "fill them in, or pass missing='drop' to drop those rows (counted per trial)"
+        )
+    # stacklevel 5: here, the builder's validation, the builder, IPD.from_frame, its caller
+    warnings.warn(
+        f"dropped {n_missing} of {n_rows} rows with missing values ({detail})",
+        UserWarning,
+        stacklevel=5,
+    )

@@ -1,0 +1,199 @@
+"""Parsing of participant columns, on all rows, before the missing-data policy.
+
+Every column is parsed on every row first, so that text is never mistaken for a missing
+value: a numeric column holding text is refused with the value and its row named.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from bayes_ipd.data.messages import RowName, value_label
+from bayes_ipd.errors import IPDDataError
+from bayes_ipd.families import REGISTRY, ResponseRole
+
+__all__ = [
+    "Covariate",
+    "Treatment",
+    "missing_mask",
+    "numeric_column",
+    "parse_covariate",
+    "parse_label",
+    "parse_treatment",
+    "study_codes",
+]
+
+
+def missing_mask(values: pd.Series) -> np.ndarray:
+    """True where a value is missing: NA/NaN/None, or a blank string.
+
+    Parameters
+    ----------
+    values : Series
+
+    Returns
+    -------
+    ndarray of bool
+    """
+    mask = values.isna().to_numpy()
+    if values.dtype == object or pd.api.types.is_string_dtype(values.dtype):
+        stripped = values.astype(object).where(values.map(lambda v: isinstance(v, str)))
+        stripped = stripped.str.strip()
+        mask = mask | (stripped == "").to_numpy()
+    return mask
+
+
+def _coerce_numbers(values: pd.Series) -> pd.Series:
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        values = values.astype(object)
+    if pd.api.types.is_bool_dtype(values.dtype):
+        return values.astype(np.float64)
+    return pd.to_numeric(values, errors="coerce").astype(np.float64)
+
+
+def numeric_column(
+    values: pd.Series, column: str, role: str, missing: np.ndarray, row_name: RowName
+) -> np.ndarray:
+    """float64 values (NaN where missing); any text that is not a number is refused.
+
+    Parameters
+    ----------
+    values : Series
+        The source column.
+    column, role : str
+        Its name and what it holds, for the message.
+    missing : ndarray of bool
+        :func:`missing_mask` of ``values``.
+    row_name : RowName
+        Names the source row of a position.
+
+    Returns
+    -------
+    ndarray of float64
+    """
+    parsed = _coerce_numbers(values)
+    bad = np.flatnonzero(~missing & parsed.isna().to_numpy())
+    if bad.size:
+        first = int(bad[0])
+        raise IPDDataError(
+            f"column {column!r} ({role}) must be numeric but holds text: {values.iloc[first]!r} "
+            f"at {row_name(first)} ({bad.size} non-numeric value(s) in all)"
+        )
+    out = parsed.to_numpy(dtype=np.float64, copy=True)
+    out[missing] = np.nan
+    return out
+
+
+def parse_label(role: ResponseRole) -> str:
+    """A response column's name in parsing messages.
+
+    Its label when every family reading the keyword labels it alike (``"survival time"``),
+    else the keyword itself (``"outcome"``, which is a gaussian ``"outcome"`` and a
+    ``"binomial outcome"``): whether a column is numeric does not depend on the family.
+    """
+    labels = {r.label for f in REGISTRY.values() for r in f.responses if r.role == role.role}
+    return role.label if len(labels) == 1 else role.role
+
+
+def _mostly_numeric(values: pd.Series, missing: np.ndarray) -> bool:
+    """More than half of the present values parse as numbers."""
+    present = int((~missing).sum())
+    if present == 0:
+        return True
+    numbers = int((~missing & _coerce_numbers(values).notna().to_numpy()).sum())
+    return numbers * 2 > present
+
+
+def _text_labels(values: pd.Series, missing: np.ndarray) -> np.ndarray:
+    """``str`` label per row (object array), None where missing; one ``str`` call per value."""
+    codes, uniques = pd.factorize(values.astype(object).where(~missing, None))
+    table = np.array([value_label(u) for u in np.asarray(uniques, dtype=object)] + [None], object)
+    return table[codes]  # code -1 (missing) picks the trailing None
+
+
+@dataclass(frozen=True)
+class Treatment:
+    """A parsed treatment column.
+
+    Attributes
+    ----------
+    kind : {"numeric", "text"}
+    values : ndarray
+        float64 (numeric, NaN = missing) or object labels (text, None = missing).
+    """
+
+    kind: str
+    values: np.ndarray
+
+
+def parse_treatment(
+    values: pd.Series, column: str, missing: np.ndarray, row_name: RowName
+) -> Treatment:
+    """Numeric (bool or mostly numbers) or text treatment values, per row."""
+    if pd.api.types.is_bool_dtype(values.dtype) or _mostly_numeric(values, missing):
+        return Treatment("numeric", numeric_column(values, column, "treatment", missing, row_name))
+    return Treatment("text", _text_labels(values, missing))
+
+
+@dataclass(frozen=True)
+class Covariate:
+    """A parsed covariate column: numeric, or categorical.
+
+    Attributes
+    ----------
+    numeric : ndarray of float64 or None
+        Values with NaN where missing, or None for a categorical covariate.
+    categorical : pandas.Categorical or None
+    """
+
+    numeric: np.ndarray | None
+    categorical: pd.Categorical | None
+
+
+def parse_covariate(
+    values: pd.Series, column: str, missing: np.ndarray, row_name: RowName
+) -> Covariate:
+    """Categorical when pandas says so or when mostly text (sorted levels), else numeric."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return Covariate(
+            None,
+            pd.Categorical(
+                values.astype(object).where(~missing, None),
+                categories=values.cat.categories,
+                ordered=values.cat.ordered,
+            ),
+        )
+    if pd.api.types.is_bool_dtype(values.dtype) or _mostly_numeric(values, missing):
+        role = "covariate, mostly numeric"
+        return Covariate(numeric_column(values, column, role, missing, row_name), None)
+    labels = _text_labels(values, missing)
+    levels = sorted({label for label in labels.tolist() if label is not None})
+    return Covariate(None, pd.Categorical(labels, categories=levels))
+
+
+def study_codes(values: pd.Series, missing: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Integer code per row (-1 where missing) and labels, in order of first appearance.
+
+    Distinct source values with the same label (``1`` and ``1.0``) share one trial.
+
+    Parameters
+    ----------
+    values : Series
+        The study column.
+    missing : ndarray of bool
+
+    Returns
+    -------
+    codes : ndarray of int64
+    labels : list of str
+    """
+    raw = values.astype(object).where(~missing, None)
+    codes, uniques = pd.factorize(raw, use_na_sentinel=True)
+    labels = [value_label(u) for u in np.asarray(uniques, dtype=object)]
+    merged, label_uniques = pd.factorize(np.array(labels, dtype=object))
+    merged = np.asarray(merged, dtype=np.int64)
+    row_codes = np.where(codes >= 0, merged[np.maximum(codes, 0)], -1).astype(np.int64)
+    return row_codes, [str(u) for u in label_uniques]

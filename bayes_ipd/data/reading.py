@@ -1,0 +1,256 @@
+"""Participant rows to the fields of an :class:`~bayes_ipd.data.IPD`: the builder behind
+:meth:`~bayes_ipd.data.IPD.from_frame` and :meth:`~bayes_ipd.data.IPD.read_csv`, and the
+reading of delimited text files.
+
+The builder checks the arguments, parses every used column on all rows, applies the
+missing-data policy, codes the treatment 0/1, indexes the trials in order of first appearance
+and checks the kept rows. What differs between outcome families is asked of the family
+plug-in (:func:`bayes_ipd.families.get_family`). The caller's DataFrame is never modified.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable, Mapping
+from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from bayes_ipd.data.checks import (
+    KeptRows,
+    arm_names,
+    check_both_arms,
+    check_column_names,
+    check_columns_exist,
+    check_enough_trials,
+    check_finite,
+    check_missing_policy,
+    check_responses,
+    check_roles,
+    covariate_tuple,
+    treatment_levels,
+    warn_event_free_trials,
+)
+from bayes_ipd.data.messages import RowName, index_row_name, value_label
+from bayes_ipd.data.missing import apply_missing_policy, missing_report
+from bayes_ipd.data.parsing import (
+    Covariate,
+    Treatment,
+    missing_mask,
+    numeric_column,
+    parse_covariate,
+    parse_label,
+    parse_treatment,
+    study_codes,
+)
+from bayes_ipd.errors import IPDDataError
+from bayes_ipd.families import Family, get_family
+
+if TYPE_CHECKING:  # annotations only: ipd.py imports this module, never the reverse
+    from bayes_ipd.data.ipd import IPD, Columns
+
+__all__ = ["COMPRESSED_SUFFIXES", "build_ipd", "read_table"]
+
+COMPRESSED_SUFFIXES = (".gz", ".bz2", ".zip", ".xz", ".zst", ".tar")
+"""File suffixes pandas decompresses; such files are not sniffed for NUL bytes."""
+
+
+# --------------------------------------------------------------------------------------------
+# the builder behind from_frame / read_csv
+
+
+def build_ipd(
+    cls: type[IPD],
+    columns_type: type[Columns],
+    df: pd.DataFrame,
+    *,
+    study: str,
+    treatment: str,
+    outcome: str | None = None,
+    time: str | None = None,
+    event: str | None = None,
+    covariates: str | Iterable[str] = (),
+    family: str = "gaussian",
+    missing: str = "error",
+    experimental: Any = None,
+    row_name: RowName | None = None,
+) -> IPD:
+    """Validate participant rows and build an :class:`~bayes_ipd.data.IPD`.
+
+    Parameters
+    ----------
+    cls : type of IPD
+        The class to build (:meth:`~bayes_ipd.data.IPD.from_frame`'s ``cls``).
+    columns_type : type of Columns
+        The class recording the source column names.
+    df : DataFrame
+        One row per participant. Never modified.
+    study, treatment, outcome, time, event, covariates, family, missing, experimental
+        As in :meth:`~bayes_ipd.data.IPD.from_frame`.
+    row_name : RowName, optional
+        Names a source row in messages; by default by the frame's index label.
+
+    Returns
+    -------
+    IPD
+
+    Raises
+    ------
+    IPDDataError
+        On any refusal listed in :meth:`~bayes_ipd.data.IPD.from_frame`.
+    """
+    if not isinstance(df, pd.DataFrame):
+        raise IPDDataError(f"expected a pandas DataFrame of participant rows; got {type(df)!r}")
+    plugin = get_family(family, IPDDataError)
+    check_missing_policy(missing)
+    check_roles(plugin, {"outcome": outcome, "time": time, "event": event})
+    covariate_names = covariate_tuple(covariates)
+    roles = {"study": study, "treatment": treatment}
+    responses = (("outcome", outcome), ("time", time), ("event", event))
+    roles.update({role: name for role, name in responses if name is not None})
+    roles.update({f"covariate {name!r}": name for name in covariate_names})
+    check_column_names(roles)
+    check_columns_exist(df, roles)
+    if len(df) == 0:
+        raise IPDDataError("the data have no rows")
+    row_name = row_name or index_row_name(df.index)
+    columns = columns_type(study, treatment, outcome, time, event, covariate_names)
+    return _validated(cls, df, columns, plugin, missing, experimental, row_name)
+
+
+def _validated(
+    cls: type[IPD],
+    df: pd.DataFrame,
+    cols: Columns,
+    family: Family,
+    missing: str,
+    experimental: Any,
+    row_name: RowName,
+) -> IPD:
+    n_rows = len(df)
+    response_columns: dict[str, str] = {r.role: getattr(cols, r.role) for r in family.responses}
+    used = [cols.study, cols.treatment, *response_columns.values(), *cols.covariates]
+    masks = {name: missing_mask(df[name]) for name in used}
+
+    # Parse every column on all rows first, so text is never mistaken for a missing value.
+    treatment = parse_treatment(df[cols.treatment], cols.treatment, masks[cols.treatment], row_name)
+    responses = {
+        name: numeric_column(df[name], name, parse_label(role), masks[name], row_name)
+        for role, name in zip(family.responses, response_columns.values(), strict=True)
+    }
+    parsed_covariates = {
+        name: parse_covariate(df[name], name, masks[name], row_name) for name in cols.covariates
+    }
+    row_codes, labels = study_codes(df[cols.study], masks[cols.study])
+
+    report = missing_report(masks, row_codes, labels)
+    apply_missing_policy(report, missing, n_rows)
+    kept = np.flatnonzero(report.keep)
+    if kept.size == 0:
+        raise IPDDataError(f"no rows left: all {n_rows} rows have a missing value")
+
+    codes, kept_uniques = pd.factorize(row_codes[kept])
+    codes = np.asarray(codes, dtype=np.int64)
+    studies = tuple(labels[int(i)] for i in kept_uniques)
+
+    kept_treatment = Treatment(treatment.kind, treatment.values[kept])
+    level_1, level_0 = treatment_levels(kept_treatment, cols.treatment, experimental)
+    treat = (kept_treatment.values == level_1).astype(np.float64)
+    names_of_arms = arm_names(treatment.kind, level_1, level_0, experimental)
+
+    check_enough_trials(studies, cols.study)
+    dropped = dict(report.by_trial) if missing == "drop" else {}
+    check_both_arms(treat, codes, studies, names_of_arms, dropped)
+    rows = KeptRows(codes, studies, row_name, kept)
+    kept_responses = {name: values[kept] for name, values in responses.items()}
+    check_responses(family, response_columns, kept_responses, rows)
+    covariate_frame = _covariate_frame(parsed_covariates, rows)
+    by_role = {role: kept_responses[name] for role, name in response_columns.items()}
+    if family.event_role is not None:
+        warn_event_free_trials(family, by_role[family.event_role], codes, studies)
+
+    return cls(
+        family=family.name,
+        studies=studies,
+        study=codes,
+        treat=treat,
+        outcome=by_role.get("outcome"),
+        time=by_role.get("time"),
+        event=by_role.get("event"),
+        covariates=covariate_frame,
+        columns=cols,
+        dropped=MappingProxyType(dropped),
+        n_input_rows=n_rows,
+        experimental=None if experimental is None else value_label(experimental),
+    )
+
+
+def _covariate_frame(parsed: Mapping[str, Covariate], rows: KeptRows) -> pd.DataFrame:
+    """The kept rows of every covariate; a numeric one must be finite."""
+    data: dict[str, Any] = {}
+    for name, covariate in parsed.items():
+        if covariate.numeric is not None:
+            values = covariate.numeric[rows.kept]
+            check_finite(values, name, "covariate", rows)
+            data[name] = values
+        else:
+            assert covariate.categorical is not None
+            data[name] = covariate.categorical[rows.kept]
+    return pd.DataFrame(data, index=pd.RangeIndex(rows.kept.size))
+
+
+# --------------------------------------------------------------------------------------------
+# reading files
+
+
+def read_table(path: Path, *, sep: str, text_columns: tuple[Hashable, ...]) -> pd.DataFrame:
+    """A delimited UTF-8 text file as a DataFrame.
+
+    Parameters
+    ----------
+    path : Path
+        The file (compressions pandas infers from the suffix are fine).
+    sep : str
+        Field delimiter.
+    text_columns : tuple
+        Columns read as text as written (trial labels such as ``"001"``), when present.
+
+    Returns
+    -------
+    DataFrame
+
+    Raises
+    ------
+    IPDDataError
+        If the file does not exist, is a directory, is not text, is empty or cannot be parsed.
+    """
+    if not path.exists():
+        raise IPDDataError(f"file not found: {path}")
+    if path.is_dir():
+        raise IPDDataError(f"{path} is a directory, not a data file")
+    _check_text_file(path)
+    try:
+        header = pd.read_csv(path, sep=sep, nrows=0)
+        dtype = {c: str for c in text_columns if c in header.columns}
+        return pd.read_csv(path, sep=sep, dtype=dtype)  # type: ignore[arg-type]
+    except pd.errors.EmptyDataError as exc:
+        raise IPDDataError(f"{path} is empty (no header, no rows)") from exc
+    except UnicodeDecodeError as exc:
+        raise IPDDataError(f"{path} is not UTF-8 text: {exc.reason} at byte {exc.start}") from exc
+    except (pd.errors.ParserError, ValueError, OSError) as exc:
+        raise IPDDataError(f"{path} could not be parsed as delimited text: {exc}") from exc
+
+
+def _check_text_file(path: Path) -> None:
+    """Refuse an uncompressed file holding NUL bytes in its first 64 KiB."""
+    if path.suffix.lower() in COMPRESSED_SUFFIXES:
+        return
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(65536)
+    except OSError as exc:
+        raise IPDDataError(f"{path} could not be read: {exc}") from exc
+    if b"\x00" in head:
+        raise IPDDataError(f"{path} is not a text file (it holds NUL bytes)")

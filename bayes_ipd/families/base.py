@@ -1,0 +1,260 @@
+"""What an outcome family is: the one interface every route asks family questions through.
+
+A family (gaussian, binomial, survival, ...) is one module under :mod:`bayes_ipd.families`
+holding one :class:`Family` subclass instance, registered by name in
+:mod:`bayes_ipd.families`. Everything that differs between outcome types lives there:
+
+* its response columns and their checks (the data layer);
+* its exact per-trial sufficient statistics and how trials stack into a design;
+* its crude per-trial effect (the parameterisation rule) and control-arm level;
+* its default priors (scale-aware) and the prior slots it has;
+* its collapsed log-likelihood as a PyTensor graph (the one-stage builder);
+* its posterior predictive replication and the statistics a check shows;
+* its stage-one regression for the two-stage route;
+* its labels in reports.
+
+No module outside ``families/`` compares a family's name; it asks the family.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from bayes_ipd.conventions import EffectScale
+
+if TYPE_CHECKING:
+    import xarray as xr
+
+    from bayes_ipd.one_stage.design import Design
+    from bayes_ipd.priors import PriorSet
+    from bayes_ipd.spec import ModelSpec
+
+__all__ = ["Family", "ResponseRole", "draw_count", "flat_draws", "take_columns"]
+
+
+@dataclass(frozen=True)
+class ResponseRole:
+    """One response column a family reads.
+
+    Attributes
+    ----------
+    role : str
+        Keyword of the column in :meth:`bayes_ipd.IPD.from_frame` (``"outcome"``,
+        ``"time"``, ``"event"``).
+    description : str
+        What the column holds, for "needs ...=" messages (``"the follow-up time column"``).
+    label : str
+        The column's name in validation messages (``"survival time"``).
+    check : {"finite", "binary", "positive"}
+        The value check the data layer applies to it.
+    integer : bool
+        Whether the values are counts or indicators (written back as integers).
+    """
+
+    role: str
+    description: str
+    label: str
+    check: str
+    integer: bool = False
+
+
+@dataclass(frozen=True)
+class Family:
+    """Base of every outcome family; subclasses fill the attributes and override the methods.
+
+    PyMC, PyTensor and statsmodels are imported only inside the methods that build a graph
+    or fit a regression, so the data layer and the two-stage pooling, which also ask
+    families questions, never load a sampler.
+
+    Attributes
+    ----------
+    name : str
+        Registry name (``"gaussian"``).
+    data_kind : str
+        Words for the data the family analyses, for hints (``"time-to-event data"``).
+    scale : EffectScale
+        The treatment effect's scale (mean difference, log odds ratio, ...).
+    responses : tuple of ResponseRole
+        The response columns, in the order they are given.
+    event_role : str or None
+        The response whose 1s are events (None for a family without events).
+    warn_event_free : bool
+        Whether the data layer warns about trials without events.
+    statistics : tuple of str
+        Names of the per-trial sufficient statistics (:attr:`TrialSummary.stats` keys).
+    integer_statistics : tuple of str
+        Those of them that hold indices (read back as integers).
+    prior_slots : tuple of str
+        The prior slots the one-stage model has (``sigma`` only with a residual SD).
+    stage_one_model : str
+        The per-trial regression of the two-stage route, in words.
+    ppc_statistics : tuple of (str, str)
+        Statistics a predictive check compares per trial and arm, with their labels; the
+        first is drawn by default.
+    has_baseline_hazard : bool
+        Whether the model has a piecewise baseline hazard (intervals, cut points).
+    marginal_loo : bool
+        Whether leave-one-trial-out LOO integrates each trial's own parameters out by default.
+    """
+
+    name: str
+    scale: EffectScale
+    responses: tuple[ResponseRole, ...]
+    data_kind: str = "data"
+    event_role: str | None = None
+    warn_event_free: bool = False
+    statistics: tuple[str, ...] = ()
+    integer_statistics: tuple[str, ...] = ()
+    prior_slots: tuple[str, ...] = ("intercept", "effect", "tau", "coefficients", "interactions")
+    stage_one_model: str = ""
+    ppc_statistics: tuple[tuple[str, str], ...] = ()
+    has_baseline_hazard: bool = False
+    marginal_loo: bool = False
+
+    @property
+    def response_names(self) -> tuple[str, ...]:
+        """The keywords of the response columns (``("time", "event")``)."""
+        return tuple(r.role for r in self.responses)
+
+    @property
+    def has_events(self) -> bool:
+        """Whether the outcome counts events."""
+        return self.event_role is not None
+
+    @property
+    def statistic_labels(self) -> dict[str, str]:
+        """Label of each predictive-check statistic, by name."""
+        return dict(self.ppc_statistics)
+
+    def cutpoints(self, event_times: np.ndarray, intervals: Any) -> tuple[float, ...]:
+        """Interior cut points of a piecewise baseline (none for families without one)."""
+        return ()
+
+    # ------------------------------------------------------------ sufficient statistics
+
+    def trial_statistics(
+        self,
+        z: np.ndarray,
+        arm: np.ndarray,
+        responses: Mapping[str, np.ndarray],
+        cutpoints: Sequence[float],
+    ) -> dict[str, np.ndarray]:
+        """Exact one-stage sufficient statistics of one trial from its design rows."""
+        raise NotImplementedError
+
+    def stack_statistics(
+        self, per_trial: Sequence[Mapping[str, np.ndarray]], columns: Sequence[np.ndarray]
+    ) -> dict[str, np.ndarray]:
+        """Stack trials' statistics into a design, each mapped onto the global columns."""
+        raise NotImplementedError
+
+    def term_sums_of_squares(self, stats: Mapping[str, np.ndarray], p: int) -> np.ndarray:
+        """Per covariate term, a number that is 0 exactly when the term is constant."""
+        raise NotImplementedError
+
+    def term_scales(self, design: Design) -> np.ndarray:
+        """Pooled within-trial SD of each covariate term (1 where it is 0 or undefined)."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------- crude per-trial values
+
+    def crude_effects(self, design: Design) -> tuple[np.ndarray, np.ndarray]:
+        """Per-trial unadjusted treatment effect and its approximate SE."""
+        raise NotImplementedError
+
+    def control_levels(self, design: Design) -> tuple[np.ndarray, np.ndarray]:
+        """Per-trial crude control-arm level and its SE (for the intercept rule)."""
+        raise NotImplementedError
+
+    def outcome_scale(self, design: Design) -> tuple[float, float] | None:
+        """(mean, SD) of the outcome that scale-aware priors use; None on a fixed scale."""
+        return None
+
+    # ------------------------------------------------------------------- priors
+
+    def default_prior_params(
+        self, outcome_sd: float | None, outcome_mean: float | None
+    ) -> dict[str, tuple[str, tuple[float, ...]]]:
+        """Default prior of each slot as ``(distribution, parameters)``."""
+        raise NotImplementedError
+
+    @property
+    def needs_outcome_scale(self) -> bool:
+        """Whether the default priors need the outcome's SD (scale-aware defaults)."""
+        return False
+
+    # --------------------------------------------------------------- one-stage graph
+
+    def coords(self, design: Design) -> dict[str, list]:
+        """Extra coordinates of the family's model variables."""
+        return {}
+
+    def data_arrays(self, design: Design) -> dict[str, np.ndarray]:
+        """The values of the family's data containers, by name (a refit replaces them)."""
+        raise NotImplementedError
+
+    def loglik(
+        self, design: Design, spec: ModelSpec, priors: PriorSet, coef: Any, data: Mapping
+    ) -> Any:
+        """Per-trial log-likelihood (a length-K PyTensor vector) of the coefficient matrix."""
+        raise NotImplementedError
+
+    def model_description(self, spec: ModelSpec) -> str:
+        """Words appended to the model line of a report (e.g. the residual SD option)."""
+        return ""
+
+    def design_lines(self, design: Design) -> list[str]:
+        """Extra report lines about the design (e.g. the baseline-hazard intervals)."""
+        return []
+
+    # ------------------------------------------------------------- predictive checks
+
+    def observed_statistics(self, design: Design) -> dict[str, np.ndarray]:
+        """The observed (K, 2) per-trial, per-arm statistics of :attr:`ppc_statistics`."""
+        raise NotImplementedError
+
+    def replicate(
+        self, design: Design, params: xr.Dataset, coef: np.ndarray, index: np.ndarray, rng: Any
+    ) -> dict[str, np.ndarray]:
+        """Replicated (S, K, 2) statistics from parameter draws (``coef`` already indexed)."""
+        raise NotImplementedError
+
+    # ---------------------------------------------------------------- stage one
+
+    def check_trial_events(self, responses: Mapping[str, np.ndarray], treat: np.ndarray) -> None:
+        """Raise :class:`~bayes_ipd.families.regression.Unfittable` when an arm's outcome
+        makes the trial's regression impossible (no events, only events)."""
+
+    def fit_trial(
+        self, responses: Mapping[str, np.ndarray], x: np.ndarray, names: Sequence[str], term: int
+    ) -> tuple[float, float]:
+        """Estimate and SE of design column ``term`` (``x`` has no intercept column)."""
+        raise NotImplementedError
+
+
+def flat_draws(da: Any, *dims: str) -> np.ndarray:
+    """Draws of an xarray variable as (S, *dims), S = chains x draws (chain-major)."""
+    values = np.asarray(da.transpose("chain", "draw", *dims).values, dtype=np.float64)
+    return values.reshape(-1, *values.shape[2:])
+
+
+def draw_count(params: xr.Dataset) -> int:
+    """Number of draws S = chains x draws of a dataset with ``chain`` and ``draw`` dims."""
+    return int(params.sizes["chain"] * params.sizes["draw"])
+
+
+def take_columns(a: np.ndarray, cols: np.ndarray, axes: Sequence[int]) -> np.ndarray:
+    """Select ``cols`` along ``axes`` of ``a``, with zeros where the column is -1.
+
+    Maps one trial's design columns onto the global design (a trial without a categorical
+    level or a covariate contributes zeros there).
+    """
+    out = a
+    for ax in axes:
+        padded = np.concatenate([out, np.zeros_like(out.take([0], axis=ax))], axis=ax)
+        out = padded.take(np.where(cols < 0, out.shape[ax], cols), axis=ax)
+    return out

@@ -1,0 +1,181 @@
+"""The binomial family: a 0/1 outcome, logit link, effect = log odds ratio.
+
+Sufficient statistics: per cell of identical design rows within a trial, the participants
+and the events (exact). Default priors (log-odds scale): intercept ``normal(0, 10)``, effect
+``normal(0, 2.5)``, τ ``half_normal(1)``, coefficients and interactions ``normal(0, 2.5)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from scipy.special import expit
+
+from bayes_ipd.conventions import SCALES
+from bayes_ipd.families.base import ResponseRole
+from bayes_ipd.families.cells import (
+    CellFamily,
+    arm_totals,
+    cell_eta,
+    cell_linear_predictor,
+    draw_blocks,
+    per_trial_sum,
+    sum_arms,
+    unique_cells,
+)
+from bayes_ipd.families.regression import (
+    Unfittable,
+    arm_name,
+    check_design,
+    quietly,
+    separable,
+    term_estimate,
+    with_intercept,
+)
+
+if TYPE_CHECKING:
+    import xarray as xr
+
+    from bayes_ipd.one_stage.design import Design
+    from bayes_ipd.priors import PriorSet
+    from bayes_ipd.spec import ModelSpec
+
+__all__ = ["BINOMIAL", "LOG_SCALE_PRIORS", "BinomialFamily", "replicate_binomial"]
+
+LOG_SCALE_PRIORS: dict[str, tuple[str, tuple[float, ...]]] = {
+    "intercept": ("normal", (0.0, 10.0)),
+    "effect": ("normal", (0.0, 2.5)),
+    "tau": ("half_normal", (1.0,)),
+    "coefficients": ("normal", (0.0, 2.5)),
+    "interactions": ("normal", (0.0, 2.5)),
+}
+"""Weakly informative defaults on a log-odds or log-hazard scale."""
+
+
+def binomial_loglik(eta: Any, n: Any, events: Any, cell_study: Any, k: int) -> Any:
+    """Logit-link Bernoulli log-likelihood per trial from cells: ``y eta - n log(1 + e^eta)``."""
+    import pytensor.tensor as pt
+
+    return per_trial_sum(events * eta - n * pt.softplus(eta), cell_study, k)
+
+
+def replicate_binomial(
+    design: Design, coef: np.ndarray, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
+    """Replicated event proportion per trial and arm.
+
+    Events are drawn per cell, ``Binomial(n_c, expit(z_c'b_k))``, and summed per trial and
+    arm. Returns ``{"event_rate": (S, K, 2)}``.
+    """
+    counts = np.rint(design.stats["cell_n"]).astype(np.int64)
+    out = np.empty((coef.shape[0], design.k, 2))
+    for block in draw_blocks(coef.shape[0], len(counts)):
+        p = expit(cell_eta(design, coef[block]))
+        out[block] = sum_arms(rng.binomial(counts, p).astype(np.float64), design)
+    return {"event_rate": out / arm_totals(design, "cell_n")}
+
+
+def _crude_log_odds(events: np.ndarray, at_risk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Log odds with 0.5 added to every count, and the SD of that estimate's terms."""
+    ev = events + 0.5
+    non = at_risk - ev + 1.0
+    return np.log(ev / non), 1 / ev + 1 / non
+
+
+@dataclass(frozen=True)
+class BinomialFamily(CellFamily):
+    """Binary outcome; logit link."""
+
+    def trial_statistics(
+        self,
+        z: np.ndarray,
+        arm: np.ndarray,
+        responses: Mapping[str, np.ndarray],
+        cutpoints: Sequence[float],
+    ) -> dict[str, np.ndarray]:
+        """Participants and events per cell of identical design rows."""
+        cells, inverse = unique_cells(z)
+        return {
+            "cell_z": cells,
+            "cell_n": np.bincount(inverse, minlength=len(cells)).astype(np.float64),
+            "cell_events": np.bincount(inverse, weights=responses["outcome"], minlength=len(cells)),
+        }
+
+    def crude_arm_levels(
+        self, events: np.ndarray, at_risk: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Log odds with 0.5 added to every count, and its variance (Woolf)."""
+        return _crude_log_odds(events, at_risk)
+
+    def default_prior_params(
+        self, outcome_sd: float | None, outcome_mean: float | None
+    ) -> dict[str, tuple[str, tuple[float, ...]]]:
+        """Log-odds-scale defaults (:data:`LOG_SCALE_PRIORS`)."""
+        return dict(LOG_SCALE_PRIORS)
+
+    def loglik(
+        self, design: Design, spec: ModelSpec, priors: PriorSet, coef: Any, data: Mapping
+    ) -> Any:
+        """Bernoulli log-likelihood per trial from cells."""
+        eta = cell_linear_predictor(coef, data["cell_z"], data["cell_study"])
+        return binomial_loglik(
+            eta, data["cell_n"], data["cell_events"], data["cell_study"], design.k
+        )
+
+    def observed_statistics(self, design: Design) -> dict[str, np.ndarray]:
+        """Event proportion per trial and arm."""
+        return {"event_rate": arm_totals(design, "cell_events") / arm_totals(design, "cell_n")}
+
+    def replicate(
+        self, design: Design, params: xr.Dataset, coef: np.ndarray, index: np.ndarray, rng: Any
+    ) -> dict[str, np.ndarray]:
+        """Replicated event proportions (:func:`replicate_binomial`)."""
+        return replicate_binomial(design, coef, rng)
+
+    def check_trial_events(self, responses: Mapping[str, np.ndarray], treat: np.ndarray) -> None:
+        """Both arms need events and non-events."""
+        for arm in (0.0, 1.0):
+            in_arm = responses["outcome"][treat == arm]
+            if not np.any(in_arm == 1.0):
+                raise Unfittable(f"no events in the {arm_name(arm == 1.0)} arm")
+            if np.all(in_arm == 1.0):
+                raise Unfittable(
+                    f"every participant in the {arm_name(arm == 1.0)} arm had the event"
+                )
+
+    def fit_trial(
+        self, responses: Mapping[str, np.ndarray], x: np.ndarray, names: Sequence[str], term: int
+    ) -> tuple[float, float]:
+        """Logistic maximum likelihood (statsmodels, Newton), inverse-information SE."""
+        import statsmodels.api as sm
+
+        xi = with_intercept(x)
+        y = responses["outcome"]
+        check_design(xi, ("intercept", *names), min_residual_df=0)
+        signs = np.where(y == 1.0, 1.0, -1.0)
+        if separable(signs[:, None] * xi):
+            raise Unfittable(
+                "separation: the design predicts the outcome perfectly, so the maximum "
+                "likelihood estimate does not exist"
+            )
+        fit = quietly(lambda: sm.Logit(y, xi).fit(disp=0, method="newton", maxiter=100))
+        if not fit.mle_retvals.get("converged", False):
+            raise Unfittable("the logistic regression did not converge")
+        return term_estimate(fit.params, fit.bse, term + 1)
+
+
+BINOMIAL = BinomialFamily(
+    name="binomial",
+    data_kind="binary outcomes",
+    scale=SCALES["logOR"],
+    responses=(
+        ResponseRole("outcome", "the outcome column", "binomial outcome", "binary", integer=True),
+    ),
+    event_role="outcome",
+    statistics=("cell_z", "cell_n", "cell_events"),
+    stage_one_model="logistic regression",
+    ppc_statistics=(("event_rate", "Event proportion"),),
+)

@@ -1,0 +1,162 @@
+"""Families whose sufficient statistics are cells of identical design rows (binomial,
+survival): stacking, scales, crude arm totals and the cell-wise kernels they share.
+
+A cell is a distinct design row of one trial (for survival: of one trial and interval); its
+statistics are the participants or exposure time (``cell_n``) and the events
+(``cell_events``) it holds. With only categorical covariates the cells are covariate
+patterns; with a continuous covariate every participant is a cell of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from scipy import sparse
+
+from bayes_ipd.families.base import Family, take_columns
+from bayes_ipd.families.regression import Unfittable, arm_name
+
+if TYPE_CHECKING:
+    from bayes_ipd.one_stage.design import Design
+
+__all__ = [
+    "CellFamily",
+    "arm_totals",
+    "cell_eta",
+    "draw_blocks",
+    "sum_arms",
+    "unique_cells",
+]
+
+_CELL_BLOCK = 2_000_000  # draws x cells replicated at once (memory bound)
+
+
+def unique_cells(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Unique rows (sorted) and, per input row, the index of its unique row."""
+    uniq, inverse = np.unique(keys, axis=0, return_inverse=True)
+    return uniq, inverse.reshape(-1)
+
+
+def arm_totals(design: Design, statistic: str) -> np.ndarray:
+    """(K, 2) sum of a cell statistic (``cell_events``, ``cell_n``) per trial and arm."""
+    st = design.stats
+    idx = st["cell_study"] * 2 + st["cell_z"][:, 1].astype(np.int64)
+    return np.bincount(idx, weights=st[statistic], minlength=2 * design.k).reshape(design.k, 2)
+
+
+def cell_eta(design: Design, coef: np.ndarray) -> np.ndarray:
+    """(S, C) linear predictor ``z_c'b_{k(c)}`` of every cell, for (S, K, m) draws."""
+    st = design.stats
+    return np.einsum("cm,scm->sc", st["cell_z"], coef[:, st["cell_study"], :])
+
+
+def draw_blocks(n_samples: int, n_cells: int) -> list[slice]:
+    """Slices of draws small enough that draws x cells stay within the memory bound."""
+    size = max(1, _CELL_BLOCK // max(n_cells, 1))
+    return [slice(i, min(i + size, n_samples)) for i in range(0, n_samples, size)]
+
+
+def _arm_sum_matrix(design: Design) -> sparse.csr_matrix:
+    """(cells, 2K) indicator matrix summing cells into trial x arm."""
+    st = design.stats
+    group = st["cell_study"] * 2 + st["cell_z"][:, 1].astype(np.int64)
+    cells = len(group)
+    return sparse.csr_matrix(
+        (np.ones(cells), (np.arange(cells), group)), shape=(cells, 2 * design.k)
+    )
+
+
+def sum_arms(values: np.ndarray, design: Design) -> np.ndarray:
+    """(S, C) cell values -> (S, K, 2) trial-arm sums."""
+    summed = np.asarray((_arm_sum_matrix(design).T @ values.T).T)
+    return summed.reshape(values.shape[0], design.k, 2)
+
+
+def per_trial_sum(values: Any, cell_study: Any, k: int) -> Any:
+    """Sum cell terms into trials (PyTensor; duplicate indices accumulate)."""
+    import pytensor.tensor as pt
+
+    return pt.inc_subtensor(pt.zeros(k)[cell_study], values)
+
+
+def cell_linear_predictor(coef: Any, cell_z: Any, cell_study: Any) -> Any:
+    """Linear predictor of each cell, ``z_c' b_{k(c)}`` (PyTensor)."""
+    return (cell_z * coef[cell_study]).sum(axis=1)
+
+
+@dataclass(frozen=True)
+class CellFamily(Family):
+    """A family whose statistics are cells: ``cell_z``, ``cell_n``, ``cell_events`` (and
+    whatever else its :attr:`statistics` name, e.g. ``cell_interval``)."""
+
+    def stack_statistics(
+        self, per_trial: Sequence[Mapping[str, np.ndarray]], columns: Sequence[np.ndarray]
+    ) -> dict[str, np.ndarray]:
+        """Concatenated cells with their trial index ``cell_study``."""
+        out = {
+            "cell_study": np.concatenate(
+                [np.full(len(s["cell_n"]), i, dtype=np.int64) for i, s in enumerate(per_trial)]
+            ),
+            "cell_z": np.concatenate(
+                [
+                    take_columns(s["cell_z"], c, (1,))
+                    for s, c in zip(per_trial, columns, strict=True)
+                ]
+            ),
+        }
+        for name in self.statistics:
+            if name != "cell_z":
+                out[name] = np.concatenate([s[name] for s in per_trial])
+        return out
+
+    def term_sums_of_squares(self, stats: Mapping[str, np.ndarray], p: int) -> np.ndarray:
+        """Largest squared centred value of each term over the trial's cells."""
+        if not p:
+            return np.zeros(0)
+        return (stats["cell_z"][:, 2 : 2 + p] ** 2).max(axis=0)
+
+    def term_scales(self, design: Design) -> np.ndarray:
+        """Pooled within-trial SD of each term, weighted by participants or exposure."""
+        p = len(design.covariate_terms)
+        st = design.stats
+        w = st["cell_n"] / st["cell_n"].sum()
+        sd = np.sqrt((w[:, None] * st["cell_z"][:, 2 : 2 + p] ** 2).sum(axis=0))
+        return np.where(np.isfinite(sd) & (sd > 0), sd, 1.0)
+
+    def data_arrays(self, design: Design) -> dict[str, np.ndarray]:
+        """The cells: ``cell_study``, ``cell_z``, ``cell_n``, ``cell_events`` and the
+        family's other statistics."""
+        names = ("cell_study", "cell_z", *(s for s in self.statistics if s != "cell_z"))
+        return {name: design.stats[name] for name in names}
+
+    def crude_arm_levels(
+        self, events: np.ndarray, at_risk: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(K, 2) crude level of each trial and arm on the effect's scale, and its variance,
+        from the arm totals of events and participants (or exposure)."""
+        raise NotImplementedError
+
+    def _crude_levels(self, design: Design) -> tuple[np.ndarray, np.ndarray]:
+        return self.crude_arm_levels(
+            arm_totals(design, "cell_events"), arm_totals(design, "cell_n")
+        )
+
+    def crude_effects(self, design: Design) -> tuple[np.ndarray, np.ndarray]:
+        """Treated minus control crude level, with the SD of that difference."""
+        level, var = self._crude_levels(design)
+        return level[:, 1] - level[:, 0], np.sqrt(var.sum(axis=1))
+
+    def control_levels(self, design: Design) -> tuple[np.ndarray, np.ndarray]:
+        """The control arm's crude level and its SE."""
+        level, var = self._crude_levels(design)
+        return level[:, 0], np.sqrt(var[:, 0])
+
+    def check_trial_events(self, responses: Mapping[str, np.ndarray], treat: np.ndarray) -> None:
+        """Both arms need events."""
+        flags = responses[str(self.event_role)]
+        for arm in (0.0, 1.0):
+            if not np.any(flags[treat == arm] == 1.0):
+                raise Unfittable(f"no events in the {arm_name(arm == 1.0)} arm")

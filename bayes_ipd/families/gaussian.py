@@ -1,0 +1,375 @@
+"""The gaussian family: a continuous outcome, effect = mean difference.
+
+Sufficient statistics per trial and arm: ``n``, ``Z'Z``, ``Z'y``, ``y'y`` (exact). The
+collapsed log-likelihood is ``sum_i log N(y_i | z_i'b_k, sigma_k)`` written with them; the
+residual SD is per trial or common. Default priors are scale-aware (module
+:mod:`bayes_ipd.priors`): with ``s`` the pooled within-trial-and-arm SD of the outcome and
+``m`` its mean, intercept ``normal(m, 10 s)``, effect ``normal(0, 10 s)``, τ
+``half_normal(s)``, coefficients and interactions ``normal(0, 10 s)``, σ
+``half_normal(5 s)``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from bayes_ipd.conventions import SCALES
+from bayes_ipd.families.base import (
+    Family,
+    ResponseRole,
+    draw_count,
+    flat_draws,
+    take_columns,
+)
+from bayes_ipd.families.regression import (
+    Unfittable,
+    check_design,
+    term_estimate,
+    with_intercept,
+)
+
+if TYPE_CHECKING:
+    import xarray as xr
+
+    from bayes_ipd.one_stage.design import Design
+    from bayes_ipd.priors import PriorSet
+    from bayes_ipd.spec import ModelSpec
+
+__all__ = ["GAUSSIAN", "GaussianFamily", "gaussian_marginal_loglik", "replicate_gaussian"]
+
+LOG_2PI = math.log(2 * math.pi)
+
+
+def _round4(x: float) -> float:
+    """``x`` rounded to 4 significant digits."""
+    return float(f"{x:.4g}")
+
+
+def outcome_moments(design: Design) -> tuple[float, float]:
+    """Grand mean and pooled within-trial-arm SD of the outcome of a gaussian design."""
+    zty, yty = design.stats["zty"], design.stats["yty"]
+    sums = zty[:, :, 0]
+    n = design.n_arm.astype(np.float64)
+    ss = yty - np.divide(sums**2, n, out=np.zeros_like(sums), where=n > 0)
+    df = n.sum() - np.count_nonzero(n)
+    sd = float(np.sqrt(max(ss.sum(), 0.0) / max(df, 1.0)))
+    return float(sums.sum() / n.sum()), sd
+
+
+def sigma_draws(params: xr.Dataset, k: int) -> np.ndarray:
+    """(S, K) residual SD per trial (a common SD repeated)."""
+    sigma = params["sigma"]
+    if "study" in sigma.dims:
+        return flat_draws(sigma, "study")
+    return np.repeat(flat_draws(sigma)[:, None], k, axis=1)
+
+
+def replicate_gaussian(
+    design: Design, coef: np.ndarray, sigma: np.ndarray, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
+    """Replicated arm means and arm SDs, exactly, from per-arm sufficient statistics.
+
+    Parameters
+    ----------
+    design : Design
+        A gaussian design (per-arm ``ztz``).
+    coef : numpy.ndarray
+        (S, K, m) coefficient draws.
+    sigma : numpy.ndarray
+        (S, K) residual SD draws.
+    rng : numpy.random.Generator
+
+    Returns
+    -------
+    dict
+        ``mean`` and ``sd``, each (S, K, 2). The SD of a one-participant arm is NaN.
+
+    Notes
+    -----
+    For an arm with ``n`` rows ``Z``, ``y ~ N(Z b, sigma² I)`` gives the arm mean
+    ``N(1'Z b / n, sigma² / n)`` and, independently, ``sum (y - ybar)² = sigma² chi²'(n - 1,
+    b'C b / sigma²)`` with ``C = Z'Z - Z'1 1'Z / n`` (Cochran's theorem: ``1'y`` and
+    ``y'(I - J/n)y`` are independent for ``y ~ N(Zb, sigma² I)``).
+    """
+    n = design.n_arm.astype(np.float64)  # (K, 2)
+    ztz = design.stats["ztz"]  # (K, 2, m, m); row 0 is 1'Z because column 0 is the intercept
+    ones_z = ztz[:, :, 0, :]
+    centred = ztz - ones_z[..., :, None] * ones_z[..., None, :] / n[..., None, None]
+    lin = np.einsum("kam,skm->ska", ones_z, coef)
+    spread = np.einsum("skm,kamn,skn->ska", coef, centred, coef)
+    sig = sigma[:, :, None]
+    mean = rng.normal(lin / n, sig / np.sqrt(n))
+    nonc = np.clip(spread / sig**2, 0.0, None)
+    df = np.broadcast_to(np.maximum(n - 1, 1), nonc.shape)
+    ss = sig**2 * rng.noncentral_chisquare(df, nonc)
+    sd = np.where(n > 1, np.sqrt(ss / np.maximum(n - 1, 1)), np.nan)
+    return {"mean": mean, "sd": sd}
+
+
+def gaussian_marginal_loglik(
+    design: Design,
+    coef: np.ndarray,
+    sigma: np.ndarray,
+    u_mean: np.ndarray,
+    u_sd: np.ndarray,
+) -> np.ndarray:
+    """Per-trial gaussian log-likelihood with intercept and treatment effect integrated out.
+
+    For trial ``k``, ``y = Z b + e`` with ``e ~ N(0, sigma² I)``; the first two
+    coefficients ``u = (alpha_k, theta_k)`` are taken as independent
+    ``Normal(u_mean, u_sd²)`` and integrated out, the others are held at ``coef``.
+
+    Parameters
+    ----------
+    design : Design
+        A gaussian design (per-arm sufficient statistics, summed over arms here).
+    coef : numpy.ndarray
+        (S, K, m) coefficients; columns 0 and 1 are ignored.
+    sigma : numpy.ndarray
+        (S, K) residual SDs.
+    u_mean, u_sd : numpy.ndarray
+        (S, K, 2) means and SDs of ``(alpha_k, theta_k)``.
+
+    Returns
+    -------
+    numpy.ndarray
+        (S, K) log densities ``log p(y_k | other parameters)``.
+
+    Notes
+    -----
+    With ``b0`` = ``coef`` with ``u`` at its mean, ``A = Z_u'Z_u``, ``g = Z_u'(y - Z b0)``,
+    ``D = diag(u_sd²)`` and ``M = I + D^½ A D^½ / sigma²``:
+    ``log p = log N(y | Z b0, sigma² I) - ½ log|M| + ½ v'M⁻¹v``, ``v = D^½ g / sigma²``
+    (the Gaussian integral over ``u``; the matrix determinant lemma and Woodbury
+    identity applied to ``cov(y) = sigma² I + Z_u D Z_u'``). Written with ``D^½`` so that
+    ``u_sd -> 0`` (τ = 0) is exact.
+    """
+    n = design.n_arm.sum(axis=1).astype(np.float64)
+    ztz = design.stats["ztz"].sum(axis=1)
+    zty = design.stats["zty"].sum(axis=1)
+    yty = design.stats["yty"].sum(axis=1)
+    b0 = np.array(coef, dtype=np.float64, copy=True)
+    b0[:, :, :2] = u_mean
+    rss = yty - 2.0 * np.einsum("skm,km->sk", b0, zty) + np.einsum("skm,kmn,skn->sk", b0, ztz, b0)
+    var = sigma**2
+    ll0 = -0.5 * n * LOG_2PI - n * np.log(sigma) - rss / (2.0 * var)
+    a = ztz[:, :2, :2]
+    g = zty[:, :2] - np.einsum("kum,skm->sku", ztz[:, :2, :], b0)
+    root = np.asarray(u_sd, dtype=np.float64)
+    m = np.eye(2) + root[..., :, None] * a[None] * root[..., None, :] / var[..., None, None]
+    v = root * g / var[..., None]
+    _, logdet = np.linalg.slogdet(m)
+    quad = np.einsum("sku,sku->sk", v, np.linalg.solve(m, v[..., None])[..., 0])
+    return ll0 - 0.5 * logdet + 0.5 * quad
+
+
+def gaussian_loglik(coef: Any, sigma: Any, n: Any, ztz: Any, zty: Any, yty: Any) -> Any:
+    """Gaussian log-likelihood per trial from sufficient statistics (PyTensor).
+
+    Parameters
+    ----------
+    coef : (K, m) coefficients per trial.
+    sigma : (K,) residual SD per trial.
+    n : (K,) participants; ztz : (K, m, m); zty : (K, m); yty : (K,) summed over arms.
+    """
+    import pytensor.tensor as pt
+
+    quad = (coef[:, :, None] * ztz * coef[:, None, :]).sum(axis=(1, 2))
+    lin = (coef * zty).sum(axis=1)
+    rss = yty - 2.0 * lin + quad
+    return -0.5 * n * LOG_2PI - n * pt.log(sigma) - rss / (2.0 * sigma**2)
+
+
+@dataclass(frozen=True)
+class GaussianFamily(Family):
+    """Continuous outcome; identity link, residual SD per trial or common."""
+
+    def trial_statistics(
+        self,
+        z: np.ndarray,
+        arm: np.ndarray,
+        responses: Mapping[str, np.ndarray],
+        cutpoints: Sequence[float],
+    ) -> dict[str, np.ndarray]:
+        """Per arm ``Z'Z`` (2, m, m), ``Z'y`` (2, m) and ``y'y`` (2,)."""
+        y = responses["outcome"]
+        return {
+            "ztz": np.stack([z[arm == a].T @ z[arm == a] for a in (0, 1)]),
+            "zty": np.stack([z[arm == a].T @ y[arm == a] for a in (0, 1)]),
+            "yty": np.array([y[arm == a] @ y[arm == a] for a in (0, 1)]),
+        }
+
+    def stack_statistics(
+        self, per_trial: Sequence[Mapping[str, np.ndarray]], columns: Sequence[np.ndarray]
+    ) -> dict[str, np.ndarray]:
+        """(K, 2, m, m), (K, 2, m) and (K, 2) arrays on the global design columns."""
+        pairs = list(zip(per_trial, columns, strict=True))
+        return {
+            "ztz": np.stack([take_columns(s["ztz"], c, (1, 2)) for s, c in pairs]),
+            "zty": np.stack([take_columns(s["zty"], c, (1,)) for s, c in pairs]),
+            "yty": np.stack([s["yty"] for s in per_trial]),
+        }
+
+    def term_sums_of_squares(self, stats: Mapping[str, np.ndarray], p: int) -> np.ndarray:
+        """Within-trial sum of squares of each centred term (diagonal of ``Z'Z``)."""
+        return np.diagonal(stats["ztz"].sum(axis=0))[2 : 2 + p]
+
+    def term_scales(self, design: Design) -> np.ndarray:
+        """Pooled within-trial SD of each covariate term, weighted by participants."""
+        p = len(design.covariate_terms)
+        sq = np.diagonal(design.stats["ztz"].sum(axis=(0, 1)))[2 : 2 + p]
+        sd = np.sqrt(sq / design.n)
+        return np.where(np.isfinite(sd) & (sd > 0), sd, 1.0)
+
+    def crude_effects(self, design: Design) -> tuple[np.ndarray, np.ndarray]:
+        """Difference in arm means with the pooled SD."""
+        n = design.n_arm.astype(np.float64)
+        sums = design.stats["zty"][:, :, 0]
+        mean = sums / n
+        ss = design.stats["yty"] - sums**2 / n
+        s2 = ss.sum(axis=1) / np.maximum(n.sum(axis=1) - 2, 1)
+        return mean[:, 1] - mean[:, 0], np.sqrt(s2 * (1 / n[:, 0] + 1 / n[:, 1]))
+
+    def control_levels(self, design: Design) -> tuple[np.ndarray, np.ndarray]:
+        """Control-arm mean and its SE."""
+        n = design.n_arm[:, 0].astype(np.float64)
+        s = design.stats["zty"][:, 0, 0]
+        var = np.maximum(design.stats["yty"][:, 0] - s**2 / n, 0) / np.maximum(n - 1, 1)
+        return s / n, np.sqrt(var / n)
+
+    def outcome_scale(self, design: Design) -> tuple[float, float] | None:
+        """Grand mean and pooled within-trial-arm SD of the outcome."""
+        return outcome_moments(design)
+
+    @property
+    def needs_outcome_scale(self) -> bool:
+        """Gaussian defaults are per outcome SD."""
+        return True
+
+    def default_prior_params(
+        self, outcome_sd: float | None, outcome_mean: float | None
+    ) -> dict[str, tuple[str, tuple[float, ...]]]:
+        """Scale-aware defaults (module docstring); ``outcome_sd`` is required."""
+        s = float(outcome_sd)  # type: ignore[arg-type]
+        m = _round4(float(outcome_mean or 0.0))
+        wide = _round4(10.0 * s)
+        return {
+            "intercept": ("normal", (m, wide)),
+            "effect": ("normal", (0.0, wide)),
+            "tau": ("half_normal", (_round4(s),)),
+            "coefficients": ("normal", (0.0, wide)),
+            "interactions": ("normal", (0.0, wide)),
+            "sigma": ("half_normal", (_round4(5.0 * s),)),
+        }
+
+    def data_arrays(self, design: Design) -> dict[str, np.ndarray]:
+        """Sufficient statistics summed over arms: ``n, ztz, zty, yty``."""
+        return {
+            "n": design.n_arm.sum(axis=1).astype(np.float64),
+            "ztz": design.stats["ztz"].sum(axis=1),
+            "zty": design.stats["zty"].sum(axis=1),
+            "yty": design.stats["yty"].sum(axis=1),
+        }
+
+    def loglik(
+        self, design: Design, spec: ModelSpec, priors: PriorSet, coef: Any, data: Mapping
+    ) -> Any:
+        """Gaussian log-likelihood per trial, with ``sigma`` per trial or common."""
+        import pytensor.tensor as pt
+
+        if spec.residual_sd == "common":
+            sigma = priors.sigma.to_pymc("sigma") * pt.ones(design.k)
+        else:
+            sigma = priors.sigma.to_pymc("sigma", dims="study")
+        return gaussian_loglik(coef, sigma, data["n"], data["ztz"], data["zty"], data["yty"])
+
+    def model_description(self, spec: ModelSpec) -> str:
+        """The residual SD option."""
+        return f", residual SD {spec.residual_sd.replace('_', ' ')}"
+
+    def observed_statistics(self, design: Design) -> dict[str, np.ndarray]:
+        """Arm mean and arm SD of the outcome."""
+        n = design.n_arm.astype(np.float64)
+        sums = design.stats["zty"][:, :, 0]
+        ss = np.maximum(design.stats["yty"] - sums**2 / n, 0.0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            sd = np.where(n > 1, np.sqrt(ss / (n - 1)), np.nan)
+        return {"mean": sums / n, "sd": sd}
+
+    def replicate(
+        self, design: Design, params: xr.Dataset, coef: np.ndarray, index: np.ndarray, rng: Any
+    ) -> dict[str, np.ndarray]:
+        """Exact replicated arm means and SDs (:func:`replicate_gaussian`)."""
+        return replicate_gaussian(design, coef, sigma_draws(params, design.k)[index], rng)
+
+    def marginal_loglik(
+        self,
+        design: Design,
+        spec: ModelSpec,
+        priors: PriorSet,
+        params: xr.Dataset,
+        coef: np.ndarray,
+    ) -> np.ndarray:
+        """(S, K) log-likelihood of each trial with ``alpha_k`` and ``theta_k`` integrated out.
+
+        ``alpha_k`` is integrated over its prior (stratified intercepts, which must then
+        have a ``normal`` prior) or ``Normal(alpha_mu, alpha_sd)`` (random intercepts), and
+        ``theta_k`` over ``Normal(mu + gamma_across'(zbar_k - zbar), tau)``, at every draw
+        of the other parameters (:func:`gaussian_marginal_loglik`).
+        """
+        s, k = draw_count(params), design.k
+        if spec.intercepts == "random":
+            a_mean = np.repeat(flat_draws(params["alpha_mu"])[:, None], k, axis=1)
+            a_sd = np.repeat(flat_draws(params["alpha_sd"])[:, None], k, axis=1)
+        else:
+            prior = priors.intercept
+            if prior.dist != "normal":
+                raise ValueError(
+                    f"the intercept prior {prior} is not normal, so the intercepts cannot be "
+                    "integrated out in closed form; use loo(marginal=False)"
+                )
+            a_mean, a_sd = np.full((s, k), prior.params[0]), np.full((s, k), prior.params[1])
+        t_mean = np.repeat(flat_draws(params["mu"])[:, None], k, axis=1)
+        if design.interaction_terms:
+            t_mean = t_mean + flat_draws(params["gamma_across"], "interaction") @ design.across.T
+        t_sd = np.repeat(flat_draws(params["tau"])[:, None], k, axis=1)
+        return gaussian_marginal_loglik(
+            design,
+            coef,
+            sigma_draws(params, k),
+            np.stack([a_mean, t_mean], axis=2),
+            np.stack([a_sd, t_sd], axis=2),
+        )
+
+    def fit_trial(
+        self, responses: Mapping[str, np.ndarray], x: np.ndarray, names: Sequence[str], term: int
+    ) -> tuple[float, float]:
+        """Ordinary least squares (statsmodels), classical SE."""
+        import statsmodels.api as sm
+
+        xi = with_intercept(x)
+        check_design(xi, ("intercept", *names), min_residual_df=1)
+        y = responses["outcome"]
+        fit = sm.OLS(y, xi).fit()
+        # relative to the outcome's spread, so that rounding noise does not pass for a residual
+        if not fit.ssr > 1e-12 * np.sum((y - y.mean()) ** 2):
+            raise Unfittable("zero residual variance: the model reproduces every outcome exactly")
+        return term_estimate(fit.params, fit.bse, term + 1)
+
+
+GAUSSIAN = GaussianFamily(
+    name="gaussian",
+    data_kind="continuous outcomes",
+    scale=SCALES["MD"],
+    responses=(ResponseRole("outcome", "the outcome column", "outcome", "finite"),),
+    statistics=("ztz", "zty", "yty"),
+    prior_slots=("intercept", "effect", "tau", "coefficients", "interactions", "sigma"),
+    stage_one_model="linear regression (OLS)",
+    ppc_statistics=(("mean", "Arm mean of the outcome"), ("sd", "Arm SD of the outcome")),
+    marginal_loo=True,
+)

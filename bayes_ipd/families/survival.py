@@ -1,0 +1,297 @@
+"""The survival family: time to event, piecewise-exponential proportional hazards,
+effect = log hazard ratio.
+
+In trial ``k`` and interval ``j`` the hazard of a participant with design row ``z`` is
+``h_kj exp(z'b_k)``; the baseline log hazard follows a random walk across intervals,
+``log h_kj = alpha_k + sum_{l<=j} hazard_smoothing * step_kl`` with standard-normal steps and
+``hazard_smoothing ~ half_normal(1)``, which shrinks neighbouring intervals together. Cut
+points default to quantiles of the event times, so intervals hold similar numbers of events.
+
+Sufficient statistics: per cell of identical (interval, design row) within a trial, the
+events and the exposure time (exact). The log-likelihood is the Poisson kernel
+``sum d (log h + z'b) - E exp(log h + z'b)`` without its ``d log E`` constant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from bayes_ipd.conventions import SCALES
+from bayes_ipd.errors import IPDDataError
+from bayes_ipd.families.base import ResponseRole, draw_count, flat_draws
+from bayes_ipd.families.binomial import LOG_SCALE_PRIORS
+from bayes_ipd.families.cells import (
+    CellFamily,
+    arm_totals,
+    cell_eta,
+    cell_linear_predictor,
+    draw_blocks,
+    per_trial_sum,
+    sum_arms,
+    unique_cells,
+)
+from bayes_ipd.families.regression import (
+    Unfittable,
+    check_design,
+    quietly,
+    separable,
+    term_estimate,
+)
+
+if TYPE_CHECKING:
+    import xarray as xr
+
+    from bayes_ipd.one_stage.design import Design
+    from bayes_ipd.priors import PriorSet
+    from bayes_ipd.spec import ModelSpec
+
+__all__ = [
+    "SURVIVAL",
+    "SurvivalFamily",
+    "default_cutpoints",
+    "hazard_walk",
+    "replicate_survival",
+    "split_exposure",
+]
+
+_POISSON_RATE_MAX = 1e15  # numpy's Poisson sampler refuses rates near 2**63
+EXP_MAX = 700.0  # exp() of a larger number overflows float64
+_MAX_SEPARATION_CONSTRAINTS = 200_000
+"""Largest linear programme solved to detect a monotone Cox partial likelihood; beyond it
+the fit's own convergence check decides."""
+
+
+def default_cutpoints(event_times: np.ndarray, intervals: int) -> tuple[float, ...]:
+    """Interior cut points at the ``j / intervals`` quantiles of the event times.
+
+    The intervals then hold roughly equal numbers of events. Ties among quantiles are
+    merged, so fewer intervals may result when events are few.
+    """
+    if intervals < 1:
+        raise IPDDataError(f"intervals must be at least 1, got {intervals}")
+    if event_times.size == 0:
+        raise IPDDataError("no events in the data: cannot place survival cut points")
+    probs = np.arange(1, intervals) / intervals
+    cuts = np.unique(np.quantile(event_times, probs))
+    cuts = cuts[(cuts > 0) & (cuts < event_times.max())]
+    return tuple(float(c) for c in cuts)
+
+
+def split_exposure(
+    time: np.ndarray, event: np.ndarray, cutpoints: Sequence[float]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Split follow-up into intervals: (row index, interval, exposure, event) per piece.
+
+    Returns ``row`` (P,), ``interval`` (P,), and a (P, 2) array of exposure and event.
+    """
+    edges = np.concatenate([[0.0], np.asarray(cutpoints, dtype=np.float64), [np.inf]])
+    n_int = edges.size - 1
+    start = edges[:-1][None, :]
+    stop = edges[1:][None, :]
+    exposure = np.clip(np.minimum(time[:, None], stop) - start, 0.0, None)
+    last = np.searchsorted(edges, time, side="left") - 1
+    last = np.clip(last, 0, n_int - 1)
+    at_risk = exposure > 0
+    row, interval = np.nonzero(at_risk)
+    ev = ((interval == last[row]) & (event[row] > 0)).astype(np.float64)
+    return row, interval, np.column_stack([exposure[row, interval], ev])
+
+
+def n_intervals(design: Design) -> int:
+    """Number of baseline-hazard intervals of a design."""
+    return len(design.cutpoints) + 1
+
+
+def hazard_walk(params: xr.Dataset, design: Design) -> np.ndarray:
+    """(S, K, J) deviation of each interval's log hazard from the first (0 for the first)."""
+    s, k = draw_count(params), design.k
+    if n_intervals(design) == 1:
+        return np.zeros((s, k, 1))
+    smooth = flat_draws(params["hazard_smoothing"])[:, None, None]
+    steps = flat_draws(params["log_hazard_step"], "study", "step")
+    walk = np.cumsum(smooth * steps, axis=2)
+    return np.concatenate([np.zeros((s, k, 1)), walk], axis=2)
+
+
+def baseline_log_hazard_steps(design: Design) -> Any:
+    """Random-walk deviations of each interval's log hazard from the first (K x J; PyMC)."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    k = design.k
+    if n_intervals(design) == 1:
+        return pt.zeros((k, 1))
+    smooth = pm.HalfNormal("hazard_smoothing", 1.0)
+    step = pm.Normal("log_hazard_step", 0.0, 1.0, dims=("study", "step"))
+    walk = pt.cumsum(smooth * step, axis=1)
+    return pt.concatenate([pt.zeros((k, 1)), walk], axis=1)
+
+
+def poisson_exposure_loglik(eta: Any, exposure: Any, events: Any, cell_study: Any, k: int) -> Any:
+    """Piecewise-exponential log-likelihood per trial: ``d eta - E exp(eta)`` over cells."""
+    import pytensor.tensor as pt
+
+    return per_trial_sum(events * eta - exposure * pt.exp(eta), cell_study, k)
+
+
+def replicate_survival(
+    design: Design, coef: np.ndarray, walk: np.ndarray, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
+    """Replicated total events per trial and arm (piecewise-exponential model).
+
+    Parameters
+    ----------
+    design : Design
+        A survival design (exposure cells by interval).
+    coef : numpy.ndarray
+        (S, K, m) coefficient draws (the intercept is the first interval's log hazard).
+    walk : numpy.ndarray
+        (S, K, J) deviation of each interval's log hazard from the first.
+    rng : numpy.random.Generator
+
+    Returns
+    -------
+    dict
+        ``{"events": (S, K, 2)}``. Rates are capped at 1e15 so that draws from a wide
+        prior stay finite.
+    """
+    st = design.stats
+    out = np.empty((coef.shape[0], design.k, 2))
+    for block in draw_blocks(coef.shape[0], len(st["cell_n"])):
+        eta = cell_eta(design, coef[block])
+        eta = eta + walk[block][:, st["cell_study"], st["cell_interval"]]
+        rate = st["cell_n"] * np.exp(np.minimum(eta, EXP_MAX))
+        events = rng.poisson(np.minimum(rate, _POISSON_RATE_MAX)).astype(np.float64)
+        out[block] = sum_arms(events, design)
+    return {"events": out}
+
+
+def _risk_set_differences(time: np.ndarray, event: np.ndarray, x: np.ndarray) -> np.ndarray | None:
+    """Rows ``x_i - x_j`` (event ``i``, ``j`` at risk at its time) on distinct design rows.
+
+    None when there would be more than ``_MAX_SEPARATION_CONSTRAINTS`` of them.
+    """
+    blocks: list[np.ndarray] = []
+    total = 0
+    for t in np.unique(time[event == 1.0]):
+        failing = np.unique(x[(time == t) & (event == 1.0)], axis=0)
+        at_risk = np.unique(x[time >= t], axis=0)
+        total += len(failing) * len(at_risk)
+        if total > _MAX_SEPARATION_CONSTRAINTS:
+            return None
+        blocks.append((failing[:, None, :] - at_risk[None, :, :]).reshape(-1, x.shape[1]))
+    return np.concatenate(blocks)
+
+
+def _crude_log_rates(events: np.ndarray, exposure: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    ev = events + 0.5
+    return np.log(ev / exposure), 1 / ev
+
+
+@dataclass(frozen=True)
+class SurvivalFamily(CellFamily):
+    """Time-to-event outcome; piecewise-constant baseline hazard per trial."""
+
+    def cutpoints(self, event_times: np.ndarray, intervals: Any) -> tuple[float, ...]:
+        """Explicit cut points, or ``intervals`` event-time quantiles."""
+        if isinstance(intervals, int):
+            return default_cutpoints(event_times, intervals)
+        return tuple(float(c) for c in intervals)
+
+    def trial_statistics(
+        self,
+        z: np.ndarray,
+        arm: np.ndarray,
+        responses: Mapping[str, np.ndarray],
+        cutpoints: Sequence[float],
+    ) -> dict[str, np.ndarray]:
+        """Events and exposure per cell of identical (interval, design row)."""
+        row, interval, expo_ev = split_exposure(responses["time"], responses["event"], cutpoints)
+        keys = np.column_stack([interval.astype(np.float64), z[row]])
+        cells, inverse = unique_cells(keys)
+        return {
+            "cell_z": cells[:, 1:],
+            "cell_n": np.bincount(inverse, weights=expo_ev[:, 0], minlength=len(cells)),
+            "cell_events": np.bincount(inverse, weights=expo_ev[:, 1], minlength=len(cells)),
+            "cell_interval": cells[:, 0].astype(np.int64),
+        }
+
+    def crude_arm_levels(
+        self, events: np.ndarray, at_risk: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Log event rate with 0.5 added to every event count (crude log rate ratio)."""
+        return _crude_log_rates(events, at_risk)
+
+    def default_prior_params(
+        self, outcome_sd: float | None, outcome_mean: float | None
+    ) -> dict[str, tuple[str, tuple[float, ...]]]:
+        """Log-hazard-scale defaults (:data:`~bayes_ipd.families.binomial.LOG_SCALE_PRIORS`)."""
+        return dict(LOG_SCALE_PRIORS)
+
+    def coords(self, design: Design) -> dict[str, list]:
+        """``interval`` and ``step`` (the random walk's steps)."""
+        j = n_intervals(design)
+        return {"interval": list(range(j)), "step": list(range(1, j))}
+
+    def loglik(
+        self, design: Design, spec: ModelSpec, priors: PriorSet, coef: Any, data: Mapping
+    ) -> Any:
+        """Piecewise-exponential log-likelihood per trial from exposure cells."""
+        eta = cell_linear_predictor(coef, data["cell_z"], data["cell_study"])
+        log_h = baseline_log_hazard_steps(design)
+        eta = eta + log_h[data["cell_study"], data["cell_interval"]]
+        return poisson_exposure_loglik(
+            eta, data["cell_n"], data["cell_events"], data["cell_study"], design.k
+        )
+
+    def design_lines(self, design: Design) -> list[str]:
+        """The baseline hazard's intervals."""
+        return [f"Baseline hazard: piecewise constant on {n_intervals(design)} intervals"]
+
+    def observed_statistics(self, design: Design) -> dict[str, np.ndarray]:
+        """Total events per trial and arm."""
+        return {"events": arm_totals(design, "cell_events")}
+
+    def replicate(
+        self, design: Design, params: xr.Dataset, coef: np.ndarray, index: np.ndarray, rng: Any
+    ) -> dict[str, np.ndarray]:
+        """Replicated events per trial and arm (:func:`replicate_survival`)."""
+        return replicate_survival(design, coef, hazard_walk(params, design)[index], rng)
+
+    def fit_trial(
+        self, responses: Mapping[str, np.ndarray], x: np.ndarray, names: Sequence[str], term: int
+    ) -> tuple[float, float]:
+        """Cox regression with Efron's ties (statsmodels ``PHReg``), inverse-information SE."""
+        from statsmodels.duration.hazard_regression import PHReg
+
+        time, event = responses["time"], responses["event"]
+        check_design(x, names, min_residual_df=0)
+        differences = _risk_set_differences(time, event, x)
+        if differences is not None and separable(differences):
+            raise Unfittable(
+                "monotone partial likelihood (separation): the hazard ratio estimate is infinite"
+            )
+        fit = quietly(lambda: PHReg(time, x, status=event, ties="efron").fit())
+        return term_estimate(fit.params, fit.bse, term)
+
+
+SURVIVAL = SurvivalFamily(
+    name="survival",
+    data_kind="time-to-event data",
+    scale=SCALES["logHR"],
+    responses=(
+        ResponseRole("time", "the follow-up time column", "survival time", "positive"),
+        ResponseRole("event", "the 0/1 event indicator column", "event", "binary", integer=True),
+    ),
+    event_role="event",
+    warn_event_free=True,
+    statistics=("cell_z", "cell_n", "cell_events", "cell_interval"),
+    integer_statistics=("cell_interval",),
+    stage_one_model="Cox regression (Efron ties)",
+    ppc_statistics=(("events", "Events"),),
+    has_baseline_hazard=True,
+)

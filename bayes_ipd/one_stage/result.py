@@ -1,0 +1,500 @@
+"""OneStageResult: the posterior of a one-stage fit and what a review needs from it.
+
+A :class:`OneStageResult` holds the ArviZ ``InferenceData`` of a fit with the model it came
+from and the sampler's diagnostics, and derives every report from them without changing
+them: the posterior summary (pooled effect, τ, the effect in a new trial, covariate and
+interaction coefficients), the shrunken per-trial effects, posterior and prior predictive
+checks per trial and arm (:mod:`bayes_ipd.checks.ppc`), leave-one-trial-out PSIS-LOO
+(:mod:`bayes_ipd.checks.loo`), the τ prior-vs-posterior figure, and JSON / netCDF output.
+
+Conventions
+-----------
+* Effect scale: the family's (mean difference, log odds ratio, log hazard ratio); on the
+  log-ratio scales the effect, new-trial and interaction rows are also given exponentiated
+  (``exp_*`` columns, ratios per unit of the covariate for interactions).
+* The effect in a new trial is ``theta_new ~ Normal(mu, tau)`` drawn once per posterior
+  draw, at the average trial's covariate means (where the across-trial interaction term is
+  zero).
+* Intervals are equal-tailed posterior quantiles (``q025`` and ``q975`` at 95%).
+* Random numbers for derived draws (new trial, replicated data) come from
+  ``numpy.random.default_rng(seed)`` with, by default, the sampler's seed plus a fixed
+  offset per method (:data:`bayes_ipd.conventions.SEED_OFFSETS`: +1 new trial, +2
+  posterior predictive, +3 prior predictive), so that every report is reproducible.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import xarray as xr
+from matplotlib.figure import Figure
+
+from bayes_ipd.checks.loo import LooResult, leave_one_trial_out, marginal_loglik
+from bayes_ipd.checks.ppc import (
+    PPCResult,
+    posterior_predictive_check,
+    prior_draws,
+    prior_predictive_check,
+)
+from bayes_ipd.conventions import NODE_KEYS, SEED_OFFSETS, EffectScale, json_ready
+from bayes_ipd.one_stage.builder import BuiltModel
+from bayes_ipd.one_stage.draws import chain_draw, posterior_node, quantile_labels
+from bayes_ipd.one_stage.sampling import SamplingDiagnostics
+from bayes_ipd.plots import prior_posterior_plot
+from bayes_ipd.priors import tau_scale_prior
+from bayes_ipd.spec import SamplerSettings
+
+__all__ = ["NODE_KEYS", "OneStageResult"]
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class OneStageResult:
+    """Posterior of a one-stage model (ArviZ InferenceData) with its model and diagnostics.
+
+    Every method derives a new value; the result itself never changes.
+
+    Attributes
+    ----------
+    idata : arviz.InferenceData
+        ``posterior``, ``sample_stats`` and ``log_likelihood`` (variable ``trial``, one term
+        per trial) groups; variables and dims as in :mod:`bayes_ipd.one_stage.builder`.
+    built : BuiltModel
+        The PyMC model with its design, spec and priors in use.
+    sampler : SamplerSettings
+        The settings the fit was sampled with.
+    diagnostics : SamplingDiagnostics
+        Divergences, R-hat, ESS, timings and warnings.
+
+    Examples
+    --------
+    >>> result = fit(ipd, spec, SamplerSettings(draws=500, chains=2))  # doctest: +SKIP
+    >>> result.summary(threshold=-0.1)  # doctest: +SKIP
+    >>> result.study_effects()  # doctest: +SKIP
+    >>> result.ppc().plot()  # doctest: +SKIP
+    """
+
+    idata: az.InferenceData
+    built: BuiltModel
+    sampler: SamplerSettings
+    diagnostics: SamplingDiagnostics
+
+    # ---------------------------------------------------------------- scales and seeds
+
+    @property
+    def family(self) -> str:
+        """Outcome family."""
+        return self.built.design.family
+
+    @property
+    def scale(self) -> EffectScale:
+        """The family's effect scale."""
+        return self.built.design.plugin.scale
+
+    @property
+    def effect_scale(self) -> str:
+        """``"MD"`` (gaussian), ``"logOR"`` (binomial) or ``"logHR"`` (survival)."""
+        return self.scale.code
+
+    @property
+    def is_ratio(self) -> bool:
+        """Whether the effect is a log ratio (then also reported exponentiated)."""
+        return self.scale.is_ratio
+
+    @property
+    def ratio_label(self) -> str | None:
+        """``"OR"`` or ``"HR"`` on a log-ratio scale, else None."""
+        return self.scale.ratio_label
+
+    @property
+    def seed(self) -> int:
+        """The sampler's seed (the base of every derived random draw)."""
+        seed = getattr(self.sampler, "seed", None)
+        return int(seed if seed is not None else self.diagnostics.seed)
+
+    def derived_seed(self, what: str, seed: int | None = None) -> int:
+        """``seed`` if given, else the sampler's seed plus the offset of ``what``
+        (:data:`~bayes_ipd.conventions.SEED_OFFSETS`)."""
+        return int(seed) if seed is not None else self.seed + SEED_OFFSETS[what]
+
+    # ------------------------------------------------------------------ new trial
+
+    def predict_new_study(self, seed: int | None = None) -> xr.DataArray:
+        """The treatment effect in a new trial, one draw per posterior draw.
+
+        ``theta_new ~ Normal(mu, tau)``: the effect at the average trial's covariate
+        means (where the across-trial interaction term vanishes).
+
+        Parameters
+        ----------
+        seed : int, optional
+            Seed of the normal draws; by default the sampler's seed + 1, so the result is
+            reproducible.
+
+        Returns
+        -------
+        xarray.DataArray
+            ``theta_new`` with dims (chain, draw).
+        """
+        post = self.idata.posterior
+        mu = post["mu"].transpose("chain", "draw")
+        tau = post["tau"].transpose("chain", "draw")
+        rng = np.random.default_rng(self.derived_seed("new_study", seed))
+        z = rng.standard_normal(mu.shape)
+        out = mu + tau * xr.DataArray(z, dims=("chain", "draw"), coords=mu.coords)
+        return out.rename("theta_new")
+
+    # ------------------------------------------------------------------ summaries
+
+    def _blocks(self) -> dict[str, Any]:
+        """Named (chain, draw) draw arrays: scalars, or dicts of them by term or trial."""
+        post = self.idata.posterior
+        design = self.built.design
+        blocks: dict[str, Any] = {
+            "effect": chain_draw(post["mu"]),
+            "tau": chain_draw(post["tau"]),
+            "new_study_effect": chain_draw(self.predict_new_study()),
+            "coefficients": {},
+            "interactions_within": {},
+            "interactions_across": {},
+        }
+        for term in design.covariate_terms:
+            beta = post["beta"].sel(covariate=term)
+            if "study" in beta.dims:
+                for study in design.studies:
+                    key = f"{term} [{study}]"
+                    blocks["coefficients"][key] = chain_draw(beta.sel(study=study))
+            else:
+                blocks["coefficients"][term] = chain_draw(beta)
+        for term in design.interaction_terms:
+            within = post["gamma_within"].sel(interaction=term)
+            across = post["gamma_across"].sel(interaction=term)
+            blocks["interactions_within"][term] = chain_draw(within)
+            blocks["interactions_across"][term] = chain_draw(across)
+        if "tau_interaction" in post:
+            blocks["tau_interaction"] = {
+                t: chain_draw(post["tau_interaction"].sel(interaction=t))
+                for t in design.interaction_terms
+            }
+        if "alpha_mu" in post:
+            blocks["intercept_mean"] = chain_draw(post["alpha_mu"])
+            blocks["intercept_sd"] = chain_draw(post["alpha_sd"])
+        if "sigma" in post:
+            sigma = post["sigma"]
+            if "study" in sigma.dims:
+                blocks["sigma"] = {s: chain_draw(sigma.sel(study=s)) for s in design.studies}
+            else:
+                blocks["sigma"] = chain_draw(sigma)
+        return blocks
+
+    def _summary_rows(self) -> list[tuple[str, str, np.ndarray]]:
+        """(label, kind, draws) per summary row; kind decides the extra columns."""
+        b = self._blocks()
+        rows = [
+            ("effect", "effect", b["effect"]),
+            ("tau", "sd", b["tau"]),
+            ("new-trial effect", "effect", b["new_study_effect"]),
+        ]
+        rows += [(f"coefficient: {t}", "coefficient", x) for t, x in b["coefficients"].items()]
+        rows += [
+            (f"interaction within: {t}", "interaction", x)
+            for t, x in b["interactions_within"].items()
+        ]
+        rows += [
+            (f"interaction across: {t}", "interaction", x)
+            for t, x in b["interactions_across"].items()
+        ]
+        rows += [
+            (f"tau interaction: {t}", "sd", x) for t, x in b.get("tau_interaction", {}).items()
+        ]
+        if "intercept_mean" in b:
+            rows += [
+                ("intercept mean", "coefficient", b["intercept_mean"]),
+                ("intercept SD", "sd", b["intercept_sd"]),
+            ]
+        if isinstance(b.get("sigma"), np.ndarray):
+            rows.append(("sigma", "sd", b["sigma"]))
+        return rows
+
+    def summary(self, threshold: float | None = None, level: float = 0.95) -> pd.DataFrame:
+        """Posterior summary of the model's main parameters.
+
+        Parameters
+        ----------
+        threshold : float, optional
+            An effect on the analysis scale (e.g. ``log(0.8)`` for an odds ratio of 0.8);
+            adds ``p_lt_threshold`` = P(effect < threshold).
+        level : float
+            Coverage of the equal-tailed interval (0.95 gives ``q025`` and ``q975``; see
+            :func:`quantile_labels`).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Index ``parameter``: ``effect`` (mu), ``tau``, ``new-trial effect``
+            (theta_new), ``coefficient: <term>`` per covariate term (``<term> [<trial>]``
+            with trial-specific effects), ``interaction within: <term>`` and
+            ``interaction across: <term>``, and when in the model ``tau interaction: <term>``,
+            ``intercept mean`` / ``intercept SD`` and a common ``sigma`` (per-trial SDs are
+            in :meth:`to_dict` and :attr:`idata`). Columns ``mean, sd, median, q025, q975,
+            ess_bulk, r_hat``; on a log-ratio scale ``exp_median, exp_q025, exp_q975`` on
+            the effect, new-trial and interaction rows; ``p_lt_0`` (and ``p_lt_threshold``)
+            on the effect and new-trial rows.
+        """
+        lo, hi = quantile_labels(level)
+        records = []
+        for label, kind, x in self._summary_rows():
+            rec: dict[str, Any] = {"parameter": label, **posterior_node(x, level)}
+            if self.is_ratio:
+                exp = kind in ("effect", "interaction")
+                for col in ("median", lo, hi):
+                    rec[f"exp_{col}"] = math.exp(rec[col]) if exp else math.nan
+            rec["p_lt_0"] = float(np.mean(x < 0)) if kind == "effect" else math.nan
+            if threshold is not None:
+                rec["p_lt_threshold"] = (
+                    float(np.mean(x < threshold)) if kind == "effect" else math.nan
+                )
+            records.append(rec)
+        return pd.DataFrame.from_records(records).set_index("parameter")
+
+    def study_effects(self, level: float = 0.95) -> pd.DataFrame:
+        """Shrunken treatment effect of each trial (``theta``, at the trial's covariate means).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Index ``study``; columns ``mean, sd, median, q025, q975, ess_bulk, r_hat`` and,
+            on a log-ratio scale, ``exp_median, exp_q025, exp_q975``.
+        """
+        lo, hi = quantile_labels(level)
+        theta = self.idata.posterior["theta"]
+        records = []
+        for study in self.built.design.studies:
+            draws = chain_draw(theta.sel(study=study))
+            rec: dict[str, Any] = {"study": study, **posterior_node(draws, level)}
+            if self.is_ratio:
+                for col in ("median", lo, hi):
+                    rec[f"exp_{col}"] = math.exp(rec[col])
+            records.append(rec)
+        return pd.DataFrame.from_records(records).set_index("study")
+
+    # ------------------------------------------------------------ predictive checks
+
+    def ppc(self, seed: int | None = None, draws: int | None = None) -> PPCResult:
+        """Posterior predictive check per trial and arm
+        (:func:`bayes_ipd.checks.ppc.posterior_predictive_check`).
+
+        Parameters
+        ----------
+        seed : int, optional
+            Seed of the replication; by default the sampler's seed + 2.
+        draws : int, optional
+            Use this many evenly spaced posterior draws (all by default).
+
+        Returns
+        -------
+        PPCResult
+        """
+        return posterior_predictive_check(self, seed=seed, draws=draws)
+
+    def prior_draws(self, draws: int = 500, seed: int | None = None) -> xr.Dataset:
+        """Parameter draws from the model's prior (:func:`bayes_ipd.checks.ppc.prior_draws`)."""
+        return prior_draws(self, draws, seed)
+
+    def prior_predictive(self, draws: int = 500, seed: int | None = None) -> PPCResult:
+        """Prior predictive check (:func:`bayes_ipd.checks.ppc.prior_predictive_check`).
+
+        Parameters
+        ----------
+        draws : int
+            Prior draws.
+        seed : int, optional
+            Seed of the prior draws and of the replication; by default the sampler's
+            seed + 3.
+
+        Returns
+        -------
+        PPCResult
+            With ``kind="prior"``.
+        """
+        return prior_predictive_check(self, draws, seed)
+
+    # ------------------------------------------------------------------ model checks
+
+    def loo(self, marginal: bool | None = None) -> LooResult:
+        """Leave-one-trial-out PSIS-LOO, one log-likelihood term per trial
+        (:func:`bayes_ipd.checks.loo.leave_one_trial_out`).
+
+        Parameters
+        ----------
+        marginal : bool, optional
+            ``False``: each trial's log-likelihood given its own parameters; ``True``
+            (gaussian only): with its intercept and treatment effect integrated out.
+            Default: the family's (marginal for gaussian, conditional otherwise).
+
+        Returns
+        -------
+        LooResult
+        """
+        return leave_one_trial_out(self, marginal)
+
+    def marginal_loglik(self) -> xr.DataArray:
+        """Gaussian: each trial's log-likelihood with ``alpha_k`` and ``theta_k`` integrated
+        out (:func:`bayes_ipd.checks.loo.marginal_loglik`); (chain, draw, study)."""
+        return marginal_loglik(self)
+
+    def tau_plot(self, *, title: str | None = None) -> Figure:
+        """Prior density of τ over its posterior draws (:func:`plots.prior_posterior_plot`)."""
+        prior = tau_scale_prior(self.built.priors.tau)
+        return prior_posterior_plot(
+            prior.logpdf,
+            self.idata.posterior["tau"].values,
+            name="τ",
+            title=title or f"Between-trial SD τ: prior {prior} and posterior",
+        )
+
+    # ------------------------------------------------------------------------ output
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready result; every posterior node is ``{mean, sd, median, q025, q975,
+        ess_bulk, r_hat}`` (NaN as None).
+
+        Keys ``model``, ``spec``, ``priors``, ``sampler``, ``posterior`` (``effect``,
+        ``tau``, ``new_study_effect``, ``coefficients``, ``interactions_within``,
+        ``interactions_across``, ``study_effects``; when in the model also ``sigma``,
+        ``tau_interaction``, ``intercept_mean``, ``intercept_sd``) and ``diagnostics``.
+        """
+        posterior: dict[str, Any] = {}
+        for key, value in self._blocks().items():
+            if isinstance(value, dict):
+                posterior[key] = {name: posterior_node(x) for name, x in value.items()}
+            else:
+                posterior[key] = posterior_node(value)
+        theta = self.idata.posterior["theta"]
+        posterior["study_effects"] = {
+            s: posterior_node(chain_draw(theta.sel(study=s))) for s in self.built.design.studies
+        }
+        design = self.built.design
+        sampler = self.sampler.to_dict() if hasattr(self.sampler, "to_dict") else None
+        return json_ready(
+            {
+                "model": {
+                    "family": self.family,
+                    "effect_scale": self.effect_scale,
+                    "k": design.k,
+                    "n": design.n,
+                    "studies": list(design.studies),
+                    "parameterisation": dict(self.built.parameterisation),
+                },
+                "spec": self.built.spec.to_dict(),
+                "priors": self.built.priors.to_dict(),
+                "sampler": sampler,
+                "posterior": posterior,
+                "diagnostics": self.diagnostics.to_dict(),
+            }
+        )
+
+    def to_json(self, path: str | Path | None = None) -> str:
+        """:meth:`to_dict` as JSON text (strict: no NaN); written to ``path`` when given."""
+        text = json.dumps(self.to_dict(), indent=2, allow_nan=False)
+        if path is not None:
+            Path(path).write_text(text + "\n", encoding="utf-8")
+        return text
+
+    def to_netcdf(self, path: str | Path) -> Path:
+        """Write :attr:`idata` to a netCDF file (h5netcdf engine); read back with
+        :func:`arviz.from_netcdf`."""
+        path = Path(path)
+        self.idata.to_netcdf(str(path), engine="h5netcdf")
+        return path
+
+    # ------------------------------------------------------------------------ report
+
+    def _model_lines(self) -> list[str]:
+        design, spec = self.built.design, self.built.spec
+        scale = self.scale.name
+        if self.is_ratio:
+            scale += f"; also as {self.scale.ratio_name}"
+        forms = ", ".join(f"{k} {v}" for k, v in self.built.parameterisation.items())
+        model = f"{spec.intercepts} intercepts, random treatment effect"
+        if design.covariate_terms:
+            model += f", {spec.covariate_effects} covariate effects"
+        model += design.plugin.model_description(spec)
+        if spec.random_interactions:
+            model += ", random interactions"
+        lines = [
+            f"One-stage Bayesian IPD meta-analysis: {self.family} outcome, effect = {scale}",
+            f"Trials: k = {design.k}; participants: n = {design.n:,}",
+            f"Model: {model}; parameterisation: {forms}",
+        ]
+        if design.covariate_terms:
+            lines.append(f"Covariates (centred within trial): {', '.join(design.covariate_terms)}")
+        if design.interaction_terms:
+            lines.append(
+                "Interactions (split within / across trials): "
+                + ", ".join(design.interaction_terms)
+            )
+        lines += design.plugin.design_lines(design)
+        return lines
+
+    def _diagnostic_lines(self) -> list[str]:
+        d = self.diagnostics
+        lines = [
+            f"Sampling: {d.backend}, {d.chains} chains x {d.draws} draws ({d.tune} tuning), "
+            f"seed {d.seed}; compile {d.compile_seconds:.1f} s"
+            f"{' (reused)' if d.reused_compiled else ''}, sampling {d.sampling_seconds:.1f} s",
+            f"Diagnostics: {d.divergences} divergent transitions, max R-hat {d.r_hat_max:.3f}, "
+            f"min ESS bulk {d.ess_bulk_min:.0f} / tail {d.ess_tail_min:.0f}",
+        ]
+        lines += [f"Warning: {w}" for w in d.warnings]
+        return lines
+
+    def _display_summary(self) -> pd.DataFrame:
+        table = self.summary()
+        columns = ["mean", "sd", "median", "q025", "q975"]
+        if self.is_ratio:
+            columns += ["exp_median", "exp_q025", "exp_q975"]
+        columns += ["p_lt_0", "ess_bulk", "r_hat"]
+        table = table[columns]
+        if self.is_ratio:
+            label = self.ratio_label
+            table = table.rename(
+                columns={
+                    "exp_median": f"{label} median",
+                    "exp_q025": f"{label} q025",
+                    "exp_q975": f"{label} q975",
+                }
+            )
+        return table.rename(columns={"p_lt_0": "P(<0)"})
+
+    def __repr__(self) -> str:
+        table = self._display_summary()
+        body = table.to_string(float_format=_fmt, na_rep="")
+        lines = [*self._model_lines(), "", "Priors:"]
+        lines += [f"  {line}" for line in self.built.priors.describe().splitlines()]
+        lines += ["", "Posterior (95% equal-tailed credible intervals):", body, ""]
+        lines += self._diagnostic_lines()
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        esc = html.escape
+        parts = [f"<p><b>{esc(self._model_lines()[0])}</b><br>"]
+        parts += [f"{esc(line)}<br>" for line in self._model_lines()[1:]]
+        parts.append("</p><p><b>Priors</b></p><ul>")
+        parts += [f"<li>{esc(line)}</li>" for line in self.built.priors.describe().splitlines()]
+        parts.append("</ul><p><b>Posterior</b> (95% equal-tailed credible intervals)</p>")
+        parts.append(self._display_summary().to_html(float_format=_fmt, na_rep=""))
+        parts.append("<p>" + "<br>".join(esc(x) for x in self._diagnostic_lines()) + "</p>")
+        return "\n".join(parts)
+
+
+def _fmt(x: float) -> str:
+    """Four significant digits for the report tables."""
+    return f"{x:.4g}"

@@ -1,0 +1,45 @@
+"""Figures: forest plots, one-stage vs two-stage comparison, posterior predictive checks.
+
+Every function takes rows, frames or arrays (never a result object) and returns a
+:class:`matplotlib.figure.Figure`; none calls ``pyplot.show`` or touches pyplot's global
+state (figures are built with :class:`~matplotlib.figure.Figure` directly, so a notebook
+shows the returned figure once and nothing has to be closed). :func:`save_figure` writes a
+figure by its file extension.
+
+The forest plots draw :class:`ForestRow` values (plain numbers) and compute no statistic;
+:func:`bayes_ipd.two_stage.forest_rows.two_stage_rows` turns a pooled result and its
+per-trial table into rows, so rows from any source (a one-stage posterior, published
+figures) are drawn the same way.
+
+Modules: :mod:`~bayes_ipd.plots.rows` (rows), :mod:`~bayes_ipd.plots.text` (labels and
+number formats), :mod:`~bayes_ipd.plots.style` (fonts, colours), :mod:`~bayes_ipd.plots.layout`
+and :mod:`~bayes_ipd.plots.marks` (the table-and-plot engine of the forest plots), then one
+module per figure: :mod:`~bayes_ipd.plots.forest`, :mod:`~bayes_ipd.plots.comparison`,
+:mod:`~bayes_ipd.plots.ppc`, :mod:`~bayes_ipd.plots.prior_posterior`,
+:mod:`~bayes_ipd.plots.km`, and :mod:`~bayes_ipd.plots.save`.
+"""
+
+from __future__ import annotations
+
+from bayes_ipd.plots.comparison import comparison_forest_plot
+from bayes_ipd.plots.forest import forest_plot
+from bayes_ipd.plots.km import km_ppc_plot
+from bayes_ipd.plots.ppc import ppc_plot
+from bayes_ipd.plots.prior_posterior import prior_posterior_plot
+from bayes_ipd.plots.rows import ROW_STYLES, ForestRow
+from bayes_ipd.plots.save import SAVE_FORMATS, save_figure
+from bayes_ipd.plots.text import LINEAR_SCALES, RATIO_SCALES
+
+__all__ = [
+    "LINEAR_SCALES",
+    "RATIO_SCALES",
+    "ROW_STYLES",
+    "SAVE_FORMATS",
+    "ForestRow",
+    "comparison_forest_plot",
+    "forest_plot",
+    "km_ppc_plot",
+    "ppc_plot",
+    "prior_posterior_plot",
+    "save_figure",
+]

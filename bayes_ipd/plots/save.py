@@ -1,0 +1,49 @@
+"""Writing a figure to a file, the format chosen by the extension."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from matplotlib.figure import Figure
+
+__all__ = ["SAVE_FORMATS", "save_figure"]
+
+SAVE_FORMATS: tuple[str, ...] = (".png", ".pdf", ".svg")
+"""File extensions :func:`save_figure` writes."""
+
+
+def save_figure(fig: Figure, path: str | Path) -> Path:
+    """Write ``fig`` to ``path``; the format follows the extension.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The figure to write.
+    path : str or Path
+        Ends in ``.png`` (150 dpi), ``.pdf`` or ``.svg``. Missing parent folders are
+        created.
+
+    Returns
+    -------
+    Path
+        The path written.
+
+    Raises
+    ------
+    ValueError
+        The extension is not one of :data:`SAVE_FORMATS` (it is named).
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in SAVE_FORMATS:
+        raise ValueError(
+            f"cannot save a figure as {suffix or 'a file without extension'!r} "
+            f"({path.name}); use one of {', '.join(SAVE_FORMATS)}"
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    options: dict[str, Any] = {"bbox_inches": "tight", "format": suffix[1:]}
+    if suffix == ".png":
+        options["dpi"] = 150
+    fig.savefig(path, **options)
+    return path
