@@ -101,15 +101,10 @@ def split_exposure(
     return row, interval, np.column_stack([exposure[row, interval], ev])
 
 
-def n_intervals(design: Design) -> int:
-    """Number of baseline-hazard intervals of a design."""
-    return len(design.cutpoints) + 1
-
-
 def hazard_walk(params: xr.Dataset, design: Design) -> np.ndarray:
     """(S, K, J) deviation of each interval's log hazard from the first (0 for the first)."""
     s, k = draw_count(params), design.k
-    if n_intervals(design) == 1:
+    if design.n_intervals == 1:
         return np.zeros((s, k, 1))
     smooth = flat_draws(params["hazard_smoothing"])[:, None, None]
     steps = flat_draws(params["log_hazard_step"], "study", "step")
@@ -123,7 +118,7 @@ def baseline_log_hazard_steps(design: Design) -> Any:
     import pytensor.tensor as pt
 
     k = design.k
-    if n_intervals(design) == 1:
+    if design.n_intervals == 1:
         return pt.zeros((k, 1))
     smooth = pm.HalfNormal("hazard_smoothing", 1.0)
     step = pm.Normal("log_hazard_step", 0.0, 1.0, dims=("study", "step"))
@@ -234,7 +229,7 @@ class SurvivalFamily(CellFamily):
 
     def coords(self, design: Design) -> dict[str, list]:
         """``interval`` and ``step`` (the random walk's steps)."""
-        j = n_intervals(design)
+        j = design.n_intervals
         return {"interval": list(range(j)), "step": list(range(1, j))}
 
     def loglik(
@@ -250,7 +245,7 @@ class SurvivalFamily(CellFamily):
 
     def design_lines(self, design: Design) -> list[str]:
         """The baseline hazard's intervals."""
-        return [f"Baseline hazard: piecewise constant on {n_intervals(design)} intervals"]
+        return [f"Baseline hazard: piecewise constant on {design.n_intervals} intervals"]
 
     def observed_statistics(self, design: Design) -> dict[str, np.ndarray]:
         """Total events per trial and arm."""
