@@ -46,6 +46,21 @@ class AnalysisData:
         return parts
 
 
+OUTPUT_FILES: dict[str, str] = {
+    "summary": "summary.json",
+    "posterior": "posterior.nc",
+    "ppc": "ppc.png",
+    "comparison_forest": "comparison_forest.png",
+}
+"""The files :meth:`AnalysisResult.write` may write into its folder, by kind (the CLI checks
+them against the inputs before any fitting)."""
+
+
+def output_paths(out_dir: str | Path) -> dict[str, Path]:
+    """Every path :meth:`AnalysisResult.write` may write into ``out_dir``, by kind."""
+    return {kind: Path(out_dir) / name for kind, name in OUTPUT_FILES.items()}
+
+
 @dataclass(frozen=True)
 class AnalysisResult:
     """One-stage and two-stage answers to one analysis spec.
@@ -82,19 +97,19 @@ class AnalysisResult:
 
         Returns the paths written, by kind.
         """
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        paths = {"summary": out / "summary.json"}
+        target = output_paths(out_dir)
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        paths = {"summary": target["summary"]}
         paths["summary"].write_text(
             json.dumps(json_ready(self.to_dict()), indent=2, allow_nan=False) + "\n",
             encoding="utf-8",
         )
-        paths["posterior"] = self.one_stage.to_netcdf(out / "posterior.nc")
+        paths["posterior"] = self.one_stage.to_netcdf(target["posterior"])
         ppc = self.one_stage.ppc()
-        paths["ppc"] = save_figure(ppc.plot(), out / "ppc.png")
+        paths["ppc"] = save_figure(ppc.plot(), target["ppc"])
         if self.comparison is not None:
             paths["comparison_forest"] = save_figure(
-                self.comparison.plot(), out / "comparison_forest.png"
+                self.comparison.plot(), target["comparison_forest"]
             )
         return paths
 

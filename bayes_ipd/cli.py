@@ -329,11 +329,31 @@ def _sampler_overrides(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+def _check_out_dir(out_dir: str | None, spec_path: str, spec: Any) -> None:
+    """Before any fitting: no file ``run --out`` would write is an input (the data file,
+    a summaries file, the spec itself). Inputs are only read."""
+    if out_dir is None:
+        return
+    from bayes_ipd.analysis import output_paths
+
+    inputs = [Path(spec_path), *([spec.data.path] if spec.data.path is not None else [])]
+    inputs += list(spec.data.summaries)
+    resolved = {Path(p).resolve(): Path(p) for p in inputs}
+    for path in output_paths(out_dir).values():
+        source = resolved.get(path.resolve())
+        if source is not None:
+            raise _UsageError(
+                f"--out {out_dir!r}: would overwrite the input file {str(source)!r} "
+                f"(it writes {path.name}); choose another folder"
+            )
+
+
 def _run_run(args: argparse.Namespace) -> Payload:
     from bayes_ipd.analysis import run_analysis
     from bayes_ipd.spec import SamplerSettings, read_analysis_spec
 
     spec = read_analysis_spec(args.spec)
+    _check_out_dir(args.out, args.spec, spec)
     overrides = _sampler_overrides(args)
     if overrides:
         sampler = SamplerSettings.from_dict({**spec.sampler.to_dict(), **overrides})

@@ -161,3 +161,41 @@ def test_read_csv_errors_name_the_path(tmp_path) -> None:
     wrong.write_text("a,b\n1,2\n")
     with pytest.raises(PoolingError, match=r"wrong\.csv: column\(s\) 'yi'"):
         AggregateData.read_csv(wrong, estimate="yi", se="sei")
+
+
+def test_from_frame_strips_trial_labels() -> None:
+    df = pd.DataFrame({"trial": [" A", "B ", "\tC "], "yi": [0.1, 0.2, 0.3], "sei": [0.1] * 3})
+    before = df.copy(deep=True)
+    agg = AggregateData.from_frame(df, estimate="yi", se="sei", study="trial")
+    assert agg.studies == ("A", "B", "C")
+    pd.testing.assert_frame_equal(df, before)
+
+
+def test_labels_equal_after_stripping_are_duplicates() -> None:
+    df = pd.DataFrame({"trial": ["A", " A", "B"], "yi": [0.1, 0.2, 0.3], "sei": [0.1] * 3})
+    with pytest.raises(PoolingError, match=r"trial label 'A' appears more than once"):
+        AggregateData.from_frame(df, estimate="yi", se="sei", study="trial")
+
+
+def test_read_csv_refuses_a_duplicated_column_name(tmp_path) -> None:
+    path = tmp_path / "dup.csv"
+    path.write_text("trial,yi,sei,yi\nA,0.1,0.1,0.5\nB,0.2,0.1,0.6\n")
+    with pytest.raises(
+        PoolingError,
+        match=r"dup\.csv: the header names column 'yi' twice; column names must be unique",
+    ):
+        AggregateData.read_csv(path, estimate="yi", se="sei", study="trial")
+
+
+def test_read_csv_keeps_trial_labels_as_written(tmp_path) -> None:
+    path = tmp_path / "labels.csv"
+    path.write_text("trial,yi,sei\nNA,0.1,0.1\nNone,0.2,0.1\n007,0.3,0.1\n7,0.4,0.1\n1e3,0.5,0.1\n")
+    agg = AggregateData.read_csv(path, estimate="yi", se="sei", study="trial")
+    assert agg.studies == ("NA", "None", "007", "7", "1e3")
+
+
+def test_read_csv_empty_trial_label_is_missing(tmp_path) -> None:
+    path = tmp_path / "blank.csv"
+    path.write_text("trial,yi,sei\nA,0.1,0.1\n,0.2,0.1\n")
+    with pytest.raises(PoolingError, match=r"column 'trial': row 2 has no trial label"):
+        AggregateData.read_csv(path, estimate="yi", se="sei", study="trial")

@@ -384,3 +384,31 @@ def test_subprocess_bad_input_exits_2_without_traceback(tmp_path):
     assert "Traceback" not in proc.stderr
     last = _last_line(proc.stderr)
     assert last.startswith("error:") and "'y'" in last
+
+
+@pytest.mark.parametrize("method", ["FE", "DL", "REML"])
+def test_pool_refuses_an_se_whose_weight_overflows(tmp_path, capsys, method):
+    path = _write(
+        tmp_path, pd.DataFrame({"yi": [0.1, 0.5, 0.9], "sei": [0.2, 1e-300, 0.3]}), "agg.csv"
+    )
+    before = _digest(path)
+    argv = ["pool", str(path), "--estimate", "yi", "--se", "sei", "--method", method, "--json"]
+    code, out, err = _run(argv, capsys)
+    assert code == 2 and out == "", err
+    last = _last_line(err)
+    assert last.startswith("error:") and "'2'" in last and "1e-300" in last, last
+    assert "unexpected failure" not in err
+    assert _digest(path) == before
+
+
+def test_summarise_refuses_an_outcome_whose_square_overflows(tmp_path, capsys):
+    path = _write(tmp_path, _gaussian_with(30, "y", 1e300))  # row 30 is in trial 'T2'
+    before = _digest(path)
+    out_file = tmp_path / "sums.json"
+    code, _, err = _run(["summarise", str(path), *_GAUSSIAN_ARGS, "--out", str(out_file)], capsys)
+    assert code == 2, err
+    last = _last_line(err)
+    assert last.startswith("error:") and "'T2'" in last and "'y'" in last, last
+    assert "inf" in last
+    assert not out_file.exists()
+    assert _digest(path) == before

@@ -160,3 +160,53 @@ def test_covariate_missing_from_data(workdir, capsys):
     code, _, err = _run(["run", str(path), "--json"], capsys)
     last = err.strip().splitlines()[-1]
     assert code == 2 and last.startswith("error:") and "bmi" in last
+
+
+def test_out_refuses_to_overwrite_an_input_before_fitting(workdir, capsys, monkeypatch):
+    import bayes_ipd.analysis
+
+    def no_fit(*args, **kwargs):
+        raise AssertionError("run_analysis called: it sampled before refusing --out")
+
+    res = workdir / "res"
+    code, _, err = _run(
+        [
+            "summarise",
+            str(workdir / "bp.csv"),
+            "--study",
+            "trial",
+            "--treatment",
+            "treat",
+            "--family",
+            "gaussian",
+            "--outcome",
+            "sbp_final",
+            "--covariates",
+            "sbp_baseline,age",
+            "--interactions",
+            "age",
+            "--out",
+            str(res / "summary.json"),
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    before = hashlib.sha256((res / "summary.json").read_bytes()).hexdigest()
+    (workdir / "clash.toml").write_text(_spec_text('summaries = ["res/summary.json"]'))
+    monkeypatch.setattr(bayes_ipd.analysis, "run_analysis", no_fit)
+    code, out, err = _run(
+        ["run", str(workdir / "clash.toml"), "--json", "--out", str(res), *SMALL], capsys
+    )
+    assert code == 2 and out == "", err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("error: --out") and "would overwrite the input file" in last, last
+    assert "summary.json" in last
+    assert hashlib.sha256((res / "summary.json").read_bytes()).hexdigest() == before
+    # the spec file and the data file are inputs too
+    (workdir / "self.toml").write_text(_spec_text('path = "bp.csv"'))
+    for name in ("summary.json", "ppc.png"):
+        spec = workdir / "selfdir" / name
+        spec.parent.mkdir(exist_ok=True)
+        spec.write_text(_spec_text('path = "../bp.csv"'))
+        code, _, err = _run(["run", str(spec), "--out", str(spec.parent)], capsys)
+        assert code == 2 and name in err.strip().splitlines()[-1]

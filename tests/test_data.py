@@ -611,3 +611,77 @@ def test_data_package_has_no_family_comparison():
         if FAMILY_COMPARISON.search(line)
     ]
     assert hits == []
+
+
+# ---------------------------------------------------------------------------------------------
+# input handling: trial labels, duplicate header names, half-numeric covariates
+
+
+def test_trial_labels_are_stripped_of_surrounding_whitespace():
+    df = gaussian_frame()
+    df["trial"] = ["A", " A", "A ", " A ", "B", " B", "B", "C", "C\t", "C"]
+    before = df.copy(deep=True)
+    ipd = gaussian(df)
+    assert ipd.studies == ("A", "B", "C")
+    assert ipd.n_per_study == {"A": 4, "B": 3, "C": 3}
+    assert sum(ipd.n_per_study.values()) == len(df) == ipd.n
+    pd.testing.assert_frame_equal(df, before)
+
+
+def test_read_csv_refuses_a_duplicated_column_name(tmp_path: Path):
+    path = tmp_path / "dup.csv"
+    path.write_text("trial,arm,y,y\nA,0,1,2\nA,1,2,3\nB,0,1,2\nB,1,3,4\n")
+    with pytest.raises(IPDDataError, match=r"dup\.csv: the header names column 'y' twice"):
+        IPD.read_csv(path, study="trial", treatment="arm", outcome="y")
+
+
+def test_read_csv_refuses_a_duplicated_column_name_in_a_compressed_file(tmp_path: Path):
+    path = tmp_path / "dup.tsv.gz"
+    with gzip.open(path, "wt") as handle:
+        handle.write("trial\tarm\ty\ttrial\nA\t0\t1\tA\nA\t1\t2\tA\nB\t0\t1\tB\nB\t1\t3\tB\n")
+    with pytest.raises(IPDDataError, match=r"names column 'trial' twice; column names must"):
+        IPD.read_csv(path, sep="\t", study="trial", treatment="arm", outcome="y")
+
+
+def test_read_csv_keeps_trial_labels_as_written_without_na_parsing(tmp_path: Path):
+    path = tmp_path / "labels.csv"
+    trials = ["NA", "NA", "None", "None", "007", "007", "7", "7", "1e3", "1e3"]
+    rows = [f"{t},{i % 2},{i}.5" for i, t in enumerate(trials)]
+    path.write_text("trial,arm,y\n" + "\n".join(rows) + "\n")
+    ipd = IPD.read_csv(path, study="trial", treatment="arm", outcome="y")
+    assert ipd.studies == ("NA", "None", "007", "7", "1e3")
+    assert ipd.n_per_study == dict.fromkeys(ipd.studies, 2)
+
+
+def test_read_csv_empty_trial_label_is_still_missing(tmp_path: Path):
+    path = tmp_path / "blank.csv"
+    path.write_text("trial,arm,y\nA,0,1\nA,1,2\n,0,NA\nB,0,1\nB,1,3\n")
+    with pytest.raises(IPDDataError, match=r"missing"):
+        IPD.read_csv(path, study="trial", treatment="arm", outcome="y")
+    with pytest.warns(UserWarning, match=r"dropped 1 of 5 rows"):
+        ipd = IPD.read_csv(path, study="trial", treatment="arm", outcome="y", missing="drop")
+    assert ipd.studies == ("A", "B") and ipd.n == 4
+
+
+def test_half_numeric_covariate_is_refused_naming_column_value_and_row():
+    df = gaussian_frame()
+    df["age"] = [50, "unknown", 45, "unknown", 55, "unknown", 48, "not asked", 62, "unknown"]
+    before = df.copy(deep=True)
+    with pytest.raises(IPDDataError, match=r"'age'.*numbers.*'unknown' at row 1"):
+        gaussian(df, covariates="age")
+    pd.testing.assert_frame_equal(df, before)
+
+
+def test_mostly_text_covariate_with_a_number_is_refused():
+    df = gaussian_frame()
+    df["region"] = ["north", "south", "east", "north", "3", "south", "west", "north", "a", "b"]
+    with pytest.raises(IPDDataError, match=r"'region'.*'north' at row 0"):
+        gaussian(df, covariates="region")
+
+
+def test_category_dtype_covariate_with_numbers_and_text_stays_categorical():
+    df = gaussian_frame()
+    df["grade"] = pd.Categorical(["1", "2", "unknown", "1", "2", "3", "unknown", "1", "2", "3"])
+    ipd = gaussian(df, covariates="grade")
+    assert ipd.categorical_covariates == ("grade",)
+    assert list(ipd.covariates["grade"].cat.categories) == ["1", "2", "3", "unknown"]

@@ -159,3 +159,26 @@ def test_crude_binomial_effects_are_log_odds_ratios():
     np.testing.assert_allclose(est, np.log(a * dd / (b * c)), rtol=1e-12)
     np.testing.assert_allclose(se, np.sqrt(1 / a + 1 / b + 1 / c + 1 / dd), rtol=1e-12)
     assert len(d.stats["cell_n"]) == 26  # 13 trials x 2 arms: the 357,347 rows collapse to 26 cells
+
+
+def test_summarise_trial_refuses_an_overflowing_statistic():
+    rng = np.random.default_rng(8)
+    treat, cov, y = _trial(rng, 30, 0.0)
+    y[4] = 1e300  # y'y overflows to inf
+    with pytest.raises(IPDDataError, match=r"trial 'T01'.*yty.*outcome 'y'.*inf"):
+        summarise_trial(
+            "T01", "gaussian", treat, cov, ["age"], [], outcome=y, columns={"outcome": "y"}
+        )
+    with pytest.raises(IPDDataError, match=r"trial 'T01'.*yty.*outcome.*inf"):
+        summarise_trial("T01", "gaussian", treat, cov, ["age"], [], outcome=y)
+
+
+def test_write_summaries_never_writes_a_non_finite_number(tmp_path):
+    from bayes_ipd.one_stage.summaries import write_summaries
+
+    rng = np.random.default_rng(9)
+    treat, cov, y = _trial(rng, 30, 0.0)
+    s = summarise_trial("T01", "gaussian", treat, cov, ["age"], [], outcome=y)
+    bad = TrialSummary.from_dict({**s.to_dict(), "yty": [float("inf"), 1.0]})
+    with pytest.raises(ValueError, match="not JSON compliant"):
+        write_summaries([bad], tmp_path / "s.json")

@@ -426,3 +426,47 @@ def test_intervals_are_ordered(data, method, hksj) -> None:
     assert r.pi_low <= r.ci_low + 1e-12 and r.ci_high <= r.pi_high + 1e-12
     assert 0.0 <= r.tau2_ci_low <= r.tau2_ci_high
     assert 0.0 <= r.i2 <= 100.0
+
+
+# --- numerically extreme SEs ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["FE", "DL", "REML", "PM", "ML"])
+@pytest.mark.parametrize("tiny", [1e-300, 1e-160, 1e-155])
+def test_se_whose_weight_overflows_names_the_trial(method: str, tiny: float) -> None:
+    # se² underflows to 0 (1e-300) or 1/se² overflows (1e-160, 1e-155): a PoolingError
+    # naming the trial and the SE, not a ValueError from the root finder.
+    with pytest.raises(PoolingError, match=rf"trial 'B'.*se is {tiny:g}"):
+        pool([0.1, 0.5, 0.9], [0.2, tiny, 0.3], method=method, studies=["A", "B", "C"])
+    with pytest.raises(PoolingError, match=rf"trial '2'.*se is {tiny:g}"):
+        tau2_qprofile_ci([0.1, 0.5, 0.9], [0.2, tiny, 0.3])
+
+
+@pytest.mark.parametrize("method", ["FE", "DL", "REML", "PM", "ML"])
+@pytest.mark.parametrize("tiny", [1e-100, 1e-50, 1e-20])
+def test_tiny_but_representable_se_is_pooled_correctly_or_refused(method, tiny) -> None:
+    # Weights 1/se² up to 1e200: either a correct, finite answer or a PoolingError that
+    # names the trial; never a ValueError, a ZeroDivisionError, or a silently wrong τ².
+    w_a, w_c = 1 / 0.2**2, 1 / 0.3**2
+    try:
+        res = pool([0.1, 0.5, 0.9], [0.2, tiny, 0.3], method=method, studies=["A", "B", "C"])
+    except PoolingError as exc:
+        assert "'B'" in str(exc)
+        return
+    for key in ("estimate", "se", "tau2", "tau2_ci_low", "tau2_ci_high", "i2", "h2", "q"):
+        assert math.isfinite(getattr(res, key)), key
+    w = 1 / (np.array([0.2, tiny, 0.3]) ** 2 + res.tau2)
+    assert res.estimate == pytest.approx(np.sum(w * [0.1, 0.5, 0.9]) / np.sum(w), rel=1e-9)
+    q = w_a * 0.4**2 + w_c * 0.4**2  # trial B is the pooled estimate
+    assert res.q == pytest.approx(q, rel=1e-9)
+    if method == "DL":
+        # as w_B -> inf, Σw - Σw²/Σw -> 2 (w_A + w_C)
+        assert res.tau2 == pytest.approx((q - 2) / (2 * (w_a + w_c)), rel=1e-6)
+
+
+def test_no_root_message_names_the_estimator_and_the_data_size(monkeypatch) -> None:
+    from bayes_ipd.two_stage import estimators
+
+    monkeypatch.setattr(estimators, "_MAX_DOUBLINGS", 1)
+    with pytest.raises(PoolingError, match=r"no root found for tau2.*REML.*k = 3"):
+        estimators.tau2(np.array([0.0, 10.0, 20.0]), np.array([0.01, 0.01, 0.01]), "REML")

@@ -443,3 +443,94 @@ def test_outcome_reproduced_exactly_excludes_the_trial():
     with pytest.warns(UserWarning, match=r"trial 'Exact' excluded.*zero residual variance"):
         agg = fit_per_study(ipd)
     assert np.isnan(agg.estimate[3]) and agg.excluded[:3] == (None, None, None)
+
+
+def test_constant_outcome_excludes_the_trial_and_the_rest_are_pooled():
+    from bayes_ipd.two_stage import two_stage
+
+    rng = np.random.default_rng(3)
+    frames = [
+        pd.DataFrame({"trial": "C1", "arm": np.tile([0, 1], 10), "y": rng.normal(0, 1, 20)}),
+        pd.DataFrame({"trial": "C2", "arm": np.tile([0, 1], 15), "y": rng.normal(1, 2, 30)}),
+        pd.DataFrame({"trial": "Flat", "arm": np.tile([0, 1], 6), "y": 5.0}),
+    ]
+    df = pd.concat(frames, ignore_index=True)
+    ipd = _gaussian_ipd(df, covariates=())
+    with pytest.warns(UserWarning, match=r"trial 'Flat' excluded.*constant"):
+        agg = fit_per_study(ipd)
+    assert agg.excluded[:2] == (None, None)
+    assert "constant" in agg.excluded[2] and "5.0" in agg.excluded[2]
+    assert np.isnan(agg.estimate[2]) and np.isnan(agg.se[2])
+    # Difference in means with the pooled-SD SE (closed form), then the inverse-variance mean
+    estimates, variances = [], []
+    for frame in frames[:2]:
+        y0 = frame.loc[frame["arm"] == 0, "y"].to_numpy()
+        y1 = frame.loc[frame["arm"] == 1, "y"].to_numpy()
+        n0, n1 = len(y0), len(y1)
+        s2 = ((n0 - 1) * y0.var(ddof=1) + (n1 - 1) * y1.var(ddof=1)) / (n0 + n1 - 2)
+        estimates.append(y1.mean() - y0.mean())
+        variances.append(s2 * (1 / n0 + 1 / n1))
+    w = 1 / np.asarray(variances)
+    with pytest.warns(UserWarning, match=r"trial 'Flat' excluded"):
+        result = two_stage(ipd, method="FE")
+    assert result.pooled.k == 2
+    assert result.pooled.estimate == pytest.approx(np.sum(w * estimates) / w.sum(), rel=1e-9)
+    assert result.pooled.se == pytest.approx(np.sqrt(1 / w.sum()), rel=1e-9)
+
+
+@pytest.mark.parametrize("level", [0.0, 1e10])
+def test_outcome_constant_within_each_arm_is_zero_residual_at_any_scale(level):
+    exact = pd.DataFrame(
+        {"trial": "Exact", "arm": [0, 1] * 4, "y": level + np.array([0.1, 0.7] * 4)}
+    )
+    df = pd.concat([_continuous_trials(), exact], ignore_index=True)
+    ipd = _gaussian_ipd(df, covariates=())
+    with pytest.warns(UserWarning, match=r"trial 'Exact' excluded.*zero residual variance"):
+        agg = fit_per_study(ipd)
+    assert np.isnan(agg.estimate[3]) and agg.excluded[:3] == (None, None, None)
+
+
+def test_binomial_trials_with_no_events_or_only_events_in_both_arms():
+    extra = pd.DataFrame(
+        {
+            "trial": ["NoEvents"] * 10 + ["AllEvents"] * 10,
+            "arm": [0, 1] * 10,
+            "age": np.linspace(50, 70, 20),
+            "y": [0] * 10 + [1] * 10,
+        }
+    )
+    df = pd.concat([_binary_trials(), extra], ignore_index=True)
+    ipd = IPD.from_frame(
+        df, study="trial", treatment="arm", outcome="y", covariates=["age"], family="binomial"
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        agg = fit_per_study(ipd)
+    reasons = dict(zip(agg.studies, agg.excluded, strict=True))
+    assert reasons["NoEvents"] == "no events in either arm"
+    assert reasons["AllEvents"] == "every participant in both arms had the event"
+    assert [reasons[s] for s in ("B0", "B1", "B2")] == [None, None, None]
+    messages = [str(w.message) for w in caught]
+    assert "trial 'NoEvents' excluded from pooling: no events in either arm" in messages
+
+
+def test_survival_trial_with_no_events_in_either_arm():
+    none = pd.DataFrame(
+        {
+            "trial": "NoEvents",
+            "arm": [0, 1] * 6,
+            "age": 60.0,
+            "months": np.arange(1.0, 13.0),
+            "died": 0,
+        }
+    )
+    with pytest.warns(UserWarning, match=r"'NoEvents' have no events"):
+        ipd = _survival_ipd(pd.concat([_survival_trials(), none], ignore_index=True))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        agg = fit_per_study(ipd)
+    reasons = dict(zip(agg.studies, agg.excluded, strict=True))
+    assert reasons["NoEvents"] == "no events in either arm"
+    assert [reasons[s] for s in ("S0", "S1", "S2")] == [None, None, None]
+    messages = [str(w.message) for w in caught]
+    assert "trial 'NoEvents' excluded from pooling: no events in either arm" in messages

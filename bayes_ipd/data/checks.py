@@ -50,7 +50,6 @@ RESPONSE_KEYWORDS: tuple[str, ...] = tuple(
 """Every response keyword some family reads (``"outcome"``, ``"time"``, ``"event"``)."""
 
 
-
 # --------------------------------------------------------------------------------------------
 # argument checks
 

@@ -151,16 +151,22 @@ class IPD:
         ----------
         df : DataFrame
             One row per participant. Never modified.
-        study, treatment : str
-            Trial identifier column, and treatment column: 0/1 or bool (1/True =
-            experimental), or two levels of which ``experimental`` names the experimental one.
+        study : str
+            Trial identifier column. Labels are text (``1.0`` is written ``"1"``) with
+            surrounding whitespace stripped, so ``"A"``, ``" A"`` and ``"A "`` are one trial
+            ``"A"``; a blank label is missing.
+        treatment : str
+            Treatment column: 0/1 or bool (1/True = experimental), or two levels of which
+            ``experimental`` names the experimental one.
         outcome : str, optional
             Outcome column, for ``family="gaussian"`` or ``"binomial"`` (0/1).
         time, event : str, optional
             Follow-up time (> 0) and event (0/1) columns, for ``family="survival"``.
         covariates : str or sequence of str
-            Covariate columns. A covariate whose values are text is categorical (sorted
-            levels); one that is mostly numeric must be numeric throughout.
+            Covariate columns. A covariate whose values are all text, or a pandas
+            ``category`` dtype column, is categorical (sorted levels, or the dtype's); a
+            column in which some values are numbers must be numeric throughout (text such
+            as ``"unknown"`` in it is refused, naming the value and its row).
         family : {"gaussian", "binomial", "survival"}
         missing : {"error", "drop"}
             What to do with rows that have a missing value in a used column: refuse, or drop
@@ -225,8 +231,14 @@ class IPD:
         Raises
         ------
         IPDDataError
-            If the file does not exist, is not text, is empty or fails validation. Error
-            messages name rows as ``data row i (line j of path)``.
+            If the file does not exist, is not text, is empty, its header names a column
+            twice, or it fails validation. Error messages name rows as
+            ``data row i (line j of path)``.
+
+        Notes
+        -----
+        The study column is read as text exactly as written: ``"007"`` and ``"7"`` are two
+        trials, and ``"NA"`` or ``"None"`` are labels, not missing values (an empty cell is).
         """
         path = Path(path)
         study = kwargs.get("study")

@@ -55,7 +55,12 @@ def _coerce_numbers(values: pd.Series) -> pd.Series:
 
 
 def numeric_column(
-    values: pd.Series, column: str, role: str, missing: np.ndarray, row_name: RowName
+    values: pd.Series,
+    column: str,
+    role: str,
+    missing: np.ndarray,
+    row_name: RowName,
+    hint: str = "",
 ) -> np.ndarray:
     """float64 values (NaN where missing); any text that is not a number is refused.
 
@@ -69,6 +74,8 @@ def numeric_column(
         :func:`missing_mask` of ``values``.
     row_name : RowName
         Names the source row of a position.
+    hint : str
+        Appended to the refusal message.
 
     Returns
     -------
@@ -80,7 +87,7 @@ def numeric_column(
         first = int(bad[0])
         raise IPDDataError(
             f"column {column!r} ({role}) must be numeric but holds text: {values.iloc[first]!r} "
-            f"at {row_name(first)} ({bad.size} non-numeric value(s) in all)"
+            f"at {row_name(first)} ({bad.size} non-numeric value(s) in all){hint}"
         )
     out = parsed.to_numpy(dtype=np.float64, copy=True)
     out[missing] = np.nan
@@ -105,6 +112,13 @@ def _mostly_numeric(values: pd.Series, missing: np.ndarray) -> bool:
         return True
     numbers = int((~missing & _coerce_numbers(values).notna().to_numpy()).sum())
     return numbers * 2 > present
+
+
+def _any_number(values: pd.Series, missing: np.ndarray) -> bool:
+    """Some present value parses as a number (or there is no present value)."""
+    if not (~missing).any():
+        return True
+    return bool((~missing & _coerce_numbers(values).notna().to_numpy()).any())
 
 
 def _text_labels(values: pd.Series, missing: np.ndarray) -> np.ndarray:
@@ -156,7 +170,12 @@ class Covariate:
 def parse_covariate(
     values: pd.Series, column: str, missing: np.ndarray, row_name: RowName
 ) -> Covariate:
-    """Categorical when pandas says so or when mostly text (sorted levels), else numeric."""
+    """Categorical when pandas says so or when all text (sorted levels), else numeric.
+
+    A column (not of pandas ``category`` dtype) in which some values parse as numbers and
+    some do not is refused, naming the first text value and its row: it is a numeric
+    covariate with text in it, not a categorical one whose levels are the numbers.
+    """
     if isinstance(values.dtype, pd.CategoricalDtype):
         return Covariate(
             None,
@@ -166,9 +185,13 @@ def parse_covariate(
                 ordered=values.cat.ordered,
             ),
         )
-    if pd.api.types.is_bool_dtype(values.dtype) or _mostly_numeric(values, missing):
-        role = "covariate, mostly numeric"
-        return Covariate(numeric_column(values, column, role, missing, row_name), None)
+    if pd.api.types.is_bool_dtype(values.dtype) or _any_number(values, missing):
+        role = "covariate, partly numbers"
+        hint = (
+            "; a covariate is numeric (numbers throughout) or categorical (text levels, or "
+            "a pandas 'category' dtype column)"
+        )
+        return Covariate(numeric_column(values, column, role, missing, row_name, hint), None)
     labels = _text_labels(values, missing)
     levels = sorted({label for label in labels.tolist() if label is not None})
     return Covariate(None, pd.Categorical(labels, categories=levels))
@@ -177,7 +200,8 @@ def parse_covariate(
 def study_codes(values: pd.Series, missing: np.ndarray) -> tuple[np.ndarray, list[str]]:
     """Integer code per row (-1 where missing) and labels, in order of first appearance.
 
-    Distinct source values with the same label (``1`` and ``1.0``) share one trial.
+    Distinct source values with the same label (``1`` and ``1.0``, ``"A"`` and ``" A "``:
+    surrounding whitespace is stripped) share one trial.
 
     Parameters
     ----------
@@ -192,7 +216,7 @@ def study_codes(values: pd.Series, missing: np.ndarray) -> tuple[np.ndarray, lis
     """
     raw = values.astype(object).where(~missing, None)
     codes, uniques = pd.factorize(raw, use_na_sentinel=True)
-    labels = [value_label(u) for u in np.asarray(uniques, dtype=object)]
+    labels = [value_label(u).strip() for u in np.asarray(uniques, dtype=object)]
     merged, label_uniques = pd.factorize(np.array(labels, dtype=object))
     merged = np.asarray(merged, dtype=np.int64)
     row_codes = np.where(codes >= 0, merged[np.maximum(codes, 0)], -1).astype(np.int64)

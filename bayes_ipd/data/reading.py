@@ -10,7 +10,9 @@ plug-in (:func:`bayes_ipd.families.get_family`). The caller's DataFrame is never
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Hashable, Iterable, Mapping
+from os import PathLike
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -51,10 +53,41 @@ from bayes_ipd.families import Family, get_family
 if TYPE_CHECKING:  # annotations only: ipd.py imports this module, never the reverse
     from bayes_ipd.data.ipd import IPD, Columns
 
-__all__ = ["COMPRESSED_SUFFIXES", "build_ipd", "read_table"]
+__all__ = [
+    "COMPRESSED_SUFFIXES",
+    "PANDAS_NA_TEXT",
+    "build_ipd",
+    "duplicate_header_names",
+    "raw_header",
+    "read_table",
+    "text_read_options",
+]
 
 COMPRESSED_SUFFIXES = (".gz", ".bz2", ".zip", ".xz", ".zst", ".tar")
 """File suffixes pandas decompresses; such files are not sniffed for NUL bytes."""
+
+PANDAS_NA_TEXT: tuple[str, ...] = (
+    "",
+    "#N/A",
+    "#N/A N/A",
+    "#NA",
+    "-1.#IND",
+    "-1.#QNAN",
+    "-NaN",
+    "-nan",
+    "1.#IND",
+    "1.#QNAN",
+    "<NA>",
+    "N/A",
+    "NA",
+    "NULL",
+    "NaN",
+    "None",
+    "n/a",
+    "nan",
+    "null",
+)
+"""The cells pandas reads as missing by default; every column but a text column uses them."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -215,7 +248,9 @@ def read_table(path: Path, *, sep: str, text_columns: tuple[Hashable, ...]) -> p
     sep : str
         Field delimiter.
     text_columns : tuple
-        Columns read as text as written (trial labels such as ``"001"``), when present.
+        Columns read as text exactly as written, when present: trial labels such as
+        ``"001"``, ``"1e3"``, ``"NA"`` or ``"None"`` are kept, not read as numbers or as
+        missing (an empty cell is still missing).
 
     Returns
     -------
@@ -224,7 +259,8 @@ def read_table(path: Path, *, sep: str, text_columns: tuple[Hashable, ...]) -> p
     Raises
     ------
     IPDDataError
-        If the file does not exist, is a directory, is not text, is empty or cannot be parsed.
+        If the file does not exist, is a directory, is not text, is empty, cannot be parsed
+        or its header names a column twice.
     """
     if not path.exists():
         raise IPDDataError(f"file not found: {path}")
@@ -232,15 +268,97 @@ def read_table(path: Path, *, sep: str, text_columns: tuple[Hashable, ...]) -> p
         raise IPDDataError(f"{path} is a directory, not a data file")
     _check_text_file(path)
     try:
+        problem = duplicate_header_names(path, raw_header(path, sep=sep))
+        if problem:
+            raise IPDDataError(problem)
         header = pd.read_csv(path, sep=sep, nrows=0)
-        dtype = {c: str for c in text_columns if c in header.columns}
-        return pd.read_csv(path, sep=sep, dtype=dtype)  # type: ignore[arg-type]
+        options = text_read_options(header.columns, text_columns)
+        return pd.read_csv(path, sep=sep, **options)
+    except IPDDataError:
+        raise
     except pd.errors.EmptyDataError as exc:
         raise IPDDataError(f"{path} is empty (no header, no rows)") from exc
     except UnicodeDecodeError as exc:
         raise IPDDataError(f"{path} is not UTF-8 text: {exc.reason} at byte {exc.start}") from exc
     except (pd.errors.ParserError, ValueError, OSError) as exc:
         raise IPDDataError(f"{path} could not be parsed as delimited text: {exc}") from exc
+
+
+def raw_header(path: str | PathLike[str], *, sep: str) -> list[str]:
+    """The names on a file's header line as written (pandas renames ``y,y`` to ``y, y.1``).
+
+    Parameters
+    ----------
+    path : path-like
+        The file (compression inferred from the suffix, as pandas does).
+    sep : str
+        Field delimiter.
+
+    Returns
+    -------
+    list of str
+        One name per field; an empty field is ``""``.
+
+    Raises
+    ------
+    pandas.errors.EmptyDataError, pandas.errors.ParserError, UnicodeDecodeError, OSError
+        As :func:`pandas.read_csv` does; the callers turn them into their own errors.
+    """
+    first = pd.read_csv(path, sep=sep, header=None, nrows=1, dtype=str, keep_default_na=False)
+    return [str(name) for name in first.iloc[0].tolist()] if len(first) else []
+
+
+def duplicate_header_names(path: str | PathLike[str], names: Iterable[str]) -> str | None:
+    """The refusal message when a header names a column more than once, else None.
+
+    Empty names are not compared (pandas names them ``Unnamed: i``).
+
+    Examples
+    --------
+    >>> duplicate_header_names("f.csv", ["y", "x", "y"])
+    "f.csv: the header names column 'y' twice; column names must be unique"
+    """
+    counts = Counter(name for name in names if name != "")
+    repeated = [
+        f"column {name!r} {'twice' if count == 2 else f'{count} times'}"
+        for name, count in counts.items()
+        if count > 1
+    ]
+    if not repeated:
+        return None
+    return f"{path}: the header names {', '.join(repeated)}; column names must be unique"
+
+
+def text_read_options(
+    columns: Iterable[Hashable], text_columns: Iterable[Hashable]
+) -> dict[str, Any]:
+    """:func:`pandas.read_csv` keywords reading ``text_columns`` as text with no NA parsing.
+
+    The other columns keep pandas' default missing values (:data:`PANDAS_NA_TEXT`); a text
+    column keeps every cell as written, the empty cell as ``""`` (which the data layer and
+    :class:`~bayes_ipd.two_stage.AggregateData` treat as missing).
+
+    Parameters
+    ----------
+    columns : iterable
+        The column names pandas gives the file (``pandas.read_csv(..., nrows=0).columns``).
+    text_columns : iterable
+        Columns to read as text; names not in ``columns`` are ignored.
+
+    Returns
+    -------
+    dict
+        ``dtype``, ``keep_default_na`` and ``na_values`` keywords.
+    """
+    names = list(columns)
+    text = [c for c in text_columns if c in names]
+    if not text:
+        return {}
+    return {
+        "dtype": dict.fromkeys(text, str),
+        "keep_default_na": False,
+        "na_values": {c: list(PANDAS_NA_TEXT) for c in names if c not in text},
+    }
 
 
 def _check_text_file(path: Path) -> None:

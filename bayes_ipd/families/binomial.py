@@ -137,14 +137,16 @@ class BinomialFamily(CellFamily):
 
     def check_trial_events(self, responses: Mapping[str, np.ndarray], treat: np.ndarray) -> None:
         """Both arms need events and non-events."""
-        for arm in (0.0, 1.0):
-            in_arm = responses["outcome"][treat == arm]
+        arms = [responses["outcome"][treat == arm] for arm in (0.0, 1.0)]
+        if not any(np.any(in_arm == 1.0) for in_arm in arms):
+            raise Unfittable("no events in either arm")
+        if all(np.all(in_arm == 1.0) for in_arm in arms):
+            raise Unfittable("every participant in both arms had the event")
+        for treated, in_arm in zip((False, True), arms, strict=True):
             if not np.any(in_arm == 1.0):
-                raise Unfittable(f"no events in the {arm_name(arm == 1.0)} arm")
+                raise Unfittable(f"no events in the {arm_name(treated)} arm")
             if np.all(in_arm == 1.0):
-                raise Unfittable(
-                    f"every participant in the {arm_name(arm == 1.0)} arm had the event"
-                )
+                raise Unfittable(f"every participant in the {arm_name(treated)} arm had the event")
 
     def fit_trial(
         self, responses: Mapping[str, np.ndarray], x: np.ndarray, names: Sequence[str], term: int

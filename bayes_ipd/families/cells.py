@@ -157,6 +157,8 @@ class CellFamily(Family):
     def check_trial_events(self, responses: Mapping[str, np.ndarray], treat: np.ndarray) -> None:
         """Both arms need events."""
         flags = responses[str(self.event_role)]
-        for arm in (0.0, 1.0):
-            if not np.any(flags[treat == arm] == 1.0):
-                raise Unfittable(f"no events in the {arm_name(arm == 1.0)} arm")
+        missing = [arm for arm in (0.0, 1.0) if not np.any(flags[treat == arm] == 1.0)]
+        if len(missing) == 2:
+            raise Unfittable("no events in either arm")
+        if missing:
+            raise Unfittable(f"no events in the {arm_name(missing[0] == 1.0)} arm")

@@ -352,12 +352,27 @@ class GaussianFamily(Family):
         """Ordinary least squares (statsmodels), classical SE."""
         import statsmodels.api as sm
 
+        y = responses["outcome"]
+        if np.all(y == y[0]):
+            # no spread to explain: OLS would return a zero effect with an SE of rounding
+            # noise (~1e-15), which would dominate any inverse-variance pool
+            raise Unfittable(
+                f"the outcome is constant within the trial (every value is {float(y[0])!r}), "
+                "so its effect is not estimable"
+            )
         xi = with_intercept(x)
         check_design(xi, ("intercept", *names), min_residual_df=1)
-        y = responses["outcome"]
         fit = sm.OLS(y, xi).fit()
-        # relative to the outcome's spread, so that rounding noise does not pass for a residual
-        if not fit.ssr > 1e-12 * np.sum((y - y.mean()) ** 2):
+        # An exact fit leaves ssr at rounding noise, not 0. Two scales, so that noise does
+        # not pass for a residual: (a) the outcome's spread, sum((y - ybar)^2): an R² within
+        # 1e-12 of 1 is an exact fit; (b) the outcome's magnitude, sum(y^2), which is not 0
+        # when the spread comes only from between-arm differences (y constant within each
+        # arm) and which bounds the noise even when the level dwarfs the spread: each
+        # residual is exact up to a few multiples of eps * |y| (eps ~ 2.2e-16), so the noise
+        # in ssr is ~1e-30 * sum(y^2); 1e-20 (residuals below 1e-10 of the outcome's size)
+        # sits far above that noise and far below any real measurement precision.
+        zero = max(1e-12 * np.sum((y - y.mean()) ** 2), 1e-20 * np.sum(y**2))
+        if not fit.ssr > zero:
             raise Unfittable("zero residual variance: the model reproduces every outcome exactly")
         return term_estimate(fit.params, fit.bse, term + 1)
 

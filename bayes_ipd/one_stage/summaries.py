@@ -203,8 +203,18 @@ def summarise_trial(
     time: np.ndarray | None = None,
     event: np.ndarray | None = None,
     cutpoints: Sequence[float] = (),
+    columns: Mapping[str, str] | None = None,
 ) -> TrialSummary:
-    """Exact one-stage summary of one trial's rows (see the module docstring)."""
+    """Exact one-stage summary of one trial's rows (see the module docstring).
+
+    ``columns`` (response role to source column name) labels error messages.
+
+    Raises
+    ------
+    IPDDataError
+        A response is missing, or a statistic is not finite (it overflows: the trial, the
+        statistic and the column are named).
+    """
     fam = get_family(family, IPDDataError)
     x, terms, sources = expand_covariates(covariates, covariate_names, len(treat))
     inter = [i for i, s in enumerate(sources) if s in set(interaction_names)]
@@ -215,7 +225,9 @@ def summarise_trial(
     missing = [name for name, value in responses.items() if value is None]
     if missing:
         raise IPDDataError(f"trial {study!r}: the {family} family needs {', '.join(missing)}")
-    stats = fam.trial_statistics(z, arm, responses, cutpoints)  # type: ignore[arg-type]
+    with np.errstate(over="ignore", invalid="ignore"):
+        stats = fam.trial_statistics(z, arm, responses, cutpoints)  # type: ignore[arg-type]
+    check_finite_statistics(study, stats, responses, covariate_names, columns)
     return TrialSummary(
         study=study,
         family=fam.name,
@@ -227,6 +239,35 @@ def summarise_trial(
         stats=frozen_statistics(stats, fam),
         cutpoints=tuple(float(c) for c in cutpoints),
     )
+
+
+def check_finite_statistics(
+    study: str,
+    stats: Mapping[str, Any],
+    responses: Mapping[str, np.ndarray | None],
+    covariate_names: Sequence[str],
+    columns: Mapping[str, str] | None = None,
+) -> None:
+    """Refuse a summary whose statistics are not finite (e.g. an outcome of 1e300 squared),
+    naming the trial, the statistic and the columns it is built from.
+
+    ``columns`` maps a response role (``"outcome"``, ``"time"``, ``"event"``) to its source
+    column name; without it the role is named.
+    """
+    columns = columns or {}
+    for name, value in stats.items():
+        array = np.asarray(value, dtype=np.float64)
+        if np.all(np.isfinite(array)):
+            continue
+        bad = array[~np.isfinite(array)].flat[0]
+        sources = [f"{role} {columns.get(role, role)!r}" for role in responses]
+        if covariate_names:
+            sources.append(f"covariates {list(covariate_names)!r}")
+        raise IPDDataError(
+            f"trial {study!r}: the summary statistic {name} of {' and '.join(sources)} "
+            f"overflows ({bad}); rescale the "
+            f"{'outcome' if len(responses) == 1 else 'response columns'} (or covariates)"
+        )
 
 
 def summarise(
@@ -262,6 +303,15 @@ def summarise(
     """
     check_spec_columns(ipd, spec)
     cuts = tuple(cutpoints) if cutpoints is not None else survival_cutpoints(ipd, spec)
+    names = {
+        role: name
+        for role, name in (
+            ("outcome", ipd.columns.outcome),
+            ("time", ipd.columns.time),
+            ("event", ipd.columns.event),
+        )
+        if name is not None
+    }
     out = []
     for k, label in enumerate(ipd.studies):
         rows = np.flatnonzero(ipd.study == k)
@@ -277,6 +327,7 @@ def summarise(
                 time=None if ipd.time is None else ipd.time[rows],
                 event=None if ipd.event is None else ipd.event[rows],
                 cutpoints=cuts,
+                columns=names,
             )
         )
     return out
@@ -311,7 +362,8 @@ def write_summaries(summaries: Sequence[TrialSummary], path: str | Path) -> Path
     path = Path(path)
     doc = {"format": SUMMARY_FORMAT, "trials": [s.to_dict() for s in summaries]}
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(doc, indent=1))
+    text = json.dumps(doc, indent=1, allow_nan=False)  # a non-finite value is an error
+    path.write_text(text)
     return path
 
 

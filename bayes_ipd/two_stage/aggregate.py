@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from bayes_ipd.conventions import SCALE_CODES, readonly
+from bayes_ipd.data.reading import duplicate_header_names, raw_header, text_read_options
 from bayes_ipd.errors import PoolingError
 
 SCALES: tuple[str | None, ...] = (*SCALE_CODES, None)
@@ -172,7 +173,8 @@ class AggregateData:
         estimate, se : str
             Columns holding the estimate and its standard error.
         study : str, optional
-            Column of trial labels (turned into ``str``). Without it, trials are labelled
+            Column of trial labels (turned into ``str``, surrounding whitespace stripped;
+            labels equal after stripping are duplicates). Without it, trials are labelled
             ``"1"``, ``"2"``, ... in row order.
         n, events : str, optional
             Columns of participant and event counts.
@@ -224,14 +226,24 @@ class AggregateData:
     def read_csv(cls, path: str | PathLike[str], **kw: Any) -> AggregateData:
         """Read a CSV of trial results; keywords as in :meth:`from_frame`.
 
+        The ``study`` column is read as text exactly as written: ``"007"`` and ``"7"`` are
+        two trials, ``"1e3"`` stays ``"1e3"``, and ``"NA"`` or ``"None"`` are labels, not
+        missing values (an empty cell is missing).
+
         Raises
         ------
         PoolingError
-            The file is missing, empty or cannot be parsed (the path is named), or its
-            content fails :meth:`from_frame`.
+            The file is missing, empty or cannot be parsed, or its header names a column
+            twice (the path is named), or its content fails :meth:`from_frame`.
         """
+        study = kw.get("study")
         try:
-            df = pd.read_csv(path)
+            problem = duplicate_header_names(path, raw_header(path, sep=","))
+            if problem:
+                raise PoolingError(problem)
+            header = pd.read_csv(path, nrows=0)
+            text = (study,) if isinstance(study, str) else ()
+            df = pd.read_csv(path, **text_read_options(header.columns, text))
         except FileNotFoundError as exc:
             raise PoolingError(f"{path}: file not found") from exc
         except pd.errors.EmptyDataError as exc:
@@ -345,11 +357,13 @@ def _check_columns_exist(df: pd.DataFrame, columns: list[str]) -> None:
 def _study_labels(df: pd.DataFrame, study: str | None) -> tuple[str, ...]:
     if study is None:
         return tuple(str(i) for i in range(1, len(df) + 1))
-    column = df[study]
-    for row, value in enumerate(column, start=1):
-        if pd.isna(value):
+    labels = []
+    for row, value in enumerate(df[study], start=1):
+        label = None if pd.isna(value) else str(value).strip()
+        if not label:
             raise PoolingError(f"column {study!r}: row {row} has no trial label")
-    return tuple(str(v) for v in column)
+        labels.append(label)
+    return tuple(labels)
 
 
 def _reasons_column(df: pd.DataFrame, excluded: str | None) -> tuple[str | None, ...]:

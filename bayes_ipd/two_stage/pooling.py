@@ -424,6 +424,15 @@ def _check_inputs(
             raise PoolingError(f"trial {label!r}: estimate is {est}; it must be finite")
         if not (np.isfinite(s) and s > 0):
             raise PoolingError(f"trial {label!r}: se is {s}; it must be positive and finite")
+        with np.errstate(over="ignore", under="ignore", divide="ignore"):
+            variance = s * s
+            weight = 1.0 / variance
+        if variance == 0 or not np.isfinite(weight):
+            raise PoolingError(
+                f"trial {label!r}: se is {s:g}; its inverse-variance weight 1/se² "
+                f"{'divides by zero (se² underflows)' if variance == 0 else 'overflows'}; "
+                "rescale the estimates and SEs"
+            )
     return y, se**2, labels
 
 
@@ -482,13 +491,46 @@ def _pooled_result(
     scale: str | None,
 ) -> PooledResult:
     # one trial goes the same way: τ² = 0, no Q test, heterogeneity and PI undefined (NaN)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        result = _pooled_values(y, v, labels, method, hksj, level, scale)
+    _check_finite(result, v)
+    return result
+
+
+def _check_finite(result: PooledResult, v: np.ndarray) -> None:
+    """Refuse a result whose arithmetic overflowed (weights spanning too many orders of
+    magnitude), naming the estimator, the data size and the trial with the largest weight."""
+    names = ["estimate", "se", "tau2", "q"]
+    if result.k > 1:
+        names += ["tau2_ci_low", "tau2_ci_high", "i2", "h2"]
+    bad = [n for n in names if not math.isfinite(getattr(result, n))]
+    if not np.all(np.isfinite(result.weights)):
+        bad.append("weights")
+    if bad:
+        top = int(np.argmin(v))
+        raise PoolingError(
+            f"pooling by {result.method} (k = {result.k}) overflowed ({', '.join(bad)} not "
+            f"finite): trial {result.studies[top]!r} has se {math.sqrt(v[top]):g}, weight "
+            f"1/se² = {1.0 / v[top]:g}; rescale the estimates and SEs"
+        )
+
+
+def _pooled_values(
+    y: np.ndarray,
+    v: np.ndarray,
+    labels: tuple[str, ...],
+    method: str,
+    hksj: bool,
+    level: float,
+    scale: str | None,
+) -> PooledResult:
     k = len(y)
     tau2 = tau2_by_method(y, v, method)
     w = 1.0 / (v + tau2)
     estimate = weighted_mean(y, w)
     if hksj:
         # Hartung & Knapp 2001; Sidik & Jonkman 2002 (metafor test="knha", untruncated)
-        se = math.sqrt(float(np.sum(w * (y - estimate) ** 2)) / ((k - 1) * float(np.sum(w))))
+        se = math.sqrt(generalised_q(y, v, tau2) / ((k - 1) * float(np.sum(w))))
         df: float | None = float(k - 1)
     else:
         se = math.sqrt(1.0 / float(np.sum(w)))
