@@ -93,26 +93,31 @@ def test_run_is_reproducible_and_input_untouched(run_json, workdir, capsys):
     assert hashlib.sha256((workdir / "bp.csv").read_bytes()).hexdigest() == before
 
 
+def _summarise_args(workdir: Path, out: Path) -> list[str]:
+    """``bayes-ipd summarise`` of the shipped BP rows in ``workdir`` into ``out``."""
+    return [
+        "summarise",
+        str(workdir / "bp.csv"),
+        "--study",
+        "trial",
+        "--treatment",
+        "treat",
+        "--family",
+        "gaussian",
+        "--outcome",
+        "sbp_final",
+        "--covariates",
+        "sbp_baseline,age",
+        "--interactions",
+        "age",
+        "--out",
+        str(out),
+    ]
+
+
 def test_summaries_route_gives_identical_posterior(run_json, workdir, capsys):
     code, _, _ = _run(
-        [
-            "summarise",
-            str(workdir / "bp.csv"),
-            "--study",
-            "trial",
-            "--treatment",
-            "treat",
-            "--family",
-            "gaussian",
-            "--outcome",
-            "sbp_final",
-            "--covariates",
-            "sbp_baseline,age",
-            "--interactions",
-            "age",
-            "--out",
-            str(workdir / "sums.json"),
-        ],
+        _summarise_args(workdir, workdir / "sums.json"),
         capsys,
     )
     assert code == 0
@@ -170,24 +175,7 @@ def test_out_refuses_to_overwrite_an_input_before_fitting(workdir, capsys, monke
 
     res = workdir / "res"
     code, _, err = _run(
-        [
-            "summarise",
-            str(workdir / "bp.csv"),
-            "--study",
-            "trial",
-            "--treatment",
-            "treat",
-            "--family",
-            "gaussian",
-            "--outcome",
-            "sbp_final",
-            "--covariates",
-            "sbp_baseline,age",
-            "--interactions",
-            "age",
-            "--out",
-            str(res / "summary.json"),
-        ],
+        _summarise_args(workdir, res / "summary.json"),
         capsys,
     )
     assert code == 0, err

@@ -324,7 +324,11 @@ def pool(
     check_scale(scale)
     if hksj and len(y) < 2:
         raise PoolingError("HKSJ needs at least 2 trials; got 1 (use hksj=False)")
-    return _pooled_result(y, v, labels, method, hksj, level, scale)
+    # one trial goes the same way: τ² = 0, no Q test, heterogeneity and PI undefined (NaN)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        result = _pooled_values(y, v, labels, method, hksj, level, scale)
+    _check_finite(result, v)
+    return result
 
 
 def pool_aggregate(
@@ -479,22 +483,6 @@ def _prediction_interval(
         return math.nan, math.nan
     half = float(stats.t.isf((1.0 - level) / 2.0, k - 2)) * math.sqrt(tau2 + se**2)
     return estimate - half, estimate + half
-
-
-def _pooled_result(
-    y: np.ndarray,
-    v: np.ndarray,
-    labels: tuple[str, ...],
-    method: str,
-    hksj: bool,
-    level: float,
-    scale: str | None,
-) -> PooledResult:
-    # one trial goes the same way: τ² = 0, no Q test, heterogeneity and PI undefined (NaN)
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        result = _pooled_values(y, v, labels, method, hksj, level, scale)
-    _check_finite(result, v)
-    return result
 
 
 def _check_finite(result: PooledResult, v: np.ndarray) -> None:
