@@ -1,0 +1,188 @@
+"""Pieces shared by the subcommands: the :class:`Command` record, usage errors, common
+options, the participant-data columns and the two-stage report."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bayes_ipd.conventions import METHODS
+from bayes_ipd.families import FAMILY_NAMES, get_family
+from bayes_ipd.plots import SAVE_FORMATS, save_figure
+
+if TYPE_CHECKING:
+    from bayes_ipd.two_stage import TwoStageResult
+
+__all__ = [
+    "Command",
+    "Payload",
+    "UsageError",
+    "add_json",
+    "add_pooling",
+    "configure_data_columns",
+    "forest_path",
+    "read_ipd",
+    "report",
+    "response_columns",
+    "say",
+    "split_names",
+]
+
+Payload = dict[str, Any]
+
+
+class UsageError(Exception):
+    """Bad command-line usage (argparse's complaint, or a rule it cannot express)."""
+
+    def __init__(self, message: str, usage: str = "") -> None:
+        super().__init__(message)
+        self.usage = usage
+
+
+@dataclass(frozen=True)
+class Command:
+    """One subcommand.
+
+    Attributes
+    ----------
+    name : str
+        The word after ``bayes-ipd``.
+    help : str
+        One line for ``bayes-ipd --help``.
+    configure : callable
+        Adds the subcommand's arguments to its parser.
+    run : callable
+        Runs it on the parsed arguments: prints the readable report (unless
+        ``args.json``) and returns the JSON payload.
+    """
+
+    name: str
+    help: str
+    configure: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], Payload]
+
+
+def add_json(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object on standard output and nothing else",
+    )
+
+
+def add_pooling(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--method",
+        default="REML",
+        type=str.upper,
+        choices=METHODS,
+        help="estimator of the between-trial variance tau^2 (default REML; FE: common effect)",
+    )
+    parser.add_argument(
+        "--hksj",
+        action="store_true",
+        help="Hartung-Knapp-Sidik-Jonkman confidence interval (t on k-1 df)",
+    )
+    parser.add_argument("--level", type=float, default=0.95, help="confidence level (default 0.95)")
+    parser.add_argument("--forest", metavar="PATH", help="write a forest plot to PATH")
+
+
+def say(args: argparse.Namespace, text: str) -> None:
+    """Print the readable report, unless the output is JSON."""
+    if not getattr(args, "json", False):
+        print(text)
+
+
+def forest_path(output: str | None, inputs: Sequence[str | Path]) -> Path | None:
+    """The forest plot's path, checked before any work: a known figure format, and not
+    one of the input files (inputs are only read)."""
+    if output is None:
+        return None
+    path = Path(output)
+    for source in inputs:
+        if path.resolve() == Path(source).resolve():
+            raise UsageError(f"--forest {output!r} is the input file; choose another path")
+    if path.suffix.lower() not in SAVE_FORMATS:
+        raise UsageError(
+            f"--forest {output!r}: the figure format follows the extension, one of "
+            f"{', '.join(SAVE_FORMATS)}"
+        )
+    return path
+
+
+def write_forest(result: TwoStageResult, path: Path, title: str | None = None) -> str:
+    return str(save_figure(result.plot_forest(title=title), path))
+
+
+def report(args: argparse.Namespace, result: TwoStageResult, forest: Path | None) -> Payload:
+    """Print a two-stage result (unless JSON), write its forest plot; the JSON payload."""
+    payload: Payload = result.to_dict()
+    say(args, str(result))
+    if forest is not None:
+        payload["forest_plot"] = write_forest(result, forest)
+        say(args, f"\nForest plot written to {forest}")
+    return payload
+
+
+def configure_data_columns(parser: argparse.ArgumentParser) -> None:
+    """The participant-data file and its columns (shared by two-stage and summarise)."""
+    parser.add_argument("file", metavar="FILE", help="CSV with one row per participant")
+    parser.add_argument("--study", required=True, metavar="COL", help="trial column")
+    parser.add_argument("--treatment", required=True, metavar="COL", help="treatment column")
+    parser.add_argument("--family", required=True, choices=FAMILY_NAMES, help="outcome type")
+    parser.add_argument("--outcome", metavar="COL", help="outcome column (gaussian, binomial)")
+    parser.add_argument("--time", metavar="COL", help="follow-up time column (survival)")
+    parser.add_argument("--event", metavar="COL", help="0/1 event column (survival)")
+    parser.add_argument(
+        "--covariates", default="", metavar="A,B", help="comma-separated adjustment covariates"
+    )
+    parser.add_argument(
+        "--experimental",
+        metavar="LEVEL",
+        help="treatment level of the experimental arm, when the treatment is not coded 0/1",
+    )
+    parser.add_argument(
+        "--missing",
+        choices=("error", "drop"),
+        default="error",
+        help="rows with missing values: refuse (default) or drop them, counted per trial",
+    )
+
+
+def read_ipd(args: argparse.Namespace, covariates: Sequence[str]) -> Any:
+    """The participant data named by the data-column arguments."""
+    from bayes_ipd.data import IPD
+
+    return IPD.read_csv(
+        args.file,
+        study=args.study,
+        treatment=args.treatment,
+        covariates=list(covariates),
+        family=args.family,
+        missing=args.missing,
+        experimental=args.experimental,
+        **response_columns(args),
+    )
+
+
+_RESPONSE_OPTIONS = ("outcome", "time", "event")
+
+
+def response_columns(args: argparse.Namespace) -> dict[str, str]:
+    """The family's response columns from ``--outcome`` / ``--time`` / ``--event``."""
+    needed = get_family(args.family).response_names
+    given = {name: getattr(args, name) for name in _RESPONSE_OPTIONS}
+    if any(given[n] is None for n in needed) or any(
+        given[n] is not None for n in _RESPONSE_OPTIONS if n not in needed
+    ):
+        wanted = " and ".join(f"--{n}" for n in needed)
+        others = " / ".join(f"--{n}" for n in _RESPONSE_OPTIONS if n not in needed)
+        raise UsageError(f"--family {args.family} needs {wanted} (and no {others})")
+    return {name: given[name] for name in needed}
+
+
+def split_names(text: str) -> list[str]:
+    return [name.strip() for name in text.split(",") if name.strip()]
