@@ -24,6 +24,11 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "pool": ("bayes_ipd.two_stage", "pool"),
     "pool_aggregate": ("bayes_ipd.two_stage", "pool_aggregate"),
     "fit_two_stage": ("bayes_ipd.two_stage", "two_stage"),
+    "MetaRegression": ("bayes_ipd.two_stage.metareg", "MetaRegression"),
+    "meta_regression": ("bayes_ipd.two_stage.metareg", "meta_regression"),
+    "check_integrity": ("bayes_ipd.two_stage.integrity", "check_integrity"),
+    "PrismaFlow": ("bayes_ipd.prisma", "PrismaFlow"),
+    "read_flow": ("bayes_ipd.prisma", "read_flow"),
     "Prior": ("bayes_ipd.priors", "Prior"),
     "PriorSet": ("bayes_ipd.priors", "PriorSet"),
     "parse_prior": ("bayes_ipd.priors", "parse_prior"),
@@ -38,19 +43,28 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "summarise": ("bayes_ipd.one_stage.summaries", "summarise"),
     "write_summaries": ("bayes_ipd.one_stage.summaries", "write_summaries"),
     "fit": ("bayes_ipd.one_stage.fitting", "fit"),
+    "AggregateTrials": ("bayes_ipd.one_stage.aggregate_trials", "AggregateTrials"),
+    "ArmCounts": ("bayes_ipd.one_stage.aggregate_trials", "ArmCounts"),
+    "trial_effects": ("bayes_ipd.one_stage.aggregate_trials", "trial_effects"),
+    "write_report": ("bayes_ipd.report", "write_report"),
+    "prior_predictive": ("bayes_ipd.one_stage.prior_predictive", "prior_predictive"),
     "OneStageResult": ("bayes_ipd.one_stage.result", "OneStageResult"),
     "datasets": ("bayes_ipd.datasets", None),
     "simulate": ("bayes_ipd.simulate", None),
+    "ite": ("bayes_ipd.ite", None),
     "two_stage": ("bayes_ipd.two_stage", None),
 }
 
 __all__ = [
     "IPD",
     "AggregateData",
+    "AggregateTrials",
     "AnalysisSpec",
+    "ArmCounts",
     "BayesIPDError",
     "Design",
     "IPDDataError",
+    "MetaRegression",
     "ModelSpec",
     "OneStageResult",
     "PooledResult",
@@ -58,24 +72,32 @@ __all__ = [
     "Prior",
     "PriorError",
     "PriorSet",
+    "PrismaFlow",
     "SamplerSettings",
     "SpecError",
     "TrialSummary",
     "TwoStageResult",
     "__version__",
     "build_design",
+    "check_integrity",
     "datasets",
     "fit",
     "fit_per_study",
     "fit_two_stage",
+    "ite",
+    "meta_regression",
     "parse_prior",
     "pool",
     "pool_aggregate",
+    "prior_predictive",
     "read_analysis_spec",
+    "read_flow",
     "read_summaries",
     "simulate",
     "summarise",
+    "trial_effects",
     "two_stage",
+    "write_report",
     "write_summaries",
 ]
 
@@ -99,8 +121,10 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:
     from bayes_ipd import datasets, simulate, two_stage
     from bayes_ipd.data import IPD
+    from bayes_ipd.one_stage.aggregate_trials import AggregateTrials, ArmCounts, trial_effects
     from bayes_ipd.one_stage.design import Design, build_design
     from bayes_ipd.one_stage.fitting import fit
+    from bayes_ipd.one_stage.prior_predictive import prior_predictive
     from bayes_ipd.one_stage.result import OneStageResult
     from bayes_ipd.one_stage.summaries import (
         TrialSummary,
@@ -109,6 +133,7 @@ if TYPE_CHECKING:
         write_summaries,
     )
     from bayes_ipd.priors import Prior, PriorSet, parse_prior
+    from bayes_ipd.prisma import PrismaFlow, read_flow
     from bayes_ipd.spec import AnalysisSpec, ModelSpec, SamplerSettings, read_analysis_spec
     from bayes_ipd.two_stage import (
         AggregateData,
@@ -119,3 +144,5 @@ if TYPE_CHECKING:
         pool_aggregate,
     )
     from bayes_ipd.two_stage import two_stage as fit_two_stage
+    from bayes_ipd.two_stage.integrity import check_integrity
+    from bayes_ipd.two_stage.metareg import MetaRegression, meta_regression

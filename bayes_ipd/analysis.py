@@ -15,12 +15,15 @@ from bayes_ipd.compare import Comparison, compare
 from bayes_ipd.conventions import json_ready
 from bayes_ipd.data import IPD
 from bayes_ipd.datasets import load_bcg_ipd
+from bayes_ipd.errors import SpecError
 from bayes_ipd.one_stage.fitting import fit
 from bayes_ipd.one_stage.result import OneStageResult
 from bayes_ipd.one_stage.summaries import TrialSummary, read_summaries
 from bayes_ipd.plots import save_figure
+from bayes_ipd.report.hybrid import HybridComparison, hybrid_comparison
 from bayes_ipd.spec import AnalysisSpec, DataSection, ModelSpec, SamplerSettings
-from bayes_ipd.two_stage import TwoStageResult, two_stage
+from bayes_ipd.two_stage import AggregateData, TwoStageResult, two_stage
+from bayes_ipd.two_stage.forest_rows import arm_count_columns
 
 
 @dataclass(frozen=True)
@@ -33,17 +36,27 @@ class AnalysisData:
         Participant rows (``data.path``).
     summaries : tuple of TrialSummary
         Per-trial summaries (``data.summaries``), trials without rows here.
+    aggregate : AggregateData or None
+        Published estimates of trials without rows (``data.aggregate``).
     """
 
     ipd: IPD | None
     summaries: tuple[TrialSummary, ...]
+    aggregate: AggregateData | None = None
 
-    def for_fit(self) -> list[Any]:
-        """Rows and summaries as :func:`~bayes_ipd.one_stage.fitting.fit` takes them."""
+    def for_fit(self, *, with_aggregate: bool = True) -> list[Any]:
+        """Rows, summaries (and AD) as :func:`~bayes_ipd.one_stage.fitting.fit` takes them."""
         parts: list[Any] = list(self.summaries)
         if self.ipd is not None:
             parts.append(self.ipd)
+        if with_aggregate and self.aggregate is not None:
+            parts.append(self.aggregate)
         return parts
+
+    @property
+    def is_hybrid(self) -> bool:
+        """Both trials with rows (or summaries) and aggregate-data trials."""
+        return self.aggregate is not None and bool(self.summaries or self.ipd is not None)
 
 
 OUTPUT_FILES: dict[str, str] = {
@@ -72,12 +85,25 @@ class AnalysisResult:
     two_stage : TwoStageResult or None
         None when no trial has participant rows (summaries only).
     comparison : Comparison or None
+    one_stage_ipd, two_stage_ipd : OneStageResult, TwoStageResult or None
+        Hybrid IPD + AD analyses: the IPD-only fits (``one_stage`` and ``two_stage`` then
+        include the AD trials).
+    hybrid : HybridComparison or None
+        IPD-only vs IPD + AD, both routes (hybrid analyses only).
+    flow, integrity : PrismaFlow, IntegrityResult or None
+        The PRISMA-IPD flow and the data-integrity check, when ``[report]`` names their
+        files (:mod:`bayes_ipd.prisma`, :mod:`bayes_ipd.two_stage.integrity`).
     """
 
     spec: AnalysisSpec
     one_stage: OneStageResult
     two_stage: TwoStageResult | None
     comparison: Comparison | None
+    one_stage_ipd: OneStageResult | None = None
+    two_stage_ipd: TwoStageResult | None = None
+    hybrid: HybridComparison | None = None
+    flow: Any = None
+    integrity: Any = None
 
     def to_dict(self) -> dict[str, Any]:
         """``{"spec", "posterior", "diagnostics", "two_stage", ...}`` (the ``run --json``
@@ -90,7 +116,7 @@ class AnalysisResult:
             "posterior": one["posterior"],
             "diagnostics": one["diagnostics"],
             "two_stage": None if self.two_stage is None else self.two_stage.to_dict(),
-        }
+        } | ({"hybrid": self.hybrid.to_dict()} if self.hybrid is not None else {})
 
     def write(self, out_dir: str | Path) -> dict[str, Path]:
         """Write summary.json, posterior.nc, comparison_forest.png and ppc.png.
@@ -105,8 +131,8 @@ class AnalysisResult:
             encoding="utf-8",
         )
         paths["posterior"] = self.one_stage.to_netcdf(target["posterior"])
-        ppc = self.one_stage.ppc()
-        paths["ppc"] = save_figure(ppc.plot(), target["ppc"])
+        if self.one_stage.built.design.k:  # aggregate data only: no rows to replicate
+            paths["ppc"] = save_figure(self.one_stage.ppc().plot(), target["ppc"])
         if self.comparison is not None:
             paths["comparison_forest"] = save_figure(
                 self.comparison.plot(), target["comparison_forest"]
@@ -136,7 +162,11 @@ def load_analysis_data(data: DataSection, model: ModelSpec) -> AnalysisData:
     summaries: list[TrialSummary] = []
     for path in data.summaries:
         summaries.extend(read_summaries(path))
-    return AnalysisData(ipd=ipd, summaries=tuple(summaries))
+    aggregate = None
+    if data.aggregate is not None:
+        columns = {"estimate": data.aggregate_estimate, "se": data.aggregate_se}
+        aggregate = AggregateData.read_csv(data.aggregate, study="study", **columns)
+    return AnalysisData(ipd=ipd, summaries=tuple(summaries), aggregate=aggregate)
 
 
 def run_analysis(spec: AnalysisSpec, *, progress: bool | None = None) -> AnalysisResult:
@@ -160,18 +190,49 @@ def run_analysis(spec: AnalysisSpec, *, progress: bool | None = None) -> Analysi
     if progress is not None and progress != sampler.progress:
         sampler = replace(sampler, progress=progress)
     one = fit(data.for_fit(), spec.model, sampler)
-    two = None
-    comparison = None
+    one_ipd = None
+    if data.is_hybrid:
+        one_ipd = fit(data.for_fit(with_aggregate=False), spec.model, sampler)
+    two = two_ipd = comparison = hybrid = None
     if data.ipd is not None:
-        two = two_stage(
-            data.ipd,
-            covariates=spec.model.covariates,
-            method=spec.two_stage.method,
-            hksj=spec.two_stage.hksj,
-        )
+        options = {"covariates": spec.model.covariates, "method": spec.two_stage.method}
+        two = two_ipd = two_stage(data.ipd, hksj=spec.two_stage.hksj, **options)
+        if data.aggregate is not None:
+            two = two_stage(data.ipd, hksj=spec.two_stage.hksj, aggregate=data.aggregate, **options)
         if not data.summaries:
-            comparison = compare(one, two)
-    return AnalysisResult(spec=spec, one_stage=one, two_stage=two, comparison=comparison)
+            comparison = compare(one_ipd or one, two_ipd)
+    if data.is_hybrid:
+        notes = () if data.ipd is not None else ("Two-stage route: needs participant rows.",)
+        two_full = two if data.ipd is not None else None
+        hybrid = hybrid_comparison(one, one_ipd, two_full, two_ipd, notes)
+    return AnalysisResult(
+        spec=spec,
+        one_stage=one,
+        two_stage=two,
+        comparison=comparison,
+        one_stage_ipd=one_ipd,
+        two_stage_ipd=two_ipd if data.is_hybrid else None,
+        hybrid=hybrid,
+        **review_checks(spec, data.ipd, two),
+    )
+
+
+def review_checks(spec: AnalysisSpec, ipd: IPD | None, two: TwoStageResult | None) -> dict:
+    """The ``[report]`` section's flow and integrity check (``{}`` for those not named)."""
+    out: dict[str, Any] = {}
+    if spec.report.flow is not None:
+        from bayes_ipd.prisma import read_flow
+
+        out["flow"] = read_flow(spec.report.flow, ipd=ipd, two_stage=two)
+    if spec.report.published is not None:
+        if ipd is None:
+            raise SpecError("report.published: the integrity check needs participant rows")
+        from bayes_ipd.two_stage.integrity import check_integrity
+
+        threshold = spec.report.integrity_threshold
+        kw = {} if threshold is None else {"threshold": threshold}
+        out["integrity"] = check_integrity(ipd, spec.report.published, **kw)
+    return out
 
 
 # --- the demo ----------------------------------------------------------------------------
@@ -184,7 +245,11 @@ Say = Callable[[str], None] | None
 def _demo_two_stage(ipd: IPD, two: TwoStageResult, out_dir: Path, say: Say) -> dict[str, Any]:
     """Two-stage analysis of the BCG trials: logistic regression per trial, REML + HKSJ."""
     forest = save_figure(
-        two.plot_forest(title="BCG vaccine and tuberculosis: two-stage"), out_dir / "bcg_forest.png"
+        two.plot_forest(
+            title="BCG vaccine and tuberculosis: two-stage",
+            extra_columns=arm_count_columns(ipd),
+        ),
+        out_dir / "bcg_forest.png",
     )
     if say is not None:
         say(

@@ -29,6 +29,7 @@ from bayes_ipd.conventions import SCALES, json_ready, method_label
 from bayes_ipd.errors import PoolingError
 from bayes_ipd.one_stage.result import OneStageResult
 from bayes_ipd.plots import LINEAR_SCALES, RATIO_SCALES, ForestRow, comparison_forest_plot
+from bayes_ipd.plots.text import TextColumn, decimals_for, fmt_fixed, text_table
 from bayes_ipd.two_stage.forest_rows import two_stage_rows
 
 if TYPE_CHECKING:
@@ -121,30 +122,16 @@ class Comparison:
 
     def __repr__(self) -> str:
         pct = f"{100 * self.level:g}%"
-        ratio = SCALES[self.scale].ratio_label
         head = [
             f"One-stage vs two-stage IPD meta-analysis, effect = {SCALES[self.scale].name}",
             f"two-stage: {self.two_stage_method}, estimate [{pct} CI]; "
             f"one-stage: posterior median [{pct} CrI]",
+            "",
         ]
-        width = max(20, *(len(str(r)) for r in self.table["row"])) + 2
-        header = f"{'':<{width}}{'two-stage':<30}{'one-stage':<30}"
-        if ratio:
-            header += f"{f'{ratio} two-stage':<30}{f'{ratio} one-stage':<30}"
-        header = header.rstrip()
-        lines = [*head, "", header, "-" * len(header)]
-        for i, rec in enumerate(self.table.itertuples(index=False)):
-            if i == 3 and len(self.table) > 3:
-                lines.append("-" * len(header))
-            two = _cell(rec.two_stage_estimate, rec.two_stage_low, rec.two_stage_high)
-            one = _cell(rec.one_stage_estimate, rec.one_stage_low, rec.one_stage_high)
-            text = f"{rec.row!s:<{width}}{two:<30}{one:<30}"
-            if ratio and rec.kind != "tau":
-                text += f"{_cell(*_exp(rec, 'two_stage')):<30}{_cell(*_exp(rec, 'one_stage')):<30}"
-            if isinstance(rec.note, str):
-                text += f"  excluded: {rec.note}"
-            lines.append(text.rstrip())
-        return "\n".join(lines)
+        table = "\n".join(
+            text_table(_report_columns(self), rules=(3,) if len(self.table) > 3 else ())
+        )
+        return "\n".join(head) + "\n" + table
 
 
 def compare(one_stage: OneStageResult, two_stage: TwoStageResult) -> Comparison:
@@ -292,19 +279,59 @@ def _sqrt(x: float) -> float:
     return math.sqrt(x) if math.isfinite(x) and x >= 0 else math.nan
 
 
-def _exp(rec: Any, route: str) -> tuple[float, float, float]:
-    values = (getattr(rec, f"{route}_{c}") for c in ("estimate", "low", "high"))
+_ROUTES = ("two_stage", "one_stage")
+
+
+def _report_columns(comparison: Comparison) -> list[TextColumn]:
+    """Columns of the printed comparison: row label, each route's interval (and ratio
+    interval), the exclusion note. Both routes share one number of decimals per scale,
+    chosen from the interval widths (:func:`decimals_for`)."""
+    table = comparison.table
+    z = float(stats.norm.isf((1 - comparison.level) / 2))
+    triples = {r: [_values(rec, r) for rec in table.itertuples(index=False)] for r in _ROUTES}
+    spreads = [(hi - lo) / (2 * z) for r in _ROUTES for _, lo, hi in triples[r]]
+    decimals = decimals_for(spreads)
+    columns = [TextColumn("", tuple(str(r) for r in table["row"]), "left")]
+    columns += [TextColumn(r.replace("_", "-"), _cells(triples[r], decimals)) for r in _ROUTES]
+    ratio = SCALES[comparison.scale].ratio_label
+    if ratio:
+        is_tau = [kind == "tau" for kind in table["kind"]]
+        exp = {
+            r: [_NAN3 if tau else _exp3(v) for v, tau in zip(triples[r], is_tau, strict=True)]
+            for r in _ROUTES
+        }
+        ratio_spreads = [(hi - lo) / (2 * z) for r in _ROUTES for _, lo, hi in exp[r]]
+        ratio_decimals = decimals_for(ratio_spreads)
+        columns += [
+            TextColumn(f"{ratio} {r.replace('_', '-')}", _cells(exp[r], ratio_decimals))
+            for r in _ROUTES
+        ]
+    notes = tuple(f"excluded: {n}" if isinstance(n, str) else "" for n in table["note"])
+    if any(notes):
+        columns.append(TextColumn("", notes, "left"))
+    return columns
+
+
+_NAN3 = (math.nan, math.nan, math.nan)
+
+
+def _values(rec: Any, route: str) -> tuple[float, float, float]:
+    return tuple(float(getattr(rec, f"{route}_{c}")) for c in ("estimate", "low", "high"))
+
+
+def _exp3(values: tuple[float, float, float]) -> tuple[float, float, float]:
     return tuple(math.exp(v) if math.isfinite(v) else math.nan for v in values)
 
 
-def _cell(estimate: float, low: float, high: float) -> str:
-    if not math.isfinite(estimate) and not math.isfinite(low):
-        return ""
-    return f"{_num(estimate)} [{_num(low)}, {_num(high)}]"
-
-
-def _num(x: float) -> str:
-    return f"{x:.3f}" if math.isfinite(x) else "NA"
+def _cells(triples: list[tuple[float, float, float]], decimals: int) -> tuple[str, ...]:
+    """``estimate [low, high]`` cells, the three numbers aligned down the column."""
+    texts = [[fmt_fixed(v, decimals) or "NA" for v in t] for t in triples]
+    blank = [math.isnan(t[0]) and math.isnan(t[1]) for t in triples]
+    widths = [max((len(t[j]) for t in texts), default=0) for j in range(3)]
+    return tuple(
+        "" if empty else f"{t[0]:>{widths[0]}} [{t[1]:>{widths[1]}}, {t[2]:>{widths[2]}}]"
+        for t, empty in zip(texts, blank, strict=True)
+    )
 
 
 def _two_stage_rows(two: TwoStageResult, level: float) -> list[ForestRow]:

@@ -26,10 +26,12 @@ __all__ = [
     "SEED_OFFSETS",
     "EffectScale",
     "effect_scale",
+    "interaction_covariate",
     "json_ready",
     "method_label",
     "readonly",
     "scale_name",
+    "term_measure",
 ]
 
 
@@ -65,6 +67,8 @@ SCALES: dict[str, EffectScale] = {
     "logOR": EffectScale("logOR", "log odds ratio", "OR", "odds ratio"),
     "logRR": EffectScale("logRR", "log risk ratio", "RR", "risk ratio"),
     "logHR": EffectScale("logHR", "log hazard ratio", "HR", "hazard ratio"),
+    "logIRR": EffectScale("logIRR", "log rate ratio", "RR", "rate ratio"),
+    "logCOR": EffectScale("logCOR", "log cumulative odds ratio", "OR", "cumulative odds ratio"),
 }
 """Every effect scale the package writes, by code."""
 
@@ -81,7 +85,31 @@ def scale_name(code: str | None) -> str:
     return "effect" if code is None else SCALES[code].name
 
 
-METHODS: tuple[str, ...] = ("FE", "DL", "REML", "PM", "ML")
+def interaction_covariate(term: str | None) -> str | None:
+    """The covariate of an interaction term ``"treat:age"`` (None for a main effect)."""
+    if not term or ":" not in term:
+        return None
+    return term.partition(":")[2].strip() or None
+
+
+def term_measure(measure: str, term: str | None, exponentiate: bool = False) -> str:
+    """Name of what is pooled for ``term``: ``measure`` for the treatment effect, and for a
+    within-trial interaction the change in it per unit of the covariate.
+
+    >>> term_measure("Mean difference", "treat:age")
+    'Change in mean difference per unit of age'
+    >>> term_measure("Odds ratio", "treat:age", exponentiate=True)
+    'Ratio of odds ratios per unit of age'
+    """
+    covariate = interaction_covariate(term)
+    if covariate is None:
+        return measure
+    if exponentiate:
+        return f"Ratio of {measure.lower()}s per unit of {covariate}"
+    return f"Change in {measure.lower()} per unit of {covariate}"
+
+
+METHODS: tuple[str, ...] = ("FE", "DL", "REML", "PM", "ML", "EB", "SJ")
 """τ² estimators of the two-stage route (``FE`` = common effect, τ² = 0)."""
 
 METHOD_NAMES: dict[str, str] = {
@@ -90,6 +118,8 @@ METHOD_NAMES: dict[str, str] = {
     "REML": "restricted maximum likelihood",
     "PM": "Paule-Mandel",
     "ML": "maximum likelihood",
+    "EB": "empirical Bayes",
+    "SJ": "Sidik-Jonkman",
 }
 
 

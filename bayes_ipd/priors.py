@@ -14,7 +14,11 @@ half_t         (nu, sigma)             positive
 exponential    (rate)                  positive
 uniform        (lo, hi)                interval
 log_normal     (mu, sigma)             positive
+log_student_t  (nu, mu, sigma)         positive
 =============  ======================  ==============
+
+``log_student_t``: ``log(x) ~ student_t(nu, mu, sigma)``; ``turner(...)`` / ``rhodes(...)``
+name empirical tau priors (:mod:`bayes_ipd.empirical_priors`).
 
 Aliases: ``halfnormal``, ``half-normal`` (and likewise for the other ``half_`` names),
 ``lognormal``, ``studentt``, ``student-t`` and ``t``. Every prior is proper: the grammar
@@ -70,7 +74,6 @@ predictive distribution for tau² of a log odds ratio of Turner et al. (2012).
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -80,6 +83,20 @@ from scipy import stats
 
 from bayes_ipd.errors import PriorError
 from bayes_ipd.families import FAMILY_NAMES, Family, get_family
+from bayes_ipd.prior_grammar import (
+    CALL_PATTERN,
+    DISTRIBUTIONS,
+    NUMBER_PATTERN,
+    POSITIVE_SUPPORT,
+    VARIANCE_PRIORS,
+    HalfT,
+    canonical_name,
+    float_params,
+    format_number,
+    parameter_problem,
+    signature,
+    unknown_distribution,
+)
 
 __all__ = [
     "DISTRIBUTIONS",
@@ -98,41 +115,12 @@ __all__ = [
 ]
 
 SLOTS = ("intercept", "effect", "tau", "coefficients", "interactions", "sigma")
+PER_SD_SUFFIX = " per SD"
+PER_SD_SLOTS: tuple[str, ...] = ("coefficients", "interactions")
+"""Slots whose default priors are stated per SD of each covariate (its pooled within-trial
+SD), not per raw unit: ``normal(0, 2.5)`` per SD of age whatever unit age is in. Priors a
+user gives for these slots are per raw unit of the covariate."""
 FAMILIES = FAMILY_NAMES
-
-#: Parameter names of each canonical distribution, in the order they are written.
-DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
-    "normal": ("mu", "sigma"),
-    "student_t": ("nu", "mu", "sigma"),
-    "half_normal": ("sigma",),
-    "half_cauchy": ("scale",),
-    "half_t": ("nu", "sigma"),
-    "exponential": ("rate",),
-    "uniform": ("lo", "hi"),
-    "log_normal": ("mu", "sigma"),
-}
-
-# Parameters that must be strictly positive.
-_POSITIVE_PARAMS = frozenset({"sigma", "scale", "nu", "rate"})
-
-_POSITIVE_SUPPORT = frozenset({"half_normal", "half_cauchy", "half_t", "exponential", "log_normal"})
-
-# Alias table keyed by the lower-case name with "_" and "-" removed.
-_ALIASES = {
-    "normal": "normal",
-    "studentt": "student_t",
-    "t": "student_t",
-    "halfnormal": "half_normal",
-    "halfcauchy": "half_cauchy",
-    "halft": "half_t",
-    "halfstudentt": "half_t",
-    "exponential": "exponential",
-    "uniform": "uniform",
-    "lognormal": "log_normal",
-}
-
-_CALL = re.compile(r"^\s*([A-Za-z][A-Za-z0-9_\-]*)\s*\((.*)\)\s*$", re.DOTALL)
-_NUMBER = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$")
 
 _SLOT_LABELS = {
     "intercept": "intercept (alpha)",
@@ -145,82 +133,6 @@ _SLOT_LABELS = {
 
 
 _SLOT_MEANINGS = {"sigma": "residual SD", "coefficients": "covariate coefficients"}
-
-
-def _canonical_name(name: str) -> str | None:
-    """The canonical distribution name of ``name`` or an alias of it; None if unknown."""
-    return _ALIASES.get(name.lower().replace("_", "").replace("-", ""))
-
-
-def _signature(dist: str) -> str:
-    """``"normal(mu, sigma)"``: how a distribution is written."""
-    return f"{dist}({', '.join(DISTRIBUTIONS[dist])})"
-
-
-def _format_number(x: float) -> str:
-    """Shortest text that reads back as exactly ``x`` (``10.0`` -> ``"10"``)."""
-    text = repr(float(x))
-    return text[:-2] if text.endswith(".0") else text
-
-
-def _unknown_distribution(name: str) -> str:
-    known = ", ".join(DISTRIBUTIONS)
-    return f"unknown distribution {name!r}; known distributions: {known}"
-
-
-def _parameter_problem(dist: str, params: tuple[float, ...]) -> str | None:
-    """What is wrong with ``params`` for ``dist`` (canonical), or None if they are valid."""
-    names = DISTRIBUTIONS[dist]
-    if len(params) != len(names):
-        return (
-            f"{dist} takes {len(names)} parameter{'s' if len(names) > 1 else ''}, "
-            f"{_signature(dist)}; got {len(params)}"
-        )
-    for pname, value in zip(names, params, strict=True):
-        if not math.isfinite(value):
-            return f"{pname} must be a finite number, got {value!r}"
-        if pname in _POSITIVE_PARAMS and value <= 0:
-            return f"{pname} must be > 0, got {_format_number(value)}"
-    if dist == "uniform" and not params[0] < params[1]:
-        lo, hi = (_format_number(p) for p in params)
-        return f"uniform needs lo < hi, got lo={lo}, hi={hi}"
-    return None
-
-
-def _float_params(dist: str, params: Any) -> tuple[float, ...]:
-    """``params`` as a tuple of floats, or PriorError if any is not a real number."""
-    try:
-        items = tuple(params)
-    except TypeError:
-        raise PriorError(
-            f"prior {dist}: parameters must be a sequence of numbers, got {params!r}"
-        ) from None
-    out = []
-    for value in items:
-        if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
-            raise PriorError(
-                f"prior {dist}{items!r}: parameter {value!r} is not a number "
-                f"(expected {_signature(dist)})"
-            )
-        out.append(float(value))
-    return tuple(out)
-
-
-class _HalfT:
-    """Half Student-t with ``nu`` degrees of freedom and scale ``sigma`` (scipy has none)."""
-
-    def __init__(self, nu: float, sigma: float) -> None:
-        self._t = stats.t(nu, loc=0.0, scale=sigma)
-
-    def logpdf(self, x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x, dtype=float)
-        return np.where(x >= 0, np.log(2.0) + self._t.logpdf(x), -np.inf)
-
-    def ppf(self, q: np.ndarray) -> np.ndarray:
-        return self._t.ppf((1.0 + np.asarray(q, dtype=float)) / 2.0)
-
-    def rvs(self, size: Any, random_state: np.random.Generator) -> np.ndarray:
-        return np.abs(self._t.rvs(size=size, random_state=random_state))
 
 
 @dataclass(frozen=True)
@@ -254,28 +166,28 @@ class Prior:
     params: tuple[float, ...] = field(default=())
 
     def __post_init__(self) -> None:
-        canonical = _canonical_name(str(self.dist))
+        canonical = canonical_name(str(self.dist))
         if canonical is None:
-            raise PriorError(f"prior {self.dist!r}: {_unknown_distribution(str(self.dist))}")
+            raise PriorError(f"prior {self.dist!r}: {unknown_distribution(str(self.dist))}")
         object.__setattr__(self, "dist", canonical)
-        object.__setattr__(self, "params", _float_params(canonical, self.params))
-        problem = _parameter_problem(canonical, self.params)
+        object.__setattr__(self, "params", float_params(canonical, self.params))
+        problem = parameter_problem(canonical, self.params)
         if problem is not None:
             raise PriorError(f"prior {str(self)!r}: {problem}")
 
     def __str__(self) -> str:
-        return f"{self.dist}({', '.join(_format_number(p) for p in self.params)})"
+        return f"{self.dist}({', '.join(format_number(p) for p in self.params)})"
 
     @property
     def support(self) -> str:
         """``"real"``, ``"positive"`` or ``"interval"`` (uniform)."""
-        if self.dist in _POSITIVE_SUPPORT:
+        if self.dist in POSITIVE_SUPPORT:
             return "positive"
         if self.dist == "uniform":
             return "interval"
         return "real"
 
-    def to_pymc(self, name: str, *, dims: Any = None, shape: Any = None) -> Any:
+    def to_pymc(self, name: str, *, dims: Any = None, shape: Any = None, params: Any = None) -> Any:
         """Create this prior as a PyMC random variable in the current model context.
 
         Parameters
@@ -284,6 +196,8 @@ class Prior:
             Name of the variable.
         dims, shape : optional
             Passed to the PyMC distribution (``dims="study"``).
+        params : sequence of tensors, optional
+            Used in place of :attr:`params` (``pm.Data`` entries: a refit swaps the data).
 
         Returns
         -------
@@ -294,7 +208,7 @@ class Prior:
         import pymc as pm
 
         extra = {k: v for k, v in (("dims", dims), ("shape", shape)) if v is not None}
-        p = self.params
+        p = self.params if params is None else params
         match self.dist:
             case "normal":
                 return pm.Normal(name, mu=p[0], sigma=p[1], **extra)
@@ -312,6 +226,9 @@ class Prior:
                 return pm.Uniform(name, lower=p[0], upper=p[1], **extra)
             case "log_normal":
                 return pm.LogNormal(name, mu=p[0], sigma=p[1], **extra)
+            case "log_student_t":
+                log_x = pm.StudentT(f"{name}_log", nu=p[0], mu=p[1], sigma=p[2], **extra)
+                return pm.Deterministic(name, pm.math.exp(log_x), dims=dims)
         raise AssertionError(f"unhandled distribution {self.dist}")  # pragma: no cover
 
     def _scipy(self) -> Any:
@@ -327,13 +244,17 @@ class Prior:
             case "half_cauchy":
                 return stats.halfcauchy(scale=p[0])
             case "half_t":
-                return _HalfT(p[0], p[1])
+                return HalfT(p[0], p[1])
             case "exponential":
                 return stats.expon(scale=1.0 / p[0])
             case "uniform":
                 return stats.uniform(loc=p[0], scale=p[1] - p[0])
             case "log_normal":
                 return stats.lognorm(s=p[1], scale=math.exp(p[0]))
+            case "log_student_t":
+                from bayes_ipd.empirical_priors import LogT
+
+                return LogT(*p)
         raise AssertionError(f"unhandled distribution {self.dist}")  # pragma: no cover
 
     def logpdf(self, x: np.ndarray) -> np.ndarray:
@@ -377,23 +298,27 @@ def parse_prior(text: str) -> Prior:
     """
     if not isinstance(text, str):
         raise PriorError(f"prior must be a string such as 'normal(0, 10)', got {text!r}")
-    call = _CALL.match(text)
+    call = CALL_PATTERN.match(text)
     if call is None:
         raise PriorError(
             f"prior {text!r}: expected the form name(number, ...), e.g. 'normal(0, 10)'"
         )
     name, inner = call.groups()
-    dist = _canonical_name(name)
+    if name.lower() in ("turner", "rhodes"):
+        from bayes_ipd.empirical_priors import parse_empirical
+
+        return parse_empirical(name.lower(), inner, text)
+    dist = canonical_name(name)
     if dist is None:
-        raise PriorError(f"prior {text!r}: {_unknown_distribution(name)}")
+        raise PriorError(f"prior {text!r}: {unknown_distribution(name)}")
     pieces = [piece.strip() for piece in inner.split(",")] if inner.strip() else []
     for piece in pieces:
-        if not _NUMBER.match(piece):
+        if not NUMBER_PATTERN.match(piece):
             raise PriorError(
-                f"prior {text!r}: parameter {piece!r} is not a number (expected {_signature(dist)})"
+                f"prior {text!r}: parameter {piece!r} is not a number (expected {signature(dist)})"
             )
     params = tuple(float(piece) for piece in pieces)
-    problem = _parameter_problem(dist, params)
+    problem = parameter_problem(dist, params)
     if problem is not None:
         raise PriorError(f"prior {text!r}: {problem}")
     return Prior(dist, params)
@@ -449,10 +374,15 @@ def tau_scale_prior(prior: Prior) -> Prior:
     if prior.dist == "log_normal":
         m, s = prior.params
         return Prior("log_normal", (m / 2.0, s / 2.0))
+    if prior.dist == "log_student_t":
+        nu, m, s = prior.params
+        return Prior("log_student_t", (nu, m / 2.0, s / 2.0))
     return prior
 
 
-def tau_to_pymc(prior: Prior, name: str = "tau", *, dims: Any = None, shape: Any = None) -> Any:
+def tau_to_pymc(
+    prior: Prior, name: str = "tau", *, dims: Any = None, shape: Any = None, params: Any = None
+) -> Any:
     """Create the between-trial SD in the current PyMC model, with the tau convention.
 
     A ``log_normal`` prior is on tau²: this creates the random variable ``f"{name}2"``
@@ -467,6 +397,8 @@ def tau_to_pymc(prior: Prior, name: str = "tau", *, dims: Any = None, shape: Any
         Name of tau in the model.
     dims, shape : optional
         Passed to PyMC.
+    params : sequence of tensors, optional
+        As in :meth:`Prior.to_pymc`.
 
     Returns
     -------
@@ -474,11 +406,11 @@ def tau_to_pymc(prior: Prior, name: str = "tau", *, dims: Any = None, shape: Any
         tau (the random variable or the deterministic).
     """
     check_slot("tau", prior)
-    if prior.dist != "log_normal":
-        return prior.to_pymc(name, dims=dims, shape=shape)
+    if prior.dist not in VARIANCE_PRIORS:
+        return prior.to_pymc(name, dims=dims, shape=shape, params=params)
     import pymc as pm
 
-    tau2 = prior.to_pymc(f"{name}2", dims=dims, shape=shape)
+    tau2 = prior.to_pymc(f"{name}2", dims=dims, shape=shape, params=params)
     return pm.Deterministic(name, pm.math.sqrt(tau2), dims=dims)
 
 
@@ -494,8 +426,8 @@ class PriorSet:
     intercept (alpha) ~ normal(0, 10)
     effect (mu) ~ normal(0, 2.5)
     tau ~ half_normal(1)
-    coefficients (beta) ~ normal(0, 2.5)
-    interactions (gamma) ~ normal(0, 2.5)
+    coefficients (beta) ~ normal(0, 2.5) per SD of each covariate
+    interactions (gamma) ~ normal(0, 2.5) per SD of each covariate
     """
 
     intercept: Prior
@@ -504,8 +436,18 @@ class PriorSet:
     coefficients: Prior
     interactions: Prior
     sigma: Prior | None = None
+    per_sd: tuple[str, ...] = ()
+    outcome_sd: float | None = None
 
     def __post_init__(self) -> None:
+        marked = tuple(s for s in PER_SD_SLOTS if _is_per_sd_text(getattr(self, s)))
+        for slot in marked:
+            text = str(getattr(self, slot))
+            object.__setattr__(self, slot, text[: -len(PER_SD_SUFFIX)].rstrip())
+        object.__setattr__(self, "per_sd", tuple(dict.fromkeys((*self.per_sd, *marked))))
+        unknown = [s for s in self.per_sd if s not in PER_SD_SLOTS]
+        if unknown:
+            raise PriorError(f"per_sd slots {unknown} must be among {PER_SD_SLOTS}")
         for slot in SLOTS:
             value = getattr(self, slot)
             if value is None and slot == "sigma":
@@ -522,18 +464,46 @@ class PriorSet:
                 yield slot, prior
 
     def describe(self) -> str:
-        """One line per slot, e.g. ``effect (mu) ~ normal(0, 2.5)``."""
+        """One line per slot, e.g. ``effect (mu) ~ normal(0, 2.5)``.
+
+        A coefficient prior stated per SD of each covariate says so; a scale that is a
+        multiple of the outcome's SD (gaussian defaults) is also written as that multiple,
+        e.g. ``normal(0, 127.1)  [0, 10 × outcome SD; outcome SD 12.71]``.
+        """
         lines = []
         for slot, prior in self.items():
-            if slot == "tau" and prior.dist == "log_normal":
-                lines.append(f"tau² ~ {prior}  (tau = sqrt(tau²))")
-            else:
-                lines.append(f"{_SLOT_LABELS[slot]} ~ {prior}")
+            if slot == "tau" and prior.dist in VARIANCE_PRIORS:
+                on, q = tau_scale_prior(prior), tau_scale_prior(prior).ppf([0.025, 0.5, 0.975])
+                lines.append(f"tau² ~ {prior}  (tau = sqrt(tau²)); on tau: {on}, 2.5% / 50% / "
+                             f"97.5%: {q[0]:.4g} / {q[1]:.4g} / {q[2]:.4g}")  # fmt: skip
+                continue
+            line = f"{_SLOT_LABELS[slot]} ~ {prior}"
+            if slot in self.per_sd:
+                line += " per SD of each covariate"
+            lines.append(line + self._in_outcome_sds(slot, prior))
         return "\n".join(lines)
 
+    def _in_outcome_sds(self, slot: str, prior: Prior) -> str:
+        """``"  [10 × outcome SD; outcome SD 12.71]"`` when the scale is such a multiple."""
+        if self.outcome_sd is None or not prior.params:
+            return ""
+        multiple = prior.params[-1] / self.outcome_sd
+        nice = float(f"{multiple:.2g}")
+        if not math.isclose(multiple, nice, rel_tol=1e-3):
+            return ""
+        return f"  [scale {nice:g} × outcome SD; outcome SD {self.outcome_sd:.4g}]"
+
     def to_dict(self) -> dict[str, str]:
-        """``{slot: "normal(0, 10)"}``, leaving out an empty sigma."""
-        return {slot: str(prior) for slot, prior in self.items()}
+        """``{slot: "normal(0, 10)"}``, leaving out an empty sigma; a prior stated per SD
+        of each covariate ends in ``" per SD"`` (``PriorSet(**d)`` reads it back)."""
+        return {
+            slot: f"{prior}{PER_SD_SUFFIX}" if slot in self.per_sd else str(prior)
+            for slot, prior in self.items()
+        }
+
+
+def _is_per_sd_text(value: Any) -> bool:
+    return isinstance(value, str) and value.rstrip().lower().endswith(PER_SD_SUFFIX.lower())
 
 
 def _check_outcome_scale(outcome_sd: float | None, outcome_mean: float | None) -> None:
@@ -542,7 +512,13 @@ def _check_outcome_scale(outcome_sd: float | None, outcome_mean: float | None) -
             "gaussian default priors need outcome_sd (pooled within-trial SD of the outcome)"
         )
     if not math.isfinite(outcome_sd) or outcome_sd <= 0:
-        raise PriorError(f"outcome_sd must be a finite number > 0, got {outcome_sd!r}")
+        raise PriorError(
+            f"the gaussian default priors are scaled by the outcome's pooled within-trial SD "
+            f"(outcome_sd), "
+            f"which is {outcome_sd!r} here (it must be finite and > 0: check the outcome "
+            "column for values so large that their squares overflow, or for no spread "
+            "within any trial arm), or give every prior explicitly"
+        )
     if outcome_mean is not None and not math.isfinite(outcome_mean):
         raise PriorError(f"outcome_mean must be a finite number, got {outcome_mean!r}")
 
@@ -571,7 +547,11 @@ def default_priors(
     if fam.needs_outcome_scale:
         _check_outcome_scale(outcome_sd, outcome_mean)
     params = fam.default_prior_params(outcome_sd, outcome_mean)
-    return PriorSet(**{slot: Prior(*params[slot]) if slot in params else None for slot in SLOTS})
+    return PriorSet(
+        **{slot: Prior(*params[slot]) if slot in params else None for slot in SLOTS},
+        per_sd=PER_SD_SLOTS,
+        outcome_sd=outcome_sd if fam.needs_outcome_scale else None,
+    )
 
 
 def resolve_priors(
@@ -605,6 +585,10 @@ def resolve_priors(
         prior = as_prior(value)
         check_slot(slot, prior)
         given[slot] = prior
+        if getattr(prior, "effect_scale", None) is not None:
+            from bayes_ipd.empirical_priors import warn_scale_mismatch
+
+            warn_scale_mismatch(fam, slot, prior)
     check_family_slots(fam, given)
     needed = [s for s in fam.prior_slots if s not in given]
     if fam.needs_outcome_scale and outcome_sd is None and needed:
@@ -615,7 +599,11 @@ def resolve_priors(
     if not needed:
         return PriorSet(**{s: given.get(s) for s in SLOTS})
     defaults = default_priors(fam, outcome_sd=outcome_sd, outcome_mean=outcome_mean)
-    return PriorSet(**{s: given.get(s, getattr(defaults, s)) for s in SLOTS})
+    return PriorSet(
+        **{s: given.get(s, getattr(defaults, s)) for s in SLOTS},
+        per_sd=tuple(s for s in defaults.per_sd if s not in given),
+        outcome_sd=defaults.outcome_sd,
+    )
 
 
 def check_family_slots(family: Family, priors: Mapping[str, Prior], where: str = "") -> None:

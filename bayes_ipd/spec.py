@@ -11,17 +11,18 @@ analysis read from a TOML file:
     study = "trial"
     treatment = "treat"
     outcome = "sbp_final"
-    family = "gaussian"          # gaussian | binomial | survival
+    family = "gaussian"          # | binomial | survival | poisson | negative_binomial | ordinal
 
     [model]      # all optional
     covariates = ["sbp_baseline", "age"]
     interactions = ["age"]       # each also a covariate
     intercepts = "stratified"    # | "random"
     covariate_effects = "common" # | "stratified"
-    residual_sd = "per_study"    # | "common" (gaussian only)
+    residual_sd = "per_study"    # | "common" (gaussian SD; negative_binomial dispersion)
     random_interactions = false
     parameterisation = "auto"    # | "centred" | "noncentred"
     intervals = 6                # survival: number of intervals, or a list of cut points
+    splines = {age = 4}          # restricted cubic splines: covariate = knots (3-5)
 
     [priors]     # optional, per slot; defaults in bayes_ipd.priors
     tau = "half_normal(5)"
@@ -45,8 +46,6 @@ errors naming ``section.key``; nothing is ignored silently.
 from __future__ import annotations
 
 import dataclasses
-import itertools
-import math
 import numbers
 import os
 import tomllib
@@ -62,12 +61,26 @@ from bayes_ipd.conventions import METHODS
 from bayes_ipd.data.missing import MISSING_POLICIES
 from bayes_ipd.errors import PriorError, SpecError
 from bayes_ipd.families import FAMILY_NAMES, get_family
-from bayes_ipd.priors import SLOTS, Prior, as_prior, check_family_slots, check_slot
+from bayes_ipd.priors import SLOTS, Prior
+from bayes_ipd.spec_values import (
+    check_keys,
+    choice,
+    flag,
+    intervals,
+    name_value,
+    names_value,
+    optional_name,
+    positive_int,
+    prior_mapping,
+    spec_path,
+)
+from bayes_ipd.splines import check_splines
 
 __all__ = [
     "AnalysisSpec",
     "DataSection",
     "ModelSpec",
+    "ReportSettings",
     "SamplerSettings",
     "TwoStageSettings",
     "parse_analysis_spec",
@@ -83,101 +96,7 @@ BACKENDS = ("auto", "nutpie", "pymc")
 POOLING_METHODS = METHODS
 RESPONSE_KEYS = ("outcome", "time", "event")
 
-SECTIONS = ("data", "model", "priors", "sampler", "two_stage")
-
-
-# --------------------------------------------------------------------------- validators
-
-
-def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> str:
-    if value not in allowed:
-        options = ", ".join(repr(a) for a in allowed)
-        raise SpecError(f"{name} = {value!r} is not allowed; choose one of {options}")
-    return value
-
-
-def _flag(name: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise SpecError(f"{name} = {value!r} must be true or false")
-    return value
-
-
-def _positive_int(name: str, value: Any, *, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise SpecError(f"{name} = {value!r} must be an integer >= {minimum}")
-    return int(value)
-
-
-def _name(name: str, value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise SpecError(f"{name} = {value!r} must be a non-empty column name")
-    return value
-
-
-def _optional_name(name: str, value: Any) -> str | None:
-    return None if value is None else _name(name, value)
-
-
-def _names(name: str, value: Any) -> tuple[str, ...]:
-    """A tuple of distinct column names; a lone string counts as one name."""
-    if isinstance(value, str):
-        value = (value,)
-    if not isinstance(value, list | tuple):
-        raise SpecError(f"{name} = {value!r} must be a list of column names")
-    out = tuple(_name(name, v) for v in value)
-    repeated = sorted({v for v in out if out.count(v) > 1})
-    if repeated:
-        raise SpecError(f"{name} lists {', '.join(map(repr, repeated))} more than once")
-    return out
-
-
-def _intervals(value: Any) -> int | tuple[float, ...]:
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
-        return _positive_int("model.intervals", value)
-    if not isinstance(value, list | tuple) or not value:
-        raise SpecError(
-            f"model.intervals = {value!r} must be a number of intervals (integer >= 1) "
-            "or a non-empty list of increasing cut points > 0"
-        )
-    cuts = []
-    for v in value:
-        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v):
-            raise SpecError(f"model.intervals: cut point {v!r} is not a finite number")
-        if v <= 0:
-            raise SpecError(f"model.intervals: cut point {v!r} must be > 0")
-        cuts.append(float(v))
-    for a, b in itertools.pairwise(cuts):
-        if not a < b:
-            raise SpecError(f"model.intervals: cut points must increase, but {b!r} follows {a!r}")
-    return tuple(cuts)
-
-
-def _priors(value: Any, family: str) -> MappingProxyType:
-    if not isinstance(value, Mapping):
-        raise SpecError(f"priors = {value!r} must be a mapping of slot to prior")
-    parsed: dict[str, Prior] = {}
-    for slot, text in value.items():
-        try:
-            prior = as_prior(text)
-            check_slot(slot, prior)
-        except PriorError as err:
-            raise PriorError(f"priors.{slot}: {err}") from None
-        parsed[slot] = prior
-    check_family_slots(get_family(family), parsed, where="priors.")
-    return MappingProxyType({s: parsed[s] for s in SLOTS if s in parsed})
-
-
-def _check_keys(section: str, given: Mapping[str, Any], allowed: tuple[str, ...]) -> None:
-    for key in given:
-        if key not in allowed:
-            hint = " (family is set in [data])" if (section, key) == ("model", "family") else ""
-            raise SpecError(
-                f"unknown key {section}.{key}{hint}; allowed keys in [{section}]: "
-                f"{', '.join(allowed)}"
-            )
-
-
-# --------------------------------------------------------------------------- ModelSpec
+SECTIONS = ("data", "model", "priors", "sampler", "two_stage", "report", "sensitivity")
 
 
 @dataclass(frozen=True, repr=False)
@@ -198,7 +117,8 @@ class ModelSpec:
     covariate_effects : {"common", "stratified"}
         One coefficient per covariate, or one per covariate and trial.
     residual_sd : {"per_study", "common"}
-        Gaussian residual SD per trial or shared (ignored for other families).
+        Gaussian residual SD (negative binomial: NB2 dispersion) per trial or shared
+        (ignored for other families).
     random_interactions : bool
         Within-trial interactions vary between trials (needs ``interactions``).
     priors : mapping of slot to str or Prior
@@ -209,6 +129,10 @@ class ModelSpec:
     intervals : int or tuple of float
         Survival only: the number of piecewise-exponential intervals (cut at event-time
         quantiles), or explicit interior cut points (increasing, > 0).
+    splines : mapping of str to int
+        Covariates modelled by a restricted cubic spline, with its number of knots (3-5,
+        at Harrell's quantiles of the pooled values; :mod:`bayes_ipd.splines`). A spline
+        covariate that is also in ``interactions`` is a spline effect modifier.
 
     Raises
     ------
@@ -232,33 +156,35 @@ class ModelSpec:
     priors: Mapping[str, Prior] = field(default_factory=lambda: MappingProxyType({}), hash=False)
     parameterisation: str = "auto"
     intervals: int | tuple[float, ...] = 6
+    splines: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}), hash=False)
 
     def __post_init__(self) -> None:
         set_ = self._set
-        set_("family", _choice("model.family", self.family, FAMILY_NAMES))
-        set_("covariates", _names("model.covariates", self.covariates))
-        set_("interactions", _names("model.interactions", self.interactions))
+        set_("family", choice("model.family", self.family, FAMILY_NAMES))
+        set_("covariates", names_value("model.covariates", self.covariates))
+        set_("interactions", names_value("model.interactions", self.interactions))
         for name in self.interactions:
             if name not in self.covariates:
                 raise SpecError(
                     f"model.interactions: {name!r} is not in model.covariates "
                     f"{list(self.covariates)}; an effect modifier must also be a covariate"
                 )
-        set_("intercepts", _choice("model.intercepts", self.intercepts, INTERCEPTS))
+        set_("intercepts", choice("model.intercepts", self.intercepts, INTERCEPTS))
         set_(
             "covariate_effects",
-            _choice("model.covariate_effects", self.covariate_effects, COVARIATE_EFFECTS),
+            choice("model.covariate_effects", self.covariate_effects, COVARIATE_EFFECTS),
         )
-        set_("residual_sd", _choice("model.residual_sd", self.residual_sd, RESIDUAL_SDS))
-        set_("random_interactions", _flag("model.random_interactions", self.random_interactions))
+        set_("residual_sd", choice("model.residual_sd", self.residual_sd, RESIDUAL_SDS))
+        set_("random_interactions", flag("model.random_interactions", self.random_interactions))
         if self.random_interactions and not self.interactions:
             raise SpecError("model.random_interactions = true needs at least one interaction")
-        set_("priors", _priors(self.priors, self.family))
+        set_("priors", prior_mapping(self.priors, self.family))
         set_(
             "parameterisation",
-            _choice("model.parameterisation", self.parameterisation, PARAMETERISATIONS),
+            choice("model.parameterisation", self.parameterisation, PARAMETERISATIONS),
         )
-        set_("intervals", _intervals(self.intervals))
+        set_("intervals", intervals(self.intervals))
+        set_("splines", check_splines(self.splines, self.covariates))
 
     def _set(self, name: str, value: Any) -> None:
         object.__setattr__(self, name, value)
@@ -287,12 +213,12 @@ class ModelSpec:
             "intervals": self.intervals
             if isinstance(self.intervals, int)
             else list(self.intervals),
-        }
+        } | ({"splines": dict(self.splines)} if self.splines else {})
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ModelSpec:
         """Inverse of :meth:`to_dict`; an unknown key is a SpecError naming it."""
-        _check_keys("model", d, _MODEL_FIELDS)
+        check_keys("model", d, _MODEL_FIELDS)
         return cls(**d)
 
     def __repr__(self) -> str:
@@ -338,14 +264,14 @@ class SamplerSettings:
 
     def __post_init__(self) -> None:
         for name in ("draws", "tune", "chains"):
-            object.__setattr__(self, name, _positive_int(f"sampler.{name}", getattr(self, name)))
-        object.__setattr__(self, "seed", _positive_int("sampler.seed", self.seed, minimum=0))
+            object.__setattr__(self, name, positive_int(f"sampler.{name}", getattr(self, name)))
+        object.__setattr__(self, "seed", positive_int("sampler.seed", self.seed, minimum=0))
         ta = self.target_accept
         if isinstance(ta, bool) or not isinstance(ta, numbers.Real) or not 0.5 <= ta < 1:
             raise SpecError(f"sampler.target_accept = {ta!r} must be a number in [0.5, 1)")
         object.__setattr__(self, "target_accept", float(ta))
-        _choice("sampler.backend", self.backend, BACKENDS)
-        _flag("sampler.progress", self.progress)
+        choice("sampler.backend", self.backend, BACKENDS)
+        flag("sampler.progress", self.progress)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain TOML/JSON-ready values."""
@@ -354,7 +280,7 @@ class SamplerSettings:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> SamplerSettings:
         """Inverse of :meth:`to_dict`; an unknown key is a SpecError naming it."""
-        _check_keys("sampler", d, _SAMPLER_FIELDS)
+        check_keys("sampler", d, _SAMPLER_FIELDS)
         return cls(**d)
 
 
@@ -370,8 +296,8 @@ class TwoStageSettings:
 
     def __post_init__(self) -> None:
         method = self.method.upper() if isinstance(self.method, str) else self.method
-        object.__setattr__(self, "method", _choice("two_stage.method", method, POOLING_METHODS))
-        _flag("two_stage.hksj", self.hksj)
+        object.__setattr__(self, "method", choice("two_stage.method", method, POOLING_METHODS))
+        flag("two_stage.hksj", self.hksj)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain TOML/JSON-ready values."""
@@ -380,21 +306,11 @@ class TwoStageSettings:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> TwoStageSettings:
         """Inverse of :meth:`to_dict`; an unknown key is a SpecError naming it."""
-        _check_keys("two_stage", d, _TWO_STAGE_FIELDS)
+        check_keys("two_stage", d, _TWO_STAGE_FIELDS)
         return cls(**d)
 
 
 _TWO_STAGE_FIELDS = tuple(f.name for f in dataclasses.fields(TwoStageSettings))
-
-
-def _path(name: str, value: Any, base_dir: Path | None) -> Path:
-    """``value`` as a Path; made absolute against ``base_dir`` when relative."""
-    if not isinstance(value, str | os.PathLike) or not str(value).strip():
-        raise SpecError(f"{name} = {value!r} must be a file path")
-    path = Path(value)
-    if base_dir is not None and not path.is_absolute():
-        path = Path(os.path.abspath(Path(base_dir) / path))
-    return path
 
 
 @dataclass(frozen=True)
@@ -419,6 +335,9 @@ class DataSection:
         Label of the experimental arm when the treatment column is not coded 0/1.
     missing : {"error", "drop"}
         Missing-data policy: stop, or drop incomplete rows (counted and reported).
+    aggregate, aggregate_estimate, aggregate_se : Path or None, str, str
+        CSV of published results of trials without rows (``study``, estimate and SE on the
+        model's scale: hybrid IPD + AD, or AD only), and its estimate and SE columns.
     """
 
     path: Path | None
@@ -431,41 +350,49 @@ class DataSection:
     family: str
     experimental: str | None = None
     missing: str = "error"
+    aggregate: Path | None = None
+    aggregate_estimate: str = "estimate"
+    aggregate_se: str = "se"
 
     def __post_init__(self) -> None:
         set_ = self._set
-        set_("path", None if self.path is None else _path("data.path", self.path, None))
+        for key in ("path", "aggregate"):
+            value = getattr(self, key)
+            set_(key, None if value is None else spec_path(f"data.{key}", value, None))
+        for key in ("aggregate_estimate", "aggregate_se"):
+            set_(key, name_value(f"data.{key}", getattr(self, key)))
         summaries = self.summaries
         if isinstance(summaries, str | os.PathLike):
             summaries = (summaries,)
         if not isinstance(summaries, list | tuple):
             raise SpecError(f"data.summaries = {summaries!r} must be a list of file paths")
-        set_("summaries", tuple(_path("data.summaries", s, None) for s in summaries))
-        if self.path is None and not self.summaries:
-            raise SpecError("data needs path (participant rows) or summaries, or both")
-        set_("study", _name("data.study", self.study))
-        set_("treatment", _name("data.treatment", self.treatment))
-        set_("family", _choice("data.family", self.family, FAMILY_NAMES))
+        set_("summaries", tuple(spec_path("data.summaries", s, None) for s in summaries))
+        if self.path is None and not self.summaries and self.aggregate is None:
+            raise SpecError("data needs path (participant rows), summaries or aggregate")
+        set_("study", name_value("data.study", self.study))
+        set_("treatment", name_value("data.treatment", self.treatment))
+        set_("family", choice("data.family", self.family, FAMILY_NAMES))
         for key in ("outcome", "time", "event"):
-            set_(key, _optional_name(f"data.{key}", getattr(self, key)))
+            set_(key, optional_name(f"data.{key}", getattr(self, key)))
         self._check_outcome_columns()
         if self.experimental is not None and not isinstance(self.experimental, str):
             raise SpecError(
                 f"data.experimental = {self.experimental!r} must be a string "
                 f'(write experimental = "{self.experimental}")'
             )
-        set_("missing", _choice("data.missing", self.missing, MISSING_POLICIES))
+        set_("missing", choice("data.missing", self.missing, MISSING_POLICIES))
 
     def _set(self, name: str, value: Any) -> None:
         object.__setattr__(self, name, value)
 
     def _check_outcome_columns(self) -> None:
-        needed = get_family(self.family).response_names
+        needed = get_family(self.family).required_response_names
+        takes = get_family(self.family).response_names
         for key in needed:
             if getattr(self, key) is None:
                 raise SpecError(f"data.{key} is required for family {self.family!r}")
         for key in RESPONSE_KEYS:
-            if key not in needed and getattr(self, key) is not None:
+            if key not in takes and getattr(self, key) is not None:
                 users = [n for n in FAMILY_NAMES if key in get_family(n).response_names]
                 raise SpecError(
                     f"data.{key} = {getattr(self, key)!r} is not used for family "
@@ -487,25 +414,60 @@ class DataSection:
             "experimental": self.experimental,
             "missing": self.missing,
         }
+        if self.aggregate is not None:
+            d.update(aggregate=str(self.aggregate), aggregate_estimate=self.aggregate_estimate)
+            d["aggregate_se"] = self.aggregate_se
         return {k: v for k, v in d.items() if v is not None}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], base_dir: Path | None = None) -> DataSection:
         """Build from a ``[data]`` table; relative paths are taken from ``base_dir``."""
-        _check_keys("data", d, _DATA_FIELDS)
+        check_keys("data", d, _DATA_FIELDS)
         for key in ("study", "treatment", "family"):
             if key not in d:
                 raise SpecError(f"data.{key} is required")
-        values = {k: d.get(k) for k in _DATA_FIELDS if k not in ("summaries", "missing")}
-        if values["path"] is not None:
-            values["path"] = _path("data.path", values["path"], base_dir)
+        defaults = ("summaries", "missing", "aggregate_estimate", "aggregate_se")
+        values = {k: d.get(k) for k in _DATA_FIELDS if k not in defaults}
+        values.update({k: d[k] for k in defaults[2:] if k in d})
+        for key in ("path", "aggregate"):
+            if values[key] is not None:
+                values[key] = spec_path(f"data.{key}", values[key], base_dir)
         summaries = d.get("summaries", ())
         if isinstance(summaries, list | tuple):
-            summaries = tuple(_path("data.summaries", s, base_dir) for s in summaries)
+            summaries = tuple(spec_path("data.summaries", s, base_dir) for s in summaries)
         return cls(**values, summaries=summaries, missing=d.get("missing", "error"))
 
 
 _DATA_FIELDS = tuple(f.name for f in dataclasses.fields(DataSection))
+
+
+@dataclass(frozen=True)
+class ReportSettings:
+    """``[report]``: PRISMA-IPD flow counts and published primary results for ``run --report``
+    (integrity differences beyond ``integrity_threshold`` SEs are flagged)."""
+
+    flow: Path | None = None
+    published: Path | None = None
+    integrity_threshold: float | None = None
+
+    def __post_init__(self) -> None:
+        x = self.integrity_threshold
+        if x is not None and (isinstance(x, bool) or not isinstance(x, int | float) or x <= 0):
+            raise SpecError(f"report.integrity_threshold = {x!r} must be a number > 0")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain values (paths as strings); None values left out."""
+        d = dataclasses.asdict(self)
+        return {k: v if k == "integrity_threshold" else str(v) for k, v in d.items() if v}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], base_dir: Path | None = None) -> ReportSettings:
+        """Build from a ``[report]`` table; relative paths are taken from ``base_dir``."""
+        check_keys("report", d, ("flow", "published", "integrity_threshold"))
+        paths = {
+            k: spec_path(f"report.{k}", d[k], base_dir) for k in ("flow", "published") if k in d
+        }
+        return cls(**{**d, **paths})
 
 
 # --------------------------------------------------------------------------- AnalysisSpec
@@ -523,6 +485,7 @@ class AnalysisSpec:
     model: ModelSpec
     sampler: SamplerSettings = field(default_factory=SamplerSettings)
     two_stage: TwoStageSettings = field(default_factory=TwoStageSettings)
+    report: ReportSettings = field(default_factory=ReportSettings)
     source: Path | None = None
 
     def __post_init__(self) -> None:
@@ -543,6 +506,7 @@ class AnalysisSpec:
             "priors": priors,
             "sampler": self.sampler.to_dict(),
             "two_stage": self.two_stage.to_dict(),
+            **({"report": self.report.to_dict()} if self.report != ReportSettings() else {}),
         }
 
 
@@ -563,9 +527,9 @@ def _spec_from_document(
         raise SpecError("the [data] section is required")
     data = DataSection.from_dict(_table(doc, "data"), base_dir)
     model_table = _table(doc, "model")
-    _check_keys("model", model_table, tuple(k for k in _MODEL_FIELDS if k not in _NOT_IN_MODEL))
+    check_keys("model", model_table, tuple(k for k in _MODEL_FIELDS if k not in _NOT_IN_MODEL))
     priors = _table(doc, "priors")
-    _check_keys("priors", priors, SLOTS)
+    check_keys("priors", priors, SLOTS)
     for slot, text in priors.items():
         if not isinstance(text, str):
             raise PriorError(f"priors.{slot} = {text!r} must be a string such as 'normal(0, 1)'")
@@ -575,6 +539,7 @@ def _spec_from_document(
         model=model,
         sampler=SamplerSettings.from_dict(_table(doc, "sampler")),
         two_stage=TwoStageSettings.from_dict(_table(doc, "two_stage")),
+        report=ReportSettings.from_dict(_table(doc, "report"), base_dir),
         source=source,
     )
 
@@ -647,4 +612,7 @@ def write_analysis_spec(spec: AnalysisSpec, path: str | os.PathLike) -> None:
     if "path" in data:
         data["path"] = _relative(data["path"], folder)
     data["summaries"] = [_relative(s, folder) for s in data["summaries"]]
+    for table, key in (("data", "aggregate"), ("report", "flow"), ("report", "published")):
+        if key in doc.get(table, {}):
+            doc[table][key] = _relative(doc[table][key], folder)
     path.write_text(tomli_w.dumps(doc), encoding="utf-8")

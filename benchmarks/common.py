@@ -316,11 +316,31 @@ def sampler_settings(draws: int, tune: int, chains: int, seed: int, backend: str
 
 
 def resolved_priors(ipd: Any, spec: Any) -> Any:
-    """The priors bayes_ipd uses for ``ipd`` under ``spec`` (defaults filled in)."""
+    """The priors bayes_ipd uses for ``ipd`` under ``spec`` (defaults filled in), each per
+    raw unit of its covariate, as a row-level baseline model writes them.
+
+    A default coefficient prior is stated per SD of the covariate (``PER_SD_SLOTS``):
+    ``beta_std ~ normal(m, s)`` with ``beta = beta_std / c``, which is
+    ``beta ~ normal(m / c, s / c)`` for the covariate's pooled within-trial SD ``c``. The
+    benchmark models have one covariate (age), so one ``c`` serves both slots.
+    """
+    import dataclasses
+
     from bayes_ipd.one_stage.builder import priors_for
     from bayes_ipd.one_stage.design import build_design
+    from bayes_ipd.priors import Prior
 
-    return priors_for(build_design(ipd, spec), spec)
+    design = build_design(ipd, spec)
+    priors = priors_for(design, spec)
+    if not priors.per_sd:
+        return priors
+    c = float(np.asarray(design.term_scales())[0])
+    raw = {}
+    for slot in priors.per_sd:
+        prior = getattr(priors, slot)
+        m, s = prior.params
+        raw[slot] = Prior("normal", (m / c, s / c))
+    return dataclasses.replace(priors, per_sd=(), **raw)
 
 
 def within_trial_centring(

@@ -206,7 +206,6 @@ def cli_backend_case(backend: str, cold_c_cache: bool = False) -> dict[str, Any]
     import tomli_w
 
     doc = tomllib.loads((common.REPO_ROOT / "models" / "bcg_binary.toml").read_text())
-    doc["data"]["path"] = str((common.REPO_ROOT / "models" / doc["data"]["path"]).resolve())
     doc["sampler"]["backend"] = backend
     with tempfile.TemporaryDirectory() as tmp:
         spec = Path(tmp) / "bcg.toml"

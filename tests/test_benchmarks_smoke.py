@@ -107,7 +107,8 @@ def test_row_level_gaussian_baseline_is_the_collapsed_model():
     spec = common.continuous_spec("centred")
     design = build_design(ipd, spec)
     built = build_model(design, spec)
-    baseline = common.row_level_gaussian_model(frame, built.priors, parameterisation="centred")
+    priors = common.resolved_priors(ipd, spec)  # the same priors, per raw unit of age
+    baseline = common.row_level_gaussian_model(frame, priors, parameterisation="centred")
     scales = design.term_scales()
     for ours, base in _same_logp(built.model, baseline, seed=1, scales=scales):
         assert ours == pytest.approx(base, rel=1e-9, abs=1e-6)

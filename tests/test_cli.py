@@ -340,7 +340,7 @@ def test_missing_file_and_usage_errors(tmp_path, capsys):
         (["two-stage", str(missing), *_GAUSSIAN_ARGS], "nowhere.csv"),
         (["two-stage", str(missing), "--study", "trial"], "--treatment"),
         (["two-stage", str(missing), *_GAUSSIAN_ARGS[:-2], "--time", "t"], "--outcome"),
-        (["two-stage", str(missing), *_GAUSSIAN_ARGS, "--family", "poisson"], "'poisson'"),
+        (["two-stage", str(missing), *_GAUSSIAN_ARGS, "--family", "weibull"], "'weibull'"),
         (["frobnicate"], "'frobnicate'"),
         ([], "COMMAND"),
     ]:

@@ -207,7 +207,7 @@ def test_forest_plot_labels_weights_method_and_heterogeneity():
     assert all(name in shown for name in BCG.author)
     assert "11.1%" in shown and "22.2%" in shown  # weights 10/90 and 20/90 of 100
     assert "100%" in shown
-    assert "N" in shown and "26465" in shown
+    assert "N" in shown and "26,465" in shown  # thousands separated
     footer = next(t for t in shown if t.startswith("Heterogeneity"))
     # metafor REML: tau^2 = 0.3132, I^2 = 92.22%, Q = 152.2330 on 12 df
     assert "τ² = 0.313" in footer
@@ -249,7 +249,7 @@ def test_excluded_trial_is_listed_grey_with_reason_and_not_drawn():
     assert matplotlib.colors.to_rgb(label.get_color()) != matplotlib.colors.to_rgb("black")
     assert label.get_color() == shown["excluded: no events in either arm"].get_color()
     # the excluded trial's 10877 participants are not in the pooled N
-    assert str(BCG.n.head(4).sum()) in shown
+    assert f"{BCG.n.head(4).sum():,}" in shown
 
 
 def test_k1_has_no_prediction_interval_and_no_heterogeneity_line():

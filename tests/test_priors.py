@@ -423,24 +423,26 @@ def test_default_priors_binomial_and_survival():
             "intercept": "normal(0, 10)",
             "effect": "normal(0, 2.5)",
             "tau": "half_normal(1)",
-            "coefficients": "normal(0, 2.5)",
-            "interactions": "normal(0, 2.5)",
+            "coefficients": "normal(0, 2.5) per SD",
+            "interactions": "normal(0, 2.5) per SD",
         }
         assert priors.sigma is None
 
 
 def test_default_priors_gaussian_scale_with_outcome_sd():
     # Hand arithmetic: s = 12.3456 -> 10 s = 123.456 -> 123.5 (4 significant digits);
-    # s -> 12.35; 5 s = 61.728 -> 61.73; m = 150.04 -> 150.0.
+    # s -> 12.35; 5 s = 61.728 -> 61.73; m = 150.04 -> 150.0; coefficients per SD of the
+    # covariate: 2.5 s = 30.864 -> 30.86.
     priors = default_priors("gaussian", outcome_sd=12.3456, outcome_mean=150.04)
     assert priors.to_dict() == {
         "intercept": "normal(150, 123.5)",
         "effect": "normal(0, 123.5)",
         "tau": "half_normal(12.35)",
-        "coefficients": "normal(0, 123.5)",
-        "interactions": "normal(0, 123.5)",
+        "coefficients": "normal(0, 30.86) per SD",
+        "interactions": "normal(0, 30.86) per SD",
         "sigma": "half_normal(61.73)",
     }
+    assert priors.per_sd == ("coefficients", "interactions")
 
 
 def test_default_priors_gaussian_large_and_small_scales_round_trip():
@@ -466,8 +468,8 @@ def test_default_priors_gaussian_needs_a_valid_outcome_sd(sd):
 
 def test_default_priors_unknown_family():
     with pytest.raises(SpecError) as info:
-        default_priors("poisson")
-    assert "'poisson'" in str(info.value)
+        default_priors("weibull")
+    assert "'weibull'" in str(info.value)
     assert "gaussian, binomial, survival" in str(info.value)
 
 
@@ -477,9 +479,10 @@ def test_default_priors_unknown_family():
 def test_describe_lines():
     text = default_priors("gaussian", outcome_sd=2.0).describe()
     lines = text.splitlines()
-    assert "effect (mu) ~ normal(0, 20)" in lines
-    assert "tau ~ half_normal(2)" in lines
-    assert "sigma ~ half_normal(10)" in lines
+    # each default is also written as a multiple of the outcome SD (issue 14, item 19)
+    assert "effect (mu) ~ normal(0, 20)  [scale 10 × outcome SD; outcome SD 2]" in lines
+    assert "tau ~ half_normal(2)  [scale 1 × outcome SD; outcome SD 2]" in lines
+    assert "sigma ~ half_normal(10)  [scale 5 × outcome SD; outcome SD 2]" in lines
     assert len(lines) == 6
 
 
@@ -493,7 +496,9 @@ def test_describe_names_tau_squared_for_log_normal_and_drops_empty_sigma():
 
 def test_prior_set_to_dict_round_trips():
     priors = default_priors("gaussian", outcome_sd=3.3, outcome_mean=-1.0)
-    assert PriorSet(**priors.to_dict()) == priors
+    again = PriorSet(**priors.to_dict())
+    assert again.to_dict() == priors.to_dict()
+    assert again.per_sd == priors.per_sd == ("coefficients", "interactions")
 
 
 def test_prior_set_checks_slots():

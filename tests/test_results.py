@@ -30,6 +30,7 @@ from matplotlib.figure import Figure
 from scipy import stats
 
 from bayes_ipd.conventions import NODE_KEYS
+from bayes_ipd.families.base import Family
 from bayes_ipd.families.cells import arm_totals
 from bayes_ipd.families.gaussian import gaussian_marginal_loglik, replicate_gaussian
 from bayes_ipd.families.survival import replicate_survival
@@ -547,9 +548,14 @@ def test_gaussian_marginal_loglik_matches_multivariate_normal():
             assert got[s, k] == pytest.approx(want, rel=1e-10)
 
 
-def test_loo_marginal_is_gaussian_only(binomial_fit):
-    with pytest.raises(ValueError, match="gaussian family only"):
-        binomial_fit.loo(marginal=True)
+def test_loo_marginal_needs_a_family_integral(binomial_fit, monkeypatch):
+    # binomial integrates by quadrature (tests/test_marginal_loo.py); a family without a
+    # numpy trial_loglik falls back to the conditional terms and refuses the marginal ones
+    assert binomial_fit.loo(marginal=True).method == "marginal"
+    plugin = binomial_fit.built.design.plugin
+    monkeypatch.setattr(type(plugin), "marginal_trial_loglik", Family.marginal_trial_loglik)
+    monkeypatch.setattr(type(plugin), "trial_loglik", Family.trial_loglik)
+    assert binomial_fit.loo().method == "conditional"
 
 
 # ------------------------------------------------------------------------------- output
@@ -610,6 +616,6 @@ def test_report_and_figures(gaussian_fit, binomial_fit):
     assert isinstance(gaussian_fit.tau_plot(), Figure)
 
 
-def test_loo_default_is_marginal_for_gaussian_and_conditional_otherwise(outlier_fit, binomial_fit):
+def test_loo_default_is_marginal_for_every_shipped_family(outlier_fit, binomial_fit):
     assert outlier_fit.loo().method == "marginal"
-    assert binomial_fit.loo().method == "conditional"
+    assert binomial_fit.loo().method == "marginal"

@@ -74,7 +74,7 @@ def test_model_spec_is_hashable_and_compares_by_value():
 @pytest.mark.parametrize(
     ("field", "value", "allowed"),
     [
-        ("family", "poisson", "'gaussian', 'binomial', 'survival'"),
+        ("family", "weibull", "'gaussian', 'binomial', 'survival'"),
         ("intercepts", "randomised", "'stratified', 'random'"),
         ("covariate_effects", "random", "'common', 'stratified'"),
         ("residual_sd", "pooled", "'per_study', 'common'"),
@@ -283,9 +283,10 @@ def test_sampler_accepts_boundaries():
 def test_two_stage_settings():
     assert TwoStageSettings("reml").method == "REML"
     assert TwoStageSettings("dl", hksj=False) == TwoStageSettings("DL", False)
+    assert TwoStageSettings("sj").method == "SJ"  # Sidik-Jonkman, as metafor's
     with pytest.raises(SpecError) as info:
-        TwoStageSettings("SJ")
-    assert "two_stage.method = 'SJ'" in str(info.value)
+        TwoStageSettings("HS")
+    assert "two_stage.method = 'HS'" in str(info.value)
     assert "'REML'" in str(info.value)
     with pytest.raises(SpecError, match=r"two_stage\.hksj"):
         TwoStageSettings(hksj="yes")  # type: ignore[arg-type]
@@ -321,7 +322,7 @@ def test_data_section_converts_paths():
         ({"family": "survival", "outcome": None, "time": "t"}, "data.event is required"),
         ({"family": "survival", "time": "t", "event": "e"}, "data.outcome = 'y'"),
         ({"time": "t"}, "data.time = 't'"),
-        ({"family": "ordinal"}, "data.family = 'ordinal'"),
+        ({"family": "weibull"}, "data.family = 'weibull'"),
         ({"study": ""}, "data.study"),
         ({"treatment": None}, "data.treatment"),
         ({"experimental": 1}, "data.experimental = 1"),

@@ -30,7 +30,13 @@ from typing import Any, NoReturn
 
 import matplotlib
 
+from bayes_ipd.cli import cache as cache_cli
+from bayes_ipd.cli import calibrate as calibrate_cli
+from bayes_ipd.cli import check_integrity as check_integrity_cli
+from bayes_ipd.cli import datasets as datasets_cli
 from bayes_ipd.cli import demo, pool, run, summarise, two_stage
+from bayes_ipd.cli import ite as ite_cli
+from bayes_ipd.cli import metareg as metareg_cli
 from bayes_ipd.cli.common import Command, UsageError
 from bayes_ipd.conventions import json_ready
 from bayes_ipd.errors import BayesIPDError
@@ -47,6 +53,7 @@ PROG = "bayes-ipd"
 QUIET_WARNINGS = (
     ".*could not link to a BLAS.*",  # PyTensor's C backend; the samplers do not need it
     ".*ArviZ is undergoing a major refactor.*",
+    ".*`pytensor\\.graph\\..*` was moved to.*",  # nutpie calling PyTensor's old names
 )
 """Library notices that say nothing about the analysis, kept off the terminal."""
 
@@ -56,6 +63,12 @@ COMMANDS: list[Command] = [
     run.COMMAND,
     summarise.COMMAND,
     demo.COMMAND,
+    metareg_cli.COMMAND,
+    check_integrity_cli.COMMAND,
+    ite_cli.COMMAND,
+    cache_cli.COMMAND,
+    datasets_cli.COMMAND,
+    calibrate_cli.COMMAND,
 ]
 """Subcommands in the order ``--help`` lists them; a new one is appended here."""
 

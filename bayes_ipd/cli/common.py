@@ -4,6 +4,7 @@ options, the participant-data columns and the two-stage report."""
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ __all__ = [
     "add_pooling",
     "configure_data_columns",
     "forest_path",
+    "progress_reporter",
     "read_ipd",
     "report",
     "response_columns",
@@ -96,6 +98,15 @@ def say(args: argparse.Namespace, text: str) -> None:
         print(text)
 
 
+def progress_reporter(args: argparse.Namespace) -> Callable[[str], None] | None:
+    """Where a one-stage fit says what it is doing before a long step ("compiling the
+    model ...", "sampling 4 chains ..."): standard error on a terminal; nothing under
+    ``--json`` or when standard error is not a terminal."""
+    if getattr(args, "json", False) or not sys.stderr.isatty():
+        return None
+    return lambda message: print(message, file=sys.stderr, flush=True)
+
+
 def forest_path(output: str | None, inputs: Sequence[str | Path]) -> Path | None:
     """The forest plot's path, checked before any work: a known figure format, and not
     one of the input files (inputs are only read)."""
@@ -137,6 +148,17 @@ def configure_data_columns(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--time", metavar="COL", help="follow-up time column (survival)")
     parser.add_argument("--event", metavar="COL", help="0/1 event column (survival)")
     parser.add_argument(
+        "--exposure",
+        metavar="COL",
+        help="exposure (person-time) column of a count outcome (poisson, negative_binomial; "
+        "default: every participant has exposure 1)",
+    )
+    parser.add_argument(
+        "--levels",
+        metavar="A,B,C",
+        help="ordinal outcome's levels, lowest first (default: numeric order of its values)",
+    )
+    parser.add_argument(
         "--covariates", default="", metavar="A,B", help="comma-separated adjustment covariates"
     )
     parser.add_argument(
@@ -152,8 +174,9 @@ def configure_data_columns(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def read_ipd(args: argparse.Namespace, covariates: Sequence[str]) -> Any:
-    """The participant data named by the data-column arguments."""
+def read_ipd(args: argparse.Namespace, covariates: Sequence[str], min_trials: int = 2) -> Any:
+    """The participant data named by the data-column arguments (at least ``min_trials``
+    trials: one for a site summarising its own trial)."""
     from bayes_ipd.data import IPD
 
     return IPD.read_csv(
@@ -164,24 +187,31 @@ def read_ipd(args: argparse.Namespace, covariates: Sequence[str]) -> Any:
         family=args.family,
         missing=args.missing,
         experimental=args.experimental,
+        min_trials=min_trials,
+        levels=getattr(args, "levels", None),
         **response_columns(args),
     )
 
 
-_RESPONSE_OPTIONS = ("outcome", "time", "event")
+_RESPONSE_OPTIONS = ("outcome", "time", "event", "exposure")
 
 
 def response_columns(args: argparse.Namespace) -> dict[str, str]:
-    """The family's response columns from ``--outcome`` / ``--time`` / ``--event``."""
-    needed = get_family(args.family).response_names
-    given = {name: getattr(args, name) for name in _RESPONSE_OPTIONS}
+    """The family's response columns from ``--outcome`` / ``--time`` / ``--event`` /
+    ``--exposure`` (an option may name a role of another keyword: ``--exposure`` is a
+    count family's ``time=``)."""
+    roles = get_family(args.family).responses
+    needed = [r.option_name for r in roles if not r.optional]
+    takes = {r.option_name for r in roles}
+    given = {name: getattr(args, name, None) for name in _RESPONSE_OPTIONS}
     if any(given[n] is None for n in needed) or any(
-        given[n] is not None for n in _RESPONSE_OPTIONS if n not in needed
+        given[n] is not None for n in _RESPONSE_OPTIONS if n not in takes
     ):
         wanted = " and ".join(f"--{n}" for n in needed)
-        others = " / ".join(f"--{n}" for n in _RESPONSE_OPTIONS if n not in needed)
-        raise UsageError(f"--family {args.family} needs {wanted} (and no {others})")
-    return {name: given[name] for name in needed}
+        optional = "".join(f" (optionally --{r.option_name})" for r in roles if r.optional)
+        others = " / ".join(f"--{n}" for n in _RESPONSE_OPTIONS if n not in takes)
+        raise UsageError(f"--family {args.family} needs {wanted}{optional} (and no {others})")
+    return {r.role: given[r.option_name] for r in roles if given[r.option_name] is not None}
 
 
 def split_names(text: str) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bayes_ipd.cli.common import Command, Payload, add_json
+from bayes_ipd.cli.common import Command, Payload, add_json, progress_reporter
 
 __all__ = ["COMMAND"]
 
@@ -24,8 +24,10 @@ def _configure_demo(parser: argparse.ArgumentParser) -> None:
 
 def _run_demo(args: argparse.Namespace) -> Payload:
     from bayes_ipd.analysis import run_demo
+    from bayes_ipd.one_stage.sampling import reporting
 
-    return run_demo(args.out, say=None if args.json else print)
+    with reporting(progress_reporter(args)):
+        return run_demo(args.out, say=None if args.json else print)
 
 
 COMMAND = Command(

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
-
-import numpy as np
 
 from bayes_ipd.cli.common import (
     Command,
@@ -41,13 +38,11 @@ def _run_pool(args: argparse.Namespace) -> Payload:
     agg = AggregateData.read_csv(
         args.file,
         estimate=args.estimate,
-        se=args.se or args.var,
+        se=args.se,
+        var=args.var,
         study=args.study,
         scale=args.scale,
     )
-    if args.var is not None:
-        # AggregateData checked the variances as it checks SEs: positive and finite.
-        agg = dataclasses.replace(agg, se=np.sqrt(agg.se))
     pooled = pool_aggregate(agg, method=args.method, hksj=args.hksj, level=args.level)
     result = TwoStageResult(per_study=agg, pooled=pooled)
     return report(args, result, forest)

@@ -4,20 +4,44 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 from pathlib import Path
 from typing import Any
 
-from bayes_ipd.cli.common import Command, Payload, UsageError, add_json, say
+from bayes_ipd.cli.common import (
+    Command,
+    Payload,
+    UsageError,
+    add_json,
+    progress_reporter,
+    say,
+)
 
 __all__ = ["COMMAND"]
 
 
 def _configure_run(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("spec", metavar="SPEC", help="analysis spec (TOML), e.g. models/X.toml")
+    parser.add_argument(
+        "spec",
+        metavar="SPEC",
+        help="analysis spec (TOML file), or the name of a shipped one (e.g. bcg_binary)",
+    )
     parser.add_argument(
         "--out",
         metavar="DIR",
         help="write summary.json, posterior.nc, comparison_forest.png and ppc.png into DIR",
+    )
+    parser.add_argument(
+        "--report",
+        metavar="FILE",
+        help="write one self-contained HTML report (plan, flow, integrity, both routes, "
+        "hybrid table, forest plots, PPC, diagnostics) to FILE",
+    )
+    parser.add_argument(
+        "--sensitivity",
+        action="store_true",
+        help="also refit over the prior grid of SPEC's [sensitivity] section "
+        "(bayes_ipd.sensitivity; with --out: sensitivity.csv and sensitivity.png)",
     )
     for name in ("draws", "tune", "chains", "seed"):
         parser.add_argument(
@@ -29,8 +53,8 @@ def _configure_run(parser: argparse.ArgumentParser) -> None:
 def _sampler_overrides(args: argparse.Namespace) -> dict[str, Any]:
     out = {n: getattr(args, n) for n in ("draws", "tune", "chains", "seed")}
     out = {k: v for k, v in out.items() if v is not None}
-    if args.json:
-        out["progress"] = False
+    if args.json or not sys.stderr.isatty():
+        out["progress"] = False  # nutpie's bar on a terminal only
     return out
 
 
@@ -43,6 +67,7 @@ def _check_out_dir(out_dir: str | None, spec_path: str, spec: Any) -> None:
 
     inputs = [Path(spec_path), *([spec.data.path] if spec.data.path is not None else [])]
     inputs += list(spec.data.summaries)
+    inputs += [spec.data.aggregate] if spec.data.aggregate is not None else []
     resolved = {Path(p).resolve(): Path(p) for p in inputs}
     for path in output_paths(out_dir).values():
         source = resolved.get(path.resolve())
@@ -53,23 +78,63 @@ def _check_out_dir(out_dir: str | None, spec_path: str, spec: Any) -> None:
             )
 
 
+def _two_stage_header(spec: Any) -> str:
+    """``Two-stage route (same data; adjusted for age, sex)``: the run's two-stage route
+    adjusts for the model's covariates (:func:`bayes_ipd.analysis.run_analysis`)."""
+    covariates = tuple(spec.model.covariates)
+    adjusted = f"adjusted for {', '.join(covariates)}" if covariates else "unadjusted"
+    return f"Two-stage route (same data; {adjusted})"
+
+
+def _check_report_path(report: str | None, spec_path: str, spec: Any) -> None:
+    """Before any fitting: the report file is not one of the inputs."""
+    if report is None:
+        return
+    inputs = [Path(spec_path), spec.data.path, spec.data.aggregate, *spec.data.summaries]
+    inputs += [spec.report.flow, spec.report.published]
+    if any(p is not None and Path(p).resolve() == Path(report).resolve() for p in inputs):
+        raise UsageError(f"--report {report!r} is an input file; choose another name")
+
+
 def _run_run(args: argparse.Namespace) -> Payload:
     from bayes_ipd.analysis import run_analysis
+    from bayes_ipd.models import resolve_spec
     from bayes_ipd.spec import SamplerSettings, read_analysis_spec
 
+    # a shipped spec may be named instead of a file: `bayes-ipd run bcg_binary`
+    args = argparse.Namespace(**{**vars(args), "spec": str(resolve_spec(args.spec))})
     spec = read_analysis_spec(args.spec)
+    if args.sensitivity:  # a bad [sensitivity] grid fails before any fit
+        from bayes_ipd.sensitivity import read_grid
+
+        read_grid(args.spec)
     _check_out_dir(args.out, args.spec, spec)
+    _check_report_path(args.report, args.spec, spec)
     overrides = _sampler_overrides(args)
     if overrides:
         sampler = SamplerSettings.from_dict({**spec.sampler.to_dict(), **overrides})
         spec = dataclasses.replace(spec, sampler=sampler)
-    result = run_analysis(spec)
+    from bayes_ipd.one_stage.sampling import reporting
+
+    with reporting(progress_reporter(args)):
+        result = run_analysis(spec)
     payload = result.to_dict()
     say(args, repr(result.one_stage))
     if result.two_stage is not None:
-        say(args, "\nTwo-stage route (same data)\n" + str(result.two_stage))
+        say(args, f"\n{_two_stage_header(spec)}\n" + str(result.two_stage))
     if result.comparison is not None:
         say(args, "\nOne-stage vs two-stage\n" + repr(result.comparison))
+    if result.hybrid is not None:
+        say(args, "\n" + repr(result.hybrid))
+    if args.sensitivity:
+        from bayes_ipd.sensitivity import cli_sweep
+
+        payload["sensitivity"] = cli_sweep(spec, result.one_stage, args.out, lambda m: say(args, m))
+    if args.report:
+        from bayes_ipd.report import write_report
+
+        payload["report"] = str(write_report(result, args.report))
+        say(args, f"\nReport written to {args.report}")
     if args.out:
         written = result.write(args.out)
         payload["files"] = {kind: str(path) for kind, path in written.items()}

@@ -44,7 +44,7 @@ def _run_summarise(args: argparse.Namespace) -> Payload:
         raise UsageError(f"--out {args.out!r} is the input file; choose another path")
     covariates = split_names(args.covariates)
     interactions = split_names(args.interactions)
-    ipd = read_ipd(args, list(dict.fromkeys((*covariates, *interactions))))
+    ipd = read_ipd(args, list(dict.fromkeys((*covariates, *interactions))), min_trials=1)
     cuts = None
     if args.cutpoints:
         try:

@@ -33,6 +33,7 @@ __all__ = [
     "check_both_arms",
     "check_column_names",
     "check_columns_exist",
+    "check_count",
     "check_enough_trials",
     "check_finite",
     "check_missing_policy",
@@ -80,7 +81,7 @@ def check_roles(family: Family, given: Mapping[str, str | None]) -> None:
         that the family does not take (with the family that takes them, when only one does).
     """
     for role in family.responses:
-        if given.get(role.role) is None:
+        if given.get(role.role) is None and not role.optional:
             raise IPDDataError(
                 f"family {family.name!r} needs {role.role}= ({role.description}); it was not given"
             )
@@ -237,8 +238,23 @@ def check_positive(values: np.ndarray, column: str, label: str, rows: KeptRows) 
         raise IPDDataError(f"{label} {column!r} must be > 0; found {where}")
 
 
+def check_count(values: np.ndarray, column: str, label: str, rows: KeptRows) -> None:
+    """Refuse a non-finite, negative or non-integer value (parameters as :func:`check_finite`)."""
+    check_finite(values, column, label, rows)
+    bad = (values < 0.0) | (values != np.round(values))
+    if bad.any():
+        where = rows.first_bad(bad, values)
+        raise IPDDataError(f"{label} {column!r} must be a count (0, 1, 2, ...); found {where}")
+
+
 VALUE_CHECKS: Mapping[str, ValueCheck] = MappingProxyType(
-    {"finite": check_finite, "binary": check_binary, "positive": check_positive}
+    {
+        "finite": check_finite,
+        "binary": check_binary,
+        "positive": check_positive,
+        "count": check_count,
+        "ordinal": check_finite,  # coded 0..J-1 from its levels when parsed
+    }
 )
 """The value check of each :attr:`bayes_ipd.families.ResponseRole.check`."""
 
@@ -261,6 +277,8 @@ def check_responses(
     rows : KeptRows
     """
     for role in family.responses:
+        if role.role not in columns:
+            continue  # an optional column not given
         check = VALUE_CHECKS.get(role.check)
         if check is None:
             raise IPDDataError(
@@ -362,9 +380,12 @@ def check_both_arms(
             )
 
 
-def check_enough_trials(studies: tuple[str, ...], column: str) -> None:
-    """At least two trials (``column`` is the study column, for the message)."""
-    if len(studies) < 2:
+def check_enough_trials(studies: tuple[str, ...], column: str, minimum: int = 2) -> None:
+    """At least ``minimum`` trials (``column`` is the study column, for the message).
+
+    A meta-analysis needs two; one site summarising its own trial needs one.
+    """
+    if len(studies) < minimum:
         raise IPDDataError(
             f"an IPD meta-analysis needs at least two trials; column {column!r} holds "
             f"{len(studies)} ({quoted(studies)})"

@@ -83,6 +83,8 @@ class IPD:
         Rows in the input before dropping.
     experimental : str or None
         The source level coded 1 when ``experimental=`` was given.
+    levels : tuple of str or None
+        An ordinal outcome's levels in order (:attr:`outcome` holds codes 0..J-1).
     """
 
     family: str
@@ -97,6 +99,7 @@ class IPD:
     dropped: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
     n_input_rows: int = -1
     experimental: str | None = None
+    levels: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -144,6 +147,8 @@ class IPD:
         family: str = "gaussian",
         missing: str = "error",
         experimental: Any = None,
+        min_trials: int = 2,
+        levels: str | Iterable[Any] | None = None,
     ) -> IPD:
         """Validate participant rows and return an :class:`IPD`.
 
@@ -173,6 +178,12 @@ class IPD:
             them (counted per trial in :attr:`dropped`, with a warning).
         experimental : str or number, optional
             The treatment level coded 1. Required when the treatment is not coded 0/1.
+        levels : str or sequence, optional
+            An ordinal outcome's levels in order (``"mild,moderate,severe"``); by default a
+            numeric outcome's distinct values in numeric order. The outcome is coded 0..J-1.
+        min_trials : int, optional
+            Fewest trials accepted: 2 (default) for a meta-analysis; 1 for a site that
+            summarises its own trial (:func:`~bayes_ipd.one_stage.summaries.summarise`).
 
         Returns
         -------
@@ -209,6 +220,8 @@ class IPD:
             missing=missing,
             experimental=experimental,
             row_name=index_row_name(df.index) if isinstance(df, pd.DataFrame) else None,
+            min_trials=min_trials,
+            levels=levels,
         )
 
     @classmethod
@@ -313,7 +326,8 @@ class IPD:
         }
         for role in self._plugin().responses:
             values = getattr(self, role.role)
-            assert values is not None
+            if values is None:  # an optional column not given
+                continue
             data[getattr(cols, role.role)] = values.astype(np.int64) if role.integer else values
         frame = pd.DataFrame(data)
         for name in self.covariates.columns:
@@ -356,6 +370,7 @@ class IPD:
             dropped=MappingProxyType(dropped),
             n_input_rows=int(rows.sum()) + sum(dropped.values()),
             experimental=self.experimental,
+            levels=self.levels,
         )
 
     def summary_frame(self) -> pd.DataFrame:
@@ -374,7 +389,9 @@ class IPD:
     def __repr__(self) -> str:
         cols = self.columns
         names = self._plugin().response_names
-        response = ", ".join(f"{name}={getattr(cols, name)!r}" for name in names)
+        response = ", ".join(
+            f"{name}={getattr(cols, name)!r}" for name in names if getattr(cols, name) is not None
+        )
         covariates = ", ".join(cols.covariates) if cols.covariates else "none"
         n_dropped = sum(self.dropped.values())
         dropped = f"{n_dropped} row(s) dropped for missing values" if n_dropped else "none dropped"

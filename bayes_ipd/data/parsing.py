@@ -101,7 +101,12 @@ def parse_label(role: ResponseRole) -> str:
     else the keyword itself (``"outcome"``, which is a gaussian ``"outcome"`` and a
     ``"binomial outcome"``): whether a column is numeric does not depend on the family.
     """
-    labels = {r.label for f in REGISTRY.values() for r in f.responses if r.role == role.role}
+    labels = {
+        r.label
+        for f in REGISTRY.values()
+        for r in f.responses
+        if r.role == role.role and r.option_name == role.option_name
+    }
     return role.label if len(labels) == 1 else role.role
 
 

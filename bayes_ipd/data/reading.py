@@ -35,6 +35,7 @@ from bayes_ipd.data.checks import (
     treatment_levels,
     warn_event_free_trials,
 )
+from bayes_ipd.data.levels import ordinal_codes
 from bayes_ipd.data.messages import RowName, index_row_name, value_label
 from bayes_ipd.data.missing import apply_missing_policy, missing_report
 from bayes_ipd.data.parsing import (
@@ -109,6 +110,8 @@ def build_ipd(
     missing: str = "error",
     experimental: Any = None,
     row_name: RowName | None = None,
+    min_trials: int = 2,
+    levels: str | Iterable[Any] | None = None,
 ) -> IPD:
     """Validate participant rows and build an :class:`~bayes_ipd.data.IPD`.
 
@@ -120,10 +123,12 @@ def build_ipd(
         The class recording the source column names.
     df : DataFrame
         One row per participant. Never modified.
-    study, treatment, outcome, time, event, covariates, family, missing, experimental
+    study, treatment, outcome, time, event, covariates, family, missing, experimental, levels
         As in :meth:`~bayes_ipd.data.IPD.from_frame`.
     row_name : RowName, optional
         Names a source row in messages; by default by the frame's index label.
+    min_trials : int, optional
+        Fewest trials accepted (2; 1 for a site summarising its own trial).
 
     Returns
     -------
@@ -150,7 +155,7 @@ def build_ipd(
         raise IPDDataError("the data have no rows")
     row_name = row_name or index_row_name(df.index)
     columns = columns_type(study, treatment, outcome, time, event, covariate_names)
-    return _validated(cls, df, columns, plugin, missing, experimental, row_name)
+    return _validated(cls, df, columns, plugin, missing, experimental, row_name, min_trials, levels)
 
 
 def _validated(
@@ -161,18 +166,31 @@ def _validated(
     missing: str,
     experimental: Any,
     row_name: RowName,
+    min_trials: int = 2,
+    levels: Any = None,
 ) -> IPD:
     n_rows = len(df)
-    response_columns: dict[str, str] = {r.role: getattr(cols, r.role) for r in family.responses}
+    response_columns: dict[str, str] = {
+        r.role: getattr(cols, r.role) for r in family.responses if getattr(cols, r.role)
+    }
+    ordinal = {r.role for r in family.responses if r.check == "ordinal"}
+    if levels is not None and not ordinal:
+        raise IPDDataError(f"levels= is for an ordinal outcome, not family {family.name!r}")
     used = [cols.study, cols.treatment, *response_columns.values(), *cols.covariates]
     masks = {name: missing_mask(df[name]) for name in used}
 
     # Parse every column on all rows first, so text is never mistaken for a missing value.
     treatment = parse_treatment(df[cols.treatment], cols.treatment, masks[cols.treatment], row_name)
+    roles = {r.role: r for r in family.responses}
     responses = {
-        name: numeric_column(df[name], name, parse_label(role), masks[name], row_name)
-        for role, name in zip(family.responses, response_columns.values(), strict=True)
+        name: numeric_column(df[name], name, parse_label(roles[role]), masks[name], row_name)
+        for role, name in response_columns.items()
+        if role not in ordinal
     }
+    level_names = None
+    for role in ordinal:
+        name = response_columns[role]
+        responses[name], level_names = ordinal_codes(df[name], name, masks[name], row_name, levels)
     parsed_covariates = {
         name: parse_covariate(df[name], name, masks[name], row_name) for name in cols.covariates
     }
@@ -193,7 +211,7 @@ def _validated(
     treat = (kept_treatment.values == level_1).astype(np.float64)
     names_of_arms = arm_names(treatment.kind, level_1, level_0, experimental)
 
-    check_enough_trials(studies, cols.study)
+    check_enough_trials(studies, cols.study, min_trials)
     dropped = dict(report.by_trial) if missing == "drop" else {}
     check_both_arms(treat, codes, studies, names_of_arms, dropped)
     rows = KeptRows(codes, studies, row_name, kept)
@@ -217,6 +235,7 @@ def _validated(
         dropped=MappingProxyType(dropped),
         n_input_rows=n_rows,
         experimental=None if experimental is None else value_label(experimental),
+        levels=level_names,
     )
 
 

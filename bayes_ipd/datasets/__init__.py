@@ -12,6 +12,7 @@ Every loader returns a fresh object; the files are only read.
 from __future__ import annotations
 
 from importlib import resources
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -20,8 +21,11 @@ from bayes_ipd.data import IPD
 
 __all__ = [
     "bcg_participant_rows",
+    "dataset_path",
     "load_bcg_aggregate",
     "load_bcg_ipd",
+    "load_bcg_published",
+    "load_bcg_trial_level",
     "load_bp_ipd",
     "load_bp_trials",
     "load_huber2000",
@@ -102,6 +106,53 @@ def load_bcg_ipd() -> IPD:
     return IPD.from_frame(
         bcg_participant_rows(), study="trial", treatment="treat", outcome="event", family="binomial"
     )
+
+
+def load_bcg_published() -> pd.DataFrame:
+    """Published per-trial results of the 13 BCG trials, for the data-integrity check.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``study`` (as in :func:`load_bcg_ipd`), ``estimate`` (log odds ratio),
+        ``se``, ``scale`` (``"logOR"``), ``adjusted_for`` (empty: unadjusted) and ``n``;
+        the log odds ratio and its SE are computed in closed form from the published 2x2
+        counts (Colditz et al. 1994, via metadat ``dat.bcg``).
+
+    Examples
+    --------
+    >>> load_bcg_published().shape
+    (13, 6)
+    """
+    return pd.read_csv(dataset_path("bcg_published.csv"), dtype={"study": str})
+
+
+def load_bcg_trial_level() -> pd.DataFrame:
+    """Trial-level covariates of the BCG trials: ``study``, ``ablat``, ``year``, ``alloc``.
+
+    ``study`` is labelled as in :func:`load_bcg_ipd`; the values are those of
+    :func:`load_bcg_aggregate`.
+    """
+    table = load_bcg_aggregate()
+    study = table["author"].astype(str) + " " + table["year"].astype(str)
+    return pd.DataFrame(
+        {"study": study, "ablat": table["ablat"], "year": table["year"], "alloc": table["alloc"]}
+    )
+
+
+def dataset_path(name: str) -> Path:
+    """Path of a shipped file, e.g. ``"bcg_flow.toml"`` (illustrative PRISMA-IPD counts) or
+    ``"bcg_published.csv"``.
+
+    Raises
+    ------
+    FileNotFoundError
+        No shipped file has that name.
+    """
+    path = Path(str(resources.files(__name__).joinpath(name)))
+    if not path.is_file():
+        raise FileNotFoundError(f"no shipped data file {name!r}")
+    return path
 
 
 def load_huber2000() -> pd.DataFrame:

@@ -10,11 +10,16 @@ from bayes_ipd.errors import BayesIPDError, SpecError
 from bayes_ipd.families.base import Family, ResponseRole
 from bayes_ipd.families.binomial import BINOMIAL
 from bayes_ipd.families.gaussian import GAUSSIAN
+from bayes_ipd.families.negative_binomial import NEGATIVE_BINOMIAL
+from bayes_ipd.families.ordinal import ORDINAL
+from bayes_ipd.families.poisson import POISSON
 from bayes_ipd.families.survival import SURVIVAL
 
 __all__ = ["FAMILY_NAMES", "REGISTRY", "Family", "ResponseRole", "get_family"]
 
-REGISTRY: dict[str, Family] = {f.name: f for f in (GAUSSIAN, BINOMIAL, SURVIVAL)}
+REGISTRY: dict[str, Family] = {
+    f.name: f for f in (GAUSSIAN, BINOMIAL, SURVIVAL, POISSON, NEGATIVE_BINOMIAL, ORDINAL)
+}
 """Every family, by name, in the order they are listed to users."""
 
 FAMILY_NAMES: tuple[str, ...] = tuple(REGISTRY)

@@ -29,6 +29,7 @@ from bayes_ipd.conventions import EffectScale
 if TYPE_CHECKING:
     import xarray as xr
 
+    from bayes_ipd.checks.marginal import TrialDraws
     from bayes_ipd.one_stage.design import Design
     from bayes_ipd.priors import PriorSet
     from bayes_ipd.spec import ModelSpec
@@ -49,10 +50,16 @@ class ResponseRole:
         What the column holds, for "needs ...=" messages (``"the follow-up time column"``).
     label : str
         The column's name in validation messages (``"survival time"``).
-    check : {"finite", "binary", "positive"}
-        The value check the data layer applies to it.
+    check : {"finite", "binary", "positive", "count", "ordinal"}
+        The value check the data layer applies to it (``"ordinal"``: coded 0..J-1 from
+        its levels by the data layer).
     integer : bool
         Whether the values are counts or indicators (written back as integers).
+    optional : bool
+        Whether the column may be left out (a count family's exposure).
+    option : str or None
+        The command-line option naming the column when it differs from ``role``
+        (``"exposure"`` for a count family's ``time=`` column).
     """
 
     role: str
@@ -60,6 +67,13 @@ class ResponseRole:
     label: str
     check: str
     integer: bool = False
+    optional: bool = False
+    option: str | None = None
+
+    @property
+    def option_name(self) -> str:
+        """The command-line option (without ``--``) that names the column."""
+        return self.option or self.role
 
 
 @dataclass(frozen=True)
@@ -98,7 +112,11 @@ class Family:
     has_baseline_hazard : bool
         Whether the model has a piecewise baseline hazard (intervals, cut points).
     marginal_loo : bool
-        Whether leave-one-trial-out LOO integrates each trial's own parameters out by default.
+        Whether leave-one-trial-out LOO integrates each trial's own parameters out by
+        default (it does when the family can: :attr:`supports_marginal_loo`).
+    sparse_methods : tuple of str
+        Stage-one options for sparse trials besides ``"none"`` (binomial: continuity
+        corrections and Firth), each handled by :meth:`fit_sparse_trial`.
     """
 
     name: str
@@ -113,12 +131,18 @@ class Family:
     stage_one_model: str = ""
     ppc_statistics: tuple[tuple[str, str], ...] = ()
     has_baseline_hazard: bool = False
-    marginal_loo: bool = False
+    marginal_loo: bool = True
+    sparse_methods: tuple[str, ...] = ()
 
     @property
     def response_names(self) -> tuple[str, ...]:
         """The keywords of the response columns (``("time", "event")``)."""
         return tuple(r.role for r in self.responses)
+
+    @property
+    def required_response_names(self) -> tuple[str, ...]:
+        """The keywords of the response columns that must be given."""
+        return tuple(r.role for r in self.responses if not r.optional)
 
     @property
     def has_events(self) -> bool:
@@ -223,6 +247,46 @@ class Family:
         """Replicated (S, K, 2) statistics from parameter draws (``coef`` already indexed)."""
         raise NotImplementedError
 
+    # ------------------------------------------------------ leave-one-trial-out LOO
+
+    def trial_loglik(
+        self, design: Design, trial: int, draws: TrialDraws, own: np.ndarray
+    ) -> np.ndarray:
+        """(S, N) numpy log-likelihood of trial ``trial`` at N points of its own parameters.
+
+        ``own`` (S, N, 2) holds values of ``(alpha_k, theta_k)`` (the first two design
+        columns' coefficients) per draw; every other parameter is at its draw
+        (``draws.coef``, ``draws.params``). Constants may be dropped only if they do not
+        depend on any parameter. A family that provides this gets the marginal
+        leave-one-trial-out LOO by quadrature (:meth:`marginal_trial_loglik`).
+        """
+        raise NotImplementedError(
+            f"the {self.name} family has no per-trial numpy log-likelihood, so its trials' "
+            "own parameters cannot be integrated out; use loo(marginal=False)"
+        )
+
+    def marginal_trial_loglik(self, design: Design, trial: int, draws: TrialDraws) -> np.ndarray:
+        """(S,) ``log p(y_k | shared parameters)``: trial ``trial``'s log-likelihood with its
+        ``(alpha_k, theta_k)`` integrated out over their prior / population distribution.
+
+        Default: adaptive Gauss-Hermite quadrature of :meth:`trial_loglik`
+        (:meth:`bayes_ipd.checks.marginal.TrialDraws.integrate`); a family with a closed
+        form overrides it (gaussian).
+        """
+        return draws.integrate(trial, lambda own: self.trial_loglik(design, trial, draws, own))
+
+    @property
+    def supports_marginal_loo(self) -> bool:
+        """Whether the family integrates a trial's own parameters out (it provides
+        :meth:`trial_loglik` or overrides :meth:`marginal_trial_loglik`) and does so by
+        default (:attr:`marginal_loo`)."""
+        cls = type(self)
+        provides = (
+            cls.trial_loglik is not Family.trial_loglik
+            or cls.marginal_trial_loglik is not Family.marginal_trial_loglik
+        )
+        return self.marginal_loo and provides
+
     # ---------------------------------------------------------------- stage one
 
     def check_trial_events(self, responses: Mapping[str, np.ndarray], treat: np.ndarray) -> None:
@@ -233,6 +297,19 @@ class Family:
         self, responses: Mapping[str, np.ndarray], x: np.ndarray, names: Sequence[str], term: int
     ) -> tuple[float, float]:
         """Estimate and SE of design column ``term`` (``x`` has no intercept column)."""
+        raise NotImplementedError
+
+    def fit_sparse_trial(
+        self,
+        responses: Mapping[str, np.ndarray],
+        treat: np.ndarray,
+        x: np.ndarray,
+        names: Sequence[str],
+        term: int,
+        method: str,
+    ) -> tuple[float, float]:
+        """Estimate and SE under a sparse-data method of :attr:`sparse_methods` (e.g. a
+        continuity correction or Firth's penalised likelihood); none by default."""
         raise NotImplementedError
 
 

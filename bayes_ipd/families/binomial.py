@@ -35,6 +35,7 @@ from bayes_ipd.families.regression import (
     term_estimate,
     with_intercept,
 )
+from bayes_ipd.families.sparse import sparse_estimate
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -52,7 +53,8 @@ LOG_SCALE_PRIORS: dict[str, tuple[str, tuple[float, ...]]] = {
     "coefficients": ("normal", (0.0, 2.5)),
     "interactions": ("normal", (0.0, 2.5)),
 }
-"""Weakly informative defaults on a log-odds or log-hazard scale."""
+"""Weakly informative defaults on a log-odds or log-hazard scale; coefficients and
+interactions per SD of each covariate (:data:`~bayes_ipd.priors.PER_SD_SLOTS`)."""
 
 
 def binomial_loglik(eta: Any, n: Any, events: Any, cell_study: Any, k: int) -> Any:
@@ -125,6 +127,10 @@ class BinomialFamily(CellFamily):
             eta, data["cell_n"], data["cell_events"], data["cell_study"], design.k
         )
 
+    def cell_kernel(self, eta: np.ndarray, n: np.ndarray, events: np.ndarray) -> np.ndarray:
+        """``y eta - n log(1 + e^eta)`` (numpy; for the marginal leave-one-trial-out LOO)."""
+        return events * eta - n * np.logaddexp(0.0, eta)
+
     def observed_statistics(self, design: Design) -> dict[str, np.ndarray]:
         """Event proportion per trial and arm."""
         return {"event_rate": arm_totals(design, "cell_events") / arm_totals(design, "cell_n")}
@@ -168,6 +174,23 @@ class BinomialFamily(CellFamily):
             raise Unfittable("the logistic regression did not converge")
         return term_estimate(fit.params, fit.bse, term + 1)
 
+    def fit_sparse_trial(
+        self,
+        responses: Mapping[str, np.ndarray],
+        treat: np.ndarray,
+        x: np.ndarray,
+        names: Sequence[str],
+        term: int,
+        method: str,
+    ) -> tuple[float, float]:
+        """Continuity-corrected 2x2 log odds ratio of a trial with a zero cell, or Firth's
+        penalised logistic regression (:mod:`bayes_ipd.families.sparse`)."""
+        estimate = sparse_estimate(responses["outcome"], treat, x, term, method)
+        if estimate is None:  # no zero cell: the ordinary fit
+            self.check_trial_events(responses, treat)
+            return self.fit_trial(responses, x, names, term)
+        return term_estimate(np.array([estimate[0]]), np.array([estimate[1]]), 0)
+
 
 BINOMIAL = BinomialFamily(
     name="binomial",
@@ -180,4 +203,5 @@ BINOMIAL = BinomialFamily(
     statistics=("cell_z", "cell_n", "cell_events"),
     stage_one_model="logistic regression",
     ppc_statistics=(("event_rate", "Event proportion"),),
+    sparse_methods=("cc", "tacc", "firth"),
 )

@@ -20,10 +20,12 @@ from bayes_ipd.families.base import Family, take_columns
 from bayes_ipd.families.regression import Unfittable, arm_name
 
 if TYPE_CHECKING:
+    from bayes_ipd.checks.marginal import TrialDraws
     from bayes_ipd.one_stage.design import Design
 
 __all__ = [
     "CellFamily",
+    "TrialCells",
     "arm_totals",
     "cell_eta",
     "draw_blocks",
@@ -32,6 +34,21 @@ __all__ = [
 ]
 
 _CELL_BLOCK = 2_000_000  # draws x cells replicated at once (memory bound)
+
+
+@dataclass(frozen=True, eq=False)
+class TrialCells:
+    """One trial's cells for its numpy log-likelihood at given ``(alpha_k, theta_k)``.
+
+    ``fixed`` (S, C) is the linear predictor without the intercept and treatment terms
+    (covariates, interactions and any offset such as a baseline-hazard walk), ``treat``
+    (C,) the cells' treatment column, ``n`` and ``events`` (C,) their statistics.
+    """
+
+    fixed: np.ndarray
+    treat: np.ndarray
+    n: np.ndarray
+    events: np.ndarray
 
 
 def unique_cells(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -138,6 +155,47 @@ class CellFamily(Family):
         """(K, 2) crude level of each trial and arm on the effect's scale, and its variance,
         from the arm totals of events and participants (or exposure)."""
         raise NotImplementedError
+
+    # ------------------------------------------------- numpy per-trial log-likelihood
+
+    def cell_kernel(self, eta: np.ndarray, n: np.ndarray, events: np.ndarray) -> np.ndarray:
+        """Elementwise numpy log-likelihood of cells at linear predictor ``eta``."""
+        raise NotImplementedError
+
+    def cell_offset(self, design: Design, trial: int, draws: TrialDraws) -> np.ndarray:
+        """(S, C) offset of the trial's cells beyond ``z'b`` (0; survival: the hazard walk)."""
+        return np.zeros((draws.n_draws, int(np.sum(design.stats["cell_study"] == trial))))
+
+    def trial_cells(self, design: Design, trial: int, draws: TrialDraws) -> TrialCells:
+        """The trial's cells with every parameter but ``(alpha_k, theta_k)`` at its draws."""
+        st = design.stats
+        sel = st["cell_study"] == trial
+        z = st["cell_z"][sel]
+        fixed = draws.coef[:, trial, 2:] @ z[:, 2:].T + self.cell_offset(design, trial, draws)
+        return TrialCells(fixed, z[:, 1], st["cell_n"][sel], st["cell_events"][sel])
+
+    def cells_loglik(self, cells: TrialCells, own: np.ndarray) -> np.ndarray:
+        """(S, N) log-likelihood of the cells at (S, N, 2) points ``(alpha_k, theta_k)``."""
+        s, nodes, _ = own.shape
+        if s * nodes * cells.fixed.shape[1] <= _CELL_BLOCK:
+            eta = cells.fixed[:, None, :] + own[..., :1] + own[..., 1:] * cells.treat
+            return self.cell_kernel(eta, cells.n, cells.events).sum(axis=-1)
+        out = np.empty((s, nodes))
+        for j in range(nodes):
+            eta = cells.fixed + own[:, j, :1] + own[:, j, 1:] * cells.treat
+            out[:, j] = self.cell_kernel(eta, cells.n, cells.events).sum(axis=-1)
+        return out
+
+    def trial_loglik(
+        self, design: Design, trial: int, draws: TrialDraws, own: np.ndarray
+    ) -> np.ndarray:
+        """(S, N) log-likelihood of trial ``trial`` from its cells (:meth:`cell_kernel`)."""
+        return self.cells_loglik(self.trial_cells(design, trial, draws), own)
+
+    def marginal_trial_loglik(self, design: Design, trial: int, draws: TrialDraws) -> np.ndarray:
+        """Quadrature of :meth:`trial_loglik`, with the trial's cells assembled once."""
+        cells = self.trial_cells(design, trial, draws)
+        return draws.integrate(trial, lambda own: self.cells_loglik(cells, own))
 
     def _crude_levels(self, design: Design) -> tuple[np.ndarray, np.ndarray]:
         return self.crude_arm_levels(

@@ -5,8 +5,8 @@ collapsed log-likelihood is ``sum_i log N(y_i | z_i'b_k, sigma_k)`` written with
 residual SD is per trial or common. Default priors are scale-aware (module
 :mod:`bayes_ipd.priors`): with ``s`` the pooled within-trial-and-arm SD of the outcome and
 ``m`` its mean, intercept ``normal(m, 10 s)``, effect ``normal(0, 10 s)``, τ
-``half_normal(s)``, coefficients and interactions ``normal(0, 10 s)``, σ
-``half_normal(5 s)``.
+``half_normal(s)``, coefficients and interactions ``normal(0, 2.5 s)`` per SD of each
+covariate (its pooled within-trial SD; rstanarm's autoscaling rule), σ ``half_normal(5 s)``.
 """
 
 from __future__ import annotations
@@ -22,13 +22,13 @@ from bayes_ipd.conventions import SCALES
 from bayes_ipd.families.base import (
     Family,
     ResponseRole,
-    draw_count,
     flat_draws,
     take_columns,
 )
 from bayes_ipd.families.regression import (
     Unfittable,
     check_design,
+    check_magnitude,
     term_estimate,
     with_intercept,
 )
@@ -36,6 +36,7 @@ from bayes_ipd.families.regression import (
 if TYPE_CHECKING:
     import xarray as xr
 
+    from bayes_ipd.checks.marginal import TrialDraws
     from bayes_ipd.one_stage.design import Design
     from bayes_ipd.priors import PriorSet
     from bayes_ipd.spec import ModelSpec
@@ -262,8 +263,8 @@ class GaussianFamily(Family):
             "intercept": ("normal", (m, wide)),
             "effect": ("normal", (0.0, wide)),
             "tau": ("half_normal", (_round4(s),)),
-            "coefficients": ("normal", (0.0, wide)),
-            "interactions": ("normal", (0.0, wide)),
+            "coefficients": ("normal", (0.0, _round4(2.5 * s))),  # per SD of the covariate
+            "interactions": ("normal", (0.0, _round4(2.5 * s))),
             "sigma": ("half_normal", (_round4(5.0 * s),)),
         }
 
@@ -282,10 +283,11 @@ class GaussianFamily(Family):
         """Gaussian log-likelihood per trial, with ``sigma`` per trial or common."""
         import pytensor.tensor as pt
 
+        h = data.get("prior_sigma")  # the prior's numbers as model data (the builder's)
         if spec.residual_sd == "common":
-            sigma = priors.sigma.to_pymc("sigma") * pt.ones(design.k)
+            sigma = priors.sigma.to_pymc("sigma", params=h) * pt.ones(design.k)
         else:
-            sigma = priors.sigma.to_pymc("sigma", dims="study")
+            sigma = priors.sigma.to_pymc("sigma", dims="study", params=h)
         return gaussian_loglik(coef, sigma, data["n"], data["ztz"], data["zty"], data["yty"])
 
     def model_description(self, spec: ModelSpec) -> str:
@@ -307,44 +309,29 @@ class GaussianFamily(Family):
         """Exact replicated arm means and SDs (:func:`replicate_gaussian`)."""
         return replicate_gaussian(design, coef, sigma_draws(params, design.k)[index], rng)
 
-    def marginal_loglik(
-        self,
-        design: Design,
-        spec: ModelSpec,
-        priors: PriorSet,
-        params: xr.Dataset,
-        coef: np.ndarray,
+    def trial_loglik(
+        self, design: Design, trial: int, draws: TrialDraws, own: np.ndarray
     ) -> np.ndarray:
-        """(S, K) log-likelihood of each trial with ``alpha_k`` and ``theta_k`` integrated out.
+        """(S, N) gaussian log-likelihood of trial ``trial`` at points ``(alpha_k, theta_k)``
+        from its sufficient statistics (summed over arms)."""
+        n = float(design.n_arm[trial].sum())
+        ztz = design.stats["ztz"][trial].sum(axis=0)
+        zty = design.stats["zty"][trial].sum(axis=0)
+        yty = float(design.stats["yty"][trial].sum())
+        b = np.broadcast_to(draws.coef[:, trial, None, :], (*own.shape[:2], design.width))
+        b = np.concatenate([own, b[..., 2:]], axis=-1)
+        rss = yty - 2.0 * b @ zty + np.einsum("snm,mq,snq->sn", b, ztz, b)
+        sigma = sigma_draws(draws.params, design.k)[:, trial, None]
+        return -0.5 * n * LOG_2PI - n * np.log(sigma) - rss / (2.0 * sigma**2)
 
-        ``alpha_k`` is integrated over its prior (stratified intercepts, which must then
-        have a ``normal`` prior) or ``Normal(alpha_mu, alpha_sd)`` (random intercepts), and
-        ``theta_k`` over ``Normal(mu + gamma_across'(zbar_k - zbar), tau)``, at every draw
-        of the other parameters (:func:`gaussian_marginal_loglik`).
-        """
-        s, k = draw_count(params), design.k
-        if spec.intercepts == "random":
-            a_mean = np.repeat(flat_draws(params["alpha_mu"])[:, None], k, axis=1)
-            a_sd = np.repeat(flat_draws(params["alpha_sd"])[:, None], k, axis=1)
-        else:
-            prior = priors.intercept
-            if prior.dist != "normal":
-                raise ValueError(
-                    f"the intercept prior {prior} is not normal, so the intercepts cannot be "
-                    "integrated out in closed form; use loo(marginal=False)"
-                )
-            a_mean, a_sd = np.full((s, k), prior.params[0]), np.full((s, k), prior.params[1])
-        t_mean = np.repeat(flat_draws(params["mu"])[:, None], k, axis=1)
-        if design.interaction_terms:
-            t_mean = t_mean + flat_draws(params["gamma_across"], "interaction") @ design.across.T
-        t_sd = np.repeat(flat_draws(params["tau"])[:, None], k, axis=1)
-        return gaussian_marginal_loglik(
-            design,
-            coef,
-            sigma_draws(params, k),
-            np.stack([a_mean, t_mean], axis=2),
-            np.stack([a_sd, t_sd], axis=2),
-        )
+    def marginal_trial_loglik(self, design: Design, trial: int, draws: TrialDraws) -> np.ndarray:
+        """(S,) exact: ``alpha_k`` and ``theta_k`` integrated out in closed form
+        (:func:`gaussian_marginal_loglik`); by quadrature when the intercept prior is not
+        normal."""
+        if draws.intercept_prior is not None:
+            return super().marginal_trial_loglik(design, trial, draws)
+        sigma = sigma_draws(draws.params, design.k)
+        return gaussian_marginal_loglik(design, draws.coef, sigma, draws.loc, draws.scale)[:, trial]
 
     def fit_trial(
         self, responses: Mapping[str, np.ndarray], x: np.ndarray, names: Sequence[str], term: int
@@ -360,6 +347,7 @@ class GaussianFamily(Family):
                 f"the outcome is constant within the trial (every value is {float(y[0])!r}), "
                 "so its effect is not estimable"
             )
+        check_magnitude(y, "outcome")
         xi = with_intercept(x)
         check_design(xi, ("intercept", *names), min_residual_df=1)
         fit = sm.OLS(y, xi).fit()

@@ -41,9 +41,27 @@ def with_intercept(x: np.ndarray) -> np.ndarray:
     return np.column_stack([np.ones(len(x)), x])
 
 
+MAGNITUDE_LIMIT = 1e145
+"""Largest absolute value a regression column may hold: sums of squares of up to 1e8 such
+values stay below the double-precision maximum (about 1.8e308)."""
+
+
+def check_magnitude(values: np.ndarray, name: str) -> None:
+    """Refuse a column whose squares would overflow, naming it and its largest value."""
+    largest = float(np.max(np.abs(values))) if values.size else 0.0
+    if largest > MAGNITUDE_LIMIT:
+        raise Unfittable(
+            f"{name!r} holds values up to {largest:g}: too large for a regression in double "
+            "precision (their squares overflow); rescale it, e.g. to other units"
+        )
+
+
 def check_design(x: np.ndarray, names: Sequence[str], *, min_residual_df: int) -> None:
-    """Enough rows for the parameters, and no column a combination of those before it."""
+    """Enough rows for the parameters, values that do not overflow, and no column a
+    combination of those before it."""
     n, p = x.shape
+    for j in range(p):
+        check_magnitude(x[:, j], names[j])
     if n < p + min_residual_df:
         extra = " and a residual degree of freedom" if min_residual_df else ""
         raise Unfittable(f"{n} rows are too few for {p} parameters{extra}")

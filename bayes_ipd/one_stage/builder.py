@@ -20,6 +20,12 @@ Variables (dims in brackets) of every model:
 * ``loglik_trial`` [study] — each trial's log-likelihood (moved to the ``log_likelihood``
   group after sampling, for leave-one-trial-out LOO).
 
+Every prior's numbers are model data, not constants: the data container ``prior_<slot>``
+(``prior_tau``, ``prior_effect``, ``prior_intercept``, ``prior_coefficients``,
+``prior_interactions``, ``prior_sigma``, ``prior_alpha_sd``) holds them, so a model with
+another prior scale or location is the same compiled program with other data (a refit;
+:mod:`bayes_ipd.one_stage.cache`). The prior's distribution is structure.
+
 Parameterisation rule (``spec.parameterisation="auto"``): a random effect is written
 centred when the data are informative about each trial's value and non-centred otherwise
 (Papaspiliopoulos, Roberts & Sköld 2007; Betancourt & Girolami 2015). For the treatment
@@ -40,6 +46,11 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
+from bayes_ipd.one_stage.aggregate_trials import (
+    aggregate_arrays,
+    aggregate_coords,
+    aggregate_loglik,
+)
 from bayes_ipd.one_stage.design import Design, crude_effects
 from bayes_ipd.priors import Prior, PriorSet, resolve_priors, tau_to_pymc
 from bayes_ipd.two_stage.estimators import dl_tau2
@@ -64,7 +75,7 @@ class BuiltModel:
     parameterisation : Mapping[str, str]
         ``"centred"`` or ``"noncentred"`` for each random effect.
     data_names : tuple of str
-        Names of the model's data containers (replaced on refits).
+        Names of the model's data containers, prior numbers included (replaced on refits).
     """
 
     model: pm.Model
@@ -110,7 +121,28 @@ def _interaction_index(design: Design) -> tuple[int, ...]:
 SCALABLE = ("normal", "student_t", "uniform")
 
 
-def scaled_coefficients(prior: Prior, name: str, scale: Any, dims: Any) -> Any:
+HYPER_PREFIX = "prior_"
+"""Data containers ``prior_<slot>`` hold each prior's hyperparameters (a refit with other
+numbers swaps the data; the compiled model is kept)."""
+
+
+def hyperparameters(slot: str, prior: Prior) -> list[Any]:
+    """The numbers of ``prior`` as entries of the data container ``prior_<slot>``.
+
+    Created in the current model on first use and shared by every variable of the slot
+    (``tau`` and ``tau_interaction``; ``gamma_within`` and ``gamma_across``).
+    """
+    model = pm.modelcontext(None)
+    name = f"{HYPER_PREFIX}{slot}"
+    box = model.named_vars.get(name)
+    if box is None:
+        box = pm.Data(name, np.asarray(prior.params, dtype=float))
+    return [box[i] for i in range(len(prior.params))]
+
+
+def scaled_coefficients(
+    prior: Prior, name: str, scale: Any, dims: Any, slot: str = "", per_sd: bool = False
+) -> Any:
     """Coefficients per unit of the raw covariate, sampled per within-trial SD.
 
     The sampler works on ``name_std = name * scale`` (``scale`` = the covariate's pooled
@@ -118,27 +150,34 @@ def scaled_coefficients(prior: Prior, name: str, scale: Any, dims: Any) -> Any:
     families); ``name`` itself is a deterministic on the raw-unit scale, so the model and
     its prior are unchanged. This evens out posterior scales (a coefficient per mmHg and one
     per smoking status differ by orders of magnitude) and so helps NUTS adapt. Priors of
-    other families are used on the raw scale directly.
+    other families are used on the raw scale directly. ``slot`` names the data container of
+    the prior's numbers (:func:`hyperparameters`); empty: the numbers are constants. With
+    ``per_sd`` the prior is stated per SD of the covariate (the defaults,
+    :data:`~bayes_ipd.priors.PER_SD_SLOTS`) and applies to ``name_std`` as it is.
     """
+    h = hyperparameters(slot, prior) if slot else list(prior.params)
     if prior.dist not in SCALABLE:
-        return prior.to_pymc(name, dims=dims)
-    c = scale
+        if per_sd:
+            std = prior.to_pymc(f"{name}_std", dims=dims, params=h)
+            return pm.Deterministic(name, std / scale, dims=dims)
+        return prior.to_pymc(name, dims=dims, params=h)
+    c = 1.0 if per_sd else scale
     if prior.dist == "normal":
-        std = pm.Normal(f"{name}_std", prior.params[0] * c, prior.params[1] * c, dims=dims)
+        std = pm.Normal(f"{name}_std", h[0] * c, h[1] * c, dims=dims)
     elif prior.dist == "student_t":
-        nu, m, sd = prior.params
-        std = pm.StudentT(f"{name}_std", nu, m * c, sd * c, dims=dims)
+        std = pm.StudentT(f"{name}_std", h[0], h[1] * c, h[2] * c, dims=dims)
     else:
-        std = pm.Uniform(f"{name}_std", prior.params[0] * c, prior.params[1] * c, dims=dims)
-    return pm.Deterministic(name, std / c, dims=dims)
+        std = pm.Uniform(f"{name}_std", h[0] * c, h[1] * c, dims=dims)
+    return pm.Deterministic(name, std / scale, dims=dims)
 
 
 def _sd_variable(prior: Prior, name: str, dims: str | None = None) -> Any:
     """A positive SD variable with the tau slot's convention (log_normal is a prior on SD²)."""
+    h = hyperparameters("tau", prior)
     if prior.dist == "log_normal":
-        var = prior.to_pymc(f"{name}_sq", dims=dims)
+        var = prior.to_pymc(f"{name}_sq", dims=dims, params=h)
         return pm.Deterministic(name, pt.sqrt(var), dims=dims)
-    return prior.to_pymc(name, dims=dims)
+    return prior.to_pymc(name, dims=dims, params=h)
 
 
 def _random_vector(name: str, mean: Any, sd: Any, form: str, dims: Any) -> Any:
@@ -155,6 +194,7 @@ def _coords(design: Design) -> dict[str, list]:
     if design.interaction_terms:
         coords["interaction"] = list(design.interaction_terms)
     coords.update(design.plugin.coords(design))
+    coords.update(aggregate_coords(design))
     return coords
 
 
@@ -164,7 +204,8 @@ def data_arrays(design: Design) -> dict[str, np.ndarray]:
     ``across`` is present only when the model has interactions (an unused container would
     be pruned from the compiled model and could not be replaced).
     """
-    out = design.plugin.data_arrays(design)
+    out = design.plugin.data_arrays(design) if design.k else {}
+    out.update(aggregate_arrays(design))
     if design.covariate_terms:
         out["term_scale"] = design.term_scales()
     if design.interaction_terms:
@@ -195,35 +236,49 @@ def build_model(design: Design, spec: ModelSpec, *, priors: PriorSet | None = No
     arrays = data_arrays(design)
     with pm.Model(coords=_coords(design)) as model:
         data = {name: pm.Data(name, value) for name, value in arrays.items()}
-        mu = priors.effect.to_pymc("mu")
-        tau = tau_to_pymc(priors.tau, name="tau")
+        mu = priors.effect.to_pymc("mu", params=hyperparameters("effect", priors.effect))
+        tau = tau_to_pymc(priors.tau, name="tau", params=hyperparameters("tau", priors.tau))
         theta_mean = mu * pt.ones(k)
         gamma_w: Any = None
         if q:
             iscale = data["term_scale"][list(_interaction_index(design))]
+            per_sd = "interactions" in priors.per_sd
             gamma_w = scaled_coefficients(
-                priors.interactions, "gamma_within", iscale, "interaction"
+                priors.interactions, "gamma_within", iscale, "interaction", "interactions", per_sd
             )
             gamma_a = scaled_coefficients(
-                priors.interactions, "gamma_across", iscale, "interaction"
+                priors.interactions, "gamma_across", iscale, "interaction", "interactions", per_sd
             )
             theta_mean = theta_mean + pt.dot(data["across"], gamma_a)
         theta = _random_vector("theta", theta_mean, tau, form["theta"], "study")
         if spec.intercepts == "random":
-            alpha_mu = priors.intercept.to_pymc("alpha_mu")
-            alpha_sd = pm.HalfNormal("alpha_sd", intercept_sd_scale(design))
+            h = hyperparameters("intercept", priors.intercept)
+            alpha_mu = priors.intercept.to_pymc("alpha_mu", params=h)
+            sd_prior = Prior("half_normal", (intercept_sd_scale(design),))
+            alpha_sd = sd_prior.to_pymc("alpha_sd", params=hyperparameters("alpha_sd", sd_prior))
             alpha = _random_vector("alpha", alpha_mu * pt.ones(k), alpha_sd, form["alpha"], "study")
         else:
-            alpha = priors.intercept.to_pymc("alpha", dims="study")
+            h = hyperparameters("intercept", priors.intercept)
+            alpha = priors.intercept.to_pymc("alpha", dims="study", params=h)
         columns = [alpha[:, None], theta[:, None]]
         if p:
             if spec.covariate_effects == "stratified":
                 beta = scaled_coefficients(
-                    priors.coefficients, "beta", data["term_scale"], ("study", "covariate")
+                    priors.coefficients,
+                    "beta",
+                    data["term_scale"],
+                    ("study", "covariate"),
+                    "coefficients",
+                    "coefficients" in priors.per_sd,
                 )
             else:
                 beta = scaled_coefficients(
-                    priors.coefficients, "beta", data["term_scale"], "covariate"
+                    priors.coefficients,
+                    "beta",
+                    data["term_scale"],
+                    "covariate",
+                    "coefficients",
+                    "coefficients" in priors.per_sd,
                 )
                 beta = pt.ones((k, 1)) * beta[None, :]
             columns.append(beta)
@@ -241,16 +296,19 @@ def build_model(design: Design, spec: ModelSpec, *, priors: PriorSet | None = No
                 gw = pt.ones((k, 1)) * gamma_w[None, :]
             columns.append(gw)
         coef = pt.concatenate(columns, axis=1)
+        if priors.sigma is not None:
+            data["prior_sigma"] = hyperparameters("sigma", priors.sigma)
         loglik = design.plugin.loglik(design, spec, priors, coef, data)
         pm.Deterministic("loglik_trial", loglik, dims="study")
         pm.Potential("likelihood", loglik.sum())
+        aggregate_loglik(design, mu, tau, data, form["theta"])
     return BuiltModel(
         model=model,
         design=design,
         spec=spec,
         priors=priors,
         parameterisation=MappingProxyType(_forms_in_use(form, spec, q)),
-        data_names=tuple(arrays),
+        data_names=tuple(v.name for v in model.data_vars),
     )
 
 

@@ -17,10 +17,11 @@ numbers.
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -28,6 +29,7 @@ from bayes_ipd.conventions import readonly
 from bayes_ipd.errors import IPDDataError
 from bayes_ipd.families import Family, get_family
 from bayes_ipd.one_stage.summaries import TrialSummary, frozen_statistics, summarise
+from bayes_ipd.splines import SplineBasis, expand_splines
 
 if TYPE_CHECKING:
     from bayes_ipd.data import IPD
@@ -62,6 +64,12 @@ class Design:
         ``cell_interval``.
     cutpoints : tuple of float
         Interior cut points of a piecewise baseline hazard (survival).
+    aggregate : AggregateTrials or None
+        Trials known only by an estimate and SE, in the same random-effects distribution
+        (:mod:`bayes_ipd.one_stage.aggregate_trials`); not counted in ``studies`` or ``k``.
+    splines : tuple of SplineBasis
+        The restricted cubic splines whose basis terms are among the covariate terms
+        (:mod:`bayes_ipd.splines`; set by :func:`build_design`).
     """
 
     family: str
@@ -73,6 +81,8 @@ class Design:
     n_arm: np.ndarray
     stats: Mapping[str, np.ndarray]
     cutpoints: tuple[float, ...] = ()
+    aggregate: Any = None
+    splines: tuple[SplineBasis, ...] = ()
 
     @property
     def plugin(self) -> Family:
@@ -184,19 +194,21 @@ def _warn_constant(summaries: Sequence[TrialSummary], family: Family) -> None:
                 )
 
 
-def design_from_summaries(summaries: Sequence[TrialSummary]) -> Design:
+def design_from_summaries(summaries: Sequence[TrialSummary], *, minimum: int = 2) -> Design:
     """Assemble the one-stage design from per-trial summaries.
 
     Parameters
     ----------
     summaries : sequence of TrialSummary
         One per trial; labels must be unique.
+    minimum : int
+        Fewest trials accepted (1 when aggregate-data trials join them).
 
     Returns
     -------
     Design
     """
-    if len(summaries) < 2:
+    if len(summaries) < minimum:
         raise IPDDataError(f"a meta-analysis needs at least two trials, got {len(summaries)}")
     _check_consistent(summaries)
     family = get_family(summaries[0].family, IPDDataError)
@@ -248,8 +260,12 @@ def build_design(ipd: IPD, spec: ModelSpec) -> Design:
     Returns
     -------
     Design
+        With ``splines`` set when the spec has splines (basis columns from the pooled rows,
+        knots at pooled quantiles: :func:`bayes_ipd.splines.expand_splines`).
     """
-    return design_from_summaries(summarise(ipd, spec))
+    ipd, spec, bases = expand_splines(ipd, spec)
+    design = design_from_summaries(summarise(ipd, spec))
+    return dataclasses.replace(design, splines=bases) if bases else design
 
 
 def crude_effects(design: Design) -> tuple[np.ndarray, np.ndarray]:

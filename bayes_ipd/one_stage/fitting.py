@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from bayes_ipd.data import IPD
 from bayes_ipd.errors import IPDDataError
+from bayes_ipd.one_stage.aggregate_trials import (
+    aggregate_only_design,
+    build_aggregate_model,
+    drop_duplicates,
+    label_aggregate,
+    split_aggregate,
+)
 from bayes_ipd.one_stage.builder import build_model
 from bayes_ipd.one_stage.design import Design, design_from_summaries
 from bayes_ipd.one_stage.result import OneStageResult
@@ -14,6 +22,7 @@ from bayes_ipd.one_stage.sampling import sample
 from bayes_ipd.one_stage.summaries import TrialSummary, summarise
 from bayes_ipd.priors import PriorSet
 from bayes_ipd.spec import ModelSpec, SamplerSettings
+from bayes_ipd.splines import expand_spline_parts
 
 FitData = IPD | TrialSummary | Design | Mapping[str, Any] | Sequence[Any]
 """What :func:`fit` takes: rows, trial summaries (or their dicts), a design, or a list."""
@@ -25,16 +34,21 @@ def _parts(data: FitData) -> list[Any]:
     return [data]
 
 
-def design_for(data: FitData, spec: ModelSpec) -> Design:
+def design_for(data: FitData, spec: ModelSpec, duplicates: str = "error") -> Design:
     """The one-stage design of participant rows, trial summaries, or a mix of both.
 
     Parameters
     ----------
     data : IPD, TrialSummary, Design, or a sequence of IPD, TrialSummary and summary dicts
-        Rows are summarised exactly (:func:`~bayes_ipd.one_stage.summaries.summarise`); summaries
+        Also aggregate-data trials (``AggregateData``, ``AggregateTrials``, ``ArmCounts``
+        of :mod:`~bayes_ipd.one_stage.aggregate_trials`). Rows are summarised exactly
+        (:func:`~bayes_ipd.one_stage.summaries.summarise`); summaries
         (objects, or the dicts of :meth:`TrialSummary.to_dict`, e.g. read from JSON) are used
         as they are. Trials are ordered as given.
     spec : ModelSpec
+    duplicates : {"error", "prefer_ipd"}
+        A trial given both with rows (or a summary) and as aggregate data: refuse, or keep
+        the rows and drop the aggregate entry (listed in ``design.aggregate.dropped``).
 
     Returns
     -------
@@ -46,7 +60,14 @@ def design_for(data: FitData, spec: ModelSpec) -> Design:
                 f"the model is for family {spec.family!r} but the design is {data.family!r}"
             )
         return data
+    if spec.splines:  # basis columns on knots pooled over all rows (bayes_ipd.splines)
+        parts, flat, bases = expand_spline_parts(_parts(data), spec)
+        return replace(design_for(parts, flat, duplicates), splines=bases)
     parts = [TrialSummary.from_dict(p) if isinstance(p, Mapping) else p for p in _parts(data)]
+    split = split_aggregate(parts, spec)
+    parts = [*split.parts, *split.count_summaries]
+    if not parts and split.aggregate is not None:
+        return aggregate_only_design(spec, split.aggregate)
     given = [p for p in parts if isinstance(p, TrialSummary)]
     # rows are summarised on the cut points of the given summaries, so that all trials agree
     cutpoints: Sequence[float] | None = given[0].cutpoints if given else None
@@ -64,7 +85,11 @@ def design_for(data: FitData, spec: ModelSpec) -> Design:
             raise IPDDataError(
                 f"cannot fit {type(part).__name__}: give an IPD, TrialSummary objects, or a list"
             )
-    return design_from_summaries(summaries)
+    if split.aggregate is None:
+        return design_from_summaries(summaries)
+    ad = drop_duplicates(split.aggregate, [s.study for s in summaries], duplicates)
+    design = design_from_summaries(summaries, minimum=1 if ad.k else 2)
+    return replace(design, aggregate=ad)
 
 
 def fit(
@@ -73,6 +98,7 @@ def fit(
     sampler: SamplerSettings | None = None,
     *,
     priors: PriorSet | None = None,
+    duplicates: str = "error",
 ) -> OneStageResult:
     """Fit a one-stage Bayesian IPD meta-analysis with NUTS.
 
@@ -86,6 +112,8 @@ def fit(
         NUTS settings (draws, tune, chains, seed, target_accept, backend, progress).
     priors : PriorSet, optional
         Priors in use; by default the spec's, with scale-aware defaults elsewhere.
+    duplicates : {"error", "prefer_ipd"}
+        A trial given both with rows and as aggregate data (:func:`design_for`).
 
     Returns
     -------
@@ -106,7 +134,9 @@ def fit(
         family = getattr(data, "family", None) or getattr(_parts(data)[0], "family", None)
         spec = ModelSpec(family=family)
     sampler = sampler if sampler is not None else SamplerSettings()
-    design = design_for(data, spec)
-    built = build_model(design, spec, priors=priors)
+    design = design_for(data, spec, duplicates)
+    builder = build_model if design.k else build_aggregate_model
+    built = builder(design, spec, priors=priors)
     idata, diagnostics = sample(built, sampler)
+    idata = label_aggregate(idata, design)
     return OneStageResult(idata=idata, built=built, sampler=sampler, diagnostics=diagnostics)

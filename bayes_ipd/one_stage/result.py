@@ -37,7 +37,7 @@ import pandas as pd
 import xarray as xr
 from matplotlib.figure import Figure
 
-from bayes_ipd.checks.loo import LooResult, leave_one_trial_out, marginal_loglik
+from bayes_ipd.checks.loo import LooResult, leave_one_trial_out, loo_idata, marginal_loglik
 from bayes_ipd.checks.ppc import (
     PPCResult,
     posterior_predictive_check,
@@ -47,10 +47,21 @@ from bayes_ipd.checks.ppc import (
 from bayes_ipd.conventions import NODE_KEYS, SEED_OFFSETS, EffectScale, json_ready
 from bayes_ipd.one_stage.builder import BuiltModel
 from bayes_ipd.one_stage.draws import chain_draw, posterior_node, quantile_labels
+from bayes_ipd.one_stage.prediction import EffectPrediction, predict_effect
 from bayes_ipd.one_stage.sampling import SamplingDiagnostics
 from bayes_ipd.plots import prior_posterior_plot
+from bayes_ipd.plots.effect_curve import effect_curve_plot
+from bayes_ipd.plots.text import (
+    TextColumn,
+    decimals_for,
+    fmt_fixed,
+    fmt_probability,
+    fmt_rhat,
+    text_table,
+)
 from bayes_ipd.priors import tau_scale_prior
 from bayes_ipd.spec import SamplerSettings
+from bayes_ipd.splines import EffectCurve, within_trial_curve
 
 __all__ = ["NODE_KEYS", "OneStageResult"]
 
@@ -150,6 +161,14 @@ class OneStageResult:
         z = rng.standard_normal(mu.shape)
         out = mu + tau * xr.DataArray(z, dims=("chain", "draw"), coords=mu.coords)
         return out.rename("theta_new")
+
+    def predict_effect(
+        self, new_patients: pd.DataFrame, *, study: str | None = None, seed: int | None = None
+    ) -> EffectPrediction:
+        """Posterior draws of the treatment effect at each new patient's covariates (mean
+        trial, new trial, optionally one trial); see
+        :func:`bayes_ipd.one_stage.prediction.predict_effect`."""
+        return predict_effect(self, new_patients, study=study, seed=seed)
 
     # ------------------------------------------------------------------ summaries
 
@@ -335,9 +354,10 @@ class OneStageResult:
         Parameters
         ----------
         marginal : bool, optional
-            ``False``: each trial's log-likelihood given its own parameters; ``True``
-            (gaussian only): with its intercept and treatment effect integrated out.
-            Default: the family's (marginal for gaussian, conditional otherwise).
+            ``False``: each trial's log-likelihood given its own parameters; ``True``:
+            with its intercept and treatment effect integrated out (exactly for gaussian,
+            by adaptive quadrature otherwise). Default: marginal wherever the family
+            provides it (every shipped family).
 
         Returns
         -------
@@ -346,9 +366,39 @@ class OneStageResult:
         return leave_one_trial_out(self, marginal)
 
     def marginal_loglik(self) -> xr.DataArray:
-        """Gaussian: each trial's log-likelihood with ``alpha_k`` and ``theta_k`` integrated
-        out (:func:`bayes_ipd.checks.loo.marginal_loglik`); (chain, draw, study)."""
+        """Each trial's log-likelihood with ``alpha_k`` and ``theta_k`` integrated out
+        (:func:`bayes_ipd.checks.loo.marginal_loglik`); (chain, draw, study)."""
         return marginal_loglik(self)
+
+    def sensitivity(self, tau: Any = None, effect: Any = None, **options: Any) -> Any:
+        """Refit over a grid of tau / effect priors (:func:`bayes_ipd.sensitivity.sensitivity`)."""
+        from bayes_ipd.sensitivity import sensitivity
+
+        return sensitivity(self, tau=tau, effect=effect, **options)
+
+    def effect_curve(
+        self, covariate: str, x: Any = None, level: float = 0.95, points: int = 101
+    ) -> EffectCurve:
+        """The within-trial treatment effect against an effect modifier (a spline one, or
+        a linear one given ``x``), with its credible band
+        (:func:`bayes_ipd.splines.within_trial_curve`)."""
+        return within_trial_curve(
+            self.built.design, self.idata.posterior, covariate, x, level, points
+        )
+
+    def effect_curve_plot(
+        self, covariate: str, x: Any = None, level: float = 0.95, *, title: str | None = None
+    ) -> Figure:
+        """:meth:`effect_curve` drawn (:func:`bayes_ipd.plots.effect_curve.effect_curve_plot`)."""
+        curve = self.effect_curve(covariate, x, level)
+        return effect_curve_plot(
+            curve.to_frame(),
+            covariate=covariate,
+            effect_label=f"treatment effect ({self.scale.name}), within trials",
+            level=level,
+            knots=curve.knots,
+            title=title,
+        )
 
     def tau_plot(self, *, title: str | None = None) -> Figure:
         """Prior density of τ over its posterior draws (:func:`plots.prior_posterior_plot`)."""
@@ -410,9 +460,15 @@ class OneStageResult:
 
     def to_netcdf(self, path: str | Path) -> Path:
         """Write :attr:`idata` to a netCDF file (h5netcdf engine); read back with
-        :func:`arviz.from_netcdf`."""
+        :func:`arviz.from_netcdf`.
+
+        The ``log_likelihood`` group holds the default leave-one-trial-out terms
+        (:func:`bayes_ipd.checks.loo.loo_idata`: marginal wherever the family has them,
+        the conditional ones then in ``conditional_log_likelihood``), so ``arviz.loo`` on
+        the file equals :meth:`loo`.
+        """
         path = Path(path)
-        self.idata.to_netcdf(str(path), engine="h5netcdf")
+        loo_idata(self).to_netcdf(str(path), engine="h5netcdf")
         return path
 
     # ------------------------------------------------------------------------ report
@@ -457,26 +513,14 @@ class OneStageResult:
         return lines
 
     def _display_summary(self) -> pd.DataFrame:
-        table = self.summary()
-        columns = ["mean", "sd", "median", "q025", "q975"]
-        if self.is_ratio:
-            columns += ["exp_median", "exp_q025", "exp_q975"]
-        columns += ["p_lt_0", "ess_bulk", "r_hat"]
-        table = table[columns]
-        if self.is_ratio:
-            label = self.ratio_label
-            table = table.rename(
-                columns={
-                    "exp_median": f"{label} median",
-                    "exp_q025": f"{label} q025",
-                    "exp_q975": f"{label} q975",
-                }
-            )
-        return table.rename(columns={"p_lt_0": "P(<0)"})
+        """The posterior summary as text cells (see :func:`_summary_cells`)."""
+        return _summary_cells(self.summary(), self.ratio_label if self.is_ratio else None)
 
     def __repr__(self) -> str:
         table = self._display_summary()
-        body = table.to_string(float_format=_fmt, na_rep="")
+        columns = [TextColumn("", tuple(table.index), "left")]
+        columns += [TextColumn(str(c), tuple(table[c])) for c in table.columns]
+        body = "\n".join(text_table(columns))
         lines = [*self._model_lines(), "", "Priors:"]
         lines += [f"  {line}" for line in self.built.priors.describe().splitlines()]
         lines += ["", "Posterior (95% equal-tailed credible intervals):", body, ""]
@@ -490,11 +534,31 @@ class OneStageResult:
         parts.append("</p><p><b>Priors</b></p><ul>")
         parts += [f"<li>{esc(line)}</li>" for line in self.built.priors.describe().splitlines()]
         parts.append("</ul><p><b>Posterior</b> (95% equal-tailed credible intervals)</p>")
-        parts.append(self._display_summary().to_html(float_format=_fmt, na_rep=""))
+        parts.append(self._display_summary().to_html())
         parts.append("<p>" + "<br>".join(esc(x) for x in self._diagnostic_lines()) + "</p>")
         return "\n".join(parts)
 
 
-def _fmt(x: float) -> str:
-    """Four significant digits for the report tables."""
-    return f"{x:.4g}"
+def _summary_cells(table: pd.DataFrame, ratio_label: str | None) -> pd.DataFrame:
+    """The display columns of :meth:`OneStageResult.summary` as text.
+
+    One number of decimals for the analysis-scale columns (from the smallest posterior
+    SD) and one for the ratio columns (from the smallest ``ratio x SD``, the delta-method
+    SD of the ratio), via :func:`decimals_for`; P(<0) as a probability with ``>0.999`` /
+    ``<0.001`` at the ends; ESS as integers; R-hat with three decimals. The index has no
+    name, so no ``parameter`` line is printed above the rows.
+    """
+    sd = table["sd"].astype(float)
+    linear = decimals_for(sd)
+    cells: dict[str, list[str]] = {
+        c: [fmt_fixed(v, linear) for v in table[c]]
+        for c in ("mean", "sd", "median", "q025", "q975")
+    }
+    if ratio_label:
+        ratio = decimals_for((table["exp_median"].astype(float) * sd).tolist())
+        for c in ("median", "q025", "q975"):
+            cells[f"{ratio_label} {c}"] = [fmt_fixed(v, ratio) for v in table[f"exp_{c}"]]
+    cells["P(<0)"] = [fmt_probability(p) for p in table["p_lt_0"]]
+    cells["ESS bulk"] = [fmt_fixed(v, 0) for v in table["ess_bulk"]]
+    cells["R-hat"] = [fmt_rhat(v) for v in table["r_hat"]]
+    return pd.DataFrame(cells, index=pd.Index(list(table.index)))

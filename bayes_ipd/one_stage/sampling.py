@@ -1,36 +1,63 @@
 """NUTS sampling (nutpie when installed, else PyMC), seeds, diagnostics, compiled-model reuse.
 
-Compilation is the expensive, data-independent part of a fit. A compiled model is kept per
-*structure* (spec, priors in use, parameterisation, trial labels, terms and array shapes);
-fitting the same structure to new data replaces the model's data containers and samples
-again without recompiling (simulation studies, bootstrap, sensitivity runs).
+Compilation is the expensive, data-independent part of a fit. A compiled program is kept
+per *structure* (a fingerprint of the model's graphs, :mod:`bayes_ipd.one_stage.cache`),
+in memory and on disk: fitting the same structure to new data, or with other prior
+numbers, swaps the model's data containers and samples again without recompiling
+(simulation studies, bootstrap, sensitivity sweeps), in this process or the next.
 """
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
 import time
 import warnings
-from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import arviz as az
-import numpy as np
 import pymc as pm
 
-from bayes_ipd.one_stage.builder import BuiltModel, data_arrays, intercept_sd_scale
+from bayes_ipd.one_stage.builder import BuiltModel
+from bayes_ipd.one_stage.cache import (
+    CacheStats,
+    CompiledCore,
+    cache_stats,
+    clear_disk,
+    clear_memory,
+    core_of,
+    count,
+    entry_key,
+    for_model,
+    load_core,
+    memory_get,
+    memory_put,
+    reset_cache_stats,
+    save_core,
+)
 
 if TYPE_CHECKING:
     from bayes_ipd.spec import SamplerSettings
 
-CACHE_SIZE = 8
+__all__ = [
+    "CacheStats",
+    "SamplingDiagnostics",
+    "cache_stats",
+    "clear_compiled_cache",
+    "reporting",
+    "reset_cache_stats",
+    "sample",
+]
+
 R_HAT_MAX = 1.01  # Vehtari et al. 2021
 ESS_MIN_PER_CHAIN = 100  # Vehtari et al. 2021: bulk and tail ESS > 100 per chain
+NO_DISK_ENV = "BAYES_IPD_NO_DISK_CACHE"
 
-_COMPILED: OrderedDict[str, Any] = OrderedDict()
+_REPORTER: ContextVar[Callable[[str], None] | None] = ContextVar("bayes_ipd_reporter", default=None)
 
 
 @dataclass(frozen=True)
@@ -50,13 +77,17 @@ class SamplingDiagnostics:
     ess_bulk_min, ess_tail_min : float
         Smallest bulk and tail ESS over the model's parameters.
     compile_seconds : float
-        Time to compile the model (0 when a compiled model was reused).
+        Time to compile the model, or to load it from the disk cache (0 when the compiled
+        model was held in memory).
     sampling_seconds : float
         Time spent sampling.
     reused_compiled : bool
-        Whether a compiled model was reused.
+        Whether a compiled model held in memory was reused (this process; a program
+        loaded from the disk cache is ``compiled_from == "disk"``).
     warnings : tuple of str
         Diagnostic warnings raised (also emitted with :func:`warnings.warn`).
+    compiled_from : str
+        ``"memory"``, ``"disk"`` or ``"compiled"`` (nutpie); ``""`` for the pymc backend.
     """
 
     backend: str
@@ -72,6 +103,7 @@ class SamplingDiagnostics:
     sampling_seconds: float
     reused_compiled: bool
     warnings: tuple[str, ...] = ()
+    compiled_from: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary."""
@@ -89,6 +121,7 @@ class SamplingDiagnostics:
             "sampling_seconds": self.sampling_seconds,
             "seconds": self.compile_seconds + self.sampling_seconds,
             "reused_compiled": self.reused_compiled,
+            "compiled_from": self.compiled_from,
             "warnings": list(self.warnings),
         }
 
@@ -108,47 +141,45 @@ def resolve_backend(backend: str) -> str:
 
 
 def structure_key(built: BuiltModel, backend: str) -> str:
-    """A key that is equal exactly when two built models compile to the same program."""
-    d = built.design
-    shapes = {name: np.shape(v) for name, v in data_arrays(d).items()}
-    parts = [
-        backend,
-        repr(built.spec),
-        repr(priors_in_use(built)),
-        repr(sorted(built.parameterisation.items())),
-        repr(d.studies),
-        repr(d.covariate_terms),
-        repr(d.interaction_terms),
-        repr(d.cutpoints),
-        repr(sorted(shapes.items())),
-    ]
-    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+    """A key that is equal exactly when two built models compile to the same program.
+
+    A fingerprint of the model's graphs (:func:`~bayes_ipd.one_stage.cache.entry_key`):
+    operations, constants and the types of the data containers, not their values — so
+    new data or new prior numbers (held in ``prior_<slot>`` containers) keep the key.
+    """
+    return entry_key(built.model, backend)
 
 
-def priors_in_use(built: BuiltModel) -> dict[str, str]:
-    """The priors the model actually contains (a slot without parameters is left out)."""
-    d = built.design
-    used = set(d.plugin.prior_slots)
-    if not d.covariate_terms:
-        used.discard("coefficients")
-    if not d.interaction_terms:
-        used.discard("interactions")
-    out = {slot: text for slot, text in built.priors.to_dict().items() if slot in used}
-    if built.spec.intercepts == "random":
-        out["alpha_sd"] = f"half_normal({intercept_sd_scale(d)!r})"
-    return out
+def clear_compiled_cache(disk: bool = False) -> None:
+    """Forget every compiled model held in memory (and, with ``disk``, on disk): the next
+    fit compiles again."""
+    clear_memory()
+    if disk:
+        clear_disk()
 
 
-def clear_compiled_cache() -> None:
-    """Forget every compiled model (the next fit compiles again)."""
-    _COMPILED.clear()
+def disk_cache_enabled() -> bool:
+    """Whether compiled models are read from and written to disk (``BAYES_IPD_NO_DISK_CACHE``
+    set to a non-empty value other than ``0`` turns it off)."""
+    return os.environ.get(NO_DISK_ENV, "0") in ("", "0")
 
 
-def _cache_put(key: str, value: Any) -> None:
-    _COMPILED[key] = value
-    _COMPILED.move_to_end(key)
-    while len(_COMPILED) > CACHE_SIZE:
-        _COMPILED.popitem(last=False)
+@contextmanager
+def reporting(callback: Callable[[str], None] | None) -> Iterator[None]:
+    """Within the block, :func:`sample` tells ``callback`` what it is doing before each
+    long step (``"compiling the model ..."``, ``"sampling 4 chains ..."``)."""
+    token = _REPORTER.set(callback)
+    try:
+        yield
+    finally:
+        _REPORTER.reset(token)
+
+
+def notify(message: str) -> None:
+    """Pass ``message`` to the callback of :func:`reporting` (nothing without one)."""
+    callback = _REPORTER.get()
+    if callback is not None:
+        callback(message)
 
 
 def _run_settings(settings: SamplerSettings) -> dict[str, Any]:
@@ -163,34 +194,66 @@ def _run_settings(settings: SamplerSettings) -> dict[str, Any]:
     }
 
 
+def compiled_program(built: BuiltModel) -> tuple[CompiledCore, str]:
+    """The compiled program of ``built``: from memory, from disk, or compiled now.
+
+    Returns the program and where it came from (``"memory"``, ``"disk"``, ``"compiled"``);
+    :func:`~bayes_ipd.one_stage.cache.cache_stats` counts each.
+    """
+    key = structure_key(built, "nutpie")
+    core = memory_get(key)
+    if core is not None:
+        count("hits")
+        return core, "memory"
+    count("misses")
+    use_disk = disk_cache_enabled()
+    core = load_core(key) if use_disk else None
+    source = "disk"
+    if core is None:
+        import nutpie
+
+        notify("compiling the model (once per model structure; kept for later fits) ...")
+        core = core_of(nutpie.compile_pymc_model(built.model))
+        count("compiles")
+        source = "compiled"
+        if use_disk:
+            save_core(key, core)
+    else:
+        count("disk_hits")
+    memory_put(key, core)
+    return core, source
+
+
 def _sample_nutpie(
     built: BuiltModel, settings: SamplerSettings
-) -> tuple[az.InferenceData, float, bool]:
+) -> tuple[az.InferenceData, float, str]:
     import nutpie
 
-    key = structure_key(built, "nutpie")
     t0 = time.perf_counter()
-    cached = _COMPILED.get(key)
-    if cached is None:
-        compiled = nutpie.compile_pymc_model(built.model)
-        _cache_put(key, compiled)
-        reused = False
-    else:
-        compiled = cached.with_data(**data_arrays(built.design))
-        reused = True
-    compile_seconds = 0.0 if reused else time.perf_counter() - t0
+    core, source = compiled_program(built)
+    compile_seconds = 0.0 if source == "memory" else time.perf_counter() - t0
+    compiled = for_model(core, built.model)
     run = _run_settings(settings)
+    notify(_sampling_message(settings))
     idata = nutpie.sample(
         compiled, seed=run.pop("seed"), progress_bar=settings.progress, save_warmup=False, **run
     )
-    return idata, compile_seconds, reused
+    return idata, compile_seconds, source
+
+
+def _sampling_message(settings: SamplerSettings) -> str:
+    return (
+        f"sampling {settings.chains} chain{'s' if settings.chains != 1 else ''} x "
+        f"{settings.draws} draws ({settings.tune} tuning) ..."
+    )
 
 
 def _sample_pymc(
     built: BuiltModel, settings: SamplerSettings
-) -> tuple[az.InferenceData, float, bool]:
+) -> tuple[az.InferenceData, float, str]:
     with built.model:
         run = _run_settings(settings)
+        notify(_sampling_message(settings))
         idata = pm.sample(
             random_seed=run.pop("seed"),
             progressbar=settings.progress,
@@ -198,7 +261,7 @@ def _sample_pymc(
             return_inferencedata=True,
             **run,
         )
-    return idata, 0.0, False
+    return idata, 0.0, ""
 
 
 def _free_variable_names(built: BuiltModel) -> list[str]:
@@ -269,7 +332,7 @@ def sample(
     backend = resolve_backend(settings.backend)
     runner = _sample_nutpie if backend == "nutpie" else _sample_pymc
     t0 = time.perf_counter()
-    idata, compile_seconds, reused = runner(built, settings)
+    idata, compile_seconds, source = runner(built, settings)
     sampling_seconds = time.perf_counter() - t0 - compile_seconds
     idata = _move_loglik(idata)
     div, rhat, ess_b, ess_t, found = diagnose(idata, _free_variable_names(built), settings.chains)
@@ -287,7 +350,8 @@ def sample(
         ess_tail_min=ess_t,
         compile_seconds=compile_seconds,
         sampling_seconds=sampling_seconds,
-        reused_compiled=reused,
+        reused_compiled=source == "memory",
+        compiled_from=source,
         warnings=found,
     )
     return idata, diag

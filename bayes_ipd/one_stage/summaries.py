@@ -221,8 +221,8 @@ def summarise_trial(
     z, means = design_rows(treat, x, inter)
     arm = treat.astype(np.int64)
     given = {"outcome": outcome, "time": time, "event": event}
-    responses = {name: given[name] for name in fam.response_names}
-    missing = [name for name, value in responses.items() if value is None]
+    responses = {name: given[name] for name in fam.response_names if given[name] is not None}
+    missing = [name for name in fam.required_response_names if given[name] is None]
     if missing:
         raise IPDDataError(f"trial {study!r}: the {family} family needs {', '.join(missing)}")
     with np.errstate(over="ignore", invalid="ignore"):

@@ -21,6 +21,7 @@ module per figure: :mod:`~bayes_ipd.plots.forest`, :mod:`~bayes_ipd.plots.compar
 
 from __future__ import annotations
 
+from bayes_ipd.plots.benefit import calibration_benefit_plot, ite_grid_plot
 from bayes_ipd.plots.comparison import comparison_forest_plot
 from bayes_ipd.plots.forest import forest_plot
 from bayes_ipd.plots.km import km_ppc_plot
@@ -36,8 +37,10 @@ __all__ = [
     "ROW_STYLES",
     "SAVE_FORMATS",
     "ForestRow",
+    "calibration_benefit_plot",
     "comparison_forest_plot",
     "forest_plot",
+    "ite_grid_plot",
     "km_ppc_plot",
     "ppc_plot",
     "prior_posterior_plot",

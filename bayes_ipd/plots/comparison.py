@@ -1,4 +1,9 @@
-"""One-stage vs two-stage forest plot: per trial a square and a circle, per route a diamond."""
+"""One-stage vs two-stage forest plot: per trial a square and a circle, per route a diamond.
+
+The square (two-stage estimate, area proportional to its weight) sits above the line's
+centre and the circle (one-stage shrunken posterior median) below it; squares are drawn at
+two thirds of their single-route size and circles on top, so no square hides a circle.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +13,25 @@ from collections.abc import Sequence
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from bayes_ipd.plots.layout import Column, Group, Slot, Table, draw_table_figure
+from bayes_ipd.plots.layout import (
+    DEFAULT_FAVOURS,
+    Column,
+    Group,
+    Slot,
+    Table,
+    draw_table_figure,
+)
 from bayes_ipd.plots.marks import Mark
 from bayes_ipd.plots.rows import ForestRow, checked_rows
 from bayes_ipd.plots.style import GREY, INK, ONE_STAGE_COLOUR, TWO_STAGE_COLOUR
 from bayes_ipd.plots.text import interval_cells
 
 __all__ = ["comparison_forest_plot"]
+
+_OFFSET = 0.22  # rows between a line's centre and each route's mark
+_SQUARE_SCALE = 0.67
+TWO_STAGE_LABEL = "Two-stage: trial estimate (95% CI)"
+ONE_STAGE_LABEL = "One-stage: shrunken posterior median (95% CrI)"
 
 
 def comparison_forest_plot(
@@ -26,6 +43,7 @@ def comparison_forest_plot(
     xlabel: str | None = None,
     xlim: tuple[float, float] | None = None,
     digits: int = 2,
+    favours: tuple[str, str] | None = DEFAULT_FAVOURS,
 ) -> Figure:
     """Trial by trial, the two-stage estimate beside the one-stage shrunken estimate.
 
@@ -51,12 +69,16 @@ def comparison_forest_plot(
         Axis limits on the drawn scale.
     digits : int
         Decimals of the numbers on the right.
+    favours : (str, str) or None
+        Labels under the axis, left and right of the null line; the default suits effects
+        where lower is better (see :func:`bayes_ipd.plots.forest_plot`); None for none.
 
     Returns
     -------
     matplotlib.figure.Figure
-        A square and a circle per trial, slightly offset, then for each route its pooled
-        diamond and its prediction bar; a legend names the routes.
+        A square and a circle per trial, offset so that neither hides the other, then for
+        each route its pooled diamond and its prediction bar; a legend names the routes
+        and calls the one-stage trial estimates shrunken posterior medians.
 
     Raises
     ------
@@ -71,8 +93,8 @@ def comparison_forest_plot(
         digits,
     )
     handles = [
-        Line2D([], [], color=TWO_STAGE_COLOUR, marker="s", lw=1, label="Two-stage (95% CI)"),
-        Line2D([], [], color=ONE_STAGE_COLOUR, marker="o", lw=1, label="One-stage (95% CrI)"),
+        Line2D([], [], color=TWO_STAGE_COLOUR, marker="s", lw=1, label=TWO_STAGE_LABEL),
+        Line2D([], [], color=ONE_STAGE_COLOUR, marker="o", lw=1, label=ONE_STAGE_LABEL),
     ]
     return draw_table_figure(
         table,
@@ -82,6 +104,7 @@ def comparison_forest_plot(
         footer=(),
         xlim=xlim,
         legend=handles,
+        favours=favours,
     )
 
 
@@ -133,9 +156,9 @@ def _comparison_table(
     for label, r2, r1 in pairs:
         marks = []
         if r2 is not None and r2.drawn:
-            marks.append(Mark(r2, 0.17, TWO_STAGE_COLOUR))
+            marks.append(Mark(r2, _OFFSET, TWO_STAGE_COLOUR))
         if r1 is not None and r1.drawn:
-            marks.append(Mark(_as_shrunken(r1), -0.17, ONE_STAGE_COLOUR))
+            marks.append(Mark(_as_shrunken(r1), -_OFFSET, ONE_STAGE_COLOUR))
         excluded = r2 is not None and r2.style == "excluded"
         slots.append(Slot(tuple(marks), colour=GREY if excluded else INK))
         left.append(label)
@@ -167,9 +190,9 @@ def _comparison_table(
     )
     groups = (
         Group("Two-stage [95% CI]", 0, 2, TWO_STAGE_COLOUR),
-        Group("One-stage [95% CrI]", 3, 5, ONE_STAGE_COLOUR),
+        Group("One-stage, shrunken [95% CrI]", 3, 5, ONE_STAGE_COLOUR),
     )
-    return Table(tuple(slots), left_columns, right, groups)
+    return Table(tuple(slots), left_columns, right, groups, square_scale=_SQUARE_SCALE)
 
 
 def _as_shrunken(row: ForestRow) -> ForestRow:

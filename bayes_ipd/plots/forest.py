@@ -4,7 +4,8 @@ Trial labels (and optional columns such as year) on the left, the estimate with 
 interval and the weight as aligned numbers on the right, squares of area proportional to
 the weight, the pooled diamond and the prediction interval below, given text lines (the
 heterogeneity statistics) under the axis. On a ratio scale the axis is logarithmic and
-labelled with ratios. Nothing here computes a statistic: the rows and lines come ready.
+labelled with ratios; "favours" labels sit under the axis either side of the null line.
+Nothing here computes a statistic: the rows and lines come ready.
 """
 
 from __future__ import annotations
@@ -12,13 +13,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
-from bayes_ipd.plots.layout import Column, Group, Slot, Table, draw_table_figure
+from bayes_ipd.plots.layout import (
+    DEFAULT_FAVOURS,
+    Column,
+    Group,
+    Slot,
+    Table,
+    draw_table_figure,
+)
 from bayes_ipd.plots.marks import Mark
 from bayes_ipd.plots.rows import ForestRow, checked_rows
 from bayes_ipd.plots.style import GREY, INK
 from bayes_ipd.plots.text import (
     all_numeric,
+    fmt_count,
     interval_cells,
     level_text,
     measure_name,
@@ -41,6 +51,7 @@ def forest_plot(
     level: float = 0.95,
     xlim: tuple[float, float] | None = None,
     digits: int = 2,
+    favours: tuple[str, str] | None = DEFAULT_FAVOURS,
 ) -> Figure:
     """Forest plot of ready-made rows: trials, then the pooled and prediction rows.
 
@@ -77,10 +88,18 @@ def forest_plot(
         beyond them end in an arrow. By default the axis covers every interval.
     digits : int
         Decimals of the numbers on the right.
+    favours : (str, str) or None
+        Labels under the axis, left and right of the null line. The default,
+        ``("Favours treatment", "Favours control")``, suits effects where lower is better
+        (ratios below 1, negative differences of a harmful outcome); give
+        ``("Favours control", "Favours treatment")`` when higher is better, other words,
+        or None for no labels.
 
     Returns
     -------
     matplotlib.figure.Figure
+        Rows of style ``"shrunken"`` add a legend naming them shrunken posterior medians.
+        Counts (the ``N`` column) are written with thousands separators.
 
     Raises
     ------
@@ -116,7 +135,17 @@ def forest_plot(
         title=title,
         footer=tuple(str(line) for line in heterogeneity),
         xlim=xlim,
+        legend=_shrunken_legend(rows, level),
+        favours=favours,
     )
+
+
+def _shrunken_legend(rows: Sequence[ForestRow], level: float) -> tuple[Line2D, ...]:
+    """A legend entry for shrunken trial effects, when there are any."""
+    if not any(r.style == "shrunken" and r.drawn for r in rows):
+        return ()
+    label = f"Shrunken trial effect: posterior median ({level_text(level)} CrI)"
+    return (Line2D([], [], color=INK, marker="o", lw=0.9, label=label),)
 
 
 def _forest_table(
@@ -152,7 +181,7 @@ def _forest_table(
         cells = tuple(r.extra[j] if j < len(r.extra) else "" for r in ordered)
         left.append(Column(header, cells, "right" if all_numeric(cells) else "left"))
     if any(r.n is not None for r in ordered):
-        left.append(Column("N", tuple("" if r.n is None else str(r.n) for r in ordered), "right"))
+        left.append(Column("N", tuple(fmt_count(r.n) for r in ordered), "right"))
     cells = [interval_cells(r, exponentiate, digits) for r in ordered]
     right = [Column("", tuple(c[j] for c in cells), "right") for j in range(3)]
     if show_weights:

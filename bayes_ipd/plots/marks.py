@@ -43,6 +43,7 @@ def draw_marks(
     ys: Sequence[float],
     exponentiate: bool,
     xlim: tuple[float, float] | None,
+    mark_scale: float = 1.0,
 ) -> None:
     """Draw every slot's marks at its height ``ys[i]``, the null line and the x axis.
 
@@ -59,6 +60,13 @@ def draw_marks(
     xlim : (float, float) or None
         Axis limits on the drawn scale; by default every interval and the null value.
         Intervals beyond them end in an arrow.
+    mark_scale : float
+        Scale of squares and circles (below 1 for small rows or two marks per row).
+
+    Notes
+    -----
+    Circles (shrunken estimates) are drawn above squares, with a white rim, so that a
+    large square of another route on the same line never hides them.
 
     Raises
     ------
@@ -92,7 +100,7 @@ def draw_marks(
         (m.row.weight for m, _ in marks if m.row.style == "study" and m.row.weight), default=None
     )
     for mark, y in marks:
-        _draw_mark(ax, mark, y, f, (lo, hi), max_weight)
+        _draw_mark(ax, mark, y, f, (lo, hi), max_weight, mark_scale)
     if exponentiate:
         ax.set_xscale("log")
         ticks = _log_ticks(lo, hi)
@@ -149,6 +157,7 @@ def _draw_mark(
     f: Callable[[float], float],
     limits: tuple[float, float],
     max_weight: float | None,
+    mark_scale: float = 1.0,
 ) -> None:
     row, colour = mark.row, mark.colour
     low, high, est = f(row.ci_low), f(row.ci_high), f(row.estimate)
@@ -190,7 +199,7 @@ def _draw_mark(
         [y, y],
         color=colour,
         lw=0.9,
-        zorder=2,
+        zorder=3.5 if row.style == "shrunken" else 2,
         gid="ci-line",
         solid_capstyle="butt",
     )
@@ -206,9 +215,11 @@ def _draw_mark(
             [y],
             marker="o",
             color=colour,
-            markersize=5,
+            markersize=5.5 * max(mark_scale, 0.8),
+            markeredgecolor="white",
+            markeredgewidth=0.7,
             linestyle="none",
-            zorder=3,
+            zorder=4,
             gid="shrunken-circle",
         )
         return
@@ -217,7 +228,7 @@ def _draw_mark(
         [y],
         marker="s",
         color=colour,
-        markersize=_square_size(row.weight, max_weight),
+        markersize=mark_scale * _square_size(row.weight, max_weight),
         linestyle="none",
         zorder=3,
         gid="study-square",

@@ -1,4 +1,9 @@
-"""Posterior predictive check: observed statistic per trial and arm over its replicated range."""
+"""Posterior predictive check: observed statistic per trial and arm over its replicated range.
+
+The axis is chosen from the data (:func:`choose_xscale`): linear by default, logarithmic
+for positive statistics spanning orders of magnitude, logit for proportions that do so
+(the BCG arms run from 0.1% to 26%: on a linear axis most would sit on zero).
+"""
 
 from __future__ import annotations
 
@@ -10,16 +15,51 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from bayes_ipd.plots.style import FONT_SIZE, INK, arm_colours, ordered_arms
 
-__all__ = ["PPC_COLUMNS", "ppc_plot"]
+__all__ = ["PPC_COLUMNS", "XSCALES", "choose_xscale", "ppc_plot"]
+
+XSCALES: tuple[str, ...] = ("auto", "linear", "log", "logit")
+"""Axis scales of :func:`ppc_plot`."""
+
+_SPAN_FOR_LOG = 20.0  # largest / smallest positive value beyond which a linear axis crowds
 
 PPC_COLUMNS: tuple[str, ...] = ("study", "arm", "observed", "rep_mean", "rep_q025", "rep_q975")
 """Columns :func:`ppc_plot` needs (``p_value`` is optional)."""
 
 
-def ppc_plot(table: pd.DataFrame, *, statistic_label: str, title: str | None = None) -> Figure:
+def choose_xscale(values: pd.Series | list[float]) -> str:
+    """The axis for these statistics: ``"linear"``, ``"log"`` or ``"logit"``.
+
+    Non-negative values whose positive part spans more than a factor of 20 would crowd
+    near zero on a linear axis: they get a log axis, or a logit axis when they all lie in
+    [0, 1] and some exceed 0.5 (the logit spreads both ends of a proportion). Anything
+    else, negative values included, keeps a linear axis.
+
+    Examples
+    --------
+    >>> choose_xscale([0.0016, 0.003, 0.08, 0.26]), choose_xscale([120.5, 131.0])
+    ('log', 'linear')
+    """
+    x = pd.to_numeric(pd.Series(values, dtype=float), errors="coerce").dropna()
+    x = x[x.map(math.isfinite)]
+    positive = x[x > 0]
+    if x.empty or (x < 0).any() or positive.empty:
+        return "linear"
+    if positive.max() / positive.min() <= _SPAN_FOR_LOG:
+        return "linear"
+    return "logit" if x.max() <= 1 and positive.max() > 0.5 else "log"
+
+
+def ppc_plot(
+    table: pd.DataFrame,
+    *,
+    statistic_label: str,
+    title: str | None = None,
+    xscale: str = "auto",
+) -> Figure:
     """Observed statistic per trial and arm over its replicated 95% interval.
 
     Parameters
@@ -32,6 +72,10 @@ def ppc_plot(table: pd.DataFrame, *, statistic_label: str, title: str | None = N
         Name of the statistic, the axis label (e.g. ``"Event rate"``).
     title : str, optional
         Figure title.
+    xscale : {"auto", "linear", "log", "logit"}
+        Axis scale; ``"auto"`` chooses it from the observed and replicated values
+        (:func:`choose_xscale`). On a log or logit axis, values of 0 (or 1) are drawn at
+        the axis edge and a note under the axis says so.
 
     Returns
     -------
@@ -40,9 +84,16 @@ def ppc_plot(table: pd.DataFrame, *, statistic_label: str, title: str | None = N
     Raises
     ------
     ValueError
-        A column is missing, or a numeric column holds a non-numeric value.
+        A column is missing, a numeric column holds a non-numeric value, or ``xscale`` is
+        unknown.
     """
+    if xscale not in XSCALES:
+        raise ValueError(f"xscale must be one of {XSCALES}, got {xscale!r}")
     frame = _ppc_frame(table)
+    values = frame[["observed", "rep_mean", "rep_q025", "rep_q975"]].stack()
+    scale = choose_xscale(values) if xscale == "auto" else xscale
+    lo, hi = _axis_limits(values, scale)
+    clip = _clipper(lo, hi, scale)
     studies = list(dict.fromkeys(frame["study"]))
     arms = ordered_arms(frame["arm"])
     offsets = _arm_offsets(len(arms))
@@ -55,7 +106,7 @@ def ppc_plot(table: pd.DataFrame, *, statistic_label: str, title: str | None = N
         y = studies.index(row.study) + offsets[arms.index(row.arm)]
         colour = colours[row.arm]
         ax.plot(
-            [row.rep_q025, row.rep_q975],
+            [clip(row.rep_q025), clip(row.rep_q975)],
             [y, y],
             color=colour,
             lw=6,
@@ -64,7 +115,7 @@ def ppc_plot(table: pd.DataFrame, *, statistic_label: str, title: str | None = N
             gid="replicated-interval",
         )
         ax.plot(
-            [row.rep_mean],
+            [clip(row.rep_mean)],
             [y],
             marker="|",
             markersize=10,
@@ -74,7 +125,7 @@ def ppc_plot(table: pd.DataFrame, *, statistic_label: str, title: str | None = N
             gid="replicated-mean",
         )
         ax.plot(
-            [row.observed],
+            [clip(row.observed)],
             [y],
             marker="o",
             markersize=5,
@@ -95,7 +146,8 @@ def ppc_plot(table: pd.DataFrame, *, statistic_label: str, title: str | None = N
         ax.spines[side].set_visible(False)
     ax.grid(axis="x", color="0.9", lw=0.6)
     ax.set_axisbelow(True)
-    ax.set_xlabel(statistic_label, fontsize=FONT_SIZE)
+    ax.set_xlabel(_axis_label(statistic_label, scale, values, lo, hi), fontsize=FONT_SIZE)
+    _set_scale(ax, scale, lo, hi)
     if p_ticks:
         _p_value_axis(ax, p_ticks, p_labels, p_colours)
     ax.legend(
@@ -110,6 +162,49 @@ def ppc_plot(table: pd.DataFrame, *, statistic_label: str, title: str | None = N
     if title:
         fig.suptitle(title, fontsize=11, fontweight="bold")
     return fig
+
+
+def _axis_limits(values: pd.Series, scale: str) -> tuple[float, float]:
+    """Limits covering the values; on log / logit axes from the positive (and < 1) ones."""
+    x = values[values.map(math.isfinite)]
+    if scale == "linear" or x.empty:
+        return (math.nan, math.nan)
+    inside = x[(x > 0) & (x < 1)] if scale == "logit" else x[x > 0]
+    if inside.empty:
+        return (math.nan, math.nan)
+    lo, hi = float(inside.min()) / 1.5, float(inside.max()) * 1.5
+    if scale == "logit":
+        hi = 1 - (1 - float(inside.max())) / 1.5
+    return lo, hi
+
+
+def _clipper(lo: float, hi: float, scale: str) -> Any:
+    """Values outside a log / logit axis's domain drawn at its edge."""
+    if scale == "linear" or not math.isfinite(lo):
+        return float
+
+    def clip(v: float) -> float:
+        return v if not math.isfinite(v) else min(max(v, lo), hi)
+
+    return clip
+
+
+def _axis_label(label: str, scale: str, values: pd.Series, lo: float, hi: float) -> str:
+    if scale == "linear" or not math.isfinite(lo):
+        return label
+    outside = ((values < lo) | (values > hi)).any()
+    name = "log scale" if scale == "log" else "logit scale"
+    note = "; values beyond the axis drawn at its edge" if outside else ""
+    return f"{label} ({name}{note})"
+
+
+def _set_scale(ax: Axes, scale: str, lo: float, hi: float) -> None:
+    if scale == "linear" or not math.isfinite(lo):
+        return
+    ax.set_xscale(scale)
+    ax.set_xlim(lo, hi)
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
 
 
 def _ppc_frame(table: pd.DataFrame) -> pd.DataFrame:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bayes_ipd.data import IPD
+from bayes_ipd.two_stage.ad_trials import combine_with_aggregate
 from bayes_ipd.two_stage.aggregate import AggregateData
 from bayes_ipd.two_stage.pooling import PooledResult, pool, pool_aggregate
 from bayes_ipd.two_stage.result import TwoStageResult
@@ -33,6 +34,9 @@ def two_stage(
     method: str = "REML",
     hksj: bool = False,
     level: float = 0.95,
+    aggregate: AggregateData | None = None,
+    overlap: str = "error",
+    sparse: str = "none",
 ) -> TwoStageResult:
     """Two-stage IPD meta-analysis: per-trial regressions, then pooling.
 
@@ -40,10 +44,19 @@ def two_stage(
     ----------
     ipd : IPD
         Validated participant rows.
-    covariates, pool_var
-        As in :func:`fit_per_study`.
+    covariates, pool_var, sparse
+        As in :func:`fit_per_study` (``sparse``: continuity corrections or Firth for
+        sparse binary trials; default ``"none"``).
     method, hksj, level
         As in :func:`pool_aggregate`.
+    aggregate : AggregateData, optional
+        Trials known only by a published estimate and SE (Stata ``ipdmetan, ad()``), on
+        the stage-one scale; pooled beside the IPD trials and marked ``"AD"`` in
+        :attr:`TwoStageResult.sources` and the forest plot.
+    overlap : {"error", "ipd", "aggregate"}
+        A trial given both as IPD and in ``aggregate``: refuse (default), keep the IPD
+        estimate, or keep the published one (see
+        :func:`bayes_ipd.two_stage.ad_trials.combine_with_aggregate`).
 
     Returns
     -------
@@ -66,8 +79,16 @@ def two_stage(
     >>> res.pooled.scale
     'logOR'
     """
-    per_study = fit_per_study(ipd, covariates=covariates, pool_var=pool_var)
+    per_study = fit_per_study(ipd, covariates=covariates, pool_var=pool_var, sparse=sparse)
+    sources: dict[str, str] = {}
+    if aggregate is not None:
+        combined = combine_with_aggregate(per_study, aggregate, overlap=overlap)
+        per_study, sources = combined.per_study, dict(combined.sources)
     pooled = pool_aggregate(per_study, method=method, hksj=hksj, level=level)
     return TwoStageResult(
-        per_study=per_study, pooled=pooled, family=ipd.family, dropped=ipd.dropped
+        per_study=per_study,
+        pooled=pooled,
+        family=ipd.family,
+        dropped=ipd.dropped,
+        sources=sources,
     )

@@ -106,12 +106,12 @@ class AggregateData:
             if not np.isfinite(est):
                 raise PoolingError(
                     f"trial {label!r}: estimate is {est}; an included trial needs a finite "
-                    "estimate (give an exclusion reason to leave it out)"
+                    "estimate; correct it, or remove the trial"
                 )
             if not (np.isfinite(se) and se > 0):
                 raise PoolingError(
                     f"trial {label!r}: se is {se}; an included trial needs a positive, finite "
-                    "standard error (give an exclusion reason to leave it out)"
+                    "standard error; correct it, or remove the trial"
                 )
 
     def _check_events_within_n(self) -> None:
@@ -156,13 +156,14 @@ class AggregateData:
         df: pd.DataFrame,
         *,
         estimate: str,
-        se: str,
+        se: str | None = None,
         study: str | None = None,
         n: str | None = None,
         events: str | None = None,
         scale: str | None = None,
         excluded: str | None = None,
         term: str = "treat",
+        var: str | None = None,
     ) -> AggregateData:
         """Build from a DataFrame with one row per trial.
 
@@ -170,8 +171,10 @@ class AggregateData:
         ----------
         df : pandas.DataFrame
             One row per trial; it is only read.
-        estimate, se : str
-            Columns holding the estimate and its standard error.
+        estimate : str
+            Column holding the estimates.
+        se : str, optional
+            Column of their standard errors; ``se`` or ``var`` is required.
         study : str, optional
             Column of trial labels (turned into ``str``, surrounding whitespace stripped;
             labels equal after stripping are duplicates). Without it, trials are labelled
@@ -184,6 +187,9 @@ class AggregateData:
             Column of exclusion reasons; empty or missing cells mean included.
         term : str
             Name of the pooled term.
+        var : str, optional
+            Column of sampling variances (e.g. metafor's ``vi``), instead of ``se``; each
+            included trial's must be positive and finite (errors name this column).
 
         Returns
         -------
@@ -204,7 +210,10 @@ class AggregateData:
         """
         if not isinstance(df, pd.DataFrame):
             raise PoolingError(f"expected a pandas DataFrame, got {type(df).__name__}")
-        named = {"estimate": estimate, "se": se, "study": study, "n": n, "events": events}
+        if (se is None) == (var is None):
+            raise PoolingError("give the standard-error column or the variance column (one)")
+        spread = se if se is not None else str(var)
+        named = {"estimate": estimate, "se": spread, "study": study, "n": n, "events": events}
         named["excluded"] = excluded
         _check_columns_exist(df, [c for c in named.values() if c is not None])
         if len(df) == 0:
@@ -214,7 +223,7 @@ class AggregateData:
         return cls(
             studies=labels,
             estimate=_numeric_column(df, estimate, labels, reasons),
-            se=_numeric_column(df, se, labels, reasons),
+            se=_standard_errors(df, spread, labels, reasons, is_variance=var is not None),
             n=None if n is None else _count_column(df, n, labels),
             events=None if events is None else _count_column(df, events, labels),
             excluded=reasons,
@@ -286,6 +295,28 @@ class AggregateData:
             },
             columns=list(FRAME_COLUMNS),
         )
+
+
+def _standard_errors(
+    df: pd.DataFrame,
+    column: str,
+    labels: tuple[str, ...],
+    reasons: tuple[str | None, ...],
+    *,
+    is_variance: bool,
+) -> np.ndarray:
+    """The SE column, or the square root of a variance column checked as variances."""
+    values = _numeric_column(df, column, labels, reasons)
+    if not is_variance:
+        return values
+    for label, value, reason in zip(labels, values, reasons, strict=True):
+        if reason is None and not (np.isfinite(value) and value > 0):
+            raise PoolingError(
+                f"trial {label!r}: the sampling variance (column {column!r}) is {value}; "
+                "an included trial needs a positive, finite variance; correct it, or "
+                "remove the trial"
+            )
+    return np.sqrt(values)
 
 
 def _float_vector(values: Any, field: str, k: int) -> np.ndarray:

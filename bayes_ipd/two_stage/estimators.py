@@ -1,8 +1,10 @@
 """Estimators of the between-trial variance τ² and the heterogeneity summaries built on it.
 
 Plain functions of the estimates ``y`` and their within-trial variances ``v`` (numpy
-arrays, already checked): DerSimonian-Laird, Paule-Mandel, REML and ML (metafor's
-estimating equations), the Q-profile interval for τ², the Higgins-Thompson typical
+arrays, already checked): DerSimonian-Laird, Paule-Mandel, REML, ML, empirical Bayes and
+Sidik-Jonkman (metafor's estimating equations; PM and EB also with metafor's search and
+stopping rule, so that they agree in every printed digit), the Q-profile interval for τ²,
+the Higgins-Thompson typical
 within-trial variance, I² and H². Nothing here imports a sampler, so the one-stage
 parameterisation rule can use :func:`dl_tau2` without loading the two-stage route's
 reports.
@@ -11,14 +13,17 @@ reports.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 
 import numpy as np
 from scipy import optimize, stats
 
 from bayes_ipd.errors import PoolingError
+from bayes_ipd.two_stage.rootfinding import R_UNIROOT_TOL, brent_zeroin
 
 __all__ = [
+    "CONVERGENCE",
     "dl_tau2",
     "generalised_q",
     "i2_from_tau2",
@@ -32,6 +37,12 @@ __all__ = [
 ]
 
 _MAX_DOUBLINGS = 200
+PM_TAU2_MAX = 100.0
+"""metafor's ``control$tau2.max`` (widened to ``10 mad(y)²`` when larger) for Paule-Mandel."""
+FISHER_THRESHOLD = 1e-5
+"""metafor's ``control$threshold``: Fisher scoring stops when τ² changes by no more."""
+FISHER_MAXITER = 100
+"""metafor's ``control$maxiter`` for Fisher scoring."""
 
 
 def dl_tau2(est: np.ndarray, se: np.ndarray) -> float:
@@ -47,17 +58,49 @@ def dl_tau2(est: np.ndarray, se: np.ndarray) -> float:
 # --- estimators of tau² -------------------------------------------------------------------
 
 
-def tau2(y: np.ndarray, v: np.ndarray, method: str) -> float:
-    """τ² by ``method`` (``FE``: 0; 0 for a single trial)."""
+CONVERGENCE = ("metafor", "exact")
+"""How iterative τ² estimators stop: as metafor does (default), or at the exact root."""
+
+
+def tau2(y: np.ndarray, v: np.ndarray, method: str, convergence: str = "metafor") -> float:
+    """τ² by ``method`` (``FE``: 0; 0 for a single trial).
+
+    ``convergence="metafor"`` stops PM, REML, ML and EB where metafor's ``rma`` stops
+    (absolute tolerances: uniroot's 1.2e-4 for PM, a Fisher-scoring step of 1e-5 for the
+    others), so printed figures agree digit for digit; these tolerances are absolute, so
+    on data of a very small scale (within-trial variances far below 1e-4) they are loose,
+    as they are in metafor. ``"exact"`` solves each estimating equation to machine
+    precision, which is equivariant under any rescaling of the estimates.
+    """
     if len(y) < 2 or method == "FE":
         return 0.0
+    if convergence == "exact":
+        return _exact_tau2(y, v, method)
+    if convergence != "metafor":
+        raise PoolingError(f"convergence = {convergence!r}; expected one of {CONVERGENCE}")
     estimators: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
         "DL": _tau2_dl,
         "REML": _tau2_reml,
         "PM": _tau2_pm,
         "ML": _tau2_ml,
+        "EB": _tau2_eb,
+        "SJ": _tau2_sj,
     }
     return estimators[method](y, v)
+
+
+def _exact_tau2(y: np.ndarray, v: np.ndarray, method: str) -> float:
+    """The root of each estimator's equation to machine precision (closed forms as is)."""
+    k = len(y)
+    equations: dict[str, Callable[[float], float]] = {
+        "REML": lambda t: _reml_score(y, v, t),
+        "ML": lambda t: _ml_score(y, v, t),
+        "PM": lambda t: generalised_q(y, v, t) - (k - 1),
+        "EB": lambda t: generalised_q(y, v, t) - (k - 1),
+    }
+    if method not in equations:
+        return tau2(y, v, method)
+    return _decreasing_root(equations[method], v, method)
 
 
 def weighted_mean(y: np.ndarray, w: np.ndarray) -> float:
@@ -94,9 +137,48 @@ def _tau2_dl(y: np.ndarray, v: np.ndarray) -> float:
 
 
 def _tau2_pm(y: np.ndarray, v: np.ndarray) -> float:
-    # Paule & Mandel 1982: the generalised Q equals its expectation k - 1
+    # Paule & Mandel 1982: the generalised Q equals its expectation k - 1. metafor searches
+    # [0, max(100, 10 mad(y)^2)] with uniroot's tolerance; so does this (rootfinding.py).
+    # Where metafor stops ("tau2.max too low"), the interval is doubled instead.
     k = len(y)
-    return _decreasing_root(lambda t: generalised_q(y, v, t) - (k - 1), v, "PM")
+
+    def excess(t: float) -> float:
+        return generalised_q(y, v, t) - (k - 1)
+
+    if excess(0.0) < 0:
+        return 0.0
+    upper = max(PM_TAU2_MAX, 10.0 * _mad(y) ** 2)
+    for _ in range(_MAX_DOUBLINGS):
+        if excess(upper) <= 0:
+            break
+        upper *= 2.0
+    else:
+        raise PoolingError(
+            f"no root found for tau2 by PM (k = {k} trials) in [0, {upper:g}]: "
+            "the estimates may be degenerate"
+        )
+    return max(0.0, brent_zeroin(excess, 0.0, upper))
+
+
+def _mad(y: np.ndarray) -> float:
+    """R's ``mad``: the median absolute deviation scaled by 1.4826."""
+    return 1.4826 * float(np.median(np.abs(y - np.median(y))))
+
+
+def _tau2_he(y: np.ndarray, v: np.ndarray) -> float:
+    # Hedges' estimator (metafor "HE"), the start of metafor's Fisher scoring:
+    # residual sum of squares of the unweighted fit less its expectation under tau2 = 0
+    k = len(y)
+    return float(np.sum((y - y.mean()) ** 2) / (k - 1) - v.mean())
+
+
+def _tau2_sj(y: np.ndarray, v: np.ndarray) -> float:
+    # Sidik & Jonkman 2005, as metafor: tau0 = var(y) (k-1)/k, tau2 = tau0 Q(tau0) / (k-1)
+    k = len(y)
+    tau0 = float(np.sum((y - y.mean()) ** 2) / k)
+    if tau0 <= 0:
+        return 0.0
+    return tau0 * generalised_q(y, v, tau0) / (k - 1)
 
 
 def _reml_score(y: np.ndarray, v: np.ndarray, tau2: float) -> float:
@@ -114,11 +196,86 @@ def _ml_score(y: np.ndarray, v: np.ndarray, tau2: float) -> float:
 
 
 def _tau2_reml(y: np.ndarray, v: np.ndarray) -> float:
-    return _decreasing_root(lambda t: _reml_score(y, v, t), v, "REML")
+    return _fisher_scoring(y, v, "REML", lambda t: _reml_score(y, v, t))
 
 
 def _tau2_ml(y: np.ndarray, v: np.ndarray) -> float:
-    return _decreasing_root(lambda t: _ml_score(y, v, t), v, "ML")
+    return _fisher_scoring(y, v, "ML", lambda t: _ml_score(y, v, t))
+
+
+def _tau2_eb(y: np.ndarray, v: np.ndarray) -> float:
+    # Morris 1983 empirical Bayes: Q(tau2) k/(k-1) = k, the PM equation, solved by scoring
+    return _fisher_scoring(y, v, "EB", lambda t: generalised_q(y, v, t) - (len(y) - 1))
+
+
+def _scoring_step(y: np.ndarray, v: np.ndarray, tau2: float, method: str) -> float:
+    """metafor's Fisher-scoring step for ML, REML or EB (rma.uni, intercept-only model).
+
+    With weights ``w = 1/(v + tau2)`` and ``P = W - w w'/Σw``: ``Py`` is ``w`` times the
+    weighted residuals; ML steps by ``(y'PPy - Σw) / Σw²``, REML by
+    ``(y'PPy - tr P) / tr PP``, EB by ``(y'Py k/(k-1) - k) / Σw``.
+    """
+    k = len(y)
+    w = 1.0 / (v + tau2)
+    py = w * weighted_residuals(y, w)
+    sw, sw2, sw3 = float(np.sum(w)), float(np.sum(w**2)), float(np.sum(w**3))
+    if method == "EB":
+        return (float(np.sum(py * weighted_residuals(y, w))) * k / (k - 1) - k) / sw
+    yppy = float(np.sum(py**2))
+    if method == "ML":
+        return (yppy - sw) / sw2
+    trace_p = sw - sw2 / sw
+    trace_pp = sw2 - 2.0 * sw3 / sw + (sw2 / sw) ** 2
+    return (yppy - trace_p) / trace_pp
+
+
+def _fisher_scoring(
+    y: np.ndarray, v: np.ndarray, method: str, equation: Callable[[float], float]
+) -> float:
+    """τ² by metafor's Fisher scoring, so that ML, REML and EB agree in every digit.
+
+    As ``rma.uni``: start at ``max(0, HE)``; halve a step that would make τ² negative;
+    stop when τ² changes by at most :data:`FISHER_THRESHOLD`; for ML and REML, fall back to
+    τ² = 0 (with a warning, as metafor) when the log-likelihood is larger there. Where
+    scoring does not converge in :data:`FISHER_MAXITER` steps (metafor stops with an
+    error), the root of the estimating ``equation`` is returned instead.
+    """
+    with np.errstate(all="ignore"):
+        t = max(0.0, _tau2_he(y, v))
+        for _ in range(FISHER_MAXITER):
+            step = _scoring_step(y, v, t, method)
+            if not math.isfinite(step):
+                break
+            while t + step < 0:
+                step /= 2.0
+            t += step
+            if abs(step) <= FISHER_THRESHOLD:
+                return _at_least_the_boundary(y, v, t, method)
+    return _decreasing_root(equation, v, method)
+
+
+def _at_least_the_boundary(y: np.ndarray, v: np.ndarray, tau2: float, method: str) -> float:
+    """metafor's ``ll0check``: τ² = 0 when its (restricted) log-likelihood is larger."""
+    if method == "EB" or tau2 <= FISHER_THRESHOLD:
+        return tau2
+    if _loglik(y, v, 0.0, method) - _loglik(y, v, tau2, method) > R_UNIROOT_TOL:
+        warnings.warn(
+            f"{method}: Fisher scoring may have stopped at a local maximum (tau2 = "
+            f"{tau2:g}); the likelihood is larger at tau2 = 0, which is used (as metafor)",
+            stacklevel=4,
+        )
+        return 0.0
+    return tau2
+
+
+def _loglik(y: np.ndarray, v: np.ndarray, tau2: float, method: str) -> float:
+    """(Restricted) log-likelihood of the random-effects model, constants dropped."""
+    w = 1.0 / (v + tau2)
+    rss = float(np.sum(w * weighted_residuals(y, w) ** 2))
+    ll = -0.5 * float(np.sum(np.log(v + tau2))) - 0.5 * rss
+    if method == "REML":
+        ll -= 0.5 * math.log(float(np.sum(w)))
+    return ll
 
 
 def _decreasing_root(f: Callable[[float], float], v: np.ndarray, what: str) -> float:

@@ -8,6 +8,7 @@ printed under the table, and :func:`two_stage_forest` draws both with
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -15,17 +16,20 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from scipy import stats
 
-from bayes_ipd.conventions import method_label
+from bayes_ipd.conventions import method_label, term_measure
+from bayes_ipd.families import get_family
 from bayes_ipd.plots import RATIO_SCALES, ForestRow, forest_plot
-from bayes_ipd.plots.text import fmt, fmt_p, fmt_sig, measure_name
+from bayes_ipd.plots.layout import DEFAULT_FAVOURS
+from bayes_ipd.plots.text import fmt, fmt_count, fmt_p, fmt_sig, measure_name
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+    from bayes_ipd.data import IPD
     from bayes_ipd.two_stage.aggregate import AggregateData
     from bayes_ipd.two_stage.pooling import PooledResult
 
-__all__ = ["heterogeneity_lines", "two_stage_forest", "two_stage_rows"]
+__all__ = ["arm_count_columns", "heterogeneity_lines", "two_stage_forest", "two_stage_rows"]
 
 
 def two_stage_forest(
@@ -42,6 +46,7 @@ def two_stage_forest(
     level: float = 0.95,
     xlim: tuple[float, float] | None = None,
     digits: int = 2,
+    favours: tuple[str, str] | str | None = "auto",
 ) -> Figure:
     """Forest plot of a two-stage meta-analysis, laid out as metafor's ``forest()``.
 
@@ -60,7 +65,9 @@ def two_stage_forest(
     labels : sequence or mapping of str, optional
         Display labels of the trials (see :func:`two_stage_rows`).
     extra_columns : mapping of str to sequence, optional
-        Extra label columns shown left of the plot, e.g. ``{"Year": years}``.
+        Extra label columns shown left of the plot, e.g. ``{"Year": years}`` or the
+        per-arm ``events/N`` columns of :func:`arm_count_columns`. Without them, when
+        ``per_study`` counts events, an ``Events/N`` column replaces the ``N`` column.
     exponentiate : bool, optional
         Draw on the ratio scale: log axis with ratio tick labels and exponentiated numbers.
         By default, True when the scale is a log ratio (see
@@ -78,6 +85,10 @@ def two_stage_forest(
         beyond them end in an arrow. By default the axis covers every interval.
     digits : int
         Decimals of the numbers on the right.
+    favours : (str, str), None or "auto"
+        Labels under the axis, left and right of the null line. ``"auto"``: ``("Favours
+        treatment", "Favours control")`` (lower is better) for the treatment effect, none
+        for an interaction term; None for none.
 
     Returns
     -------
@@ -112,19 +123,89 @@ def two_stage_forest(
         level=level,
         show_prediction=show_prediction,
     )
+    if not extra_columns and getattr(per_study, "events", None) is not None:
+        rows, extra_columns = _with_event_column(rows, per_study)
+    if favours == "auto":
+        term = getattr(per_study, "term", "treat")
+        favours = DEFAULT_FAVOURS if term == "treat" else None
     return forest_plot(
         rows,
         heterogeneity=heterogeneity_lines(pooled),
         extra_headers=tuple(extra_columns or {}),
         title=title,
         exponentiate=exponentiate,
-        measure=measure_name(scale, exponentiate),
+        measure=term_measure(
+            measure_name(scale, exponentiate), getattr(per_study, "term", None), exponentiate
+        ),
         xlabel=xlabel,
         show_weights=show_weights,
         level=level,
         xlim=xlim,
         digits=digits,
+        favours=favours,
     )
+
+
+def _with_event_column(
+    rows: list[ForestRow], agg: AggregateData
+) -> tuple[list[ForestRow], dict[str, list[str]]]:
+    """Rows whose ``N`` moves into an ``Events/N`` column (``15/262``), pooled row included.
+
+    The first ``k`` rows are the trials of ``agg`` (as :func:`two_stage_rows` makes them);
+    rows that do not line up so are returned unchanged, without the column."""
+    k = len(agg.studies)
+    if len(rows) < k or any(r.style not in ("study", "excluded") for r in rows[:k]):
+        return rows, {}
+    events = [int(e) for e in agg.events]
+    reasons = _exclusion_reasons(agg)
+    cells = [
+        f"{fmt_count(e)}/{fmt_count(r.n)}" if r.n else ""
+        for e, r in zip(events, rows[:k], strict=True)
+    ]
+    kept = sum(e for e, reason in zip(events, reasons, strict=True) if reason is None)
+    for row in rows[k:]:
+        pooled = row.style == "pooled" and row.n is not None
+        cells.append(f"{fmt_count(kept)}/{fmt_count(row.n)}" if pooled else "")
+    out = [dataclasses.replace(r, n=None, extra=(c,)) for r, c in zip(rows, cells, strict=True)]
+    return out, {"Events/N": cells}
+
+
+def arm_count_columns(ipd: IPD) -> dict[str, list[str]]:
+    """Per-arm count columns of a forest plot, as ipdmetan shows them.
+
+    Parameters
+    ----------
+    ipd : IPD
+        The participant rows the two-stage analysis used.
+
+    Returns
+    -------
+    dict of str to list of str
+        ``{"Treated events/N": ["4/123", ...], "Control events/N": [...]}`` (one cell per
+        trial of ``ipd.studies``, thousands separated) for outcomes with events, else
+        ``{"Treated N": ..., "Control N": ...}``. Pass it as ``extra_columns`` to
+        :func:`two_stage_forest` or :meth:`TwoStageResult.plot_forest`.
+
+    Examples
+    --------
+    >>> from bayes_ipd.datasets import load_bcg_ipd
+    >>> arm_count_columns(load_bcg_ipd())["Treated events/N"][0]
+    '4/123'
+    """
+    k = len(ipd.studies)
+    treated = np.asarray(ipd.treat, dtype=float) == 1.0
+    role = get_family(ipd.family).event_role
+    counts = None if role is None else np.asarray(getattr(ipd, role), dtype=float)
+    columns: dict[str, list[str]] = {}
+    for arm, in_arm in (("Treated", treated), ("Control", ~treated)):
+        n = np.bincount(ipd.study[in_arm], minlength=k)
+        if counts is None:
+            columns[f"{arm} N"] = [fmt_count(x) for x in n]
+            continue
+        events = np.bincount(ipd.study[in_arm], weights=counts[in_arm], minlength=k)
+        cells = [f"{fmt_count(e)}/{fmt_count(x)}" for e, x in zip(events, n, strict=True)]
+        columns[f"{arm} events/N"] = cells
+    return columns
 
 
 def two_stage_rows(

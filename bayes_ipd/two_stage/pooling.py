@@ -19,8 +19,10 @@ The prediction interval is that of Higgins, Thompson & Spiegelhalter (2009).
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -29,7 +31,15 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from bayes_ipd.conventions import METHOD_NAMES, METHODS, SCALES, json_ready, readonly, scale_name
+from bayes_ipd.conventions import (
+    METHOD_NAMES,
+    METHODS,
+    SCALES,
+    json_ready,
+    readonly,
+    scale_name,
+    term_measure,
+)
 from bayes_ipd.errors import PoolingError
 from bayes_ipd.two_stage.aggregate import AggregateData, check_scale
 from bayes_ipd.two_stage.estimators import (
@@ -133,9 +143,22 @@ class PooledResult:
     studies: tuple[str, ...]
     weights: np.ndarray
     scale: str | None
+    term: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "weights", readonly(self.weights))
+
+    @property
+    def effect_words(self) -> str:
+        """What the estimate is: the scale's name, or for an interaction term the change
+        in it per unit of the covariate (``"change in mean difference per unit of age"``)."""
+        return _lower_first(term_measure(scale_name(self.scale), self.term))
+
+    @property
+    def ratio_words(self) -> str:
+        """The exponentiated estimate's name (ratio scales)."""
+        ratio = str(SCALES[str(self.scale)].ratio_name)
+        return _lower_first(term_measure(ratio, self.term, exponentiate=True))
 
     @property
     def tau(self) -> float:
@@ -192,6 +215,8 @@ class PooledResult:
         return pd.DataFrame({"study": list(self.studies), "weight": self.weights.copy()})
 
     def _report_lines(self) -> list[str]:
+        if self.k == 1:
+            return self._single_trial_lines()
         pct = _percent(self.level)
         if self.method == "FE":
             header = f"Common-effect (inverse-variance) meta-analysis (k = {self.k}; FE)"
@@ -213,17 +238,36 @@ class PooledResult:
             f"H² (total / sampling var.):  {_num(self.h2, 2)}",
             f"Test for heterogeneity: Q({self.q_df} df) = {_num(self.q)}, p {_pval(self.q_p)}",
             "",
-            f"Pooled {scale_name(self.scale)}: {_num(self.estimate)} "
+            f"Pooled {self.effect_words}: {_num(self.estimate)} "
             f"({pct} CI {_num(self.ci_low)} to {_num(self.ci_high)}), SE {_num(self.se)}",
             f"Test of no effect: {self.dist}{_df_text(self.df)} = {_num(self.stat, 3)}, "
             f"p {_pval(self.p)}",
         ]
         if self.is_ratio:
             lines.append(
-                f"Pooled {SCALES[str(self.scale)].ratio_name}: {_num(_exp(self.estimate))} "
+                f"Pooled {self.ratio_words}: {_num(_exp(self.estimate))} "
                 f"({pct} CI {_num(_exp(self.ci_low))} to {_num(_exp(self.ci_high))})"
             )
         lines.append(f"{pct} prediction interval: {self._prediction_text()}")
+        return lines
+
+    def _single_trial_lines(self) -> list[str]:
+        """One trial: nothing is pooled and no between-trial variance is estimated."""
+        pct = _percent(self.level)
+        lines = [
+            f"Single trial (k = 1, {self.studies[0]!r}): nothing to pool; τ², I² and the "
+            "heterogeneity test are not estimable",
+            "",
+            f"Trial {self.effect_words}: {_num(self.estimate)} "
+            f"({pct} CI {_num(self.ci_low)} to {_num(self.ci_high)}), SE {_num(self.se)}",
+            f"Test of no effect: {self.dist}{_df_text(self.df)} = {_num(self.stat, 3)}, "
+            f"p {_pval(self.p)}",
+        ]
+        if self.is_ratio:
+            lines.append(
+                f"Trial {self.ratio_words}: {_num(_exp(self.estimate))} "
+                f"({pct} CI {_num(_exp(self.ci_low))} to {_num(_exp(self.ci_high))})"
+            )
         return lines
 
     def _prediction_text(self) -> str:
@@ -258,6 +302,10 @@ class PooledResult:
         return f"<div>{caption}{body}{note}</div>"
 
 
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:]
+
+
 def pool(
     estimates: Sequence[float] | np.ndarray,
     ses: Sequence[float] | np.ndarray,
@@ -267,6 +315,7 @@ def pool(
     studies: Sequence[str] | None = None,
     level: float = 0.95,
     scale: str | None = None,
+    convergence: str = "metafor",
 ) -> PooledResult:
     """Pool per-trial estimates by inverse-variance weighting.
 
@@ -274,8 +323,9 @@ def pool(
     ----------
     estimates, ses : array_like
         Per-trial estimates and standard errors (positive, finite), in the same order.
-    method : {"FE", "DL", "REML", "PM", "ML"}
-        τ² estimator (case-insensitive); ``"FE"`` fixes τ² = 0.
+    method : {"FE", "DL", "REML", "PM", "ML", "EB", "SJ"}
+        τ² estimator (case-insensitive); ``"FE"`` fixes τ² = 0. ``"EB"`` (empirical
+        Bayes) solves the PM equation by Fisher scoring; ``"SJ"`` is Sidik-Jonkman's.
     hksj : bool
         Use the Hartung-Knapp-Sidik-Jonkman variance
         ``Σw(y - μ)² / ((k - 1) Σw)`` (not truncated) with a t test on k - 1 df.
@@ -286,6 +336,10 @@ def pool(
     scale : {"MD", "logOR", "logRR", "logHR", None}
         Effect scale, carried into the result; log-ratio results are also shown
         exponentiated.
+    convergence : {"metafor", "exact"}
+        Where the iterative τ² estimators (PM, REML, ML, EB) stop: at metafor's absolute
+        tolerances (default; figures agree with ``rma`` digit for digit) or at the exact
+        root (scale-equivariant; differs from metafor around the fifth significant digit).
 
     Returns
     -------
@@ -323,10 +377,17 @@ def pool(
     level = _check_level(level)
     check_scale(scale)
     if hksj and len(y) < 2:
-        raise PoolingError("HKSJ needs at least 2 trials; got 1 (use hksj=False)")
+        raise PoolingError("HKSJ needs at least 2 trials; got 1 (pool without HKSJ)")
+    if hksj and np.ptp(y) == 0:
+        warnings.warn(
+            f"HKSJ with {len(y)} identical estimates ({y[0]:g}): the HKSJ standard error is "
+            "0, so the interval has zero width and p = 0 (metafor gives the same); the "
+            "unadjusted interval (without HKSJ) is the meaningful one here",
+            stacklevel=2,
+        )
     # one trial goes the same way: τ² = 0, no Q test, heterogeneity and PI undefined (NaN)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        result = _pooled_values(y, v, labels, method, hksj, level, scale)
+        result = _pooled_values(y, v, labels, method, hksj, level, scale, convergence)
     _check_finite(result, v)
     return result
 
@@ -349,7 +410,7 @@ def pool_aggregate(
     if kept.k == 0:
         reasons = "; ".join(f"{s}: {r}" for s, r in zip(agg.studies, agg.excluded, strict=True))
         raise PoolingError(f"no trial left to pool: every trial is excluded ({reasons})")
-    return pool(
+    pooled = pool(
         kept.estimate,
         kept.se,
         method=method,
@@ -358,6 +419,7 @@ def pool_aggregate(
         level=level,
         scale=kept.scale,
     )
+    return dataclasses.replace(pooled, term=kept.term)
 
 
 def tau2_qprofile_ci(
@@ -511,9 +573,10 @@ def _pooled_values(
     hksj: bool,
     level: float,
     scale: str | None,
+    convergence: str = "metafor",
 ) -> PooledResult:
     k = len(y)
-    tau2 = tau2_by_method(y, v, method)
+    tau2 = tau2_by_method(y, v, method, convergence)
     w = 1.0 / (v + tau2)
     estimate = weighted_mean(y, w)
     if hksj:

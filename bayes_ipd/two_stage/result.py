@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from os import PathLike
+from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -19,16 +21,16 @@ from scipy import stats
 
 from bayes_ipd.conventions import SCALES, json_ready, method_label
 from bayes_ipd.families import get_family
+from bayes_ipd.plots.text import TextColumn, decimals_for, fmt_count, fmt_fixed, text_table
 from bayes_ipd.two_stage.aggregate import AggregateData
 from bayes_ipd.two_stage.forest_rows import two_stage_forest
 from bayes_ipd.two_stage.pooling import PooledResult
+from bayes_ipd.two_stage.saving import aggregate_frame, write_aggregate
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 __all__ = ["TwoStageResult"]
-
-_CELL = 32  # width of an "estimate [low, high]" cell
 
 
 @dataclass(frozen=True, eq=False)
@@ -46,6 +48,9 @@ class TwoStageResult:
         ``"survival"``); None when the per-trial results were given, not fitted.
     dropped : Mapping[str, int]
         Participant rows left out before stage one, counted by reason.
+    sources : Mapping[str, str]
+        ``"IPD"`` or ``"AD"`` per trial when aggregate-data trials were pooled beside the
+        IPD ones (:func:`bayes_ipd.two_stage.two_stage` with ``aggregate=``); empty otherwise.
 
     Examples
     --------
@@ -60,9 +65,40 @@ class TwoStageResult:
     pooled: PooledResult
     family: str | None = None
     dropped: Mapping[str, int] = field(default_factory=dict)
+    sources: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "dropped", MappingProxyType(dict(self.dropped)))
+        object.__setattr__(self, "sources", MappingProxyType(dict(self.sources)))
+
+    def to_aggregate_frame(
+        self, trial_columns: pd.DataFrame | None = None, *, include_excluded: bool = False
+    ) -> pd.DataFrame:
+        """Stage-one results as a table (see :func:`bayes_ipd.two_stage.saving.aggregate_frame`).
+
+        Columns ``study, estimate, se, n, events, term, scale``, ``source`` when AD trials
+        were pooled, ``excluded`` with ``include_excluded``, then ``trial_columns`` (a
+        frame with a ``study`` column, e.g. from
+        :func:`bayes_ipd.two_stage.saving.trial_level_frame`).
+        """
+        return aggregate_frame(
+            self.per_study,
+            sources=self.sources,
+            trial_columns=trial_columns,
+            include_excluded=include_excluded,
+        )
+
+    def save_aggregate(
+        self,
+        path: str | PathLike[str],
+        trial_columns: pd.DataFrame | None = None,
+        *,
+        include_excluded: bool = False,
+    ) -> Path:
+        """Write :meth:`to_aggregate_frame` as CSV, readable by ``bayes-ipd pool`` and
+        ``bayes-ipd metareg`` (``--estimate estimate --se se --study study``); the path."""
+        frame = self.to_aggregate_frame(trial_columns, include_excluded=include_excluded)
+        return write_aggregate(frame, path)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready result, NaN as None.
@@ -77,7 +113,7 @@ class TwoStageResult:
             "term": self.per_study.term,
             "family": self.family,
             "dropped": {str(k): int(v) for k, v in self.dropped.items()},
-        }
+        } | ({"sources": dict(self.sources)} if self.sources else {})
 
     def summary_frame(self) -> pd.DataFrame:
         """One row per trial, then the pooled row.
@@ -90,7 +126,21 @@ class TwoStageResult:
         return _summary_frame(self.per_study, self.pooled)
 
     def __str__(self) -> str:
-        return _format_report(self.per_study, self.pooled, self.family, self.dropped)
+        text = _format_report(self.per_study, self.pooled, self.family, self.dropped)
+        ad = self._aggregate_only()
+        if ad:
+            text += f"\n\nAggregate data only (published estimate, no rows): {', '.join(ad)}"
+        return text
+
+    def _aggregate_only(self) -> list[str]:
+        """Trials pooled from a published estimate, not from participant rows."""
+        return [s for s in self.per_study.studies if self.sources.get(s, "IPD") != "IPD"]
+
+    def source_labels(self) -> list[str]:
+        """``"IPD"`` or ``"AD only"`` per trial of :attr:`per_study`, in its order (the
+        forest plot's ``Data`` column when aggregate-data trials were pooled)."""
+        ad = set(self._aggregate_only())
+        return ["AD only" if s in ad else "IPD" for s in self.per_study.studies]
 
     def __repr__(self) -> str:
         return self.__str__()
@@ -103,6 +153,8 @@ class TwoStageResult:
         defaults to the pooled result's.
         """
         kw.setdefault("level", self.pooled.level)
+        if self._aggregate_only():
+            kw.setdefault("extra_columns", {"Data": self.source_labels()})
         return two_stage_forest(self.pooled, self.per_study, **kw)
 
 
@@ -177,29 +229,50 @@ def _title(agg: AggregateData, pooled: PooledResult, family: str | None) -> str:
 
 
 def _table_lines(frame: pd.DataFrame, pooled: PooledResult) -> list[str]:
+    """The per-trial table: count columns only when some trial has them, one number of
+    decimals per interval column chosen from the standard errors (:func:`decimals_for`)."""
     pct = f"{100 * pooled.level:g}%"
     scale = pooled.scale or "estimate"
-    width = max(12, *(len(str(s)) for s in frame["study"])) + 2
-    ratio = SCALES[str(pooled.scale)].ratio_label if pooled.is_ratio else None
-    header = f"{'study':<{width}}{'n':>9}{'events':>8}  {f'{scale:>9} [{pct} CI]':<{_CELL}}"
-    if ratio:
-        header += f"  {f'{ratio:>9} [{pct} CI]':<{_CELL}}"
-    header += f"{'weight %':>9}"
-    rule = "-" * len(header)
-    lines = [header, rule]
-    for i, row in frame.iterrows():
-        if i == len(frame) - 1:
-            lines.append(rule)
-        text = (
-            f"{row['study']!s:<{width}}{_count(row['n']):>9}{_count(row['events']):>8}  "
-            f"{_interval(row['estimate'], row['ci_low'], row['ci_high'])}"
+    excluded = frame["excluded"].map(lambda r: isinstance(r, str))
+    columns = [TextColumn("study", tuple(str(s) for s in frame["study"]), "left")]
+    for name in ("n", "events"):
+        if frame[name].iloc[:-1].notna().any():
+            columns.append(TextColumn(name, tuple(fmt_count(_na_none(v)) for v in frame[name])))
+    se = frame["se"].astype(float).where(~excluded)
+    columns.append(
+        TextColumn(
+            f"{scale} [{pct} CI]",
+            _interval_cells(frame[["estimate", "ci_low", "ci_high"]], decimals_for(se)),
         )
-        if ratio:
-            text += "  " + _interval(row["exp_estimate"], row["exp_ci_low"], row["exp_ci_high"])
-        weight = "excluded" if isinstance(row["excluded"], str) else _fixed(row["weight"], 2)
-        lines.append(f"{text}{weight:>9}")
-    lines.append(rule)
-    return lines
+    )
+    if pooled.is_ratio:
+        ratio = SCALES[str(pooled.scale)].ratio_label
+        exp_cols = frame[["exp_estimate", "exp_ci_low", "exp_ci_high"]]
+        exp_se = (exp_cols["exp_estimate"].astype(float) * se).tolist()
+        exp_cells = _interval_cells(exp_cols, decimals_for(exp_se))
+        columns.append(TextColumn(f"{ratio} [{pct} CI]", exp_cells))
+    weights = tuple(
+        "excluded" if out else fmt_fixed(float(w), 2)
+        for w, out in zip(frame["weight"], excluded, strict=True)
+    )
+    columns.append(TextColumn("weight %", weights))
+    lines = text_table(columns, rules=(len(frame) - 1,))
+    return [*lines, lines[1]]
+
+
+def _interval_cells(values: pd.DataFrame, decimals: int) -> tuple[str, ...]:
+    """``estimate [low, high]`` cells with the three numbers aligned down the column."""
+    rows = values.itertuples(index=False)
+    texts = [[fmt_fixed(float(v), decimals) for v in row] for row in rows]
+    widths = [max(len(t[j]) for t in texts) for j in range(3)]
+    return tuple(
+        "" if not t[0] else f"{t[0]:>{widths[0]}} [{t[1]:>{widths[1]}}, {t[2]:>{widths[2]}}]"
+        for t in texts
+    )
+
+
+def _na_none(value: Any) -> Any:
+    return None if pd.isna(value) else value
 
 
 def _pooled_label(pooled: PooledResult) -> str:
@@ -209,17 +282,3 @@ def _pooled_label(pooled: PooledResult) -> str:
 def _total(counts: pd.Series, excluded: pd.Series) -> Any:
     kept = counts[excluded.isna()]
     return pd.NA if kept.isna().any() else int(kept.sum())
-
-
-def _count(value: Any) -> str:
-    return "" if pd.isna(value) else str(int(value))
-
-
-def _fixed(value: float, digits: int = 3) -> str:
-    return "" if pd.isna(value) else f"{value:.{digits}f}"
-
-
-def _interval(estimate: float, low: float, high: float) -> str:
-    if pd.isna(estimate):
-        return " " * _CELL
-    return f"{estimate:>9.3f} [{low:>8.3f}, {high:>8.3f}]".ljust(_CELL)

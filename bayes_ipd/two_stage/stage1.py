@@ -109,7 +109,11 @@ def parse_pool_var(ipd: IPD, pool_var: str) -> PoolTerm:
 
 
 def fit_per_study(
-    ipd: IPD, *, covariates: Sequence[str] = (), pool_var: str = "treat"
+    ipd: IPD,
+    *,
+    covariates: Sequence[str] = (),
+    pool_var: str = "treat",
+    sparse: str = "none",
 ) -> AggregateData:
     """Fit one regression per trial and collect the estimate of one term.
 
@@ -127,6 +131,12 @@ def fit_per_study(
         model then holding the covariate's main effect and its product with the treatment.
         For a two-level categorical covariate the product is with the indicator of its
         second level.
+    sparse : {"none", "cc", "tacc", "firth"}
+        Binomial only: how trials with sparse data are estimated
+        (:data:`~bayes_ipd.families.sparse.SPARSE_METHODS`): ``"none"`` (default) excludes a
+        trial with a zero cell; ``"cc"`` / ``"tacc"`` continuity-correct its 2x2 table;
+        ``"firth"`` fits Firth's penalised logistic regression to every trial. A trial with
+        no events in either arm is excluded by every method.
 
     Returns
     -------
@@ -158,9 +168,15 @@ def fit_per_study(
     term = parse_pool_var(ipd, pool_var)
     adjust = _adjustment_covariates(ipd, covariates, term)
     family = get_family(ipd.family, IPDDataError)
+    if sparse != "none" and sparse not in family.sparse_methods:
+        offered = ", ".join(repr(m) for m in ("none", *family.sparse_methods))
+        raise SpecError(
+            f"sparse={sparse!r} is not a stage-one method of the {family.name} family "
+            f"(it offers {offered})"
+        )
     fits = []
     for code, label in enumerate(ipd.studies):  # a loop, not a comprehension: warning stacklevel
-        fits.append(_fit_one_trial(ipd, code, label, adjust, term, family))
+        fits.append(_fit_one_trial(ipd, code, label, adjust, term, family, sparse))
     return AggregateData(
         studies=ipd.studies,
         estimate=np.array([f.estimate for f in fits]),
@@ -202,7 +218,8 @@ def _events_per_trial(ipd: IPD, family: Family) -> np.ndarray | None:
 
 def _responses(ipd: IPD, family: Family, rows: np.ndarray) -> dict[str, np.ndarray]:
     """The family's response columns of one trial's rows."""
-    return {name: getattr(ipd, name)[rows] for name in family.response_names}
+    given = {name: getattr(ipd, name) for name in family.response_names}
+    return {name: values[rows] for name, values in given.items() if values is not None}
 
 
 def _fit_one_trial(
@@ -212,14 +229,22 @@ def _fit_one_trial(
     adjust: list[str],
     term: PoolTerm,
     family: Family,
+    sparse: str = "none",
 ) -> _TrialFit:
     rows = np.flatnonzero(ipd.study == code)
     try:
         responses = _responses(ipd, family, rows)
-        _check_arms(ipd.treat[rows])
-        family.check_trial_events(responses, ipd.treat[rows])
+        treat = ipd.treat[rows]
+        _check_arms(treat)
+        if sparse == "none":
+            family.check_trial_events(responses, treat)
         design = _trial_design(ipd, rows, label, adjust, term)
-        estimate, se = family.fit_trial(responses, design.x, design.names, design.term_index)
+        if sparse == "none":
+            estimate, se = family.fit_trial(responses, design.x, design.names, design.term_index)
+        else:
+            estimate, se = family.fit_sparse_trial(
+                responses, treat, design.x, design.names, design.term_index, sparse
+            )
     except Unfittable as exc:
         reason = str(exc)
         warnings.warn(f"trial {label!r} excluded from pooling: {reason}", UserWarning, stacklevel=3)

@@ -1,0 +1,519 @@
+"""Compiled models, kept in memory and on disk across processes.
+
+Compiling a model for nutpie (PyTensor graph -> numba -> LLVM machine code) is the
+expensive, data-independent part of a fit. A compiled model is kept under a key that is
+equal exactly when two models compile to the same program: a fingerprint of the model's
+log-density and trace graphs (every operation, every constant's bytes, the type of every
+data container — but not the containers' values), the sampler backend and the versions of
+everything that generates the code. The data of a model — participant summaries *and* the
+priors' numbers (``prior_<slot>`` containers) — live in ``pm.Data`` containers, so a new
+data set or a new prior scale is the same program with other data: a refit, not a compile.
+
+Two stores:
+
+* in memory, the last :data:`MEMORY_SIZE` compiled programs of this process;
+* on disk, one file per program in :func:`cache_dir` (the platform's user cache folder,
+  or ``$BAYES_IPD_CACHE_DIR``): numba's relocatable object code of the log-density and
+  trace functions and the layout nutpie needs, so a second process of the same structure
+  loads the program (about a second) instead of compiling it.
+
+A disk entry is ``MAGIC``, the SHA-256 of its payload, then the payload; the payload names
+its key and the library versions. An entry whose digest, key or versions do not match
+(corrupt, truncated, written by another numba or on another CPU) is deleted and the model
+compiled again, never used. Entries are written to a temporary file in the same folder and
+moved into place with :func:`os.replace`, so concurrent writers of one entry cannot leave a
+torn file. The files are Python pickles: the cache folder must be writable by its user
+only (it is by default).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import platform
+import sys
+import tempfile
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ENV_VAR = "BAYES_IPD_CACHE_DIR"
+MAGIC = b"BAYES-IPD-COMPILED 1\n"
+FORMAT = 1
+MEMORY_SIZE = 8
+SUFFIX = ".nutpie"
+_VERSIONED = ("numpy", "pymc", "pytensor", "nutpie", "numba", "llvmlite", "bayes_ipd")
+
+_MEMORY: OrderedDict[str, CompiledCore] = OrderedDict()
+_LOCK = threading.Lock()
+_COUNTS = {"hits": 0, "disk_hits": 0, "misses": 0, "compiles": 0, "rejected": 0}
+
+
+@dataclass(frozen=True)
+class CacheStats:
+    """Counters of the compiled-model cache of this process (since the last reset).
+
+    Attributes
+    ----------
+    hits : int
+        Fits that reused a compiled model held in memory.
+    disk_hits : int
+        Fits that loaded a compiled model from the disk cache.
+    misses : int
+        Fits that found no compiled model in memory (``disk_hits + compiles`` of them).
+    compiles : int
+        Fits that compiled the model.
+    rejected : int
+        Disk entries found stale or corrupt (deleted; the model was compiled instead).
+    """
+
+    hits: int
+    disk_hits: int
+    misses: int
+    compiles: int
+    rejected: int
+
+    def to_dict(self) -> dict[str, int]:
+        """JSON-ready dictionary."""
+        return {
+            "hits": self.hits,
+            "disk_hits": self.disk_hits,
+            "misses": self.misses,
+            "compiles": self.compiles,
+            "rejected": self.rejected,
+        }
+
+
+def cache_stats() -> CacheStats:
+    """The cache counters of this process (a sensitivity sweep shows ``compiles == 1``)."""
+    with _LOCK:
+        return CacheStats(**_COUNTS)
+
+
+def reset_cache_stats() -> None:
+    """Set every counter of :func:`cache_stats` to zero."""
+    with _LOCK:
+        for name in _COUNTS:
+            _COUNTS[name] = 0
+
+
+def count(name: str) -> None:
+    """Add one to the counter ``name`` of :class:`CacheStats`."""
+    with _LOCK:
+        _COUNTS[name] += 1
+
+
+# --------------------------------------------------------------------------- where, what
+
+
+def cache_dir() -> Path:
+    """The disk cache folder: ``$BAYES_IPD_CACHE_DIR``, else the user cache folder's
+    ``bayes_ipd/compiled`` (``~/.cache/bayes_ipd/compiled`` on Linux)."""
+    given = os.environ.get(ENV_VAR)
+    if given:
+        return Path(given).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("bayes_ipd", appauthor=False)) / "compiled"
+
+
+def _version(name: str) -> str:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "absent"
+
+
+def versions() -> dict[str, str]:
+    """Everything an entry's machine code depends on besides the model: Python, the
+    libraries that generate it, the CPU it was optimised for and numba's options."""
+    import llvmlite.binding as llvm
+    import numba
+
+    out = {"python": sys.version, "machine": platform.machine(), "format": str(FORMAT)}
+    out.update({name: _version(name) for name in _VERSIONED})
+    out["cpu"] = llvm.get_host_cpu_name()
+    out["cpu_features"] = llvm.get_host_cpu_features().flatten()
+    out["numba_opt"] = str(numba.config.OPT)
+    try:
+        import pytensor
+
+        out["fastmath"] = str(pytensor.config.numba__fastmath)
+    except AttributeError:  # pragma: no cover - older PyTensor
+        out["fastmath"] = "default"
+    return out
+
+
+def _op_signature(op: Any) -> str:
+    kind = f"{type(op).__module__}.{type(op).__qualname__}"
+    props = getattr(op, "__props__", None)
+    if props:
+        return f"{kind}{[(p, repr(getattr(op, p))) for p in props]}"
+    return f"{kind}:{op}"
+
+
+def _input_signature(var: Any) -> str:
+    from pytensor.compile.sharedvalue import SharedVariable
+    from pytensor.graph.basic import Constant
+
+    if isinstance(var, Constant):
+        data = np.asarray(var.data)
+        digest = hashlib.sha256(np.ascontiguousarray(data).tobytes()).hexdigest()
+        return f"const {var.type} {data.dtype.str} {data.shape} {digest}"
+    if isinstance(var, SharedVariable):
+        return f"data {var.name} {var.type}"
+    return f"input {var.name} {var.type}"
+
+
+def graph_fingerprint(outputs: Iterable[Any], names: Iterable[str]) -> str:
+    """SHA-256 of a graph's operations, constants and input types, in topological order.
+
+    Data containers enter by name and type only (their values are data); every constant
+    enters with its bytes, so a data-dependent number left in the graph changes the key.
+    """
+    from pytensor.graph.traversal import graph_inputs, io_toposort
+
+    outputs = list(outputs)
+    inputs = list(graph_inputs(outputs))
+    ids: dict[Any, int] = {}
+    h = hashlib.sha256()
+    for var in inputs:
+        ids[var] = len(ids)
+        h.update(_input_signature(var).encode())
+    for node in io_toposort(inputs, outputs):
+        args = [ids.setdefault(v, len(ids)) for v in node.inputs]
+        for out in node.outputs:
+            ids[out] = len(ids)
+        h.update(f"|{_op_signature(node.op)}{args}{[str(o.type) for o in node.outputs]}".encode())
+    h.update(repr([ids.get(v) for v in outputs]).encode())
+    h.update(repr(list(names)).encode())
+    return h.hexdigest()
+
+
+def model_fingerprint(model: Any) -> str:
+    """:func:`graph_fingerprint` of the log density and of every traced variable."""
+    traced = list(model.unobserved_value_vars)
+    names = [v.name for v in model.value_vars] + [v.name for v in traced]
+    return graph_fingerprint([model.logp(), *traced], names)
+
+
+def entry_key(model: Any, backend: str) -> str:
+    """The key of ``model``'s compiled program under ``backend`` (hex SHA-256)."""
+    parts = [backend, model_fingerprint(model), repr(sorted(versions().items()))]
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+
+
+# --------------------------------------------------------------------------- the program
+
+
+class NativeFunction:
+    """A C callback loaded from numba object code (what nutpie needs: ``address``).
+
+    Its numba environments (the constant Python objects the code refers to, such as a
+    dtype) are rebuilt and bound as numba's own cache does when it loads a function.
+    """
+
+    def __init__(
+        self, library: Any, wrapper_name: str, environments: tuple[tuple[str, list], ...]
+    ) -> None:
+        from numba.core.environment import Environment, lookup_environment
+
+        self._library = library  # keeps the machine code alive
+        self._environments = []
+        for name, consts in environments:
+            env = lookup_environment(name)
+            if env is None:
+                env = Environment({"__name__": __name__})
+                env.consts[:] = consts
+                env.env_name = name
+                Environment._memo[name] = env
+            library.codegen.set_env(name, env)
+            self._environments.append(env)
+        self.native_name = wrapper_name
+        self.address = library.get_pointer_to_function(wrapper_name)
+
+
+@dataclass(frozen=True)
+class CompiledCore:
+    """The data-independent part of a nutpie compiled model: machine code and layout.
+
+    Attributes
+    ----------
+    logp, expand : object
+        The log density + gradient and the trace ("expand") C callbacks (``.address``).
+    n_dim, n_expanded : int
+        Unconstrained parameters; values written to the trace per draw.
+    shape_info : tuple
+        (names, slices, shapes) of the traced variables, nutpie's layout.
+    shared : tuple of (str, int, str)
+        Name, rank and dtype of each data container, in the order the code reads them.
+    """
+
+    logp: Any
+    expand: Any
+    n_dim: int
+    n_expanded: int
+    shape_info: tuple[Any, ...]
+    shared: tuple[tuple[str, int, str], ...]
+
+
+def core_of(compiled: Any) -> CompiledCore:
+    """The :class:`CompiledCore` of a ``nutpie.compile_pymc_model`` result."""
+    return CompiledCore(
+        logp=compiled.compiled_logp_func,
+        expand=compiled.compiled_expand_func,
+        n_dim=int(compiled.n_dim),
+        n_expanded=int(compiled.n_expanded),
+        shape_info=tuple(compiled.shape_info),
+        shared=tuple((k, int(v.ndim), v.dtype.str) for k, v in compiled.shared_data.items()),
+    )
+
+
+class _Rank:
+    def __init__(self, ndim: int) -> None:
+        self.ndim = ndim
+
+
+def for_model(core: CompiledCore, model: Any) -> Any:
+    """A nutpie compiled model that runs ``core``'s code on ``model``'s data.
+
+    The data containers' values, the initial-point function (which depends on the priors'
+    numbers), the coordinates and dims are all taken from ``model``; only the machine code
+    and its layout come from the cache. A fresh compile goes through here too, so a reused
+    program samples exactly as a freshly compiled one.
+    """
+    from nutpie.compile_pymc import (
+        CompiledPyMCModel,
+        _prepare_dims_and_coords,
+        _rv_dict_to_flat_array_wrapper,
+        _wrap_with_lock,
+        make_user_data,
+    )
+    from pymc.initial_point import make_initial_point_fn
+
+    containers = {v.name: v for v in model.data_vars}
+    missing = [name for name, _, _ in core.shared if name not in containers]
+    if missing:
+        raise KeyError(f"the model has no data container {missing[0]!r}")
+    shared_data = {}
+    for name, ndim, dtype in core.shared:
+        value = np.array(containers[name].get_value(), dtype=dtype, order="C", copy=True)
+        if value.ndim != ndim:
+            raise KeyError(f"data container {name!r} has rank {value.ndim}, the code {ndim}")
+        value.flags.writeable = False
+        shared_data[name] = value
+    user_data = make_user_data({n: _Rank(d) for n, d, _ in core.shared}, shared_data)
+    point = make_initial_point_fn(
+        model=model,
+        default_strategy="support_point",
+        jitter_rvs=set(model.free_RVs),
+        return_transformed=True,
+    )
+    names, _, shapes = core.shape_info
+    n_free = len(model.free_RVs)
+    initial = _rv_dict_to_flat_array_wrapper(
+        _wrap_with_lock(point), names=list(names[:n_free]), shapes=list(shapes[:n_free])
+    )
+    dims, coords = _prepare_dims_and_coords(model, core.shape_info)
+    return CompiledPyMCModel(
+        _n_dim=core.n_dim,
+        dims=dims,
+        _coords=coords,
+        _shapes={name: tuple(shape) for name, _, shape in zip(*core.shape_info, strict=True)},
+        compiled_logp_func=core.logp,
+        compiled_expand_func=core.expand,
+        initial_point_func=initial,
+        shared_data=shared_data,
+        user_data=user_data,
+        n_expanded=core.n_expanded,
+        shape_info=core.shape_info,
+        logp_func=None,
+        expand_func=None,
+    )
+
+
+# --------------------------------------------------------------------------- memory
+
+
+def memory_get(key: str) -> CompiledCore | None:
+    """The program of ``key`` held in memory, or None."""
+    with _LOCK:
+        core = _MEMORY.get(key)
+        if core is not None:
+            _MEMORY.move_to_end(key)
+        return core
+
+
+def memory_put(key: str, core: CompiledCore) -> None:
+    """Hold ``core`` in memory (the least recently used program beyond the size goes)."""
+    with _LOCK:
+        _MEMORY[key] = core
+        _MEMORY.move_to_end(key)
+        while len(_MEMORY) > MEMORY_SIZE:
+            _MEMORY.popitem(last=False)
+
+
+def clear_memory() -> None:
+    """Forget every program held in memory."""
+    with _LOCK:
+        _MEMORY.clear()
+
+
+# --------------------------------------------------------------------------- disk
+
+
+def entry_path(key: str, folder: Path | None = None) -> Path:
+    """The file of entry ``key``."""
+    return (folder or cache_dir()) / f"{key}{SUFFIX}"
+
+
+def _environments(library: Any) -> tuple[tuple[str, list], ...]:
+    """Name and constants of each numba environment the code refers to, pickled with the
+    entry as numba's cache does (an environment numba would not cache is bound empty)."""
+    from numba.core.environment import lookup_environment
+
+    found = []
+    for var in library._final_module.global_variables:
+        if var.name.startswith("_ZN08NumbaEnv"):
+            env = lookup_environment(var.name)
+            usable = env is not None and env.can_cache()
+            found.append((var.name, list(env.consts) if usable else []))
+    return tuple(found)
+
+
+def _serialised(function: Any) -> tuple[Any, str, tuple[tuple[str, list], ...]] | None:
+    """numba's relocatable object code of a C callback, or None when it cannot move
+    between processes (addresses or objects of this process baked in)."""
+    library = getattr(function, "_library", None)
+    name = getattr(function, "_wrapper_name", None) or getattr(function, "native_name", None)
+    if library is None or name is None or library.has_dynamic_globals:
+        return None
+    return library.serialize_using_object_code(), name, _environments(library)
+
+
+def write_entry(path: Path, payload: dict[str, Any]) -> None:
+    """Write ``payload`` to ``path`` atomically (temporary file, then :func:`os.replace`)."""
+    body = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
+    digest = hashlib.sha256(body).hexdigest().encode()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem[:16]}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(MAGIC + digest + b"\n" + body)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_entry(path: Path, key: str) -> dict[str, Any] | None:
+    """The payload at ``path`` when it is whole and was written for ``key`` by these
+    library versions; None when absent. A stale or corrupt entry is deleted (None)."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    payload = _checked(raw, key)
+    if payload is None:
+        count("rejected")
+        path.unlink(missing_ok=True)
+    return payload
+
+
+def _checked(raw: bytes, key: str) -> dict[str, Any] | None:
+    head = len(MAGIC) + 65
+    if not raw.startswith(MAGIC) or len(raw) < head:
+        return None
+    digest, body = raw[len(MAGIC) : head - 1], raw[head:]
+    if hashlib.sha256(body).hexdigest().encode() != digest:
+        return None
+    try:
+        payload = pickle.loads(body)  # the user's own cache folder
+    except Exception:  # any failure means: not usable
+        return None
+    if not isinstance(payload, dict) or payload.get("key") != key:
+        return None
+    if payload.get("versions") != versions():
+        return None
+    return payload
+
+
+def save_core(key: str, core: CompiledCore, folder: Path | None = None) -> bool:
+    """Write ``core`` to the disk cache; False when its code cannot move between processes
+    or the folder is not writable (the fit goes on; the next process compiles again)."""
+    logp, expand = _serialised(core.logp), _serialised(core.expand)
+    if logp is None or expand is None:
+        return False
+    layout = replace(core, logp=None, expand=None)
+    payload = {"key": key, "versions": versions(), "logp": logp, "expand": expand, "core": layout}
+    try:
+        write_entry(entry_path(key, folder), payload)
+    except (OSError, pickle.PicklingError, TypeError, AttributeError):
+        return False  # not writable, or a constant that does not pickle
+    return True
+
+
+def load_core(key: str, folder: Path | None = None) -> CompiledCore | None:
+    """The program of ``key`` from the disk cache, or None (absent, stale or corrupt)."""
+    path = entry_path(key, folder)
+    payload = read_entry(path, key)
+    if payload is None:
+        return None
+    try:
+        from numba.core.registry import cpu_target
+
+        codegen = cpu_target.target_context.codegen()
+        functions = []
+        for part in ("logp", "expand"):
+            code, name, environments = payload[part]
+            library = codegen.unserialize_library(code)
+            functions.append(NativeFunction(library, name, environments))
+        return replace(payload["core"], logp=functions[0], expand=functions[1])
+    except Exception:  # an entry that does not load is not used
+        count("rejected")
+        path.unlink(missing_ok=True)
+        return None
+
+
+@dataclass(frozen=True)
+class DiskInfo:
+    """What the disk cache holds: folder, number of entries, their total size in bytes."""
+
+    folder: str
+    entries: int
+    bytes: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dictionary."""
+        return {"folder": self.folder, "entries": self.entries, "bytes": self.bytes}
+
+
+def _entries(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.suffix in (SUFFIX, ".tmp"))
+
+
+def disk_info(folder: Path | None = None) -> DiskInfo:
+    """Entries and bytes in the disk cache folder."""
+    folder = folder or cache_dir()
+    files = [p for p in _entries(folder) if p.suffix == SUFFIX]
+    return DiskInfo(str(folder), len(files), sum(p.stat().st_size for p in files))
+
+
+def clear_disk(folder: Path | None = None) -> int:
+    """Delete every entry (and leftover temporary file) of the disk cache; how many."""
+    removed = 0
+    for path in _entries(folder or cache_dir()):
+        path.unlink(missing_ok=True)
+        removed += 1
+    return removed

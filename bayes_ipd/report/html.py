@@ -1,0 +1,297 @@
+"""One self-contained HTML report of an analysis (``bayes-ipd run SPEC --report FILE``).
+
+The report assembles what an :class:`~bayes_ipd.analysis.AnalysisResult` already holds:
+the analysis plan (spec and priors in use), the PRISMA-IPD flow diagram and table and the
+data-integrity table (when the spec's ``[report]`` section names their files), both
+routes' results, the one-stage vs two-stage comparison, the hybrid IPD-only vs IPD + AD
+table, forest plots, the posterior predictive check and the sampler's diagnostics.
+Figures are embedded as base64 PNG, so the file needs nothing beside it.
+
+Every text goes through jinja2 with autoescaping (a trial called ``<script>`` is shown
+as text); tables are passed as cells, never as pre-rendered HTML.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import jinja2
+import pandas as pd
+from matplotlib.figure import Figure
+
+import bayes_ipd
+from bayes_ipd.one_stage.aggregate_trials import trial_effects
+from bayes_ipd.plots.flow import flow_diagram
+
+if TYPE_CHECKING:
+    from bayes_ipd.analysis import AnalysisResult
+
+__all__ = ["SECTIONS", "Figures", "Section", "Table", "render_report", "write_report"]
+
+SECTIONS: tuple[tuple[str, str], ...] = (
+    ("plan", "Analysis plan"),
+    ("flow", "PRISMA-IPD flow"),
+    ("integrity", "Data integrity"),
+    ("one-stage", "One-stage Bayesian model"),
+    ("two-stage", "Two-stage route"),
+    ("comparison", "One-stage vs two-stage"),
+    ("hybrid", "Hybrid sensitivity analysis: IPD only vs IPD + aggregate data"),
+    ("forest", "Forest plots"),
+    ("ppc", "Posterior predictive check"),
+    ("diagnostics", "Sampler diagnostics"),
+)
+"""Every section of the report, in order, as ``(id, heading)``; a section without its
+input says why it is empty."""
+
+TEMPLATE = "report.html.j2"
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table as text cells (formatted numbers), escaped when rendered."""
+
+    columns: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame, *, index: bool = True) -> Table:
+        """Cells of a DataFrame (the index as the first column when ``index``)."""
+        df = frame.reset_index() if index else frame
+        return cls(
+            columns=tuple(str(c) for c in df.columns),
+            rows=tuple(tuple(_cell(v) for v in row) for row in df.itertuples(index=False)),
+        )
+
+
+@dataclass(frozen=True)
+class Section:
+    """One report section: paragraphs, preformatted text blocks, tables and figures."""
+
+    id: str
+    title: str
+    paragraphs: tuple[str, ...] = ()
+    blocks: tuple[str, ...] = ()
+    tables: tuple[tuple[str, Table], ...] = ()
+    figures: tuple[tuple[str, str], ...] = ()  # (caption, data URI)
+    missing: str | None = None
+
+
+@dataclass
+class Figures:
+    """Collects figures as PNG data URIs (the report's only mutable helper)."""
+
+    dpi: int = 110
+    items: list[tuple[str, str]] = field(default_factory=list)
+
+    def add(self, caption: str, figure: Figure) -> None:
+        """Encode ``figure`` as a base64 PNG data URI under ``caption``."""
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", dpi=self.dpi, bbox_inches="tight")
+        data = base64.b64encode(buffer.getvalue()).decode("ascii")
+        self.items.append((caption, f"data:image/png;base64,{data}"))
+
+    def take(self) -> tuple[tuple[str, str], ...]:
+        """The figures collected since the last call."""
+        out = tuple(self.items)
+        self.items.clear()
+        return out
+
+
+def _cell(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+# ----------------------------------------------------------------------------- sections
+
+
+def _plan(result: AnalysisResult) -> Section:
+    spec = result.spec.to_dict()
+    rows = []
+    for section, values in spec.items():
+        if section == "priors" or not isinstance(values, dict):
+            continue
+        rows += [(f"{section}.{key}", _cell(v)) for key, v in values.items()]
+    one = result.one_stage
+    priors = one.built.priors.describe().splitlines()
+    if not one.built.design.k:  # aggregate data only: the model has mu and tau alone
+        priors = [p for p in priors if p.startswith(("effect", "tau"))]
+    source = result.spec.source
+    return Section(
+        id="plan",
+        title=dict(SECTIONS)["plan"],
+        paragraphs=(f"Spec file: {source}" if source else "Spec given in code.",),
+        tables=(("Analysis spec", Table(("setting", "value"), tuple(rows))),),
+        blocks=("\n".join(["Priors in use:", *priors]),),
+    )
+
+
+def _flow(result: AnalysisResult, figures: Figures) -> Section:
+    title = dict(SECTIONS)["flow"]
+    if result.flow is None:
+        return Section("flow", title, missing="No flow counts given ([report] flow = FILE).")
+    figures.add("PRISMA-IPD flow diagram", flow_diagram(result.flow))
+    tables = [("Flow", Table.from_frame(result.flow.table(), index=False))]
+    return Section("flow", title, tables=tuple(tables), figures=figures.take())
+
+
+def _integrity(result: AnalysisResult) -> Section:
+    title = dict(SECTIONS)["integrity"]
+    if result.integrity is None:
+        return Section(
+            "integrity", title, missing="No published results given ([report] published = FILE)."
+        )
+    table = Table.from_frame(result.integrity.table(), index=False)
+    return Section("integrity", title, blocks=(str(result.integrity),), tables=(("", table),))
+
+
+def _one_stage(result: AnalysisResult) -> Section:
+    one = result.one_stage
+    tables = [("Posterior summary", Table.from_frame(one.summary()))]
+    tables.append(("Trial effects (shrunken)", Table.from_frame(trial_effects(one))))
+    if result.one_stage_ipd is not None:
+        tables.append(("IPD-only fit", Table.from_frame(result.one_stage_ipd.summary())))
+    title = dict(SECTIONS)["one-stage"]
+    return Section("one-stage", title, blocks=(repr(one),), tables=tuple(tables))
+
+
+def _two_stage(result: AnalysisResult) -> Section:
+    title = dict(SECTIONS)["two-stage"]
+    two = result.two_stage
+    if two is None:
+        return Section("two-stage", title, missing="No participant rows: no stage-one regressions.")
+    tables = [("Per trial and pooled", Table.from_frame(two.summary_frame(), index=False))]
+    return Section("two-stage", title, blocks=(str(two),), tables=tuple(tables))
+
+
+def _comparison(result: AnalysisResult) -> Section:
+    title = dict(SECTIONS)["comparison"]
+    if result.comparison is None:
+        return Section(
+            "comparison", title, missing="Needs both routes on the same trials (participant rows)."
+        )
+    table = Table.from_frame(result.comparison.table)
+    return Section("comparison", title, tables=(("", table),))
+
+
+def _hybrid(result: AnalysisResult) -> Section:
+    title = dict(SECTIONS)["hybrid"]
+    if result.hybrid is None:
+        return Section("hybrid", title, missing="No aggregate-data trials beside the IPD ones.")
+    ad = [t[0] for t in result.hybrid.trials if t[1] != "IPD"]
+    paragraphs = [f"Trials with a published estimate only (AD): {', '.join(ad) or 'none'}."]
+    paragraphs += list(result.hybrid.notes)
+    table = Table.from_frame(result.hybrid.table(), index=False)
+    return Section("hybrid", title, paragraphs=tuple(paragraphs), tables=(("", table),))
+
+
+def _forest(result: AnalysisResult, figures: Figures) -> Section:
+    if result.two_stage is not None:
+        figures.add("Two-stage forest plot", result.two_stage.plot_forest())
+    if result.comparison is not None:
+        figures.add("One-stage vs two-stage", result.comparison.plot())
+    if result.hybrid is not None:
+        figures.add("IPD only vs IPD + AD (Data column: IPD or AD only)", result.hybrid.plot())
+    found = figures.take()
+    missing = None if found else "No forest plot for this analysis."
+    return Section("forest", dict(SECTIONS)["forest"], figures=found, missing=missing)
+
+
+def _ppc(result: AnalysisResult, figures: Figures) -> Section:
+    title = dict(SECTIONS)["ppc"]
+    one = result.one_stage
+    if not one.built.design.k:
+        return Section("ppc", title, missing="Aggregate data only: no rows to replicate.")
+    ppc = one.ppc()
+    figures.add("Posterior predictive check per trial and arm", ppc.plot())
+    table = Table.from_frame(ppc.table, index=False)
+    return Section("ppc", title, tables=(("", table),), figures=figures.take())
+
+
+def _diagnostics(result: AnalysisResult, figures: Figures) -> Section:
+    one = result.one_stage
+    figures.add("τ: prior density and posterior draws", one.tau_plot())
+    d = one.diagnostics.to_dict()
+    rows = tuple((k, _cell(v) if not isinstance(v, list) else "; ".join(v)) for k, v in d.items())
+    return Section(
+        "diagnostics",
+        dict(SECTIONS)["diagnostics"],
+        paragraphs=tuple(f"Warning: {w}" for w in one.diagnostics.warnings),
+        tables=(("", Table(("diagnostic", "value"), rows)),),
+        figures=figures.take(),
+    )
+
+
+def report_sections(result: AnalysisResult) -> list[Section]:
+    """Every section of :data:`SECTIONS` for ``result``, in order."""
+    figures = Figures()
+    return [
+        _plan(result),
+        _flow(result, figures),
+        _integrity(result),
+        _one_stage(result),
+        _two_stage(result),
+        _comparison(result),
+        _hybrid(result),
+        _forest(result, figures),
+        _ppc(result, figures),
+        _diagnostics(result, figures),
+    ]
+
+
+# ------------------------------------------------------------------------------ output
+
+
+def environment() -> jinja2.Environment:
+    """The jinja2 environment of the package's templates (autoescaping on, always)."""
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("bayes_ipd.report", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+    )
+
+
+def render_report(result: AnalysisResult, *, title: str | None = None) -> str:
+    """The report as HTML text.
+
+    Parameters
+    ----------
+    result : AnalysisResult
+        From :func:`bayes_ipd.analysis.run_analysis`.
+    title : str, optional
+        Heading; by default names the spec file.
+
+    Returns
+    -------
+    str
+        One HTML document; figures embedded as base64 PNG.
+    """
+    sections = report_sections(result)
+    source = result.spec.source
+    heading = title or f"IPD meta-analysis report{f': {source.name}' if source else ''}"
+    return (
+        environment()
+        .get_template(TEMPLATE)
+        .render(title=heading, sections=sections, version=bayes_ipd.__version__)
+    )
+
+
+def write_report(result: AnalysisResult, path: str | Path, *, title: str | None = None) -> Path:
+    """Write :func:`render_report` to ``path`` (UTF-8); returns the path."""
+    path = Path(path)
+    path.write_text(render_report(result, title=title), encoding="utf-8")
+    return path
+
+
+def section_ids(sections: Sequence[Section]) -> tuple[str, ...]:
+    """The ids of ``sections`` (for checks)."""
+    return tuple(s.id for s in sections)

@@ -1,0 +1,145 @@
+"""Checked values of the analysis-spec sections: choices, flags, counts, column names,
+cut points, priors by slot, file paths (``dataset:NAME`` for shipped data) and section keys.
+
+Each function takes the dotted key it checks (``"sampler.draws"``) for its error message.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import numbers
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from bayes_ipd.errors import PriorError, SpecError
+from bayes_ipd.families import get_family
+from bayes_ipd.priors import SLOTS, Prior, as_prior, check_family_slots, check_slot
+
+__all__ = [
+    "DATASET_PREFIX",
+    "check_keys",
+    "choice",
+    "flag",
+    "intervals",
+    "name_value",
+    "names_value",
+    "optional_name",
+    "positive_int",
+    "prior_mapping",
+    "spec_path",
+]
+
+
+def choice(name: str, value: Any, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        options = ", ".join(repr(a) for a in allowed)
+        raise SpecError(f"{name} = {value!r} is not allowed; choose one of {options}")
+    return value
+
+
+def flag(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise SpecError(f"{name} = {value!r} must be true or false")
+    return value
+
+
+def positive_int(name: str, value: Any, *, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise SpecError(f"{name} = {value!r} must be an integer >= {minimum}")
+    return int(value)
+
+
+def name_value(name: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise SpecError(f"{name} = {value!r} must be a non-empty column name")
+    return value
+
+
+def optional_name(name: str, value: Any) -> str | None:
+    return None if value is None else name_value(name, value)
+
+
+def names_value(name: str, value: Any) -> tuple[str, ...]:
+    """A tuple of distinct column names; a lone string counts as one name."""
+    if isinstance(value, str):
+        value = (value,)
+    if not isinstance(value, list | tuple):
+        raise SpecError(f"{name} = {value!r} must be a list of column names")
+    out = tuple(name_value(name, v) for v in value)
+    repeated = sorted({v for v in out if out.count(v) > 1})
+    if repeated:
+        raise SpecError(f"{name} lists {', '.join(map(repr, repeated))} more than once")
+    return out
+
+
+def intervals(value: Any) -> int | tuple[float, ...]:
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return positive_int("model.intervals", value)
+    if not isinstance(value, list | tuple) or not value:
+        raise SpecError(
+            f"model.intervals = {value!r} must be a number of intervals (integer >= 1) "
+            "or a non-empty list of increasing cut points > 0"
+        )
+    cuts = []
+    for v in value:
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v):
+            raise SpecError(f"model.intervals: cut point {v!r} is not a finite number")
+        if v <= 0:
+            raise SpecError(f"model.intervals: cut point {v!r} must be > 0")
+        cuts.append(float(v))
+    for a, b in itertools.pairwise(cuts):
+        if not a < b:
+            raise SpecError(f"model.intervals: cut points must increase, but {b!r} follows {a!r}")
+    return tuple(cuts)
+
+
+def prior_mapping(value: Any, family: str) -> MappingProxyType:
+    if not isinstance(value, Mapping):
+        raise SpecError(f"priors = {value!r} must be a mapping of slot to prior")
+    parsed: dict[str, Prior] = {}
+    for slot, text in value.items():
+        try:
+            prior = as_prior(text)
+            check_slot(slot, prior)
+        except PriorError as err:
+            raise PriorError(f"priors.{slot}: {err}") from None
+        parsed[slot] = prior
+    check_family_slots(get_family(family), parsed, where="priors.")
+    return MappingProxyType({s: parsed[s] for s in SLOTS if s in parsed})
+
+
+def check_keys(section: str, given: Mapping[str, Any], allowed: tuple[str, ...]) -> None:
+    for key in given:
+        if key not in allowed:
+            hint = " (family is set in [data])" if (section, key) == ("model", "family") else ""
+            raise SpecError(
+                f"unknown key {section}.{key}{hint}; allowed keys in [{section}]: "
+                f"{', '.join(allowed)}"
+            )
+
+
+# --------------------------------------------------------------------------- ModelSpec
+
+
+DATASET_PREFIX = "dataset:"
+"""A spec path ``"dataset:bcg_ipd.csv.gz"`` names a file shipped in ``bayes_ipd/datasets``."""
+
+
+def spec_path(name: str, value: Any, base_dir: Path | None) -> Path:
+    """``value`` as a Path; made absolute against ``base_dir`` when relative; a
+    ``dataset:NAME`` value is the shipped data file NAME."""
+    if not isinstance(value, str | os.PathLike) or not str(value).strip():
+        raise SpecError(f"{name} = {value!r} must be a file path")
+    if isinstance(value, str) and value.startswith(DATASET_PREFIX):
+        from importlib import resources
+
+        shipped = value[len(DATASET_PREFIX) :].strip()
+        return Path(str(resources.files("bayes_ipd.datasets").joinpath(shipped)))
+    path = Path(value)
+    if base_dir is not None and not path.is_absolute():
+        path = Path(os.path.abspath(Path(base_dir) / path))
+    return path
