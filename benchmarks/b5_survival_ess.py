@@ -106,11 +106,20 @@ def survival_ipd(frame: Any) -> Any:
 
 
 def survival_spec(parameterisation: str = "auto") -> Any:
-    """The benchmark model (piecewise exponential, 6 intervals, sbp and age)."""
+    """The benchmark model (piecewise exponential, 6 intervals, sbp and age).
+
+    The coefficient prior is given per raw unit (``normal(0, 2.5)``), as the row-level
+    baseline writes it, so that both sides fit the same model (the default would be per SD
+    of each covariate).
+    """
     from bayes_ipd.spec import ModelSpec
 
     return ModelSpec(
-        "survival", covariates=COVARIATES, intervals=INTERVALS, parameterisation=parameterisation
+        "survival",
+        covariates=COVARIATES,
+        intervals=INTERVALS,
+        parameterisation=parameterisation,
+        priors={"coefficients": "normal(0, 2.5)"},
     )
 
 
