@@ -28,6 +28,7 @@ __all__ = [
     "generalised_q",
     "i2_from_tau2",
     "i2_h2",
+    "paule_mandel_root",
     "qprofile_ci",
     "tau2",
     "typical_within_variance",
@@ -137,14 +138,29 @@ def _tau2_dl(y: np.ndarray, v: np.ndarray) -> float:
 
 
 def _tau2_pm(y: np.ndarray, v: np.ndarray) -> float:
-    # Paule & Mandel 1982: the generalised Q equals its expectation k - 1. metafor searches
-    # [0, max(100, 10 mad(y)^2)] with uniroot's tolerance; so does this (rootfinding.py).
-    # Where metafor stops ("tau2.max too low"), the interval is doubled instead.
+    # Paule & Mandel 1982: the generalised Q equals its expectation k - 1
     k = len(y)
+    return paule_mandel_root(
+        lambda t: generalised_q(y, v, t) - (k - 1),
+        y,
+        lambda upper: (
+            f"no root found for tau2 by PM (k = {k} trials) in [0, {upper:g}]: "
+            "the estimates may be degenerate"
+        ),
+    )
 
-    def excess(t: float) -> float:
-        return generalised_q(y, v, t) - (k - 1)
 
+def paule_mandel_root(
+    excess: Callable[[float], float], y: np.ndarray, failure: Callable[[float], str]
+) -> float:
+    """The Paule-Mandel τ²: the root of ``excess`` (a residual Q less its expectation),
+    searched as metafor does, on ``[0, max(100, 10 mad(y)²)]`` with uniroot's tolerance
+    (:mod:`~bayes_ipd.two_stage.rootfinding`); 0 when ``excess(0) < 0``.
+
+    Where metafor stops ("tau2.max too low"), the interval is doubled instead; ``failure``
+    words the error when no doubling brackets a root. Shared by pooling and
+    meta-regression.
+    """
     if excess(0.0) < 0:
         return 0.0
     upper = max(PM_TAU2_MAX, 10.0 * _mad(y) ** 2)
@@ -153,10 +169,7 @@ def _tau2_pm(y: np.ndarray, v: np.ndarray) -> float:
             break
         upper *= 2.0
     else:
-        raise PoolingError(
-            f"no root found for tau2 by PM (k = {k} trials) in [0, {upper:g}]: "
-            "the estimates may be degenerate"
-        )
+        raise PoolingError(failure(upper))
     return max(0.0, brent_zeroin(excess, 0.0, upper))
 
 

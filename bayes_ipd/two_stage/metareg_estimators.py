@@ -12,7 +12,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from bayes_ipd.errors import PoolingError
-from bayes_ipd.two_stage.rootfinding import brent_zeroin
+from bayes_ipd.two_stage.estimators import (
+    FISHER_MAXITER,
+    FISHER_THRESHOLD,
+    paule_mandel_root,
+)
 
 __all__ = [
     "EPS",
@@ -77,33 +81,13 @@ def metareg_tau2(y: np.ndarray, v: np.ndarray, x: np.ndarray, method: str) -> fl
     return _fisher_scoring(y, v, x, restricted=method == "REML")
 
 
-_PM_TAU2_MAX = 100.0
-_MAX_DOUBLINGS = 200
-
-
 def _paule_mandel(y: np.ndarray, v: np.ndarray, x: np.ndarray) -> float:
     k, p = x.shape
-
-    def excess(t: float) -> float:
-        return wls(y, v, x, t).rss - (k - p)
-
-    if excess(0.0) < 0:
-        return 0.0
-    mad = 1.4826 * float(np.median(np.abs(y - np.median(y))))
-    upper = max(_PM_TAU2_MAX, 10.0 * mad**2)
-    for _ in range(_MAX_DOUBLINGS):
-        if excess(upper) <= 0:
-            break
-        upper *= 2.0
-    else:
-        raise PoolingError(f"PM: no root of QE(tau2) = k - p found in [0, {upper:g}]")
-    return max(0.0, brent_zeroin(excess, 0.0, upper))
-
-
-FISHER_THRESHOLD = 1e-5
-"""Convergence threshold of the Fisher scoring for ML / REML (metafor's ``threshold``)."""
-
-_MAX_ITER = 100  # metafor control$maxiter
+    return paule_mandel_root(
+        lambda t: wls(y, v, x, t).rss - (k - p),
+        y,
+        lambda upper: f"PM: no root of QE(tau2) = k - p found in [0, {upper:g}]",
+    )
 
 
 def _projection(v: np.ndarray, x: np.ndarray, tau2: float) -> np.ndarray:
@@ -119,7 +103,7 @@ def _fisher_scoring(y: np.ndarray, v: np.ndarray, x: np.ndarray, *, restricted: 
     resid = y - hat @ y
     trace_pv = float(np.sum(v) - np.sum(np.diag(hat) * v))
     tau2 = max(0.0, (float(resid @ resid) - trace_pv) / (k - p))  # Hedges (HE) start
-    for _ in range(_MAX_ITER):
+    for _ in range(FISHER_MAXITER):
         proj = _projection(v, x, tau2)
         py = proj @ y
         if restricted:
@@ -135,7 +119,7 @@ def _fisher_scoring(y: np.ndarray, v: np.ndarray, x: np.ndarray, *, restricted: 
     else:
         raise PoolingError(
             f"{'REML' if restricted else 'ML'}: the Fisher scoring for tau2 did not converge "
-            f"in {_MAX_ITER} iterations (k = {k}, p = {p})"
+            f"in {FISHER_MAXITER} iterations (k = {k}, p = {p})"
         )
     if _loglik(y, v, x, 0.0, restricted) - _loglik(y, v, x, tau2, restricted) > 1.22e-4:
         return 0.0  # metafor's ll0check: stuck at a local maximum, tau2 = 0 is better
