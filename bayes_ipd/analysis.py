@@ -16,6 +16,11 @@ from bayes_ipd.conventions import json_ready
 from bayes_ipd.data import IPD
 from bayes_ipd.datasets import load_bcg_ipd
 from bayes_ipd.errors import SpecError
+from bayes_ipd.one_stage.aggregate_trials import (
+    AggregateTrials,
+    ArmCounts,
+    read_moderator_columns,
+)
 from bayes_ipd.one_stage.fitting import fit
 from bayes_ipd.one_stage.result import OneStageResult
 from bayes_ipd.one_stage.summaries import TrialSummary, read_summaries
@@ -36,20 +41,27 @@ class AnalysisData:
         Participant rows (``data.path``).
     summaries : tuple of TrialSummary
         Per-trial summaries (``data.summaries``), trials without rows here.
-    aggregate : AggregateData or None
-        Published estimates of trials without rows (``data.aggregate``).
+    aggregate : AggregateData, ArmCounts or None
+        Published estimates of trials without rows (``data.aggregate``), or their 2x2
+        counts (``data.aggregate_counts = true``).
+    aggregate_moderators : pandas.DataFrame or None
+        The model's moderator columns (``model.moderators``) of the aggregate file,
+        indexed by trial (:func:`bayes_ipd.one_stage.aggregate_trials.read_moderator_columns`).
     """
 
     ipd: IPD | None
     summaries: tuple[TrialSummary, ...]
-    aggregate: AggregateData | None = None
+    aggregate: AggregateData | ArmCounts | None = None
+    aggregate_moderators: Any = None
 
     def for_fit(self, *, with_aggregate: bool = True) -> list[Any]:
         """Rows, summaries (and AD) as :func:`~bayes_ipd.one_stage.fitting.fit` takes them."""
         parts: list[Any] = list(self.summaries)
         if self.ipd is not None:
             parts.append(self.ipd)
-        if with_aggregate and self.aggregate is not None:
+        if with_aggregate and self.aggregate_moderators is not None:
+            parts.append(AggregateTrials.from_aggregate(self.aggregate, self.aggregate_moderators))
+        elif with_aggregate and self.aggregate is not None:
             parts.append(self.aggregate)
         return parts
 
@@ -93,6 +105,9 @@ class AnalysisResult:
     flow, integrity : PrismaFlow, IntegrityResult or None
         The PRISMA-IPD flow and the data-integrity check, when ``[report]`` names their
         files (:mod:`bayes_ipd.prisma`, :mod:`bayes_ipd.two_stage.integrity`).
+    ite : ITEReport or None
+        The individualised treatment effects of the spec's ``[ite]`` section
+        (:mod:`bayes_ipd.ite.section`), fitted on the same participant rows.
     """
 
     spec: AnalysisSpec
@@ -104,19 +119,25 @@ class AnalysisResult:
     hybrid: HybridComparison | None = None
     flow: Any = None
     integrity: Any = None
+    ite: Any = None
 
     def to_dict(self) -> dict[str, Any]:
         """``{"spec", "posterior", "diagnostics", "two_stage", ...}`` (the ``run --json``
-        document)."""
+        document); ``"ite"``, with a ``[ite]`` section, is the ``bayes-ipd ite --json``
+        object."""
         one = self.one_stage.to_dict()
-        return {
-            "spec": self.spec.to_dict(),
-            "model": one["model"],
-            "priors": one["priors"],
-            "posterior": one["posterior"],
-            "diagnostics": one["diagnostics"],
-            "two_stage": None if self.two_stage is None else self.two_stage.to_dict(),
-        } | ({"hybrid": self.hybrid.to_dict()} if self.hybrid is not None else {})
+        return (
+            {
+                "spec": self.spec.to_dict(),
+                "model": one["model"],
+                "priors": one["priors"],
+                "posterior": one["posterior"],
+                "diagnostics": one["diagnostics"],
+                "two_stage": None if self.two_stage is None else self.two_stage.to_dict(),
+            }
+            | ({"hybrid": self.hybrid.to_dict()} if self.hybrid is not None else {})
+            | ({"ite": self.ite.to_dict()} if self.ite is not None else {})
+        )
 
     def write(self, out_dir: str | Path) -> dict[str, Path]:
         """Write summary.json, posterior.nc, comparison_forest.png and ppc.png.
@@ -154,23 +175,85 @@ def load_analysis_data(data: DataSection, model: ModelSpec) -> AnalysisData:
             outcome=data.outcome,
             time=data.time,
             event=data.event,
-            covariates=list(dict.fromkeys((*model.covariates, *model.interactions))),
+            covariates=list(
+                dict.fromkeys((*model.covariates, *model.interactions, *model.moderators))
+            ),
             family=data.family,
             missing=data.missing,
             experimental=data.experimental,
+            levels=data.levels,
         )
     summaries: list[TrialSummary] = []
     for path in data.summaries:
         summaries.extend(read_summaries(path))
-    aggregate = None
-    if data.aggregate is not None:
+    aggregate: AggregateData | ArmCounts | None = None
+    if data.aggregate is not None and data.aggregate_counts:
+        aggregate = read_arm_counts(data)
+    elif data.aggregate is not None:
         columns = {"estimate": data.aggregate_estimate, "se": data.aggregate_se}
         aggregate = AggregateData.read_csv(data.aggregate, study="study", **columns)
-    return AnalysisData(ipd=ipd, summaries=tuple(summaries), aggregate=aggregate)
+    mods = None
+    if model.moderators and aggregate is not None:
+        mods = read_moderator_columns(data.aggregate, model.moderators, "study")
+        if isinstance(aggregate, ArmCounts):
+            aggregate, mods = aggregate.with_moderators(mods), None
+    return AnalysisData(
+        ipd=ipd, summaries=tuple(summaries), aggregate=aggregate, aggregate_moderators=mods
+    )
+
+
+def read_arm_counts(data: DataSection) -> ArmCounts:
+    """The 2x2 counts file of ``data.aggregate`` (``aggregate_counts = true``): one row per
+    trial, columns ``study`` and the four ``aggregate_*`` count columns."""
+    from bayes_ipd.data.reading import read_table
+
+    frame = read_table(Path(data.aggregate), sep=",", text_columns=("study",))
+    return ArmCounts.from_frame(
+        frame,
+        study="study",
+        events_control=data.aggregate_events_control,
+        n_control=data.aggregate_n_control,
+        events_treated=data.aggregate_events_treated,
+        n_treated=data.aggregate_n_treated,
+    )
+
+
+def counts_stage_one(counts: ArmCounts, family: str) -> AggregateData:
+    """Stage one of the two-stage route for arm-count trials: each 2x2 table expanded into
+    its participant rows and fitted by the family's own per-trial model (for a binomial
+    outcome, the logistic regression's log odds ratio and SE, i.e. the log of the crude odds
+    ratio and Woolf's SE; a trial it cannot estimate is excluded with its reason)."""
+    import numpy as np
+    import pandas as pd
+
+    from bayes_ipd.two_stage.stage1 import fit_per_study
+
+    parts = []
+    for label, events, n in zip(counts.studies, counts.events, counts.n, strict=True):
+        for arm in (0, 1):
+            e, m = int(events[arm]), int(n[arm])
+            outcome = np.r_[np.ones(e), np.zeros(m - e)]
+            parts.append(pd.DataFrame({"study": label, "treat": arm, "event": outcome}))
+    ipd = IPD.from_frame(
+        pd.concat(parts, ignore_index=True),
+        study="study",
+        treatment="treat",
+        outcome="event",
+        family=family,
+        min_trials=1,
+    )
+    return fit_per_study(ipd)
+
+
+def _two_stage_aggregate(aggregate: AggregateData | ArmCounts, family: str) -> AggregateData:
+    if isinstance(aggregate, ArmCounts):
+        return counts_stage_one(aggregate, family)
+    return aggregate
 
 
 def run_analysis(spec: AnalysisSpec, *, progress: bool | None = None) -> AnalysisResult:
-    """Fit the one-stage model and the two-stage route of an analysis spec.
+    """Fit the one-stage model and the two-stage route of an analysis spec (and, with an
+    ``[ite]`` section, the individualised treatment effects on the same rows).
 
     Parameters
     ----------
@@ -185,6 +268,10 @@ def run_analysis(spec: AnalysisSpec, *, progress: bool | None = None) -> Analysi
         The two-stage route uses the trials with participant rows, adjusting for the
         model's covariates; it is None when every trial is given as a summary.
     """
+    if spec.ite is not None:  # a bad new-patients file fails before any fit
+        from bayes_ipd.ite.section import check_ite_section
+
+        check_ite_section(spec)
     data = load_analysis_data(spec.data, spec.model)
     sampler = spec.sampler
     if progress is not None and progress != sampler.progress:
@@ -198,7 +285,8 @@ def run_analysis(spec: AnalysisSpec, *, progress: bool | None = None) -> Analysi
         options = {"covariates": spec.model.covariates, "method": spec.two_stage.method}
         two = two_ipd = two_stage(data.ipd, hksj=spec.two_stage.hksj, **options)
         if data.aggregate is not None:
-            two = two_stage(data.ipd, hksj=spec.two_stage.hksj, aggregate=data.aggregate, **options)
+            ad = _two_stage_aggregate(data.aggregate, spec.data.family)
+            two = two_stage(data.ipd, hksj=spec.two_stage.hksj, aggregate=ad, **options)
         if not data.summaries:
             comparison = compare(one_ipd or one, two_ipd)
     if data.is_hybrid:
@@ -213,8 +301,17 @@ def run_analysis(spec: AnalysisSpec, *, progress: bool | None = None) -> Analysi
         one_stage_ipd=one_ipd,
         two_stage_ipd=two_ipd if data.is_hybrid else None,
         hybrid=hybrid,
+        ite=_ite_section(spec),
         **review_checks(spec, data.ipd, two),
     )
+
+
+def _ite_section(spec: AnalysisSpec) -> Any:
+    if spec.ite is None:
+        return None
+    from bayes_ipd.ite.section import run_ite_section
+
+    return run_ite_section(spec)
 
 
 def review_checks(spec: AnalysisSpec, ipd: IPD | None, two: TwoStageResult | None) -> dict:

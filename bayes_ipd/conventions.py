@@ -18,6 +18,7 @@ import pandas as pd
 
 __all__ = [
     "ARMS",
+    "METAREG_METHODS",
     "METHODS",
     "METHOD_NAMES",
     "NODE_KEYS",
@@ -111,6 +112,9 @@ def term_measure(measure: str, term: str | None, exponentiate: bool = False) -> 
 
 METHODS: tuple[str, ...] = ("FE", "DL", "REML", "PM", "ML", "EB", "SJ")
 """τ² estimators of the two-stage route (``FE`` = common effect, τ² = 0)."""
+
+METAREG_METHODS: tuple[str, ...] = ("FE", "DL", "REML", "PM", "ML")
+"""τ² estimators of the meta-regression on trial-level moderators (metafor ``rma(mods=)``)."""
 
 METHOD_NAMES: dict[str, str] = {
     "FE": "common effect (fixed effect)",

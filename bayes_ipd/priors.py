@@ -31,8 +31,11 @@ their mean under random intercepts), ``effect`` (mean treatment effect mu), ``ta
 (between-trial SD of the treatment effect), ``coefficients`` (prognostic covariate effects
 beta, **per unit of the raw covariate**, which is centred within trial but not scaled),
 ``interactions`` (treatment-covariate interactions gamma, per unit of the covariate) and
-``sigma`` (residual SD, gaussian family only). ``tau`` and ``sigma`` need a prior on
-positive values.
+``sigma`` (residual SD, gaussian family only) and, in a model with trial-level moderators
+(``ModelSpec(moderators=...)``), ``moderator`` (the across-trial meta-regression
+coefficients ``gamma_moderator``, per unit of the moderator; default: the family's
+interaction default per SD of the moderator across trials, :func:`with_moderator_prior`).
+``tau`` and ``sigma`` need a prior on positive values.
 
 The tau convention
 ------------------
@@ -75,7 +78,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -112,14 +115,21 @@ __all__ = [
     "resolve_priors",
     "tau_scale_prior",
     "tau_to_pymc",
+    "with_moderator_prior",
 ]
 
-SLOTS = ("intercept", "effect", "tau", "coefficients", "interactions", "sigma")
+SLOTS = ("intercept", "effect", "tau", "coefficients", "interactions", "sigma", "moderator")
 PER_SD_SUFFIX = " per SD"
 PER_SD_SLOTS: tuple[str, ...] = ("coefficients", "interactions")
 """Slots whose default priors are stated per SD of each covariate (its pooled within-trial
 SD), not per raw unit: ``normal(0, 2.5)`` per SD of age whatever unit age is in. Priors a
 user gives for these slots are per raw unit of the covariate."""
+MODERATOR_SLOT = "moderator"
+"""Slot of the trial-level moderator coefficients of a one-stage meta-regression
+(``gamma_moderator``); every family has it, and it is filled only when the model has
+moderators (:func:`with_moderator_prior`). Its default is stated per SD of the moderator
+across trials (the SD of the trials' values), like :data:`PER_SD_SLOTS` per covariate SD."""
+_PER_SD_ALLOWED = (*PER_SD_SLOTS, MODERATOR_SLOT)
 FAMILIES = FAMILY_NAMES
 
 _SLOT_LABELS = {
@@ -129,6 +139,7 @@ _SLOT_LABELS = {
     "coefficients": "coefficients (beta)",
     "interactions": "interactions (gamma)",
     "sigma": "sigma",
+    "moderator": "moderators (gamma_moderator)",
 }
 
 
@@ -438,26 +449,28 @@ class PriorSet:
     sigma: Prior | None = None
     per_sd: tuple[str, ...] = ()
     outcome_sd: float | None = None
+    moderator: Prior | None = None
 
     def __post_init__(self) -> None:
-        marked = tuple(s for s in PER_SD_SLOTS if _is_per_sd_text(getattr(self, s)))
+        marked = tuple(s for s in _PER_SD_ALLOWED if _is_per_sd_text(getattr(self, s)))
         for slot in marked:
             text = str(getattr(self, slot))
             object.__setattr__(self, slot, text[: -len(PER_SD_SUFFIX)].rstrip())
         object.__setattr__(self, "per_sd", tuple(dict.fromkeys((*self.per_sd, *marked))))
-        unknown = [s for s in self.per_sd if s not in PER_SD_SLOTS]
+        unknown = [s for s in self.per_sd if s not in _PER_SD_ALLOWED]
         if unknown:
-            raise PriorError(f"per_sd slots {unknown} must be among {PER_SD_SLOTS}")
+            raise PriorError(f"per_sd slots {unknown} must be among {_PER_SD_ALLOWED}")
         for slot in SLOTS:
             value = getattr(self, slot)
-            if value is None and slot == "sigma":
+            if value is None and slot in ("sigma", MODERATOR_SLOT):
                 continue
             prior = as_prior(value)
             check_slot(slot, prior)
             object.__setattr__(self, slot, prior)
 
     def items(self) -> Iterator[tuple[str, Prior]]:
-        """``(slot, prior)`` pairs in :data:`SLOTS` order, leaving out an empty sigma."""
+        """``(slot, prior)`` pairs in :data:`SLOTS` order, leaving out an empty sigma (and an
+        empty moderator slot: a model without moderators)."""
         for slot in SLOTS:
             prior = getattr(self, slot)
             if prior is not None:
@@ -479,7 +492,11 @@ class PriorSet:
                 continue
             line = f"{_SLOT_LABELS[slot]} ~ {prior}"
             if slot in self.per_sd:
-                line += " per SD of each covariate"
+                line += (
+                    " per SD of each moderator across trials"
+                    if slot == MODERATOR_SLOT
+                    else " per SD of each covariate"
+                )
             lines.append(line + self._in_outcome_sds(slot, prior))
         return "\n".join(lines)
 
@@ -609,11 +626,46 @@ def resolve_priors(
 def check_family_slots(family: Family, priors: Mapping[str, Prior], where: str = "") -> None:
     """Refuse a prior for a slot the family's model does not have (e.g. ``sigma``)."""
     for slot, prior in priors.items():
-        if slot not in family.prior_slots:
+        if slot not in family.prior_slots and slot != MODERATOR_SLOT:
             raise PriorError(
                 f"a {where}{slot} prior ({prior}) was given, but the {family.name} family has "
                 f"no {_SLOT_MEANINGS.get(slot, slot)}; remove it"
             )
+
+
+def with_moderator_prior(
+    priors: PriorSet, family: str | Family, outcome_sd: float | None = None
+) -> PriorSet:
+    """``priors`` with the ``moderator`` slot filled (for a model with trial-level moderators).
+
+    A moderator prior already given is kept (per raw unit of the moderator). Otherwise the
+    default is the family's default interaction prior, stated per SD of each moderator
+    across trials: ``normal(0, 2.5)`` per SD on the log odds / log hazard scale, and
+    ``normal(0, 2.5 s)`` per SD for gaussian (``s`` the pooled within-trial outcome SD) --
+    a moderator's association with the trial effect is the across-trial counterpart of a
+    treatment-covariate interaction.
+
+    Raises
+    ------
+    PriorError
+        A family whose defaults need the outcome SD, without it (aggregate data only): the
+        moderator prior must then be given.
+    """
+    if priors.moderator is not None:
+        return priors
+    fam = get_family(family)
+    if fam.needs_outcome_scale and outcome_sd is None:
+        raise PriorError(
+            f"a {fam.name} model with moderators and no participant rows has no outcome SD "
+            "for the default moderator prior; give priors.moderator, e.g. 'normal(0, 1)' "
+            "(per unit of the moderator)"
+        )
+    dist, params = fam.default_prior_params(outcome_sd, None)["interactions"]
+    return replace(
+        priors,
+        moderator=Prior(dist, params),
+        per_sd=(*priors.per_sd, MODERATOR_SLOT),
+    )
 
 
 #: Turner et al. (2012), Int J Epidemiol 41(3):818-827, predictive distribution for the

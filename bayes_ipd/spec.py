@@ -12,6 +12,9 @@ analysis read from a TOML file:
     treatment = "treat"
     outcome = "sbp_final"
     family = "gaussian"          # | binomial | survival | poisson | negative_binomial | ordinal
+    # levels = ["mild", "moderate", "severe"]  # ordinal: lowest first (default: numeric order)
+    # aggregate = "published.csv"  # AD trials: study, estimate, se (aggregate_estimate/_se),
+    # aggregate_counts = true      # or 2x2 counts (aggregate_events_control, _n_control, ...)
 
     [model]      # all optional
     covariates = ["sbp_baseline", "age"]
@@ -23,6 +26,7 @@ analysis read from a TOML file:
     parameterisation = "auto"    # | "centred" | "noncentred"
     intervals = 6                # survival: number of intervals, or a list of cut points
     splines = {age = 4}          # restricted cubic splines: covariate = knots (3-5)
+    moderators = ["ablat"]       # trial-level covariates of a one-stage meta-regression
 
     [priors]     # optional, per slot; defaults in bayes_ipd.priors
     tau = "half_normal(5)"
@@ -38,6 +42,12 @@ analysis read from a TOML file:
     [two_stage]  # optional
     method = "REML"              # FE | DL | REML | PM | ML
     hksj = true
+
+    [ite]        # optional: individualised treatment effects (bayes-ipd ite) on the same rows
+    covariates = ["sbp_baseline", "age"]
+    new = "new_patients.csv"     # covariate profiles of the patients to predict for
+    stage1 = "ols"               # | ridge | lasso | forest | boosting | bayes
+    stage2 = "mvma"              # | weighted | mvbayes | mixing (default: by stage1)
 
 Relative paths are read relative to the spec file's folder. Unknown sections and keys are
 errors naming ``section.key``; nothing is ignored silently.
@@ -58,27 +68,29 @@ from typing import Any
 import tomli_w
 
 from bayes_ipd.conventions import METHODS
-from bayes_ipd.data.missing import MISSING_POLICIES
 from bayes_ipd.errors import PriorError, SpecError
-from bayes_ipd.families import FAMILY_NAMES, get_family
+from bayes_ipd.families import FAMILY_NAMES
 from bayes_ipd.priors import SLOTS, Prior
+from bayes_ipd.spec_sections import (
+    DataSection,
+    ITESettings,
+    ReportSettings,
+)
 from bayes_ipd.spec_values import (
     check_keys,
     choice,
     flag,
     intervals,
-    name_value,
     names_value,
-    optional_name,
     positive_int,
     prior_mapping,
-    spec_path,
 )
 from bayes_ipd.splines import check_splines
 
 __all__ = [
     "AnalysisSpec",
     "DataSection",
+    "ITESettings",
     "ModelSpec",
     "ReportSettings",
     "SamplerSettings",
@@ -94,9 +106,7 @@ RESIDUAL_SDS = ("per_study", "common")
 PARAMETERISATIONS = ("auto", "centred", "noncentred")
 BACKENDS = ("auto", "nutpie", "pymc")
 POOLING_METHODS = METHODS
-RESPONSE_KEYS = ("outcome", "time", "event")
-
-SECTIONS = ("data", "model", "priors", "sampler", "two_stage", "report", "sensitivity")
+SECTIONS = ("data", "model", "priors", "sampler", "two_stage", "report", "sensitivity", "ite")
 
 
 @dataclass(frozen=True, repr=False)
@@ -133,6 +143,12 @@ class ModelSpec:
         Covariates modelled by a restricted cubic spline, with its number of knots (3-5,
         at Harrell's quantiles of the pooled values; :mod:`bayes_ipd.splines`). A spline
         covariate that is also in ``interactions`` is a spline effect modifier.
+    moderators : tuple of str
+        Trial-level covariates of a one-stage meta-regression: ``theta_k = mu +
+        sum_j gamma_j (w_kj - mean_j w) + u_k`` with moderators centred across trials (so
+        ``mu`` is the effect at the mean moderator). A column constant within each trial
+        (IPD) or of the aggregate file (AD trials); an across-trial (ecological)
+        association, not a treatment-covariate interaction.
 
     Raises
     ------
@@ -157,6 +173,7 @@ class ModelSpec:
     parameterisation: str = "auto"
     intervals: int | tuple[float, ...] = 6
     splines: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}), hash=False)
+    moderators: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         set_ = self._set
@@ -185,6 +202,14 @@ class ModelSpec:
         )
         set_("intervals", intervals(self.intervals))
         set_("splines", check_splines(self.splines, self.covariates))
+        set_("moderators", names_value("model.moderators", self.moderators))
+        for name in self.moderators:
+            if name in self.covariates:
+                raise SpecError(
+                    f"model.moderators: {name!r} is also in model.covariates; a moderator is "
+                    "a trial-level covariate (constant within each trial), not a "
+                    "within-trial one"
+                )
 
     def _set(self, name: str, value: Any) -> None:
         object.__setattr__(self, name, value)
@@ -200,7 +225,7 @@ class ModelSpec:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain TOML/JSON-ready values (lists, priors as strings)."""
-        return {
+        out = {
             "family": self.family,
             "covariates": list(self.covariates),
             "interactions": list(self.interactions),
@@ -213,7 +238,9 @@ class ModelSpec:
             "intervals": self.intervals
             if isinstance(self.intervals, int)
             else list(self.intervals),
-        } | ({"splines": dict(self.splines)} if self.splines else {})
+        }
+        out |= {"splines": dict(self.splines)} if self.splines else {}
+        return out | ({"moderators": list(self.moderators)} if self.moderators else {})
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ModelSpec:
@@ -313,163 +340,6 @@ class TwoStageSettings:
 _TWO_STAGE_FIELDS = tuple(f.name for f in dataclasses.fields(TwoStageSettings))
 
 
-@dataclass(frozen=True)
-class DataSection:
-    """Where the data are and which columns hold what.
-
-    Parameters
-    ----------
-    path : Path or None
-        CSV of participant rows.
-    summaries : tuple of Path
-        Files of per-trial summaries (no participant rows); ``path`` or ``summaries`` is
-        needed, or both.
-    study, treatment : str
-        Trial identifier and treatment columns.
-    outcome : str or None
-        Outcome column (gaussian, binomial).
-    time, event : str or None
-        Follow-up time and event indicator columns (survival).
-    family : {"gaussian", "binomial", "survival"}
-    experimental : str or None
-        Label of the experimental arm when the treatment column is not coded 0/1.
-    missing : {"error", "drop"}
-        Missing-data policy: stop, or drop incomplete rows (counted and reported).
-    aggregate, aggregate_estimate, aggregate_se : Path or None, str, str
-        CSV of published results of trials without rows (``study``, estimate and SE on the
-        model's scale: hybrid IPD + AD, or AD only), and its estimate and SE columns.
-    """
-
-    path: Path | None
-    summaries: tuple[Path, ...]
-    study: str
-    treatment: str
-    outcome: str | None
-    time: str | None
-    event: str | None
-    family: str
-    experimental: str | None = None
-    missing: str = "error"
-    aggregate: Path | None = None
-    aggregate_estimate: str = "estimate"
-    aggregate_se: str = "se"
-
-    def __post_init__(self) -> None:
-        set_ = self._set
-        for key in ("path", "aggregate"):
-            value = getattr(self, key)
-            set_(key, None if value is None else spec_path(f"data.{key}", value, None))
-        for key in ("aggregate_estimate", "aggregate_se"):
-            set_(key, name_value(f"data.{key}", getattr(self, key)))
-        summaries = self.summaries
-        if isinstance(summaries, str | os.PathLike):
-            summaries = (summaries,)
-        if not isinstance(summaries, list | tuple):
-            raise SpecError(f"data.summaries = {summaries!r} must be a list of file paths")
-        set_("summaries", tuple(spec_path("data.summaries", s, None) for s in summaries))
-        if self.path is None and not self.summaries and self.aggregate is None:
-            raise SpecError("data needs path (participant rows), summaries or aggregate")
-        set_("study", name_value("data.study", self.study))
-        set_("treatment", name_value("data.treatment", self.treatment))
-        set_("family", choice("data.family", self.family, FAMILY_NAMES))
-        for key in ("outcome", "time", "event"):
-            set_(key, optional_name(f"data.{key}", getattr(self, key)))
-        self._check_outcome_columns()
-        if self.experimental is not None and not isinstance(self.experimental, str):
-            raise SpecError(
-                f"data.experimental = {self.experimental!r} must be a string "
-                f'(write experimental = "{self.experimental}")'
-            )
-        set_("missing", choice("data.missing", self.missing, MISSING_POLICIES))
-
-    def _set(self, name: str, value: Any) -> None:
-        object.__setattr__(self, name, value)
-
-    def _check_outcome_columns(self) -> None:
-        needed = get_family(self.family).required_response_names
-        takes = get_family(self.family).response_names
-        for key in needed:
-            if getattr(self, key) is None:
-                raise SpecError(f"data.{key} is required for family {self.family!r}")
-        for key in RESPONSE_KEYS:
-            if key not in takes and getattr(self, key) is not None:
-                users = [n for n in FAMILY_NAMES if key in get_family(n).response_names]
-                raise SpecError(
-                    f"data.{key} = {getattr(self, key)!r} is not used for family "
-                    f"{self.family!r} (give {' and '.join(needed)}; {key} is for family "
-                    f"{' / '.join(map(repr, users))}); remove it"
-                )
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain values (absolute path strings); None values left out."""
-        d = {
-            "path": None if self.path is None else str(self.path),
-            "summaries": [str(s) for s in self.summaries],
-            "study": self.study,
-            "treatment": self.treatment,
-            "outcome": self.outcome,
-            "time": self.time,
-            "event": self.event,
-            "family": self.family,
-            "experimental": self.experimental,
-            "missing": self.missing,
-        }
-        if self.aggregate is not None:
-            d.update(aggregate=str(self.aggregate), aggregate_estimate=self.aggregate_estimate)
-            d["aggregate_se"] = self.aggregate_se
-        return {k: v for k, v in d.items() if v is not None}
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any], base_dir: Path | None = None) -> DataSection:
-        """Build from a ``[data]`` table; relative paths are taken from ``base_dir``."""
-        check_keys("data", d, _DATA_FIELDS)
-        for key in ("study", "treatment", "family"):
-            if key not in d:
-                raise SpecError(f"data.{key} is required")
-        defaults = ("summaries", "missing", "aggregate_estimate", "aggregate_se")
-        values = {k: d.get(k) for k in _DATA_FIELDS if k not in defaults}
-        values.update({k: d[k] for k in defaults[2:] if k in d})
-        for key in ("path", "aggregate"):
-            if values[key] is not None:
-                values[key] = spec_path(f"data.{key}", values[key], base_dir)
-        summaries = d.get("summaries", ())
-        if isinstance(summaries, list | tuple):
-            summaries = tuple(spec_path("data.summaries", s, base_dir) for s in summaries)
-        return cls(**values, summaries=summaries, missing=d.get("missing", "error"))
-
-
-_DATA_FIELDS = tuple(f.name for f in dataclasses.fields(DataSection))
-
-
-@dataclass(frozen=True)
-class ReportSettings:
-    """``[report]``: PRISMA-IPD flow counts and published primary results for ``run --report``
-    (integrity differences beyond ``integrity_threshold`` SEs are flagged)."""
-
-    flow: Path | None = None
-    published: Path | None = None
-    integrity_threshold: float | None = None
-
-    def __post_init__(self) -> None:
-        x = self.integrity_threshold
-        if x is not None and (isinstance(x, bool) or not isinstance(x, int | float) or x <= 0):
-            raise SpecError(f"report.integrity_threshold = {x!r} must be a number > 0")
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain values (paths as strings); None values left out."""
-        d = dataclasses.asdict(self)
-        return {k: v if k == "integrity_threshold" else str(v) for k, v in d.items() if v}
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any], base_dir: Path | None = None) -> ReportSettings:
-        """Build from a ``[report]`` table; relative paths are taken from ``base_dir``."""
-        check_keys("report", d, ("flow", "published", "integrity_threshold"))
-        paths = {
-            k: spec_path(f"report.{k}", d[k], base_dir) for k in ("flow", "published") if k in d
-        }
-        return cls(**{**d, **paths})
-
-
 # --------------------------------------------------------------------------- AnalysisSpec
 
 
@@ -487,12 +357,18 @@ class AnalysisSpec:
     two_stage: TwoStageSettings = field(default_factory=TwoStageSettings)
     report: ReportSettings = field(default_factory=ReportSettings)
     source: Path | None = None
+    ite: ITESettings | None = None
 
     def __post_init__(self) -> None:
         if self.model.family != self.data.family:
             raise SpecError(
                 f"model.family = {self.model.family!r} differs from data.family = "
                 f"{self.data.family!r}"
+            )
+        if self.ite is not None and (self.data.path is None or self.data.outcome is None):
+            raise SpecError(
+                "[ite] needs participant rows with an outcome column (data.path and "
+                "data.outcome)"
             )
 
     def to_dict(self) -> dict[str, Any]:
@@ -507,6 +383,7 @@ class AnalysisSpec:
             "sampler": self.sampler.to_dict(),
             "two_stage": self.two_stage.to_dict(),
             **({"report": self.report.to_dict()} if self.report != ReportSettings() else {}),
+            **({"ite": self.ite.to_dict()} if self.ite is not None else {}),
         }
 
 
@@ -525,6 +402,10 @@ def _spec_from_document(
             raise SpecError(f"unknown section [{section}]; sections: {', '.join(SECTIONS)}")
     if "data" not in doc:
         raise SpecError("the [data] section is required")
+    if "sensitivity" in doc:  # checked here, whether or not `run --sensitivity` is given
+        from bayes_ipd.sensitivity import grid_from_table
+
+        grid_from_table(_table(doc, "sensitivity"))
     data = DataSection.from_dict(_table(doc, "data"), base_dir)
     model_table = _table(doc, "model")
     check_keys("model", model_table, tuple(k for k in _MODEL_FIELDS if k not in _NOT_IN_MODEL))
@@ -541,6 +422,7 @@ def _spec_from_document(
         two_stage=TwoStageSettings.from_dict(_table(doc, "two_stage")),
         report=ReportSettings.from_dict(_table(doc, "report"), base_dir),
         source=source,
+        ite=ITESettings.from_dict(_table(doc, "ite"), base_dir) if "ite" in doc else None,
     )
 
 
@@ -612,7 +494,12 @@ def write_analysis_spec(spec: AnalysisSpec, path: str | os.PathLike) -> None:
     if "path" in data:
         data["path"] = _relative(data["path"], folder)
     data["summaries"] = [_relative(s, folder) for s in data["summaries"]]
-    for table, key in (("data", "aggregate"), ("report", "flow"), ("report", "published")):
+    for table, key in (
+        ("data", "aggregate"),
+        ("report", "flow"),
+        ("report", "published"),
+        ("ite", "new"),
+    ):
         if key in doc.get(table, {}):
             doc[table][key] = _relative(doc[table][key], folder)
     path.write_text(tomli_w.dumps(doc), encoding="utf-8")

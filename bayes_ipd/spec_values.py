@@ -25,6 +25,7 @@ __all__ = [
     "choice",
     "flag",
     "intervals",
+    "level_list",
     "name_value",
     "names_value",
     "optional_name",
@@ -95,6 +96,30 @@ def intervals(value: Any) -> int | tuple[float, ...]:
         if not a < b:
             raise SpecError(f"model.intervals: cut points must increase, but {b!r} follows {a!r}")
     return tuple(cuts)
+
+
+def level_list(name: str, value: Any, family: Any) -> tuple[str, ...]:
+    """An ordinal outcome's levels, lowest first: a list of at least two distinct labels
+    (numbers written as the data layer labels them, ``1.0`` as ``"1"``), for a family whose
+    outcome is ordinal (``family.responses``)."""
+    from bayes_ipd.data.levels import level_labels
+
+    if not any(r.check == "ordinal" for r in family.responses):
+        raise SpecError(
+            f"{name} is for an ordinal outcome, not family {family.name!r}; remove it"
+        )
+    if isinstance(value, str) or not isinstance(value, list | tuple) or len(value) < 2:
+        raise SpecError(
+            f"{name} = {value!r} must be a list of at least two levels, lowest first "
+            '(e.g. levels = ["mild", "moderate", "severe"])'
+        )
+    for v in value:
+        if isinstance(v, bool) or not isinstance(v, str | numbers.Real):
+            raise SpecError(f"{name}: level {v!r} must be a string or a number")
+    try:
+        return level_labels(list(value))
+    except ValueError as err:
+        raise SpecError(f"{name}: {err}") from None
 
 
 def prior_mapping(value: Any, family: str) -> MappingProxyType:

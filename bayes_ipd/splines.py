@@ -16,7 +16,10 @@ within-trial curve (``gamma_within`` of every term) and an across-trial part
 
 In a :class:`~bayes_ipd.spec.ModelSpec`, ``splines={"age": 4}`` makes covariate ``age`` a
 4-knot spline (as a prognostic covariate, and as an effect modifier when ``age`` is also in
-``interactions``). The two-stage route has no spline counterpart yet.
+``interactions``). The two-stage counterpart (per-trial spline interactions pooled by
+multivariate REML, with a Wald band) is
+:func:`bayes_ipd.two_stage.splines.two_stage_effect_curve`; both curves draw with
+:func:`bayes_ipd.plots.effect_curve.effect_curve_plot`, overlaid when given together.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ import sys
 import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -225,33 +225,28 @@ def run(
         )
     rows = table_rows(ours, baseline)
     first = next(iter(ours.values()))
-    payload = {
-        "benchmark": NAME,
-        "config": asdict(config),
-        "machine": info,
-        "load_average_at_end": common.load_average(),
-        "rows": [r.to_dict() for r in rows],
-        "ours": ours,
-        "baseline": baseline,
-        "targets": {
+    payload = common.result_payload(
+        NAME,
+        config,
+        info,
+        rows,
+        ours=ours,
+        baseline=baseline,
+        targets={
             "ratio_min": TARGET_RATIO,
             "ratio": rows[0].ratio,
             "ratio_met": None if rows[0].ratio is None else rows[0].ratio >= TARGET_RATIO,
             "r_hat_max": TARGET_RHAT,
             "r_hat_met": first["r_hat_max"] <= TARGET_RHAT,
         },
-    }
+    )
     path = common.write_results(NAME, payload, results_dir)
     if verbose:
         title = (
             f"B1 continuous IPD {config.n_studies} x {config.n_per_study:,}, "
             f"{config.chains} chains x {config.draws} draws (tune {config.tune})"
         )
-        print(common.format_table(title, rows))
-        print()
-        print(detail_lines(ours, baseline))
-        print(f"\nload average {info['load_average_at_start']} -> {payload['load_average_at_end']}")
-        print(f"written {path}")
+        common.print_report(title, rows, payload, path, ["", detail_lines(ours, baseline), ""])
     return payload
 
 

@@ -22,7 +22,7 @@ import time
 import tracemalloc
 import warnings
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -176,20 +176,19 @@ def run(
     small, large = best(runs[config.n_small]), best(runs[config.n_large])
     rows = table_rows(small, large, config.n_small, config.n_large)
     wall_ratio = rows[0].ratio
-    payload = {
-        "benchmark": NAME,
-        "config": asdict(config),
-        "machine": info,
-        "load_average_at_end": common.load_average(),
-        "rows": [r.to_dict() for r in rows],
-        "runs": {str(n): r for n, r in runs.items()},
-        "targets": {
+    payload = common.result_payload(
+        NAME,
+        config,
+        info,
+        rows,
+        runs={str(n): r for n, r in runs.items()},
+        targets={
             "wall_ratio_max": TARGET_WALL_RATIO,
             "wall_ratio": wall_ratio,
             "wall_ratio_met": wall_ratio is not None and wall_ratio <= TARGET_WALL_RATIO,
             "peak_rss_mib_at_large": large["peak_rss_in_fit_mib"],
         },
-    }
+    )
     path = common.write_results(NAME, payload, results_dir)
     if verbose:
         title = (
@@ -197,8 +196,7 @@ def run(
             f"draws: ours = {config.n_large:,} rows, baseline = {config.n_small:,} rows, "
             "ratio = ours / baseline (lower is better)"
         )
-        print(common.format_table(title, rows, ("case", "large", "small", "large/small")))
-        print(
+        note = (
             f"\n{config.n_large:,} rows: RSS {large['rss_before_data_mib']:.0f} MiB after imports, "
             f"{large['rss_with_data_mib']:.0f} MiB with the simulated frame "
             f"({large['frame_mib']:.0f} MiB), peak {large['peak_rss_in_fit_mib']:.0f} MiB up to "
@@ -206,25 +204,15 @@ def run(
             f"data path (IPD + design) tracemalloc peak "
             f"{large['data_path_tracemalloc_peak_mib']:.0f} MiB"
         )
-        print(f"load average {info['load_average_at_start']} -> {payload['load_average_at_end']}")
-        print(f"written {path}")
+        headers = ("case", "large", "small", "large/small")
+        common.print_report(title, rows, payload, path, [note], headers)
     return payload
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Command line: ``python benchmarks/b2_scaling.py [--smoke] [--no-isolate] [--repeats N]``."""
-    p = common.parser(__doc__.splitlines()[0])
-    p.add_argument("--repeats", type=int, default=None, help="runs per size (the fastest counts)")
-    args = p.parse_args(argv)
-    config = SMOKE if args.smoke else FULL
-    if args.repeats:
-        config = Config(**{**asdict(config), "repeats": args.repeats})
-    return run(
-        config,
-        isolate=not args.no_isolate,
-        results_dir=common.results_dir_for(args),
-        wait_load=args.wait_load,
-    )
+    counts = {"repeats": "runs per size (the fastest counts)"}
+    return common.standard_main(run, SMOKE, FULL, __doc__.splitlines()[0], argv, counts)
 
 
 if __name__ == "__main__":

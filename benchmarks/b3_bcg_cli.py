@@ -24,7 +24,7 @@ import sys
 import time
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -280,18 +280,17 @@ def run(
         baseline.setdefault("process_wall_seconds", baseline["timed_seconds"])
     rows = table_rows(cli, steps, baseline)
     total = rows[0].ours
-    payload = {
-        "benchmark": NAME,
-        "config": asdict(config),
-        "machine": info,
-        "load_average_at_end": common.load_average(),
-        "cli_run_available": has_run,
-        "rows": [r.to_dict() for r in rows],
-        "cli": cli,
-        "cli_runs": cli_runs,
-        "steps": steps,
-        "baseline": baseline,
-        "targets": {
+    payload = common.result_payload(
+        NAME,
+        config,
+        info,
+        rows,
+        cli_run_available=has_run,
+        cli=cli,
+        cli_runs=cli_runs,
+        steps=steps,
+        baseline=baseline,
+        targets={
             "seconds_max": TARGET_SECONDS,
             "seconds": total,
             "seconds_met": total is not None and total <= TARGET_SECONDS,
@@ -299,7 +298,7 @@ def run(
             "ratio": rows[0].ratio,
             "ratio_met": None if rows[0].ratio is None else rows[0].ratio >= TARGET_RATIO,
         },
-    }
+    )
     path = common.write_results(NAME, payload, results_dir)
     if verbose:
         s = steps["sampler"]
@@ -307,14 +306,13 @@ def run(
             f"B3 BCG, {steps['rows']:,} participant rows, {s['chains']} chains x {s['draws']} "
             f"draws (tune {s['tune']}), theta {steps['parameterisation'].get('theta')}"
         )
-        print(common.format_table(title, rows))
+        notes = []
         if cli_runs:
             walls = ", ".join(f"{r['process_wall_seconds']:.1f}" for r in cli_runs)
-            print(f"bayes-ipd run wall times (s): {walls}; the fastest is shown")
+            notes.append(f"bayes-ipd run wall times (s): {walls}; the fastest is shown")
         if not has_run and config.run_cli:
-            print("note: `bayes-ipd run` is not available; ours = the library steps")
-        print(f"load average {info['load_average_at_start']} -> {payload['load_average_at_end']}")
-        print(f"written {path}")
+            notes.append("note: `bayes-ipd run` is not available; ours = the library steps")
+        common.print_report(title, rows, payload, path, notes)
     return payload
 
 

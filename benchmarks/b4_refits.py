@@ -19,7 +19,7 @@ import sys
 import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -173,40 +173,35 @@ def run(
     verbose: bool = True,
 ) -> dict[str, Any]:
     """Run B4 and write ``<results_dir>/b4_refits.json``; returns the payload."""
-    info = common.machine_info()
-    common.wait_for_quiet(wait_load)
-    out = common.call_case(f"benchmarks.{NAME}:refits_case", asdict(config), isolate)
+    info, out = common.single_case(NAME, "refits_case", config, isolate, wait_load)
     s = summary(out)
     rows = table_rows(s, out["first"])
-    payload = {
-        "benchmark": NAME,
-        "config": asdict(config),
-        "machine": info,
-        "load_average_at_end": common.load_average(),
-        "pinned_priors": PINNED_PRIORS,
-        "pinned_parameterisation": PINNED_PARAMETERISATION,
-        "rows": [r.to_dict() for r in rows],
-        "summary": s,
-        "fits": out,
-        "targets": {
+    payload = common.result_payload(
+        NAME,
+        config,
+        info,
+        rows,
+        pinned_priors=PINNED_PRIORS,
+        pinned_parameterisation=PINNED_PARAMETERISATION,
+        summary=s,
+        fits=out,
+        targets={
             "ratio_min": TARGET_RATIO,
             "ratio": rows[0].ratio,
             "ratio_met": rows[0].ratio is not None and rows[0].ratio >= TARGET_RATIO,
         },
-    }
+    )
     path = common.write_results(NAME, payload, results_dir)
     if verbose:
         title = (
             f"B4 refits, {config.n_studies} x {config.n_per_study:,} rows, {config.chains} chains "
             f"x {config.draws} draws: ours = mean refit, baseline = first fit (compile included)"
         )
-        print(common.format_table(title, rows))
-        print(
+        note = (
             f"\n{s['refits_reusing_compiled']}/{s['refits']} refits reused the compiled model; "
             f"refit range {s['refit_min_seconds']:.2f}-{s['refit_max_seconds']:.2f} s"
         )
-        print(f"load average {info['load_average_at_start']} -> {payload['load_average_at_end']}")
-        print(f"written {path}")
+        common.print_report(title, rows, payload, path, [note])
     return payload
 
 

@@ -8,12 +8,15 @@ Baseline: the same stage-1 models written as a plain loop of statsmodels / sciki
 calls per trial (``sm.OLS``, ``RidgeCV`` / ``LassoCV`` pipelines, random forest and
 histogram gradient boosting T-learners, the conjugate update in numpy), pooled by an
 inverse-variance average of the trials' predictions at each patient (weights from the
-per-trial OLS prediction variance; for bootstrap weights the same refits). It has no
-multivariate REML, no Bayesian stage 2 and no checks, so it is a floor for what the grid
-costs: ratio = baseline / ours (1 = no overhead; below 1 = the framework's extra work:
-REML optimisation, MCMC of mvbayes, mixture draws, validation).
+per-trial OLS prediction variance; for bootstrap weights the same refits), run with one
+BLAS / OpenMP thread as :func:`bayes_ipd.ite.fit_ite` runs its learners (on a shared
+machine, scikit-learn's default of one OpenMP thread per core made the baseline's
+histogram boosting up to 70x slower under load, which measures the load, not the code).
+It has no multivariate REML, no Bayesian stage 2 and no checks, so it is a floor for what
+the grid costs: ratio = baseline / ours (1 = no overhead; below 1 = the framework's extra
+work: REML optimisation, MCMC of mvbayes, mixture draws, validation).
 
-Run: ``python benchmarks/b9_ite_grid.py [--smoke] [--no-isolate]``.
+Run: ``python benchmarks/b9_ite_grid.py [--smoke] [--no-isolate] [--replicates N]``.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import statistics
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +130,8 @@ def grid_case(
     n_trials: int, n_per_trial: int, replicates: int, n_test: int, n_boot: int, seed: int
 ) -> dict[str, Any]:
     """Per method: seconds per replication, ours and baseline, in this process."""
+    from threadpoolctl import threadpool_limits
+
     from bayes_ipd.ite import DEFAULT_METHODS, Scenario, fit_ite, ite_data, simulate_ite
     from bayes_ipd.ite.simulation import new_patients, true_ite
 
@@ -157,7 +162,8 @@ def grid_case(
             ours[m.label].append(time.perf_counter() - t0)
             mae[m.label].append(float(np.median(np.abs(ite - truth))))
             t0 = time.perf_counter()
-            baseline_method(m, trials, z, n_boot, seed + r)
+            with threadpool_limits(1):  # as fit_ite runs its learners
+                baseline_method(m, trials, z, n_boot, seed + r)
             base[m.label].append(time.perf_counter() - t0)
     return {"ours": ours, "baseline": base, "mae": mae}
 
@@ -184,34 +190,25 @@ def run(
     verbose: bool = True,
 ) -> dict[str, Any]:
     """Run B9 and write ``<results_dir>/b9_ite_grid.json``; returns the payload."""
-    info = common.machine_info()
-    common.wait_for_quiet(wait_load)
-    out = common.call_case(f"benchmarks.{NAME}:grid_case", asdict(config), isolate)
+    info, out = common.single_case(NAME, "grid_case", config, isolate, wait_load)
     rows = table_rows(out)
-    payload = {
-        "benchmark": NAME,
-        "config": asdict(config),
-        "machine": info,
-        "load_average_at_end": common.load_average(),
-        "rows": [r.to_dict() for r in rows],
-        "cases": out,
-        "targets": {"note": "no target: the baseline is a floor (no stage-2 work)"},
-    }
+    targets = {"note": "no target: the baseline is a floor (no stage-2 work)"}
+    payload = common.result_payload(NAME, config, info, rows, cases=out, targets=targets)
     path = common.write_results(NAME, payload, results_dir)
     if verbose:
         title = (
             f"B9 ITE grid, {config.n_trials} trials x {config.n_per_trial} rows, "
             f"{config.replicates} replications: ours = fit_ite + predict, baseline = plain loop"
         )
-        print(common.format_table(title, rows))
-        print(f"load average {info['load_average_at_start']} -> {payload['load_average_at_end']}")
-        print(f"written {path}")
+        common.print_report(title, rows, payload, path)
     return payload
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    """Command line: ``python benchmarks/b9_ite_grid.py [--smoke] [--no-isolate]``."""
-    return common.standard_main(run, SMOKE, FULL, __doc__.splitlines()[0], argv)
+    """Command line: ``python benchmarks/b9_ite_grid.py [--smoke] [--no-isolate]
+    [--replicates N]``."""
+    counts = {"replicates": "replications of the grid (default 2)"}
+    return common.standard_main(run, SMOKE, FULL, __doc__.splitlines()[0], argv, counts)
 
 
 if __name__ == "__main__":

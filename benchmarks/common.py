@@ -13,6 +13,7 @@ the process's peak resident memory is measured with ``wait4``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import importlib
 import json
@@ -150,6 +151,51 @@ def write_results(name: str, payload: Mapping[str, Any], results_dir: Path | Non
     path = folder / f"{name}.json"
     path.write_text(json.dumps(_with_rows_as_dicts(payload), indent=2, allow_nan=False) + "\n")
     return path
+
+
+def result_payload(
+    name: str, config: Any, info: Mapping[str, Any], rows: Sequence[Row], **parts: Any
+) -> dict[str, Any]:
+    """The JSON document of one benchmark run: its name, configuration (a dataclass), the
+    machine at the start (:func:`machine_info`), the load at the end, the table rows, then
+    the benchmark's own ``parts`` (cases, targets, ...)."""
+    return {
+        "benchmark": name,
+        "config": asdict(config),
+        "machine": info,
+        "load_average_at_end": load_average(),
+        "rows": [r.to_dict() for r in rows],
+        **parts,
+    }
+
+
+def print_report(
+    title: str,
+    rows: Sequence[Row],
+    payload: Mapping[str, Any],
+    path: Path,
+    notes: Sequence[str] = (),
+    headers: Sequence[str] = (),
+) -> None:
+    """Print a finished run: the table (:func:`format_table`), the ``notes`` lines, the load
+    average at start and end, and the results file written."""
+    print(format_table(title, rows, headers))
+    for line in notes:
+        print(line)
+    start = payload["machine"]["load_average_at_start"]
+    print(f"load average {start} -> {payload['load_average_at_end']}")
+    print(f"written {path}")
+
+
+def single_case(
+    name: str, case: str, config: Any, isolate: bool, wait_load: float | None
+) -> tuple[dict[str, Any], Any]:
+    """(:func:`machine_info`, output) of a benchmark made of one timed case: after waiting
+    for a quiet machine, ``benchmarks.<name>:<case>`` called with the configuration's
+    fields (:func:`call_case`)."""
+    info = machine_info()
+    wait_for_quiet(wait_load)
+    return info, call_case(f"benchmarks.{name}:{case}", asdict(config), isolate)
 
 
 def _with_rows_as_dicts(value: Any) -> Any:
@@ -508,12 +554,27 @@ def parser(description: str) -> argparse.ArgumentParser:
 
 
 def standard_main(
-    run: Any, smoke: Any, full: Any, description: str, argv: Sequence[str] | None
+    run: Any,
+    smoke: Any,
+    full: Any,
+    description: str,
+    argv: Sequence[str] | None,
+    counts: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The command line shared by the benchmarks: ``[--smoke] [--no-isolate] ...``."""
-    args = parser(description).parse_args(argv)
+    """The command line shared by the benchmarks: ``[--smoke] [--no-isolate] ...``.
+
+    ``counts`` maps integer fields of the configuration to their help text; each becomes an
+    option ``--<field> N`` that overrides the field (e.g. ``{"repeats": "runs per size"}``).
+    """
+    p = parser(description)
+    for name, text in (counts or {}).items():
+        p.add_argument(f"--{name}", type=int, default=None, metavar="N", help=text)
+    args = p.parse_args(argv)
+    config = smoke if args.smoke else full
+    given = {name: getattr(args, name) for name in counts or {}}
+    config = dataclasses.replace(config, **{k: v for k, v in given.items() if v})
     return run(
-        smoke if args.smoke else full,
+        config,
         isolate=not args.no_isolate,
         results_dir=results_dir_for(args),
         wait_load=args.wait_load,

@@ -20,9 +20,17 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # the benchmarks folder is not an installed package
     sys.path.insert(0, str(REPO))
 
-from benchmarks import b1_continuous_ess, b2_scaling, b3_bcg_cli, b4_refits, b5_survival_ess, common  # noqa: E402
+from benchmarks import (  # noqa: E402
+    b1_continuous_ess,
+    b2_scaling,
+    b3_bcg_cli,
+    b4_refits,
+    b5_survival_ess,
+    b9_ite_grid,
+    common,
+)
 
-BENCHMARKS = [b1_continuous_ess, b2_scaling, b3_bcg_cli, b4_refits, b5_survival_ess]
+BENCHMARKS = [b1_continuous_ess, b2_scaling, b3_bcg_cli, b4_refits, b5_survival_ess, b9_ite_grid]
 ROW_KEYS = {"case", "ours", "baseline", "ratio", "unit"}
 
 

@@ -23,6 +23,7 @@ from bayes_ipd.cli.common import progress_reporter
 from bayes_ipd.data import IPD
 from bayes_ipd.one_stage import cache
 from bayes_ipd.one_stage.builder import build_model
+from bayes_ipd.one_stage.callbacks import CALLBACKS
 from bayes_ipd.one_stage.design import build_design
 from bayes_ipd.one_stage.fitting import fit
 from bayes_ipd.one_stage.sampling import (
@@ -54,7 +55,7 @@ def _spec(tau: str) -> ModelSpec:
 
 
 def _key(ipd: IPD, spec: ModelSpec) -> str:
-    return structure_key(build_model(build_design(ipd, spec), spec), "nutpie")
+    return structure_key(build_model(build_design(ipd, spec), spec), CALLBACKS)
 
 
 def _fit(ipd: IPD, spec: ModelSpec):
@@ -285,3 +286,41 @@ def test_survival_fast_path_equals_the_cell_wise_likelihood():
     assert rows < len(st["cell_n"])  # fewer exp(z'b) than person-intervals
     assert j == 3
     np.testing.assert_allclose(values["loglik_trial"], expected, rtol=1e-10)
+
+
+def test_initial_point_function_is_compiled_once_per_structure_and_equals_a_fresh_one(
+    monkeypatch,
+):
+    """A second model of the same structure (another tau scale) reuses the first model's
+    initial-point function on its own prior numbers: no new PyTensor function, the same
+    jittered points as PyMC's own function of that model, and the first model's data
+    containers keep their values."""
+    import pymc.initial_point as initial_point
+
+    ipd = _binary_ipd(4)
+    first, second = (
+        build_model(build_design(ipd, _spec(tau)), _spec(tau))
+        for tau in ("half_normal(1)", "half_normal(0.2)")
+    )
+    cache.clear_memory()
+    cache.initial_point_function(first.model, "structure")
+    fresh = initial_point.make_initial_point_fn(
+        model=second.model,
+        default_strategy="support_point",
+        jitter_rvs=set(second.model.free_RVs),
+        return_transformed=True,
+    )
+    made: list[int] = []
+    original = initial_point.make_initial_point_fn
+    monkeypatch.setattr(
+        initial_point, "make_initial_point_fn", lambda **kw: made.append(1) or original(**kw)
+    )
+    reused = cache.initial_point_function(second.model, "structure")
+    assert made == []
+    for seed in (1, 2):
+        got, want = reused(seed), fresh(seed)
+        assert got.keys() == want.keys()
+        for name in got:
+            np.testing.assert_array_equal(got[name], want[name])
+    tau_prior = {v.name: v for v in first.model.data_vars}["prior_tau"]
+    np.testing.assert_array_equal(tau_prior.get_value(), [1.0])

@@ -67,7 +67,7 @@ def test_ad_trials_pool_as_their_ipd_would(rows, full, published):
     assert hybrid.pooled.k == 10
     assert [hybrid.sources[s] for s in AD_TRIALS] == ["AD"] * 3
     assert hybrid.sources["T01"] == "IPD"
-    assert "Aggregate data only (published estimate, no rows): T08, T09, T10" in str(hybrid)
+    assert "Aggregate data only (no participant rows): T08, T09, T10" in str(hybrid)
     assert hybrid.to_dict()["sources"]["T09"] == "AD"
 
 

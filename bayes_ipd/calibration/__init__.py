@@ -6,8 +6,10 @@ two-stage route, and reports simulation-based calibration (Talts et al. 2018: ra
 the truths among thinned posterior draws, chi-square uniformity p-values, rank histograms,
 ECDF-difference plots with simultaneous bands per Säilynoja et al. 2022) and frequentist
 coverage of 95% intervals (one-stage CrI; two-stage DL, REML, REML + HKSJ; the prediction
-intervals) with Monte Carlo SEs, counting divergent and R-hat > 1.01 replicates. It runs on
-Dask (:mod:`bayes_ipd.calibration.engine`).
+intervals) with Monte Carlo SEs, counting divergent and R-hat > 1.01 replicates, for the
+gaussian, binomial, survival and poisson families. It runs on Dask
+(:mod:`bayes_ipd.calibration.engine`). Shipped designs (``bayes_ipd/models/calibration/``)
+are read by name: ``read_calibration_spec("calibration_binomial")``.
 
 Modules: :mod:`~bayes_ipd.calibration.design` (the study and its TOML),
 :mod:`~bayes_ipd.calibration.replicate` (one replicate), :mod:`~bayes_ipd.calibration.summary`

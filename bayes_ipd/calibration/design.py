@@ -3,10 +3,13 @@
 TOML layout (``bayes-ipd calibrate SPEC.toml``)::
 
     [design]
-    family = "binomial"          # gaussian | binomial
+    family = "binomial"          # gaussian | binomial | survival | poisson
     trials = 5                   # >= 2
     participants = 200           # per trial (an integer, or a list, one per trial)
-    control_risk = 0.2           # binomial: control-arm risk (centre of the intercepts)
+    control_risk = 0.2           # binomial: control-arm risk (centre of the intercepts);
+                                 # survival: control-arm risk of an event by the end of
+                                 # follow-up (time 1; exponential times, constant hazard)
+    # control_rate = 1.5         # poisson: mean count per control participant
     intercept_sd = 0.5           # optional: between-trial SD of the intercepts
     # outcome_sd = 10.0          # gaussian: residual SD of the outcome
     seed = 20240601              # the study seed
@@ -25,10 +28,17 @@ TOML layout (``bayes-ipd calibrate SPEC.toml``)::
 The calibrated model is the one-stage model with stratified trial intercepts and a random
 treatment effect. So that the simulated trials look like the design *and* the truths are
 draws from the model's own prior (the premise of SBC), the intercept prior defaults to
-``normal(logit(control_risk), intercept_sd)`` (binomial) or ``normal(0, intercept_sd *
-outcome_sd)`` (gaussian), and the gaussian residual SD prior to ``log_normal(log(outcome_sd),
-0.1)``; every other slot takes the family default computed with ``outcome_sd`` (never from
-simulated data, which would make the prior data-dependent). ``[priors]`` overrides any slot.
+``normal(logit(control_risk), intercept_sd)`` (binomial), ``normal(log(-log(1 -
+control_risk)), intercept_sd)`` (survival: the log of the constant control hazard that gives
+that risk by time 1), ``normal(log(control_rate), intercept_sd)`` (poisson) or ``normal(0,
+intercept_sd * outcome_sd)`` (gaussian), and the gaussian residual SD prior to
+``log_normal(log(outcome_sd), 0.1)``; every other slot takes the family default computed with
+``outcome_sd`` (never from simulated data, which would make the prior data-dependent).
+``[priors]`` overrides any slot.
+
+The survival model is fitted with one interval (``intervals = 1``, a constant baseline
+hazard per trial), the model the times are simulated from: event-time quantile cut points
+would be chosen from the simulated data, and a prior that depends on the data breaks SBC.
 """
 
 from __future__ import annotations
@@ -43,16 +53,23 @@ from typing import Any
 
 from bayes_ipd.errors import SpecError
 from bayes_ipd.priors import PriorSet, as_prior, resolve_priors
-from bayes_ipd.spec import SamplerSettings
+from bayes_ipd.spec import ModelSpec, SamplerSettings
 
-__all__ = ["CALIBRATION_FAMILIES", "CalibrationStudy", "read_calibration_spec"]
+__all__ = [
+    "CALIBRATION_FAMILIES",
+    "CalibrationStudy",
+    "read_calibration_spec",
+    "resolve_calibration_spec",
+    "shipped_calibration_specs",
+]
 
-CALIBRATION_FAMILIES = ("gaussian", "binomial")
+CALIBRATION_FAMILIES = ("gaussian", "binomial", "survival", "poisson")
 DESIGN_KEYS = (
     "family",
     "trials",
     "participants",
     "control_risk",
+    "control_rate",
     "outcome_sd",
     "intercept_sd",
     "seed",
@@ -66,7 +83,12 @@ SECTIONS = ("design", "priors", "sampler")
 SCALE_KEYS: dict[str, tuple[str, float | None]] = {
     "binomial": ("control_risk", 1.0),
     "gaussian": ("outcome_sd", None),
+    "survival": ("control_risk", 1.0),
+    "poisson": ("control_rate", None),
 }
+
+#: ``ModelSpec`` options of the calibrated model, by family (module docstring).
+MODEL_OPTIONS: dict[str, dict[str, Any]] = {"survival": {"intervals": 1}}
 
 
 def _integer(name: str, value: Any, minimum: int) -> int:
@@ -89,13 +111,15 @@ class CalibrationStudy:
 
     Attributes
     ----------
-    family : {"gaussian", "binomial"}
+    family : {"gaussian", "binomial", "survival", "poisson"}
     trials : int
         Trials per simulated meta-analysis (>= 2).
     participants : tuple of int
         Participants per trial (allocated 1:1).
     control_risk : float or None
-        Binomial control-arm risk.
+        Binomial control-arm risk; survival: control-arm risk of an event by time 1.
+    control_rate : float or None
+        Poisson: mean count per control participant.
     outcome_sd : float or None
         Gaussian residual SD.
     intercept_sd : float
@@ -118,6 +142,7 @@ class CalibrationStudy:
     trials: int
     participants: tuple[int, ...]
     control_risk: float | None = None
+    control_rate: float | None = None
     outcome_sd: float | None = None
     intercept_sd: float = 0.5
     priors: Mapping[str, str] = field(default_factory=dict)
@@ -170,12 +195,26 @@ class CalibrationStudy:
         self.prior_set()  # validate the priors now
 
     def prior_set(self) -> PriorSet:
-        """The model's priors (the truths are drawn from them; module docstring)."""
-        user = {slot: as_prior(text) for slot, text in self.priors.items()}
-        given = dict(self._design_priors())
-        given.update(user)
-        return resolve_priors(
-            self.family, given, outcome_sd=self.outcome_sd or 1.0, outcome_mean=0.0
+        """The model's priors (the truths are drawn from them; module docstring).
+
+        Resolved once per study object (every replicate asks for them)."""
+        cached = self.__dict__.get("_prior_set")
+        if cached is None:
+            user = {slot: as_prior(text) for slot, text in self.priors.items()}
+            given = dict(self._design_priors())
+            given.update(user)
+            cached = resolve_priors(
+                self.family, given, outcome_sd=self.outcome_sd or 1.0, outcome_mean=0.0
+            )
+            self.__dict__["_prior_set"] = cached  # a frozen value's memo, not a field
+        return cached
+
+    def model_spec(self) -> ModelSpec:
+        """The calibrated one-stage model (stratified intercepts, random treatment effect)."""
+        return ModelSpec(
+            self.family,
+            parameterisation=self.parameterisation,
+            **MODEL_OPTIONS.get(self.family, {}),
         )
 
     def _design_priors(self) -> dict[str, str]:
@@ -188,6 +227,7 @@ class CalibrationStudy:
             "trials": self.trials,
             "participants": list(self.participants),
             "control_risk": self.control_risk,
+            "control_rate": self.control_rate,
             "outcome_sd": self.outcome_sd,
             "intercept_sd": self.intercept_sd,
             "priors": self.prior_set().to_dict(),
@@ -212,7 +252,22 @@ def _gaussian_priors(study: CalibrationStudy) -> dict[str, str]:
     }
 
 
-_DESIGN_PRIORS = {"binomial": _binomial_priors, "gaussian": _gaussian_priors}
+def _survival_priors(study: CalibrationStudy) -> dict[str, str]:
+    centre = math.log(-math.log1p(-study.control_risk))
+    return {"intercept": f"normal({centre:.6g}, {study.intercept_sd:.6g})"}
+
+
+def _poisson_priors(study: CalibrationStudy) -> dict[str, str]:
+    centre = math.log(study.control_rate)
+    return {"intercept": f"normal({centre:.6g}, {study.intercept_sd:.6g})"}
+
+
+_DESIGN_PRIORS = {
+    "binomial": _binomial_priors,
+    "gaussian": _gaussian_priors,
+    "survival": _survival_priors,
+    "poisson": _poisson_priors,
+}
 
 
 def study_from_document(doc: Mapping[str, Any], where: str = "") -> CalibrationStudy:
@@ -235,8 +290,36 @@ def study_from_document(doc: Mapping[str, Any], where: str = "") -> CalibrationS
     return CalibrationStudy(**design, priors=priors, sampler=SamplerSettings.from_dict(sampler))
 
 
+def shipped_calibration_specs() -> dict[str, Path]:
+    """The calibration specs shipped in ``bayes_ipd/models/calibration/``, by name."""
+    from importlib import resources
+
+    folder = resources.files("bayes_ipd.models") / "calibration"
+    if not folder.is_dir():
+        return {}
+    paths = sorted(Path(str(e)) for e in folder.iterdir() if e.name.endswith(".toml"))
+    return {path.stem: path for path in paths}
+
+
+def resolve_calibration_spec(given: str | Path) -> Path:
+    """The file ``given`` names: an existing file, else a shipped calibration spec of that
+    name (``calibration_binomial``, with or without ``.toml``)."""
+    path = Path(given)
+    if path.is_file():
+        return path
+    name = path.name[: -len(".toml")] if path.name.endswith(".toml") else path.name
+    shipped = shipped_calibration_specs()
+    if path.parent == Path(".") and name in shipped:
+        return shipped[name]
+    raise SpecError(
+        f"calibration spec file not found: {given} (shipped calibration specs, runnable "
+        f"by name: {', '.join(shipped) or 'none'})"
+    )
+
+
 def read_calibration_spec(path: str | Path) -> CalibrationStudy:
-    """Read a calibration spec (TOML with ``[design]``, ``[priors]``, ``[sampler]``).
+    """Read a calibration spec (TOML with ``[design]``, ``[priors]``, ``[sampler]``): a
+    file, or the name of a shipped one (``"calibration_binomial"``).
 
     Raises
     ------
@@ -244,11 +327,9 @@ def read_calibration_spec(path: str | Path) -> CalibrationStudy:
         Missing file, bad TOML, unknown section or key, a missing or invalid design value
         (e.g. fewer than two trials), naming the file and ``design.<key>``.
     """
-    path = Path(path)
+    path = resolve_calibration_spec(path)
     try:
         doc = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise SpecError(f"calibration spec file not found: {path}") from None
     except tomllib.TOMLDecodeError as err:
         raise SpecError(f"{path}: invalid TOML: {err}") from None
     try:

@@ -92,27 +92,53 @@ def draw_truth(study: CalibrationStudy, rng: np.random.Generator) -> dict[str, A
     return truth
 
 
-def _binary(eta: np.ndarray, truth: dict[str, Any], k: int, rng: np.random.Generator) -> Any:
-    return (rng.random(eta.size) < 1.0 / (1.0 + np.exp(-eta))).astype(np.int64)
+Columns = dict[str, np.ndarray]
+
+FOLLOW_UP = 1.0
+"""Survival: every participant is followed to time 1 (administrative censoring)."""
 
 
-def _normal(eta: np.ndarray, truth: dict[str, Any], k: int, rng: np.random.Generator) -> Any:
-    return eta + truth["sigma"][k] * rng.standard_normal(eta.size)
+def _binary(eta: np.ndarray, truth: dict[str, Any], k: int, rng: np.random.Generator) -> Columns:
+    return {"outcome": (rng.random(eta.size) < 1.0 / (1.0 + np.exp(-eta))).astype(np.int64)}
 
 
-_OUTCOMES = {"binomial": _binary, "gaussian": _normal}
+def _normal(eta: np.ndarray, truth: dict[str, Any], k: int, rng: np.random.Generator) -> Columns:
+    return {"outcome": eta + truth["sigma"][k] * rng.standard_normal(eta.size)}
+
+
+def _exponential(
+    eta: np.ndarray, truth: dict[str, Any], k: int, rng: np.random.Generator
+) -> Columns:
+    # constant hazard exp(eta): the one-interval piecewise-exponential model
+    t = rng.exponential(1.0, eta.size) * np.exp(-eta)
+    return {"time": np.minimum(t, FOLLOW_UP), "event": (t <= FOLLOW_UP).astype(np.int64)}
+
+
+def _counts(eta: np.ndarray, truth: dict[str, Any], k: int, rng: np.random.Generator) -> Columns:
+    return {"outcome": rng.poisson(np.exp(eta)).astype(np.int64)}
+
+
+#: Outcome columns, named by the family's response keywords (``IPD.from_frame``), by family.
+_OUTCOMES = {
+    "binomial": _binary,
+    "gaussian": _normal,
+    "survival": _exponential,
+    "poisson": _counts,
+}
 
 
 def simulate_rows(
     study: CalibrationStudy, truth: dict[str, Any], rng: np.random.Generator
 ) -> pd.DataFrame:
-    """Participant rows: 1:1 allocation per trial, outcome from the family's model."""
+    """Participant rows: 1:1 allocation per trial, outcome from the family's model (columns
+    ``trial``, ``treat`` and the family's response keywords: ``outcome``, or ``time`` and
+    ``event``)."""
     frames = []
     for k, n in enumerate(study.participants):
         treat = rng.permutation(np.arange(n) % 2)
         eta = truth["alpha"][k] + truth["theta"][k] * treat
-        y = _OUTCOMES[study.family](eta, truth, k, rng)
-        frames.append(pd.DataFrame({"trial": f"T{k + 1:02d}", "treat": treat, "y": y}))
+        columns = _OUTCOMES[study.family](eta, truth, k, rng)
+        frames.append(pd.DataFrame({"trial": f"T{k + 1:02d}", "treat": treat, **columns}))
     return pd.concat(frames, ignore_index=True)
 
 
@@ -152,7 +178,6 @@ def run_replicate(study: CalibrationStudy, index: int) -> ReplicateResult:
 
     from bayes_ipd.data import IPD
     from bayes_ipd.one_stage.fitting import fit
-    from bayes_ipd.spec import ModelSpec
 
     t0 = time.perf_counter()
     rng, sampler_seed = replicate_seeds(study.seed, index)
@@ -160,10 +185,11 @@ def run_replicate(study: CalibrationStudy, index: int) -> ReplicateResult:
     rows = simulate_rows(study, truth, rng)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        responses = {c: c for c in rows.columns if c not in ("trial", "treat")}
         ipd = IPD.from_frame(
-            rows, study="trial", treatment="treat", outcome="y", family=study.family
+            rows, study="trial", treatment="treat", family=study.family, **responses
         )
-        spec = ModelSpec(study.family, parameterisation=study.parameterisation)
+        spec = study.model_spec()
         sampler = study.sampler.__class__(
             **{**study.sampler.to_dict(), "seed": sampler_seed, "progress": False}
         )

@@ -9,6 +9,11 @@ log-likelihood (:meth:`~bayes_ipd.families.base.Family.trial_loglik`). The margi
 the default wherever the family has it, and :func:`loo_idata` puts it in the
 ``log_likelihood`` group that :meth:`OneStageResult.to_netcdf` writes, so ``arviz.loo`` on
 the saved file gives the same answer as :func:`leave_one_trial_out`.
+
+Aggregate-data (AD) trials, known by an estimate ``y_k`` and SE ``s_k``, have one term each
+too (:func:`aggregate_loglik_terms`): conditional ``log N(y_k; theta_k, s_k²)``, marginal
+``log N(y_k; mu + gamma_moderator'(w_k - wbar), s_k² + tau²)`` (theta_k integrated out in
+closed form). Their labels join the ``study`` coordinate after the IPD trials'.
 """
 
 from __future__ import annotations
@@ -22,10 +27,12 @@ import arviz as az
 import numpy as np
 import pandas as pd
 import xarray as xr
+from scipy import stats
 
 from bayes_ipd.checks.marginal import TrialDraws
 from bayes_ipd.conventions import json_ready
-from bayes_ipd.families.base import flat_draws
+from bayes_ipd.families.base import draw_count, flat_draws
+from bayes_ipd.one_stage.design import moderator_arrays
 from bayes_ipd.one_stage.draws import coefficient_draws
 
 if TYPE_CHECKING:
@@ -64,6 +71,8 @@ class LooResult:
     method : {"conditional", "marginal"}
         Per-trial log-likelihood given the trial's own parameters, or with its intercept
         and treatment effect integrated out (:meth:`OneStageResult.loo`).
+    ad_trials : tuple of str
+        The trials among ``pareto_k`` known only by aggregate data (marked ``(AD)``).
     """
 
     elpd: float
@@ -74,6 +83,7 @@ class LooResult:
     threshold: float = PARETO_K_THRESHOLD
     n_draws: int = 0
     method: str = "conditional"
+    ad_trials: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready values (NaN as None)."""
@@ -86,6 +96,7 @@ class LooResult:
                 "influential": list(self.influential),
                 "threshold": self.threshold,
                 "method": self.method,
+                "ad_trials": list(self.ad_trials),
             }
         )
 
@@ -96,10 +107,11 @@ class LooResult:
             f"elpd_loo = {self.elpd:.2f} (SE {self.se:.2f}), p_loo = {self.p_loo:.2f}",
             "Pareto k by trial:",
         ]
-        width = max(len(str(s)) for s in self.pareto_k.index)
+        labels = {s: f"{s} (AD)" if s in self.ad_trials else str(s) for s in self.pareto_k.index}
+        width = max(len(v) for v in labels.values())
         for study, k in self.pareto_k.items():
             flag = "  influential" if study in self.influential else ""
-            lines.append(f"  {study!s:<{width}}  {k:6.3f}{flag}")
+            lines.append(f"  {labels[study]:<{width}}  {k:6.3f}{flag}")
         if self.influential:
             lines.append(
                 f"Influential trial(s) (k > {self.threshold}): {', '.join(self.influential)}. "
@@ -152,19 +164,20 @@ def leave_one_trial_out(result: OneStageResult, marginal: bool | None = None) ->
     ``p(y_k | y_-k)`` depends on shared parameters only and a large ``k`` marks a trial
     that moves them (e.g. one with a very different effect). Parameters that stay
     trial-specific (per-trial residual SDs, trial-specific covariate effects, random
-    interactions, the survival baseline hazard's walk steps) are still conditioned on;
+    interactions) are still conditioned on; the survival baseline hazard's walk steps are
+    integrated out too (Laplace, :mod:`bayes_ipd.families.survival_marginal`);
     use ``residual_sd="common"`` and common covariate effects for a clean
     leave-one-trial-out check. For an exact answer for a flagged trial, refit without it.
     """
     if marginal is None:
         marginal = result.built.design.plugin.supports_marginal_loo
     if marginal:
-        idata = az.InferenceData(
-            posterior=result.idata.posterior,
-            log_likelihood=marginal_loglik(result).to_dataset(name="trial"),
-        )
+        terms = marginal_loglik(result)
     else:
-        idata = result.idata
+        terms = conditional_loglik(result)
+    idata = az.InferenceData(
+        posterior=result.idata.posterior, log_likelihood=terms.to_dataset(name="trial")
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         res = az.loo(idata, pointwise=True, var_name="trial")
@@ -181,7 +194,13 @@ def leave_one_trial_out(result: OneStageResult, marginal: bool | None = None) ->
         influential=influential,
         n_draws=int(res["n_samples"]),
         method="marginal" if marginal else "conditional",
+        ad_trials=_ad_labels(result),
     )
+
+
+def _ad_labels(result: OneStageResult) -> tuple[str, ...]:
+    ad = result.built.design.aggregate
+    return () if ad is None else tuple(ad.labels)
 
 
 def trial_draws(result: OneStageResult) -> TrialDraws:
@@ -199,6 +218,9 @@ def trial_draws(result: OneStageResult) -> TrialDraws:
     t_loc = np.repeat(flat_draws(post["mu"])[:, None], k, axis=1)
     if design.interaction_terms:
         t_loc = t_loc + flat_draws(post["gamma_across"], "interaction") @ design.across.T
+    if built.spec.moderators and k:
+        w = moderator_arrays(design, built.spec.moderators).ipd
+        t_loc = t_loc + flat_draws(post["gamma_moderator"], "moderator") @ w.T
     t_scale = np.repeat(flat_draws(post["tau"])[:, None], k, axis=1)
     intercept_prior = None
     if built.spec.intercepts == "random":
@@ -243,25 +265,83 @@ def marginal_loglik(result: OneStageResult) -> xr.DataArray:
         return cached
     design = result.built.design
     plugin = design.plugin
-    draws = trial_draws(result)
-    values = np.column_stack(
-        [plugin.marginal_trial_loglik(design, trial, draws) for trial in range(design.k)]
-    )
-    post = result.idata.posterior
-    shape = (post.sizes["chain"], post.sizes["draw"], design.k)
-    out = xr.DataArray(
-        values.reshape(shape),
-        dims=("chain", "draw", "study"),
-        coords={
-            "chain": post["chain"].values,
-            "draw": post["draw"].values,
-            "study": list(design.studies),
-        },
-        name="trial",
-        attrs={"method": "marginal"},
-    )
+    columns = []
+    if design.k:
+        draws = trial_draws(result)
+        columns = [plugin.marginal_trial_loglik(design, t, draws) for t in range(design.k)]
+    ad_labels, ad_values = aggregate_loglik_terms(result, marginal=True)
+    out = _trial_terms(result, columns, ad_labels, ad_values, "marginal")
     _MARGINAL_CACHE[result] = out
     return out
+
+
+def _trial_terms(
+    result: OneStageResult,
+    ipd_columns: list[np.ndarray],
+    ad_labels: tuple[str, ...],
+    ad_values: np.ndarray,
+    method: str,
+) -> xr.DataArray:
+    """(chain, draw, study) terms: the IPD trials' columns, then the AD trials'."""
+    post = result.idata.posterior
+    n = post.sizes["chain"] * post.sizes["draw"]
+    values = (
+        np.column_stack([*ipd_columns, ad_values])
+        if ad_labels
+        else np.column_stack(ipd_columns or [np.zeros((n, 0))])
+    )
+    studies = [*result.built.design.studies, *ad_labels]
+    return xr.DataArray(
+        values.reshape(post.sizes["chain"], post.sizes["draw"], len(studies)),
+        dims=("chain", "draw", "study"),
+        coords={"chain": post["chain"].values, "draw": post["draw"].values, "study": studies},
+        name="trial",
+        attrs={"method": method},
+    )
+
+
+def aggregate_loglik_terms(
+    result: OneStageResult, *, marginal: bool
+) -> tuple[tuple[str, ...], np.ndarray]:
+    """Each estimate-and-SE AD trial's log-likelihood term, for every draw.
+
+    Conditional: ``log N(y_k; theta_ad_k, s_k²)``; marginal (``theta_ad_k`` integrated
+    out): ``log N(y_k; mu + gamma_moderator'(w_k - wbar), s_k² + tau²)``. Arm-count AD
+    trials are trial summaries and have their terms among the IPD trials'.
+
+    Returns
+    -------
+    tuple
+        The AD trial labels and an (S, K_ad) array (S = chains x draws, chain-major);
+        empty without such trials.
+    """
+    built = result.built
+    ad = built.design.aggregate
+    post = result.idata.posterior
+    if ad is None or not ad.k:
+        return (), np.zeros((draw_count(post), 0))
+    y, se = np.asarray(ad.estimate), np.asarray(ad.se)
+    if marginal:
+        loc = np.repeat(flat_draws(post["mu"])[:, None], ad.k, axis=1)
+        if built.spec.moderators:
+            w = moderator_arrays(built.design, built.spec.moderators).ad
+            loc = loc + flat_draws(post["gamma_moderator"], "moderator") @ w.T
+        sd = np.sqrt(se[None, :] ** 2 + flat_draws(post["tau"])[:, None] ** 2)
+    else:
+        loc = flat_draws(post["theta_ad"].sel(ad_study=list(ad.studies)), "ad_study")
+        sd = np.broadcast_to(se[None, :], loc.shape)
+    return tuple(ad.studies), stats.norm.logpdf(y[None, :], loc, sd)
+
+
+def conditional_loglik(result: OneStageResult) -> xr.DataArray:
+    """Each trial's log-likelihood given its own parameters: the IPD trials' terms
+    computed while sampling, then the AD trials' (:func:`aggregate_loglik_terms`)."""
+    columns = []
+    if result.built.design.k:
+        ll = result.idata.log_likelihood["trial"]
+        columns = [flat_draws(ll.sel(study=s)) for s in result.built.design.studies]
+    ad_labels, ad_values = aggregate_loglik_terms(result, marginal=False)
+    return _trial_terms(result, columns, ad_labels, ad_values, "conditional")
 
 
 def loo_idata(result: OneStageResult) -> az.InferenceData:

@@ -14,7 +14,9 @@ and scaled by its curvature there (a Laplace approximation), then integrated on 
 ``n x n`` tensor grid of Gauss-Hermite nodes, vectorised over draws. A family supplies only
 the numpy log-likelihood of one trial at given ``(alpha, theta)``
 (:meth:`bayes_ipd.families.base.Family.trial_loglik`); the gaussian family overrides the
-integral with its closed form.
+integral with its closed form, and the survival family integrates its trial's baseline-hazard
+walk steps out by a Laplace approximation at every quadrature point
+(:mod:`bayes_ipd.families.survival_marginal`).
 
 Both coordinates are written ``u = loc + scale * v`` with ``v`` standard normal (a normal
 prior or population distribution) or ``v = u`` under a non-normal intercept prior, so that

@@ -40,6 +40,7 @@ from bayes_ipd.conventions import ARMS
 from bayes_ipd.families.base import draw_count
 from bayes_ipd.one_stage.draws import coefficient_draws, thin
 from bayes_ipd.plots import ppc_plot
+from bayes_ipd.plots.rootogram import rootogram_plot
 
 if TYPE_CHECKING:
     from bayes_ipd.one_stage.result import OneStageResult
@@ -135,6 +136,10 @@ class PPCResult:
         Seed of the replication.
     labels : tuple of (str, str)
         Axis label of each statistic (the family's ``ppc_statistics``).
+    frequencies : tuple of (str, str)
+        The statistics that make up a discrete outcome's distribution (counts 0, 1, 2, 3+;
+        ordinal levels), each with its category label; empty for other families. They are
+        drawn together by :meth:`rootogram`.
     """
 
     table: pd.DataFrame
@@ -143,6 +148,7 @@ class PPCResult:
     draws: int = 0
     seed: int = 0
     labels: tuple[tuple[str, str], ...] = ()
+    frequencies: tuple[tuple[str, str], ...] = ()
 
     @property
     def statistics(self) -> tuple[str, ...]:
@@ -165,6 +171,31 @@ class PPCResult:
             title=title or default,
         )
 
+    def frequency_table(self) -> pd.DataFrame:
+        """The rows of :attr:`frequencies` with a ``category`` column: observed against
+        replicated proportions of each category per trial and arm.
+
+        Raises
+        ------
+        ValueError
+            The outcome is not discrete (no frequency statistics in this check).
+        """
+        if not self.frequencies:
+            raise ValueError(
+                "this predictive check has no category frequencies (the rootogram is for "
+                "count and ordinal outcomes); its statistics are "
+                f"{', '.join(map(repr, self.statistics))}"
+            )
+        category = dict(self.frequencies)
+        rows = self.table[self.table["statistic"].isin(list(category))]
+        return rows.assign(category=rows["statistic"].map(category)).reset_index(drop=True)
+
+    def rootogram(self, *, title: str | None = None) -> Figure:
+        """Hanging rootogram of the category frequencies per trial and arm
+        (:func:`bayes_ipd.plots.rootogram.rootogram_plot`; :meth:`frequency_table`)."""
+        default = f"{self.kind.capitalize()} predictive check: hanging rootogram"
+        return rootogram_plot(self.frequency_table(), title=title or default)
+
     def __repr__(self) -> str:
         head = (
             f"{self.kind.capitalize()} predictive check: {self.draws} replicated data sets, "
@@ -179,8 +210,17 @@ def _check(
 ) -> PPCResult:
     design = result.built.design
     rep = replicates(result, params, index, np.random.default_rng(seed))
-    table = ppc_table(design.studies, design.plugin.observed_statistics(design), rep)
-    return PPCResult(table, next(iter(rep)), kind, len(index), seed, design.plugin.ppc_statistics)
+    plugin = design.plugin
+    table = ppc_table(design.studies, plugin.observed_statistics(design), rep)
+    return PPCResult(
+        table,
+        next(iter(rep)),
+        kind,
+        len(index),
+        seed,
+        plugin.ppc_statistics,
+        plugin.frequency_statistics(design),
+    )
 
 
 def posterior_predictive_check(

@@ -23,12 +23,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import sys
 import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any, NoReturn
-
-import matplotlib
 
 from bayes_ipd.cli import cache as cache_cli
 from bayes_ipd.cli import calibrate as calibrate_cli
@@ -112,8 +111,14 @@ def _show_warning(
 
 @contextlib.contextmanager
 def _quiet_run(json_mode: bool) -> Iterator[None]:
-    """Warnings as ``warning:`` lines on stderr; with JSON, stray output to stderr too."""
-    matplotlib.use("Agg")
+    """Warnings as ``warning:`` lines on stderr; with JSON, stray output to stderr too.
+
+    Figures are drawn off-screen (Agg); matplotlib itself is imported only by a command
+    that draws one."""
+    if "matplotlib" in sys.modules:
+        sys.modules["matplotlib"].use("Agg")
+    else:
+        os.environ["MPLBACKEND"] = "Agg"
     with warnings.catch_warnings():
         warnings.simplefilter("default")
         for text in QUIET_WARNINGS:

@@ -11,7 +11,12 @@ __all__ = ["COMMAND"]
 
 
 def _configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("spec", metavar="SPEC", help="calibration spec (TOML with [design])")
+    parser.add_argument(
+        "spec",
+        metavar="SPEC",
+        help="calibration spec (TOML with [design]), or a shipped one by name "
+        "(calibration_binomial, calibration_gaussian, calibration_survival, calibration_poisson)",
+    )
     parser.add_argument(
         "--replications", type=int, required=True, metavar="N", help="simulated meta-analyses"
     )

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 
 from bayes_ipd.conventions import METHODS
 from bayes_ipd.families import FAMILY_NAMES, get_family
-from bayes_ipd.plots import SAVE_FORMATS, save_figure
 
 if TYPE_CHECKING:
     from bayes_ipd.two_stage import TwoStageResult
@@ -107,24 +106,33 @@ def progress_reporter(args: argparse.Namespace) -> Callable[[str], None] | None:
     return lambda message: print(message, file=sys.stderr, flush=True)
 
 
-def forest_path(output: str | None, inputs: Sequence[str | Path]) -> Path | None:
-    """The forest plot's path, checked before any work: a known figure format, and not
-    one of the input files (inputs are only read)."""
+def figure_path(output: str | None, inputs: Sequence[str | Path], option: str) -> Path | None:
+    """The path a figure option (``--forest``, ``--bubble``) names, checked before any work:
+    a known figure format, and not one of the input files (inputs are only read)."""
     if output is None:
         return None
+    from bayes_ipd.plots.save import SAVE_FORMATS  # matplotlib: only when a figure is asked for
+
     path = Path(output)
     for source in inputs:
         if path.resolve() == Path(source).resolve():
-            raise UsageError(f"--forest {output!r} is the input file; choose another path")
+            raise UsageError(f"{option} {output!r} is the input file; choose another path")
     if path.suffix.lower() not in SAVE_FORMATS:
         raise UsageError(
-            f"--forest {output!r}: the figure format follows the extension, one of "
+            f"{option} {output!r}: the figure format follows the extension, one of "
             f"{', '.join(SAVE_FORMATS)}"
         )
     return path
 
 
+def forest_path(output: str | None, inputs: Sequence[str | Path]) -> Path | None:
+    """The ``--forest`` path, checked as :func:`figure_path` checks it."""
+    return figure_path(output, inputs, "--forest")
+
+
 def write_forest(result: TwoStageResult, path: Path, title: str | None = None) -> str:
+    from bayes_ipd.plots.save import save_figure
+
     return str(save_figure(result.plot_forest(title=title), path))
 
 

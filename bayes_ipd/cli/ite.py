@@ -74,42 +74,34 @@ def _progress(args: argparse.Namespace, text: str) -> None:
 
 def _run_ite(args: argparse.Namespace) -> Payload:
     from bayes_ipd.data.reading import read_table
-    from bayes_ipd.ite import fit_ite, ite_data, patient_matrix
+    from bayes_ipd.ite.section import ite_report, read_patients
 
     covariates = split_names(args.covariates)
     if not covariates:
         raise UsageError("--covariates names no column")
     if not 0 < args.level < 1:
         raise UsageError(f"--level {args.level}: must be between 0 and 1")
-    stage2 = args.stage2 or ("mvma" if args.stage1 in ("ols", "bayes") else "weighted")
     frame = read_table(Path(args.file), sep=",", text_columns=(args.study,))
-    patients = read_table(Path(args.new), sep=",", text_columns=())
-    patient_matrix(patients, covariates)  # refuse bad profiles before any fitting
-    data = ite_data(
+    report = ite_report(
         frame,
+        read_patients(args.new),
         study=args.study,
         treatment=args.treatment,
         outcome=args.outcome,
         covariates=covariates,
-        experimental=args.experimental,
-        missing=args.missing,
-    )
-    _progress(args, f"fitting {args.stage1} in {data.k} trials, pooling by {stage2} ...")
-    result = fit_ite(
-        data,
-        args.stage1,
-        stage2,
+        stage1=args.stage1,
+        stage2=args.stage2,
         random=args.random,
         weights=args.weights,
         meta=args.meta,
         seed=args.seed,
+        level=args.level,
+        experimental=args.experimental,
+        missing=args.missing,
+        progress=lambda text: _progress(args, text),
     )
-    payload = result.to_dict(patients, level=args.level)
-    say(args, str(result))
-    table = result.predict(patients, level=args.level).to_frame(data.covariates)
-    say(args, f"\nPredicted individualised effects ({args.level:.0%} CI and PI):")
-    say(args, table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
-    return payload
+    say(args, str(report))
+    return report.to_dict()
 
 
 COMMAND = Command(

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from bayes_ipd.cli.common import Command, Payload, UsageError, add_json, say, split_names
-from bayes_ipd.conventions import SCALE_CODES
-from bayes_ipd.plots import SAVE_FORMATS, save_figure
-from bayes_ipd.two_stage.metareg import METAREG_METHODS
+from bayes_ipd.cli.common import (
+    Command,
+    Payload,
+    UsageError,
+    add_json,
+    figure_path,
+    say,
+    split_names,
+)
+from bayes_ipd.conventions import METAREG_METHODS, SCALE_CODES
 
 __all__ = ["COMMAND"]
 
@@ -71,20 +76,6 @@ def _parse_at(texts: list[str]) -> list[dict[str, float]]:
     return points
 
 
-def _bubble_path(output: str | None, source: str) -> Path | None:
-    if output is None:
-        return None
-    path = Path(output)
-    if path.resolve() == Path(source).resolve():
-        raise UsageError(f"--bubble {output!r} is the input file; choose another path")
-    if path.suffix.lower() not in SAVE_FORMATS:
-        raise UsageError(
-            f"--bubble {output!r}: the figure format follows the extension, one of "
-            f"{', '.join(SAVE_FORMATS)}"
-        )
-    return path
-
-
 def _run(args: argparse.Namespace) -> Payload:
     import pandas as pd
 
@@ -93,7 +84,7 @@ def _run(args: argparse.Namespace) -> Payload:
     mods = split_names(args.mods)
     if not mods:
         raise UsageError("--mods names no column")
-    bubble = _bubble_path(args.bubble, args.file)
+    bubble = figure_path(args.bubble, [args.file], "--bubble")
     points = _parse_at(args.at)
     table = read_trial_table(args.file, args.study)
     fit = meta_regression_frame(
@@ -116,6 +107,8 @@ def _run(args: argparse.Namespace) -> Payload:
         payload["predictions"] = predictions.to_dict(orient="records")
         say(args, "\nPredicted average effect:\n" + predictions.to_string(index=False))
     if bubble is not None:
+        from bayes_ipd.plots.save import save_figure
+
         payload["bubble_plot"] = str(save_figure(fit.plot_bubble(), bubble))
         say(args, f"\nBubble plot written to {bubble}")
     return payload

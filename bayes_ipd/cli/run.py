@@ -68,6 +68,7 @@ def _check_out_dir(out_dir: str | None, spec_path: str, spec: Any) -> None:
     inputs = [Path(spec_path), *([spec.data.path] if spec.data.path is not None else [])]
     inputs += list(spec.data.summaries)
     inputs += [spec.data.aggregate] if spec.data.aggregate is not None else []
+    inputs += [spec.ite.new] if spec.ite is not None else []
     resolved = {Path(p).resolve(): Path(p) for p in inputs}
     for path in output_paths(out_dir).values():
         source = resolved.get(path.resolve())
@@ -92,6 +93,7 @@ def _check_report_path(report: str | None, spec_path: str, spec: Any) -> None:
         return
     inputs = [Path(spec_path), spec.data.path, spec.data.aggregate, *spec.data.summaries]
     inputs += [spec.report.flow, spec.report.published]
+    inputs += [spec.ite.new] if spec.ite is not None else []
     if any(p is not None and Path(p).resolve() == Path(report).resolve() for p in inputs):
         raise UsageError(f"--report {report!r} is an input file; choose another name")
 
@@ -104,10 +106,6 @@ def _run_run(args: argparse.Namespace) -> Payload:
     # a shipped spec may be named instead of a file: `bayes-ipd run bcg_binary`
     args = argparse.Namespace(**{**vars(args), "spec": str(resolve_spec(args.spec))})
     spec = read_analysis_spec(args.spec)
-    if args.sensitivity:  # a bad [sensitivity] grid fails before any fit
-        from bayes_ipd.sensitivity import read_grid
-
-        read_grid(args.spec)
     _check_out_dir(args.out, args.spec, spec)
     _check_report_path(args.report, args.spec, spec)
     overrides = _sampler_overrides(args)
@@ -126,6 +124,8 @@ def _run_run(args: argparse.Namespace) -> Payload:
         say(args, "\nOne-stage vs two-stage\n" + repr(result.comparison))
     if result.hybrid is not None:
         say(args, "\n" + repr(result.hybrid))
+    if result.ite is not None:
+        say(args, "\nIndividualised treatment effects ([ite], same rows)\n" + str(result.ite))
     if args.sensitivity:
         from bayes_ipd.sensitivity import cli_sweep
 

@@ -40,10 +40,17 @@ def missing_mask(values: pd.Series) -> np.ndarray:
     """
     mask = values.isna().to_numpy()
     if values.dtype == object or pd.api.types.is_string_dtype(values.dtype):
-        stripped = values.astype(object).where(values.map(lambda v: isinstance(v, str)))
-        stripped = stripped.str.strip()
-        mask = mask | (stripped == "").to_numpy()
+        mask = mask | _blank_strings(values.astype(object))
     return mask
+
+
+def _blank_strings(values: pd.Series) -> np.ndarray:
+    """True where a value is a string of only whitespace (other values: False)."""
+    try:  # the .str accessor gives NaN for the values that are not strings
+        stripped = values.str.strip()
+    except AttributeError:  # no string among the values at all
+        return np.zeros(len(values), dtype=bool)
+    return (stripped == "").to_numpy(dtype=bool)
 
 
 def _coerce_numbers(values: pd.Series) -> pd.Series:

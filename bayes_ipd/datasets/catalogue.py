@@ -110,6 +110,10 @@ CATALOGUE: tuple[Dataset, ...] = (
         "bcg_hybrid_flow", "bcg_hybrid_flow.toml", "count",
         "illustrative PRISMA-IPD flow counts of the hybrid (IPD + AD) BCG review (TOML)",
     ),
+    Dataset(
+        "bp_new_patients", "bp_new_patients.csv", "patient",
+        "three new patients' covariate profiles (sbp_baseline, age) for the ITE example",
+    ),
 )  # fmt: skip
 """Every shipped data file (a test checks that none is left out)."""
 

@@ -241,6 +241,15 @@ class Family:
         """The observed (K, 2) per-trial, per-arm statistics of :attr:`ppc_statistics`."""
         raise NotImplementedError
 
+    def frequency_statistics(self, design: Design) -> tuple[tuple[str, str], ...]:
+        """The predictive-check statistics that form a discrete outcome's distribution.
+
+        Pairs of (statistic, the value or category it counts), what
+        :meth:`bayes_ipd.checks.ppc.PPCResult.rootogram` draws. Default: none (a
+        continuous or binary outcome has no rootogram).
+        """
+        return ()
+
     def replicate(
         self, design: Design, params: xr.Dataset, coef: np.ndarray, index: np.ndarray, rng: Any
     ) -> dict[str, np.ndarray]:

@@ -38,6 +38,7 @@ from bayes_ipd.families.cells import (
     per_trial_sum,
     unique_cells,
 )
+from bayes_ipd.families.ordinal_marginal import gaps_marginal_loglik, ordinal_cells_loglik
 from bayes_ipd.families.regression import Unfittable, check_design, quietly, separable
 
 if TYPE_CHECKING:
@@ -213,6 +214,12 @@ class OrdinalFamily(CellFamily):
         counts = np.asarray(design.stats["cell_counts"])[None]
         return {name: value[0] for name, value in self._summaries(design, counts).items()}
 
+    def frequency_statistics(self, design: Design) -> tuple[tuple[str, str], ...]:
+        """The category proportions of the predictive check with their level numbers
+        (``category_1`` -> ``"1"``, 1 = lowest): what
+        :meth:`bayes_ipd.checks.ppc.PPCResult.rootogram` draws."""
+        return tuple((f"category_{c}", str(c)) for c in range(1, n_categories(design) + 1))
+
     def _summaries(self, design: Design, counts: np.ndarray) -> dict[str, np.ndarray]:
         """(S, K, 2) mean level and category proportions from (S, C, J) counts."""
         group, k = self._arm_groups(design), design.k
@@ -258,15 +265,7 @@ class OrdinalFamily(CellFamily):
         out = np.empty(own.shape[:2])
         for j in range(own.shape[1]):
             eta = cells.fixed + own[:, j, :1] + own[:, j, 1:] * cells.treat  # (S, C)
-            u = cuts[:, None, :] - eta[..., None]  # (S, C, J - 1)
-            logp = [-np.logaddexp(0.0, -u[..., :1])]
-            if u.shape[-1] > 1:
-                a, b = u[..., 1:], u[..., :-1]
-                gap = np.log(-np.expm1(np.minimum(b - a, -1e-300)))
-                logp.append(a + gap - np.logaddexp(0.0, a) - np.logaddexp(0.0, b))
-            logp.append(-np.logaddexp(0.0, u[..., -1:]))
-            terms = counts * np.concatenate(logp, axis=-1)
-            out[:, j] = np.where(counts > 0, terms, 0.0).sum(axis=(-1, -2))
+            out[:, j] = ordinal_cells_loglik(eta, counts, cuts)
         return out
 
     def trial_loglik(
@@ -277,9 +276,22 @@ class OrdinalFamily(CellFamily):
         return self._ordinal_cells(cells, counts, cuts, own)
 
     def marginal_trial_loglik(self, design: Design, trial: int, draws: TrialDraws) -> np.ndarray:
-        """Quadrature over ``(alpha_k, theta_k)``, the cells assembled once."""
+        """Quadrature over ``(alpha_k, theta_k)``, the cells assembled once; at every
+        quadrature point the trial's cut-point gaps are integrated over their
+        ``half_normal(5)`` prior by a Laplace approximation
+        (:func:`~bayes_ipd.families.ordinal_marginal.gaps_marginal_loglik`)."""
         cells, counts, cuts = self._loo_cells(design, trial, draws)
-        return draws.integrate(trial, lambda own: self._ordinal_cells(cells, counts, cuts, own))
+        if cuts.shape[-1] < 2:
+            return draws.integrate(
+                trial, lambda own: self._ordinal_cells(cells, counts, cuts, own)
+            )
+        start = np.log(np.diff(cuts, axis=-1))[:, None, :]  # (S, 1, J - 2) drawn log gaps
+
+        def loglik(own: np.ndarray) -> np.ndarray:
+            eta = cells.fixed[:, None, :] + own[..., :1] + own[..., 1:] * cells.treat
+            return gaps_marginal_loglik(eta, counts, start, GAP_PRIOR_SCALE)
+
+        return draws.integrate(trial, loglik)
 
     def check_trial_events(self, responses: Mapping[str, np.ndarray], treat: np.ndarray) -> None:
         """The outcome must take at least two levels in the trial."""

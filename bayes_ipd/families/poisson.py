@@ -228,6 +228,15 @@ class PoissonFamily(CellFamily):
         """Proportions with count 0, 1, 2, 3+ and the mean count per trial and arm."""
         return observed_count_frequencies(design)
 
+    def frequency_statistics(self, design: Design) -> tuple[tuple[str, str], ...]:
+        """The predictive-check statistics that make up the count distribution, with the
+        category each stands for (``count_0`` -> ``"0"``, ..., ``count_3plus`` -> ``"3+"``):
+        what :meth:`bayes_ipd.checks.ppc.PPCResult.rootogram` draws."""
+        labels = [str(b) for b in range(COUNT_BINS - 1)] + [f"{COUNT_BINS - 1}+"]
+        return tuple(
+            (name, label) for (name, _), label in zip(COUNT_STATISTICS, labels, strict=False)
+        )
+
     def replicate(
         self, design: Design, params: xr.Dataset, coef: np.ndarray, index: np.ndarray, rng: Any
     ) -> dict[str, np.ndarray]:

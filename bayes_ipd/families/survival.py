@@ -41,6 +41,7 @@ from bayes_ipd.families.regression import (
     separable,
     term_estimate,
 )
+from bayes_ipd.families.survival_marginal import interval_sums, steps_marginal_loglik
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -286,11 +287,34 @@ class SurvivalFamily(CellFamily):
         return events * eta - n * np.exp(np.minimum(eta, EXP_MAX))
 
     def cell_offset(self, design: Design, trial: int, draws: TrialDraws) -> np.ndarray:
-        """(S, C) the baseline log hazard's walk from the first interval, at its draws (the
-        trial's walk steps are conditioned on, not integrated out)."""
+        """(S, C) the baseline log hazard's walk from the first interval, at its draws
+        (:meth:`trial_loglik` conditions on the walk steps; :meth:`marginal_trial_loglik`
+        integrates them out)."""
         sel = design.stats["cell_study"] == trial
         walk = hazard_walk(draws.params, design)[:, trial, :]
         return walk[:, design.stats["cell_interval"][sel]]
+
+    def marginal_trial_loglik(self, design: Design, trial: int, draws: TrialDraws) -> np.ndarray:
+        """(S,) the trial's log-likelihood with ``(alpha_k, theta_k)`` and its baseline
+        hazard's walk steps integrated out: Laplace over the steps (their standard-normal
+        prior, :mod:`bayes_ipd.families.survival_marginal`) inside the adaptive
+        Gauss-Hermite quadrature over ``(alpha_k, theta_k)``."""
+        st = design.stats
+        sel = st["cell_study"] == trial
+        z = st["cell_z"][sel]
+        sums = interval_sums(
+            draws.coef[:, trial, 2:] @ z[:, 2:].T,
+            z[:, 1],
+            st["cell_n"][sel],
+            st["cell_events"][sel],
+            st["cell_interval"][sel].astype(np.int64),
+            design.n_intervals,
+        )
+        if design.n_intervals == 1:
+            smooth = np.zeros(draws.n_draws)
+        else:
+            smooth = flat_draws(draws.params["hazard_smoothing"])
+        return draws.integrate(trial, lambda own: steps_marginal_loglik(sums, smooth, own))
 
     def design_lines(self, design: Design) -> list[str]:
         """The baseline hazard's intervals."""

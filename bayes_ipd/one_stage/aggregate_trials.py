@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from os import PathLike
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -96,6 +96,9 @@ class AggregateTrials:
     dropped : tuple of str
         AD entries left out because the trial also has participant rows
         (``duplicates="prefer_ipd"``).
+    moderators : Mapping of str to numpy.ndarray
+        Trial-level covariates by name, one value per trial of ``studies`` (NaN: not
+        known), for a one-stage meta-regression (``ModelSpec(moderators=...)``).
 
     Raises
     ------
@@ -116,6 +119,7 @@ class AggregateTrials:
     scale: str | None = None
     count_studies: tuple[str, ...] = ()
     dropped: tuple[str, ...] = ()
+    moderators: Mapping[str, np.ndarray] = field(default_factory=lambda: MappingProxyType({}))
 
     def __post_init__(self) -> None:
         studies = tuple(str(s) for s in self.studies)
@@ -138,6 +142,16 @@ class AggregateTrials:
         object.__setattr__(self, "se", readonly(se))
         object.__setattr__(self, "count_studies", tuple(map(str, self.count_studies)))
         object.__setattr__(self, "dropped", tuple(map(str, self.dropped)))
+        mods = {}
+        for name, values in dict(self.moderators).items():
+            v = np.asarray(values, dtype=np.float64).reshape(-1)
+            if len(v) != len(studies):
+                raise IPDDataError(
+                    f"aggregate data: moderator {name!r} has {len(v)} values for "
+                    f"{len(studies)} trials"
+                )
+            mods[str(name)] = readonly(v)
+        object.__setattr__(self, "moderators", MappingProxyType(mods))
 
     @property
     def k(self) -> int:
@@ -150,10 +164,22 @@ class AggregateTrials:
         return (*self.studies, *self.count_studies)
 
     @classmethod
-    def from_aggregate(cls, agg: AggregateData) -> AggregateTrials:
-        """The included trials of an :class:`~bayes_ipd.two_stage.AggregateData` table."""
+    def from_aggregate(
+        cls, agg: AggregateData, moderators: pd.DataFrame | None = None
+    ) -> AggregateTrials:
+        """The included trials of an :class:`~bayes_ipd.two_stage.AggregateData` table.
+
+        ``moderators``: a table indexed by trial label with one column per moderator
+        (:func:`read_moderator_columns`); every included trial must be in it.
+        """
         kept = agg.included()
-        return cls(kept.studies, kept.estimate, kept.se, scale=agg.scale)
+        mods = {}
+        if moderators is not None:
+            missing = [s for s in kept.studies if s not in moderators.index]
+            if missing:
+                raise IPDDataError(f"aggregate trial {missing[0]!r} has no moderator row")
+            mods = {c: moderators.loc[list(kept.studies), c].to_numpy() for c in moderators}
+        return cls(kept.studies, kept.estimate, kept.se, scale=agg.scale, moderators=mods)
 
     @classmethod
     def read_csv(
@@ -164,11 +190,14 @@ class AggregateTrials:
         se: str = "se",
         study: str = "study",
         scale: str | None = None,
+        moderators: Sequence[str] = (),
     ) -> AggregateTrials:
         """Read published results (one row per trial) via
-        :meth:`~bayes_ipd.two_stage.AggregateData.read_csv`."""
+        :meth:`~bayes_ipd.two_stage.AggregateData.read_csv`; ``moderators`` names
+        trial-level columns of the same file (:func:`read_moderator_columns`)."""
         agg = AggregateData.read_csv(path, estimate=estimate, se=se, study=study, scale=scale)
-        return cls.from_aggregate(agg)
+        table = read_moderator_columns(path, moderators, study) if moderators else None
+        return cls.from_aggregate(agg, table)
 
     def to_frame(self) -> pd.DataFrame:
         """``study, estimate, se`` of the estimate-and-SE trials."""
@@ -184,6 +213,8 @@ class ArmCounts:
     studies : tuple of str
     events, n : numpy.ndarray
         (K, 2) events and participants in the control and treated arm.
+    moderators : Mapping of str to numpy.ndarray
+        Trial-level covariates by name, one value per trial (a one-stage meta-regression).
 
     Raises
     ------
@@ -201,6 +232,7 @@ class ArmCounts:
     studies: tuple[str, ...]
     events: np.ndarray
     n: np.ndarray
+    moderators: Mapping[str, np.ndarray] = field(default_factory=lambda: MappingProxyType({}))
 
     def __post_init__(self) -> None:
         studies = tuple(str(s) for s in self.studies)
@@ -224,6 +256,15 @@ class ArmCounts:
                 raise IPDDataError(f"arm-count trial {label!r}: events exceed participants")
         object.__setattr__(self, "events", readonly(events))
         object.__setattr__(self, "n", readonly(n))
+        mods = {
+            str(k): readonly(np.asarray(v, dtype=np.float64)) for k, v in self.moderators.items()
+        }
+        for name, v in mods.items():
+            if v.shape != (len(studies),):
+                raise IPDDataError(
+                    f"arm counts: moderator {name!r} has {v.size} values for {len(studies)} trials"
+                )
+        object.__setattr__(self, "moderators", MappingProxyType(mods))
 
     @classmethod
     def from_frame(
@@ -255,6 +296,15 @@ class ArmCounts:
             n=values[:, [1, 3]],
         )
 
+    def with_moderators(self, table: pd.DataFrame) -> ArmCounts:
+        """A copy with the moderator columns of ``table`` (indexed by trial label, e.g.
+        :func:`read_moderator_columns`); every trial must be in it."""
+        missing = [s for s in self.studies if s not in table.index]
+        if missing:
+            raise IPDDataError(f"arm-count trial {missing[0]!r} has no moderator row")
+        mods = {c: table.loc[list(self.studies), c].to_numpy() for c in table.columns}
+        return replace(self, moderators=mods)
+
     def summaries(self, family: Family) -> list[TrialSummary]:
         """One trial summary per trial, one cell per arm (exact binomial likelihood)."""
         if set(family.statistics) != COUNT_STATISTICS:
@@ -264,7 +314,7 @@ class ArmCounts:
             )
         cell_z = np.array([[1.0, 0.0], [1.0, 1.0]])
         out = []
-        for label, e, m in zip(self.studies, self.events, self.n, strict=True):
+        for i, (label, e, m) in enumerate(zip(self.studies, self.events, self.n, strict=True)):
             stats = {"cell_z": cell_z, "cell_n": m, "cell_events": e}
             out.append(
                 TrialSummary(
@@ -276,9 +326,43 @@ class ArmCounts:
                     term_means=readonly(np.zeros(0)),
                     n_arm=readonly(m.astype(np.int64), np.int64),
                     stats=frozen_statistics(stats, family),
+                    trial_level={k: v[i] for k, v in self.moderators.items()},
                 )
             )
         return out
+
+
+def read_moderator_columns(
+    path: str | PathLike[str], names: Sequence[str], study: str = "study"
+) -> pd.DataFrame:
+    """Trial-level moderator columns of an aggregate-data CSV, indexed by trial label.
+
+    Raises
+    ------
+    IPDDataError
+        A moderator column that is not in the file (the file's columns are listed) or
+        holds a missing or non-numeric value (the trial is named).
+    """
+    from bayes_ipd.two_stage.metareg import read_trial_table
+
+    df = read_trial_table(path, study)
+    absent = [n for n in names if n not in df.columns]
+    if absent:
+        raise IPDDataError(
+            f"{path}: moderator column {absent[0]!r} not found; the file has: "
+            f"{', '.join(map(str, df.columns))}"
+        )
+    out = pd.DataFrame(index=pd.Index(df[study].astype(str).str.strip(), name="study"))
+    for name in names:
+        values = pd.to_numeric(df[name], errors="coerce").to_numpy(dtype=np.float64)
+        bad = np.flatnonzero(~np.isfinite(values))
+        if len(bad):
+            raise IPDDataError(
+                f"{path}: moderator {name!r} of trial {out.index[bad[0]]!r} is missing or "
+                f"not a number ({df[name].iloc[bad[0]]!r})"
+            )
+        out[name] = values
+    return out
 
 
 def _check_labels(studies: Sequence[str], what: str) -> None:
@@ -336,7 +420,12 @@ def split_aggregate(parts: Sequence[Any], spec: ModelSpec) -> SplitData:
 def _merge(ads: Sequence[AggregateTrials], count_labels: tuple[str, ...]) -> AggregateTrials | None:
     if not ads and not count_labels:
         return None
+    names = list(dict.fromkeys(n for a in ads for n in a.moderators))
+    mods = {
+        n: np.concatenate([a.moderators.get(n, np.full(a.k, np.nan)) for a in ads]) for n in names
+    }
     return AggregateTrials(
+        moderators=mods,
         studies=tuple(s for a in ads for s in a.studies),
         estimate=np.concatenate([a.estimate for a in ads]) if ads else np.zeros(0),
         se=np.concatenate([a.se for a in ads]) if ads else np.zeros(0),
@@ -367,6 +456,7 @@ def drop_duplicates(
         estimate=ad.estimate[keep],
         se=ad.se[keep],
         dropped=(*ad.dropped, *both),
+        moderators={n: v[keep] for n, v in ad.moderators.items()},
     )
 
 
@@ -461,13 +551,21 @@ def aggregate_priors(design: Design, spec: ModelSpec) -> PriorSet:
 
 
 def choose_form(ad: AggregateTrials, spec: ModelSpec) -> str:
-    """Centred when the AD are informative about each trial (median SE² < DL τ²), else
-    non-centred; the spec's explicit choice wins (rule of :mod:`builder`)."""
+    """Centred when the AD are informative about each trial (median SE² < DL τ², the
+    residual one given the moderators), else non-centred; the spec's explicit choice wins
+    (rule of :mod:`builder`)."""
     if spec.parameterisation in ("centred", "noncentred"):
         return spec.parameterisation
     from bayes_ipd.two_stage.estimators import dl_tau2
+    from bayes_ipd.two_stage.metareg_estimators import metareg_tau2
 
-    return "centred" if np.median(ad.se**2) < dl_tau2(ad.estimate, ad.se) else "noncentred"
+    tau2 = dl_tau2(ad.estimate, ad.se)
+    names = [n for n in spec.moderators if n in ad.moderators]
+    if names and len(names) == len(spec.moderators) and ad.k > len(names) + 1:
+        x = np.column_stack([np.ones(ad.k), *(ad.moderators[n] for n in names)])
+        if np.all(np.isfinite(x)) and np.linalg.matrix_rank(x) == x.shape[1]:
+            tau2 = metareg_tau2(ad.estimate, ad.se**2, x, "DL")  # residual, given moderators
+    return "centred" if np.median(ad.se**2) < tau2 else "noncentred"
 
 
 def build_aggregate_model(
@@ -489,18 +587,30 @@ def build_aggregate_model(
     """
     import pymc as pm
 
-    from bayes_ipd.one_stage.builder import BuiltModel, data_arrays, hyperparameters
+    from bayes_ipd.one_stage.builder import (
+        BuiltModel,
+        data_arrays,
+        hyperparameters,
+        moderator_priors,
+        moderator_shift,
+        shifted,
+    )
     from bayes_ipd.priors import tau_to_pymc
 
     priors = priors if priors is not None else aggregate_priors(design, spec)
+    priors = moderator_priors(priors, design, spec)
     form = choose_form(design.aggregate, spec)
-    arrays = data_arrays(design)
-    with pm.Model(coords=aggregate_coords(design)) as model:
+    arrays = data_arrays(design, spec.moderators)
+    coords = aggregate_coords(design)
+    if spec.moderators:
+        coords["moderator"] = list(spec.moderators)
+    with pm.Model(coords=coords) as model:
         data = {name: pm.Data(name, value) for name, value in arrays.items()}
         # prior numbers as data containers, as in the builder (a refit swaps them)
         mu = priors.effect.to_pymc("mu", params=hyperparameters("effect", priors.effect))
         tau = tau_to_pymc(priors.tau, name="tau", params=hyperparameters("tau", priors.tau))
-        aggregate_loglik(design, mu, tau, data, form)
+        _, shift = moderator_shift(priors, data, spec.moderators)
+        aggregate_loglik(design, shifted(mu, shift), tau, data, form)
     return BuiltModel(
         model=model,
         design=design,

@@ -17,6 +17,11 @@ Variables (dims in brackets) of every model:
   ``hazard_smoothing`` — the baseline log hazard follows a random walk across intervals,
   ``log h_kj = alpha_k + sum_{l<=j} hazard_smoothing * step_kl`` with standard-normal steps
   and ``hazard_smoothing ~ half_normal(1)``, which shrinks neighbouring intervals together;
+* with trial-level moderators (``spec.moderators``, a one-stage meta-regression),
+  ``gamma_moderator`` [moderator]: ``theta_k`` (and an AD trial's ``theta_ad``) has mean
+  ``mu + gamma_across'(zbar_k - zbar) + gamma_moderator'(w_k - wbar)``, moderators centred
+  across all trials (:func:`~bayes_ipd.one_stage.design.moderator_arrays`), so ``mu`` is the
+  effect at the mean moderator values (:func:`moderator_shift`);
 * ``loglik_trial`` [study] — each trial's log-likelihood (moved to the ``log_likelihood``
   group after sampling, for leave-one-trial-out LOO).
 
@@ -30,8 +35,9 @@ Parameterisation rule (``spec.parameterisation="auto"``): a random effect is wri
 centred when the data are informative about each trial's value and non-centred otherwise
 (Papaspiliopoulos, Roberts & Sköld 2007; Betancourt & Girolami 2015). For the treatment
 effect, "informative" means the median squared SE of the trials' crude effects is below the
-DerSimonian-Laird τ² of those crude effects; for random intercepts, the same comparison for
-the control-arm levels. Random interactions are always non-centred. ``"centred"`` or
+DerSimonian-Laird τ² of those crude effects (with moderators, the residual DL τ² of their
+meta-regression on the moderators: :func:`residual_tau2`); for random intercepts, the same
+comparison for the control-arm levels. Random interactions are always non-centred. ``"centred"`` or
 ``"noncentred"`` force one form for every random effect.
 """
 
@@ -51,9 +57,16 @@ from bayes_ipd.one_stage.aggregate_trials import (
     aggregate_coords,
     aggregate_loglik,
 )
-from bayes_ipd.one_stage.design import Design, crude_effects
-from bayes_ipd.priors import Prior, PriorSet, resolve_priors, tau_to_pymc
+from bayes_ipd.one_stage.design import Design, crude_effects, moderator_arrays
+from bayes_ipd.priors import (
+    Prior,
+    PriorSet,
+    resolve_priors,
+    tau_to_pymc,
+    with_moderator_prior,
+)
 from bayes_ipd.two_stage.estimators import dl_tau2
+from bayes_ipd.two_stage.metareg_estimators import metareg_tau2
 
 if TYPE_CHECKING:
     from bayes_ipd.spec import ModelSpec
@@ -92,19 +105,41 @@ def choose_parameterisation(design: Design, spec: ModelSpec) -> dict[str, str]:
         form = spec.parameterisation
         return {"theta": form, "alpha": form, "gamma_within": form}
     est, se = crude_effects(design)
-    theta = "centred" if np.median(se**2) < dl_tau2(est, se) else "noncentred"
+    theta = "centred" if np.median(se**2) < residual_tau2(design, spec, est, se) else "noncentred"
     lev, lse = design.plugin.control_levels(design)
     alpha = "centred" if np.median(lse**2) < dl_tau2(lev, lse) else "noncentred"
     return {"theta": theta, "alpha": alpha, "gamma_within": "noncentred"}
+
+
+def residual_tau2(design: Design, spec: ModelSpec, est: np.ndarray, se: np.ndarray) -> float:
+    """DerSimonian-Laird τ² of the trials' crude effects; with moderators, the residual τ²
+    of their DL meta-regression on the moderators (the between-trial SD left to the random
+    effect), when the IPD trials alone have more trials than coefficients."""
+    if not spec.moderators or design.k <= len(spec.moderators) + 1:
+        return dl_tau2(est, se)
+    w = moderator_arrays(design, spec.moderators).ipd
+    x = np.column_stack([np.ones(design.k), w])
+    if np.linalg.matrix_rank(x) < x.shape[1]:
+        return dl_tau2(est, se)
+    return metareg_tau2(est, se**2, x, "DL")
 
 
 def priors_for(design: Design, spec: ModelSpec) -> PriorSet:
     """The priors in use: the spec's, with scale-aware defaults for the other slots."""
     scale = design.plugin.outcome_scale(design)
     if scale is None:
-        return resolve_priors(design.plugin, spec.priors)
+        return moderator_priors(resolve_priors(design.plugin, spec.priors), design, spec)
     mean, sd = scale
-    return resolve_priors(design.plugin, spec.priors, outcome_sd=sd, outcome_mean=mean)
+    priors = resolve_priors(design.plugin, spec.priors, outcome_sd=sd, outcome_mean=mean)
+    return moderator_priors(priors, design, spec)
+
+
+def moderator_priors(priors: PriorSet, design: Design, spec: ModelSpec) -> PriorSet:
+    """``priors`` with the moderator slot filled when the model has moderators."""
+    if not spec.moderators:
+        return priors
+    scale = design.plugin.outcome_scale(design) if design.k else None
+    return with_moderator_prior(priors, design.plugin, None if scale is None else scale[1])
 
 
 def intercept_sd_scale(design: Design) -> float:
@@ -187,8 +222,10 @@ def _random_vector(name: str, mean: Any, sd: Any, form: str, dims: Any) -> Any:
     return pm.Deterministic(name, mean + sd * z, dims=dims)
 
 
-def _coords(design: Design) -> dict[str, list]:
+def _coords(design: Design, moderators: tuple[str, ...] = ()) -> dict[str, list]:
     coords: dict[str, list] = {"study": list(design.studies)}
+    if moderators:
+        coords["moderator"] = list(moderators)
     if design.covariate_terms:
         coords["covariate"] = list(design.covariate_terms)
     if design.interaction_terms:
@@ -198,19 +235,57 @@ def _coords(design: Design) -> dict[str, list]:
     return coords
 
 
-def data_arrays(design: Design) -> dict[str, np.ndarray]:
+def data_arrays(design: Design, moderators: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
     """The values of the model's data containers, by name (a refit replaces them).
 
     ``across`` is present only when the model has interactions (an unused container would
-    be pruned from the compiled model and could not be replaced).
+    be pruned from the compiled model and could not be replaced); ``moderators`` (IPD
+    trials), ``ad_moderators`` (AD trials) and ``moderator_scale`` only with moderators.
     """
     out = design.plugin.data_arrays(design) if design.k else {}
     out.update(aggregate_arrays(design))
+    if moderators:
+        values = moderator_arrays(design, moderators)
+        out["moderator_scale"] = values.scale
+        if design.k:
+            out["moderators"] = values.ipd
+        if len(values.ad):
+            out["ad_moderators"] = values.ad
     if design.covariate_terms:
         out["term_scale"] = design.term_scales()
     if design.interaction_terms:
         out["across"] = design.across
     return out
+
+
+def moderator_shift(
+    priors: PriorSet, data: Mapping[str, Any], moderators: tuple[str, ...]
+) -> tuple[Any, Any]:
+    """Add ``gamma_moderator`` [moderator] to the current model; return the shift of the
+    trials' mean effect, ``gamma'(w_k - wbar)``, for the IPD and the AD trials (None without
+    moderators or without trials of that kind: nothing is added to the graph).
+
+    The prior (slot ``moderator``) is per SD of each moderator across trials when it is the
+    default, per raw unit when given (:func:`scaled_coefficients`).
+    """
+    if not moderators:
+        return None, None
+    gamma = scaled_coefficients(
+        priors.moderator,
+        "gamma_moderator",
+        data["moderator_scale"],
+        "moderator",
+        "moderator",
+        "moderator" in priors.per_sd,
+    )
+    ipd = pt.dot(data["moderators"], gamma) if "moderators" in data else None
+    ad = pt.dot(data["ad_moderators"], gamma) if "ad_moderators" in data else None
+    return ipd, ad
+
+
+def shifted(mean: Any, shift: Any) -> Any:
+    """``mean + shift``, or ``mean`` itself when there is no shift (None)."""
+    return mean if shift is None else mean + shift
 
 
 def build_model(design: Design, spec: ModelSpec, *, priors: PriorSet | None = None) -> BuiltModel:
@@ -231,14 +306,16 @@ def build_model(design: Design, spec: ModelSpec, *, priors: PriorSet | None = No
     BuiltModel
     """
     priors = priors if priors is not None else priors_for(design, spec)
+    priors = moderator_priors(priors, design, spec)
     form = choose_parameterisation(design, spec)
     k, p, q = design.k, len(design.covariate_terms), len(design.interaction_terms)
-    arrays = data_arrays(design)
-    with pm.Model(coords=_coords(design)) as model:
+    arrays = data_arrays(design, spec.moderators)
+    with pm.Model(coords=_coords(design, spec.moderators)) as model:
         data = {name: pm.Data(name, value) for name, value in arrays.items()}
         mu = priors.effect.to_pymc("mu", params=hyperparameters("effect", priors.effect))
         tau = tau_to_pymc(priors.tau, name="tau", params=hyperparameters("tau", priors.tau))
-        theta_mean = mu * pt.ones(k)
+        shift_ipd, shift_ad = moderator_shift(priors, data, spec.moderators)
+        theta_mean = shifted(mu * pt.ones(k), shift_ipd)
         gamma_w: Any = None
         if q:
             iscale = data["term_scale"][list(_interaction_index(design))]
@@ -301,7 +378,7 @@ def build_model(design: Design, spec: ModelSpec, *, priors: PriorSet | None = No
         loglik = design.plugin.loglik(design, spec, priors, coef, data)
         pm.Deterministic("loglik_trial", loglik, dims="study")
         pm.Potential("likelihood", loglik.sum())
-        aggregate_loglik(design, mu, tau, data, form["theta"])
+        aggregate_loglik(design, shifted(mu, shift_ad), tau, data, form["theta"])
     return BuiltModel(
         model=model,
         design=design,

@@ -281,13 +281,105 @@ class _Rank:
         self.ndim = ndim
 
 
-def for_model(core: CompiledCore, model: Any) -> Any:
+class _InitialPoints:
+    """PyMC's seeded initial-point function of the first model of a structure, run on
+    another model's data: under a lock (nutpie calls it from several chains), its data
+    containers hold that model's values for the call and their own again afterwards."""
+
+    def __init__(self, function: Any, shared: dict[str, Any]) -> None:
+        self._function = function
+        self._shared = shared
+        self._lock = threading.Lock()
+
+    def bind(self, containers: dict[str, Any]) -> Any | None:
+        """The initial-point function of the model with these data containers, or None
+        when it lacks one the function reads."""
+        if any(name not in containers for name in self._shared):
+            return None
+        values = {name: np.array(containers[name].get_value()) for name in self._shared}
+
+        def point(seed: Any) -> dict[str, np.ndarray]:
+            with self._lock:
+                own = {name: var.get_value() for name, var in self._shared.items()}
+                try:
+                    for name, var in self._shared.items():
+                        var.set_value(values[name])
+                    return self._function(seed)
+                finally:  # the first model keeps its own data
+                    for name, var in self._shared.items():
+                        var.set_value(own[name])
+
+        return point
+
+
+_INITIAL: OrderedDict[str, _InitialPoints] = OrderedDict()
+
+
+def _template(function: Any) -> _InitialPoints | None:
+    """``function`` as a reusable template: every shared input it reads is a named data
+    container (or a dimension's shared length) or a random generator (reseeded on each
+    call); else None."""
+    from pytensor.tensor.random.type import RandomType
+
+    inner = getattr(function, "__wrapped__", None)
+    if inner is None or not hasattr(inner, "get_shared"):
+        return None
+    shared = {}
+    for var in inner.get_shared():
+        if isinstance(var.type, RandomType):
+            continue
+        if not var.name:
+            return None
+        shared[var.name] = var
+    return _InitialPoints(function, shared)
+
+
+def initial_point_function(model: Any, key: str | None = None) -> Any:
+    """PyMC's seeded initial-point function of ``model`` (support points, jittered), as
+    nutpie builds it. With ``key`` (the model's structure key), the function compiled for
+    the first model of that structure in this process is reused on ``model``'s data
+    containers (the priors' numbers among them): the same graph on the same values, so the
+    same initial points, without compiling a PyTensor function per fit."""
+    from pymc.initial_point import make_initial_point_fn
+    from pytensor.compile.sharedvalue import SharedVariable
+
+    containers = {v.name: v for v in model.data_vars}
+    for name, length in model.dim_lengths.items():  # a dimension's length may be shared too
+        if isinstance(length, SharedVariable):
+            if name in containers:  # the same name twice: do not guess which is read
+                key = None
+            containers[name] = length
+    if key is not None:
+        with _LOCK:
+            template = _INITIAL.get(key)
+        bound = template.bind(containers) if template is not None else None
+        if bound is not None:
+            return bound
+    function = make_initial_point_fn(
+        model=model,
+        default_strategy="support_point",
+        jitter_rvs=set(model.free_RVs),
+        return_transformed=True,
+    )
+    template = _template(function) if key is not None else None
+    if template is not None:
+        with _LOCK:
+            _INITIAL[key] = template
+            while len(_INITIAL) > MEMORY_SIZE:
+                _INITIAL.popitem(last=False)
+        return template.bind(containers) or function
+    return function
+
+
+def for_model(core: CompiledCore, model: Any, key: str | None = None) -> Any:
     """A nutpie compiled model that runs ``core``'s code on ``model``'s data.
 
     The data containers' values, the initial-point function (which depends on the priors'
     numbers), the coordinates and dims are all taken from ``model``; only the machine code
-    and its layout come from the cache. A fresh compile goes through here too, so a reused
-    program samples exactly as a freshly compiled one.
+    and its layout come from the cache (and, with ``key``, the initial-point function
+    compiled for an earlier model of the same structure: :func:`initial_point_function`).
+    A fresh compile goes through here too, so a reused program samples exactly as a
+    freshly compiled one.
     """
     from nutpie.compile_pymc import (
         CompiledPyMCModel,
@@ -296,7 +388,6 @@ def for_model(core: CompiledCore, model: Any) -> Any:
         _wrap_with_lock,
         make_user_data,
     )
-    from pymc.initial_point import make_initial_point_fn
 
     containers = {v.name: v for v in model.data_vars}
     missing = [name for name, _, _ in core.shared if name not in containers]
@@ -310,12 +401,7 @@ def for_model(core: CompiledCore, model: Any) -> Any:
         value.flags.writeable = False
         shared_data[name] = value
     user_data = make_user_data({n: _Rank(d) for n, d, _ in core.shared}, shared_data)
-    point = make_initial_point_fn(
-        model=model,
-        default_strategy="support_point",
-        jitter_rvs=set(model.free_RVs),
-        return_transformed=True,
-    )
+    point = initial_point_function(model, key)
     names, _, shapes = core.shape_info
     n_free = len(model.free_RVs)
     initial = _rv_dict_to_flat_array_wrapper(
@@ -361,9 +447,10 @@ def memory_put(key: str, core: CompiledCore) -> None:
 
 
 def clear_memory() -> None:
-    """Forget every program held in memory."""
+    """Forget every program (and initial-point function) held in memory."""
     with _LOCK:
         _MEMORY.clear()
+        _INITIAL.clear()
 
 
 # --------------------------------------------------------------------------- disk

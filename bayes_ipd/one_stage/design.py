@@ -20,7 +20,8 @@ from __future__ import annotations
 import dataclasses
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -70,6 +71,9 @@ class Design:
     splines : tuple of SplineBasis
         The restricted cubic splines whose basis terms are among the covariate terms
         (:mod:`bayes_ipd.splines`; set by :func:`build_design`).
+    trial_level : Mapping of str to numpy.ndarray
+        Trial-level covariates (moderators) by name, one value per trial of ``studies``
+        (NaN where a trial's summary has none); :func:`moderator_arrays` centres them.
     """
 
     family: str
@@ -83,6 +87,7 @@ class Design:
     cutpoints: tuple[float, ...] = ()
     aggregate: Any = None
     splines: tuple[SplineBasis, ...] = ()
+    trial_level: Mapping[str, np.ndarray] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def plugin(self) -> Family:
@@ -244,6 +249,108 @@ def design_from_summaries(summaries: Sequence[TrialSummary], *, minimum: int = 2
         n_arm=readonly(np.stack([s.n_arm for s in summaries]), np.int64),
         stats=frozen_statistics(stats, family),
         cutpoints=summaries[0].cutpoints,
+        trial_level=_trial_level(summaries),
+    )
+
+
+def _trial_level(summaries: Sequence[TrialSummary]) -> MappingProxyType:
+    names = list(dict.fromkeys(n for s in summaries for n in s.trial_level))
+    return MappingProxyType(
+        {n: readonly([s.trial_level.get(n, np.nan) for s in summaries]) for n in names}
+    )
+
+
+@dataclass(frozen=True)
+class ModeratorValues:
+    """Trial-level moderators of a one-stage meta-regression, centred across trials.
+
+    ``theta_k = mu + sum_j gamma_j (w_kj - wbar_j) + u_k``: with ``wbar_j`` the mean of
+    moderator ``j`` over every trial in the model (IPD and aggregate-data trials, each
+    counted once), ``mu`` is the pooled effect at the mean moderator values.
+
+    Attributes
+    ----------
+    names : tuple of str
+    ipd, ad : numpy.ndarray
+        (K, r) and (K_ad, r) centred values of the IPD (and arm-count) trials and of the
+        estimate-and-SE trials.
+    center, scale : numpy.ndarray
+        (r,) the mean and SD (ddof 1) of each moderator across trials.
+    """
+
+    names: tuple[str, ...]
+    ipd: np.ndarray
+    ad: np.ndarray
+    center: np.ndarray
+    scale: np.ndarray
+
+    @property
+    def r(self) -> int:
+        """Number of moderators."""
+        return len(self.names)
+
+
+def _values_of(labels: Sequence[str], table: Mapping[str, Any], name: str, what: str) -> np.ndarray:
+    if name not in table:
+        if not labels:
+            return np.zeros(0)
+        raise IPDDataError(
+            f"moderator {name!r}: no value for the {what} trial(s) "
+            f"({', '.join(map(repr, labels[:3]))}{', ...' if len(labels) > 3 else ''}); "
+            + (
+                "give it as a column of the aggregate file"
+                if what == "aggregate-data"
+                else "read it as a covariate column (constant within each trial)"
+            )
+        )
+    values = np.asarray(table[name], dtype=np.float64)
+    missing = [lab for lab, v in zip(labels, values, strict=True) if not np.isfinite(v)]
+    if missing:
+        raise IPDDataError(f"moderator {name!r}: trial {missing[0]!r} has no value")
+    return values
+
+
+def moderator_arrays(design: Design, names: Sequence[str]) -> ModeratorValues:
+    """The model's moderators for every trial, centred across trials (see
+    :class:`ModeratorValues`).
+
+    Raises
+    ------
+    IPDDataError
+        A trial without a value (naming the trial and moderator), a moderator constant
+        across trials, or too few trials (k <= p = moderators + 1).
+    """
+    ad = design.aggregate
+    ad_labels = tuple(ad.studies) if ad is not None else ()
+    ad_table = dict(getattr(ad, "moderators", {}) or {}) if ad is not None else {}
+    ipd_cols, ad_cols = [], []
+    for name in names:
+        ipd_cols.append(_values_of(design.studies, design.trial_level, name, "IPD"))
+        ad_cols.append(_values_of(ad_labels, ad_table, name, "aggregate-data"))
+    r = len(names)
+    w_ipd = np.column_stack(ipd_cols) if r else np.zeros((design.k, 0))
+    w_ad = np.column_stack(ad_cols) if r else np.zeros((len(ad_labels), 0))
+    every = np.vstack([w_ipd.reshape(-1, r), w_ad.reshape(-1, r)])
+    k = every.shape[0]
+    if r and k <= r + 1:
+        raise IPDDataError(
+            f"a meta-regression with {r} moderator(s) needs more than {r + 1} trials "
+            f"(k <= p: k = {k}, p = {r + 1})"
+        )
+    center = every.mean(axis=0) if k else np.zeros(r)
+    scale = every.std(axis=0, ddof=1) if k > 1 else np.ones(r)
+    for name, sd in zip(names, scale, strict=True):
+        if not sd > 0:
+            raise IPDDataError(
+                f"moderator {name!r} is constant across trials: it cannot explain "
+                "between-trial differences"
+            )
+    return ModeratorValues(
+        names=tuple(names),
+        ipd=readonly(w_ipd - center),
+        ad=readonly(w_ad - center),
+        center=readonly(center),
+        scale=readonly(scale),
     )
 
 

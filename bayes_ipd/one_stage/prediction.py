@@ -17,6 +17,11 @@ modification (the across-trial term is a trial-level association). Covariates ar
 original scale; a categorical effect modifier ``c`` enters through its terms ``c[level]``
 (the patient's column ``c`` compared with each level). The prediction works for every
 family because it uses only the design's interaction terms and the shared parameters.
+
+With trial-level moderators (``ModelSpec(moderators=...)``) the mean and new trial are
+trials at the mean moderator values (moderators are centred across trials, so ``mu`` is the
+effect there); the effect at other moderator values is
+:meth:`OneStageResult.predict_theta` (:mod:`bayes_ipd.one_stage.metareg`).
 """
 
 from __future__ import annotations

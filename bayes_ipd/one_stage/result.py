@@ -47,6 +47,7 @@ from bayes_ipd.checks.ppc import (
 from bayes_ipd.conventions import NODE_KEYS, SEED_OFFSETS, EffectScale, json_ready
 from bayes_ipd.one_stage.builder import BuiltModel
 from bayes_ipd.one_stage.draws import chain_draw, posterior_node, quantile_labels
+from bayes_ipd.one_stage.metareg import forest_rows, metareg_lines, moderator_draws, predict_theta
 from bayes_ipd.one_stage.prediction import EffectPrediction, predict_effect
 from bayes_ipd.one_stage.sampling import SamplingDiagnostics
 from bayes_ipd.plots import prior_posterior_plot
@@ -170,6 +171,24 @@ class OneStageResult:
         :func:`bayes_ipd.one_stage.prediction.predict_effect`."""
         return predict_effect(self, new_patients, study=study, seed=seed)
 
+    def predict_theta(
+        self, values: Any, *, level: float = 0.95, seed: int | None = None
+    ) -> pd.DataFrame:
+        """The pooled effect at given trial-level moderator values, for the mean trial and
+        a new trial (a meta-regression fit; :func:`bayes_ipd.one_stage.metareg.predict_theta`).
+
+        Examples
+        --------
+        >>> result.predict_theta({"ablat": [20, 40]})  # doctest: +SKIP
+        """
+        return predict_theta(self, values, level=level, seed=seed)
+
+    def forest_rows(self, level: float = 0.95) -> list[Any]:
+        """Forest rows of every trial (IPD and aggregate-data, labelled by source), the
+        pooled effect and the new-trial interval
+        (:func:`bayes_ipd.one_stage.metareg.forest_rows`)."""
+        return forest_rows(self, level)
+
     # ------------------------------------------------------------------ summaries
 
     def _blocks(self) -> dict[str, Any]:
@@ -184,6 +203,8 @@ class OneStageResult:
             "interactions_within": {},
             "interactions_across": {},
         }
+        if self.built.spec.moderators:
+            blocks["moderators"] = moderator_draws(self)
         for term in design.covariate_terms:
             beta = post["beta"].sel(covariate=term)
             if "study" in beta.dims:
@@ -233,6 +254,7 @@ class OneStageResult:
         rows += [
             (f"tau interaction: {t}", "sd", x) for t, x in b.get("tau_interaction", {}).items()
         ]
+        rows += [(f"moderator: {m}", "interaction", x) for m, x in b.get("moderators", {}).items()]
         if "intercept_mean" in b:
             rows += [
                 ("intercept mean", "coefficient", b["intercept_mean"]),
@@ -261,7 +283,9 @@ class OneStageResult:
             (theta_new), ``coefficient: <term>`` per covariate term (``<term> [<trial>]``
             with trial-specific effects), ``interaction within: <term>`` and
             ``interaction across: <term>``, and when in the model ``tau interaction: <term>``,
-            ``intercept mean`` / ``intercept SD`` and a common ``sigma`` (per-trial SDs are
+            ``intercept mean`` / ``intercept SD``, ``moderator: <name>`` (the across-trial
+            meta-regression coefficient per unit of a trial-level moderator, with ``tau``
+            then the residual heterogeneity) and a common ``sigma`` (per-trial SDs are
             in :meth:`to_dict` and :attr:`idata`). Columns ``mean, sd, median, q025, q975,
             ess_bulk, r_hat``; on a log-ratio scale ``exp_median, exp_q025, exp_q975`` on
             the effect, new-trial and interaction rows; ``p_lt_0`` (and ``p_lt_threshold``)
@@ -419,7 +443,9 @@ class OneStageResult:
         Keys ``model``, ``spec``, ``priors``, ``sampler``, ``posterior`` (``effect``,
         ``tau``, ``new_study_effect``, ``coefficients``, ``interactions_within``,
         ``interactions_across``, ``study_effects``; when in the model also ``sigma``,
-        ``tau_interaction``, ``intercept_mean``, ``intercept_sd``) and ``diagnostics``.
+        ``tau_interaction``, ``intercept_mean``, ``intercept_sd``, ``moderators`` and, for
+        estimate-and-SE aggregate-data trials, ``aggregate_study_effects``) and
+        ``diagnostics``; ``model.aggregate_studies`` lists the AD trials.
         """
         posterior: dict[str, Any] = {}
         for key, value in self._blocks().items():
@@ -427,11 +453,16 @@ class OneStageResult:
                 posterior[key] = {name: posterior_node(x) for name, x in value.items()}
             else:
                 posterior[key] = posterior_node(value)
-        theta = self.idata.posterior["theta"]
-        posterior["study_effects"] = {
-            s: posterior_node(chain_draw(theta.sel(study=s))) for s in self.built.design.studies
-        }
         design = self.built.design
+        post = self.idata.posterior
+        posterior["study_effects"] = {
+            s: posterior_node(chain_draw(post["theta"].sel(study=s))) for s in design.studies
+        }
+        ad = design.aggregate
+        if ad is not None and ad.k:
+            posterior["aggregate_study_effects"] = {
+                s: posterior_node(chain_draw(post["theta_ad"].sel(ad_study=s))) for s in ad.studies
+            }
         sampler = self.sampler.to_dict() if hasattr(self.sampler, "to_dict") else None
         return json_ready(
             {
@@ -441,6 +472,7 @@ class OneStageResult:
                     "k": design.k,
                     "n": design.n,
                     "studies": list(design.studies),
+                    "aggregate_studies": [] if ad is None else list(ad.labels),
                     "parameterisation": dict(self.built.parameterisation),
                 },
                 "spec": self.built.spec.to_dict(),
@@ -487,7 +519,7 @@ class OneStageResult:
             model += ", random interactions"
         lines = [
             f"One-stage Bayesian IPD meta-analysis: {self.family} outcome, effect = {scale}",
-            f"Trials: k = {design.k}; participants: n = {design.n:,}",
+            _trials_line(design),
             f"Model: {model}; parameterisation: {forms}",
         ]
         if design.covariate_terms:
@@ -497,7 +529,12 @@ class OneStageResult:
                 "Interactions (split within / across trials): "
                 + ", ".join(design.interaction_terms)
             )
-        lines += design.plugin.design_lines(design)
+        if spec.moderators:
+            lines.append(
+                "Moderators (trial-level, centred across trials; across-trial association): "
+                + ", ".join(spec.moderators)
+            )
+        lines += design.plugin.design_lines(design) if design.k else []
         return lines
 
     def _diagnostic_lines(self) -> list[str]:
@@ -524,6 +561,8 @@ class OneStageResult:
         lines = [*self._model_lines(), "", "Priors:"]
         lines += [f"  {line}" for line in self.built.priors.describe().splitlines()]
         lines += ["", "Posterior (95% equal-tailed credible intervals):", body, ""]
+        block = metareg_lines(self)
+        lines += [*block, ""] if block else []
         lines += self._diagnostic_lines()
         return "\n".join(lines)
 
@@ -535,8 +574,25 @@ class OneStageResult:
         parts += [f"<li>{esc(line)}</li>" for line in self.built.priors.describe().splitlines()]
         parts.append("</ul><p><b>Posterior</b> (95% equal-tailed credible intervals)</p>")
         parts.append(self._display_summary().to_html())
+        block = metareg_lines(self)
+        if block:
+            parts.append("<p>" + "<br>".join(esc(x) for x in block) + "</p>")
         parts.append("<p>" + "<br>".join(esc(x) for x in self._diagnostic_lines()) + "</p>")
         return "\n".join(parts)
+
+
+def _trials_line(design: Any) -> str:
+    """``Trials: k = 10 with participant rows (IPD) + 3 aggregate-data (AD): ...``."""
+    ad = design.aggregate
+    counts = set(ad.count_studies) if ad is not None else set()
+    n_ipd = sum(1 for s in design.studies if s not in counts)
+    line = f"Trials: k = {n_ipd + (ad.k + len(counts) if ad is not None else 0)}"
+    if ad is None or not ad.labels:
+        return line + f"; participants: n = {design.n:,}"
+    pairs = zip(design.studies, design.n_arm, strict=True)
+    n_rows = sum(int(n.sum()) for s, n in pairs if s not in counts)
+    rows = f"{n_ipd} with participant rows (IPD), n = {n_rows:,}; " if n_ipd else ""
+    return line + f" ({rows}{len(ad.labels)} aggregate-data (AD): {', '.join(ad.labels)})"
 
 
 def _summary_cells(table: pd.DataFrame, ratio_label: str | None) -> pd.DataFrame:

@@ -39,6 +39,7 @@ from bayes_ipd.one_stage.cache import (
     reset_cache_stats,
     save_core,
 )
+from bayes_ipd.one_stage.draws import arviz_without_numba
 
 if TYPE_CHECKING:
     from bayes_ipd.spec import SamplerSettings
@@ -194,26 +195,26 @@ def _run_settings(settings: SamplerSettings) -> dict[str, Any]:
     }
 
 
-def compiled_program(built: BuiltModel) -> tuple[CompiledCore, str]:
+def compiled_program(built: BuiltModel) -> tuple[CompiledCore, str, str]:
     """The compiled program of ``built``: from memory, from disk, or compiled now.
 
-    Returns the program and where it came from (``"memory"``, ``"disk"``, ``"compiled"``);
-    :func:`~bayes_ipd.one_stage.cache.cache_stats` counts each.
+    Returns the program, where it came from (``"memory"``, ``"disk"``, ``"compiled"``) and
+    its key; :func:`~bayes_ipd.one_stage.cache.cache_stats` counts each.
     """
-    key = structure_key(built, "nutpie")
+    from bayes_ipd.one_stage.callbacks import CALLBACKS, lean_compile
+
+    key = structure_key(built, CALLBACKS)
     core = memory_get(key)
     if core is not None:
         count("hits")
-        return core, "memory"
+        return core, "memory", key
     count("misses")
     use_disk = disk_cache_enabled()
     core = load_core(key) if use_disk else None
     source = "disk"
     if core is None:
-        import nutpie
-
         notify("compiling the model (once per model structure; kept for later fits) ...")
-        core = core_of(nutpie.compile_pymc_model(built.model))
+        core = core_of(lean_compile(built.model))
         count("compiles")
         source = "compiled"
         if use_disk:
@@ -221,7 +222,7 @@ def compiled_program(built: BuiltModel) -> tuple[CompiledCore, str]:
     else:
         count("disk_hits")
     memory_put(key, core)
-    return core, source
+    return core, source, key
 
 
 def _sample_nutpie(
@@ -230,9 +231,9 @@ def _sample_nutpie(
     import nutpie
 
     t0 = time.perf_counter()
-    core, source = compiled_program(built)
+    core, source, key = compiled_program(built)
     compile_seconds = 0.0 if source == "memory" else time.perf_counter() - t0
-    compiled = for_model(core, built.model)
+    compiled = for_model(core, built.model, key)
     run = _run_settings(settings)
     notify(_sampling_message(settings))
     idata = nutpie.sample(
@@ -285,12 +286,13 @@ def diagnose(
     """Divergences, max R-hat, min bulk/tail ESS, and the warnings they call for."""
     names = [v for v in var_names if v in idata.posterior]
     div = int(idata.sample_stats["diverging"].sum()) if "diverging" in idata.sample_stats else 0
-    if chains > 1:
-        rhat = float(az.rhat(idata, var_names=names).to_array().max())
-    else:
-        rhat = float("nan")
-    ess_b = float(az.ess(idata, var_names=names, method="bulk").to_array().min())
-    ess_t = float(az.ess(idata, var_names=names, method="tail").to_array().min())
+    with arviz_without_numba():
+        if chains > 1:
+            rhat = float(az.rhat(idata, var_names=names).to_array().max())
+        else:
+            rhat = float("nan")
+        ess_b = float(az.ess(idata, var_names=names, method="bulk").to_array().min())
+        ess_t = float(az.ess(idata, var_names=names, method="tail").to_array().min())
     found: list[str] = []
     if div:
         found.append(

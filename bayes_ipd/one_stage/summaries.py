@@ -27,9 +27,10 @@ summaries gives exactly the posterior that fitting the rows gives (same seed, sa
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -86,6 +87,9 @@ class TrialSummary:
         exposure time).
     cutpoints : tuple of float
         Survival only: interior cut points of the piecewise-constant baseline hazard.
+    trial_level : Mapping of str to float
+        Trial-level covariates (moderators of a one-stage meta-regression): one value per
+        trial, e.g. ``{"ablat": 44.0}`` (:func:`trial_level_values`).
     """
 
     study: str
@@ -97,6 +101,16 @@ class TrialSummary:
     n_arm: np.ndarray
     stats: Mapping[str, np.ndarray]
     cutpoints: tuple[float, ...] = ()
+    trial_level: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+
+    def __post_init__(self) -> None:
+        values = {str(k): float(v) for k, v in dict(self.trial_level).items()}
+        for name, v in values.items():
+            if not np.isfinite(v):
+                raise IPDDataError(
+                    f"trial {self.study!r}: trial-level covariate {name!r} is {v}; need a number"
+                )
+        object.__setattr__(self, "trial_level", MappingProxyType(values))
 
     @property
     def n(self) -> int:
@@ -123,6 +137,8 @@ class TrialSummary:
         out.update({name: value.tolist() for name, value in self.stats.items()})
         if self.cutpoints:
             out["cutpoints"] = list(self.cutpoints)
+        if self.trial_level:
+            out["trial_level"] = dict(self.trial_level)
         return out
 
     @classmethod
@@ -152,6 +168,7 @@ class TrialSummary:
                 raise IPDDataError(f"trial summary of {study!r} ({family_name}) lacks {name!r}")
         kwargs["stats"] = frozen_statistics({n: d[n] for n in family.statistics}, family)
         kwargs["cutpoints"] = tuple(float(c) for c in d.get("cutpoints", ()))
+        kwargs["trial_level"] = dict(d.get("trial_level", {}))
         return cls(study=study, family=family_name, **kwargs)
 
 
@@ -315,21 +332,51 @@ def summarise(
     out = []
     for k, label in enumerate(ipd.studies):
         rows = np.flatnonzero(ipd.study == k)
-        out.append(
-            summarise_trial(
-                label,
-                ipd.family,
-                ipd.treat[rows],
-                ipd.covariates.iloc[rows].reset_index(drop=True),
-                spec.covariates,
-                spec.interactions,
-                outcome=None if ipd.outcome is None else ipd.outcome[rows],
-                time=None if ipd.time is None else ipd.time[rows],
-                event=None if ipd.event is None else ipd.event[rows],
-                cutpoints=cuts,
-                columns=names,
-            )
+        summary = summarise_trial(
+            label,
+            ipd.family,
+            ipd.treat[rows],
+            ipd.covariates.iloc[rows].reset_index(drop=True),
+            spec.covariates,
+            spec.interactions,
+            outcome=None if ipd.outcome is None else ipd.outcome[rows],
+            time=None if ipd.time is None else ipd.time[rows],
+            event=None if ipd.event is None else ipd.event[rows],
+            cutpoints=cuts,
+            columns=names,
         )
+        level = trial_level_values(ipd, rows, label, spec.moderators)
+        out.append(dataclasses.replace(summary, trial_level=level) if level else summary)
+    return out
+
+
+def trial_level_values(
+    ipd: IPD, rows: np.ndarray, study: str, names: Sequence[str]
+) -> dict[str, float]:
+    """The value of each trial-level covariate (moderator) in one trial's rows.
+
+    Raises
+    ------
+    IPDDataError
+        A column that is categorical, or not constant within the trial (the trial, the
+        column and two of its values are named).
+    """
+    out: dict[str, float] = {}
+    for name in names:
+        col = ipd.covariates[name]
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            raise IPDDataError(
+                f"moderator {name!r} is categorical; a moderator must be a numeric "
+                "trial-level column (code it as 0/1 columns)"
+            )
+        values = np.unique(col.to_numpy(dtype=np.float64)[rows])
+        if len(values) > 1:
+            raise IPDDataError(
+                f"moderator {name!r} is not constant within trial {study!r} (values "
+                f"{values[0]:g} and {values[1]:g}, ...); a moderator is a trial-level "
+                "column: one value per trial"
+            )
+        out[name] = float(values[0])
     return out
 
 
@@ -349,7 +396,7 @@ def check_spec_columns(ipd: IPD, spec: ModelSpec) -> None:
             f"the model is for family {spec.family!r} but the data are {ipd.family!r}"
         )
     have = set(ipd.covariates.columns)
-    for name in (*spec.covariates, *spec.interactions):
+    for name in (*spec.covariates, *spec.interactions, *spec.moderators):
         if name not in have:
             raise IPDDataError(
                 f"covariate {name!r} of the model is not among the data's covariates "

@@ -16,7 +16,8 @@ number formats), :mod:`~bayes_ipd.plots.style` (fonts, colours), :mod:`~bayes_ip
 and :mod:`~bayes_ipd.plots.marks` (the table-and-plot engine of the forest plots), then one
 module per figure: :mod:`~bayes_ipd.plots.forest`, :mod:`~bayes_ipd.plots.comparison`,
 :mod:`~bayes_ipd.plots.ppc`, :mod:`~bayes_ipd.plots.prior_posterior`,
-:mod:`~bayes_ipd.plots.km`, and :mod:`~bayes_ipd.plots.save`.
+:mod:`~bayes_ipd.plots.km`, :mod:`~bayes_ipd.plots.rootogram` (counts, ordinal categories),
+and :mod:`~bayes_ipd.plots.save`.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from bayes_ipd.plots.forest import forest_plot
 from bayes_ipd.plots.km import km_ppc_plot
 from bayes_ipd.plots.ppc import ppc_plot
 from bayes_ipd.plots.prior_posterior import prior_posterior_plot
+from bayes_ipd.plots.rootogram import rootogram_plot
 from bayes_ipd.plots.rows import ROW_STYLES, ForestRow
 from bayes_ipd.plots.save import SAVE_FORMATS, save_figure
 from bayes_ipd.plots.text import LINEAR_SCALES, RATIO_SCALES
@@ -44,5 +46,6 @@ __all__ = [
     "km_ppc_plot",
     "ppc_plot",
     "prior_posterior_plot",
+    "rootogram_plot",
     "save_figure",
 ]

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from bayes_ipd.plots.style import FONT_SIZE, GREY, INK, ONE_STAGE_COLOUR
+from bayes_ipd.plots.style import FONT_SIZE, GREY, INK, ONE_STAGE_COLOUR, PALETTE, TWO_STAGE_COLOUR
 
 __all__ = ["effect_curve_plot"]
 
 
 def effect_curve_plot(
-    curve: pd.DataFrame,
+    curve: pd.DataFrame | Mapping[str, pd.DataFrame],
     *,
     covariate: str,
     effect_label: str = "treatment effect",
@@ -23,13 +23,16 @@ def effect_curve_plot(
     reference: float | None = 0.0,
     rug: np.ndarray | None = None,
     title: str | None = None,
+    colours: Sequence[str] | None = None,
 ) -> Figure:
     """Posterior median of the effect against the covariate, with its credible band.
 
     Parameters
     ----------
-    curve : pandas.DataFrame
-        Columns ``x``, ``median``, ``lower``, ``upper`` (increasing ``x``).
+    curve : pandas.DataFrame or mapping of str to DataFrame
+        Columns ``x``, ``median``, ``lower``, ``upper`` (increasing ``x``). A mapping of
+        legend label to frame overlays several curves (e.g. ``{"one-stage": ...,
+        "two-stage": ...}``), each with its own colour and band.
     covariate : str
         The covariate's name (x axis).
     effect_label : str
@@ -43,6 +46,9 @@ def effect_curve_plot(
     rug : numpy.ndarray, optional
         Observed covariate values, drawn as a rug.
     title : str, optional
+    colours : sequence of str, optional
+        One colour per curve, in order; by default the one-stage colour, then the
+        two-stage one, then the palette.
 
     Returns
     -------
@@ -60,20 +66,16 @@ def effect_curve_plot(
     >>> effect_curve_plot(frame, covariate="age").axes[0].get_xlabel()
     'age'
     """
-    missing = [c for c in ("x", "median", "lower", "upper") if c not in curve.columns]
-    if missing:
-        raise ValueError(f"effect curve: missing column(s) {missing}")
-    values = curve[["x", "median", "lower", "upper"]].to_numpy(dtype=float)
-    if not np.all(np.isfinite(values)):
-        raise ValueError("effect curve: non-finite values")
-    x, mid, lo, hi = values.T
+    curves = {"": curve} if isinstance(curve, pd.DataFrame) else dict(curve)
     fig = Figure(figsize=(5.6, 3.6), layout="constrained")
     ax = fig.subplots()
-    ax.fill_between(
-        x, lo, hi, color=ONE_STAGE_COLOUR, alpha=0.25, linewidth=0,
-        label=f"{level:.0%} credible band",
-    )  # fmt: skip
-    ax.plot(x, mid, color=ONE_STAGE_COLOUR, linewidth=1.8, label="posterior median")
+    colours = tuple(colours) if colours else (ONE_STAGE_COLOUR, TWO_STAGE_COLOUR, *PALETTE[2:])
+    for i, (label, frame) in enumerate(curves.items()):
+        x, mid, lo, hi = _curve_values(frame, label)
+        colour = colours[i % len(colours)]
+        band = f"{label}: {level:.0%} band" if label else f"{level:.0%} credible band"
+        ax.fill_between(x, lo, hi, color=colour, alpha=0.22, linewidth=0, label=band)
+        ax.plot(x, mid, color=colour, linewidth=1.8, label=label or "posterior median")
     if reference is not None:
         ax.axhline(reference, color=GREY, linewidth=0.8, linestyle="--")
     for k in knots:
@@ -94,3 +96,17 @@ def effect_curve_plot(
             fontsize=FONT_SIZE - 1, color=GREY,
         )  # fmt: skip
     return fig
+
+
+def _curve_values(frame: pd.DataFrame, label: str) -> np.ndarray:
+    """(4, G) ``x, median, lower, upper`` of one curve, checked."""
+    name = f"effect curve {label!r}" if label else "effect curve"
+    if not isinstance(frame, pd.DataFrame):
+        raise ValueError(f"{name}: expected a pandas DataFrame, got {type(frame).__name__}")
+    missing = [c for c in ("x", "median", "lower", "upper") if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{name}: missing column(s) {missing}")
+    values = frame[["x", "median", "lower", "upper"]].to_numpy(dtype=float)
+    if not np.all(np.isfinite(values)):
+        raise ValueError(f"{name}: non-finite values")
+    return values.T

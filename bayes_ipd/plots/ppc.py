@@ -8,7 +8,7 @@ for positive statistics spanning orders of magnitude, logit for proportions that
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -19,7 +19,7 @@ from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from bayes_ipd.plots.style import FONT_SIZE, INK, arm_colours, ordered_arms
 
-__all__ = ["PPC_COLUMNS", "XSCALES", "choose_xscale", "ppc_plot"]
+__all__ = ["PPC_COLUMNS", "XSCALES", "checked_table", "choose_xscale", "ppc_plot"]
 
 XSCALES: tuple[str, ...] = ("auto", "linear", "log", "logit")
 """Axis scales of :func:`ppc_plot`."""
@@ -208,26 +208,57 @@ def _set_scale(ax: Axes, scale: str, lo: float, hi: float) -> None:
 
 
 def _ppc_frame(table: pd.DataFrame) -> pd.DataFrame:
+    return checked_table(table, PPC_COLUMNS[:2], (*PPC_COLUMNS[2:], "p_value"), "PPC")
+
+
+def checked_table(
+    table: pd.DataFrame,
+    text: Sequence[str],
+    numeric: Sequence[str],
+    what: str,
+    *,
+    required: int | None = None,
+    nonnegative: bool = False,
+) -> pd.DataFrame:
+    """A copy of a figure's input table: ``text`` columns as str, ``numeric`` ones as float.
+
+    ``text`` and the first ``required`` of ``numeric`` (all but the last one by default) must
+    be present; the others are kept when present. Messages start with ``what`` (the table's
+    name).
+
+    Raises
+    ------
+    ValueError
+        Not a DataFrame, a missing column, a non-numeric (or, with ``nonnegative``, a
+        negative) value, naming the column and the value.
+    """
     if not isinstance(table, pd.DataFrame):
         raise ValueError(f"expected a pandas DataFrame, got {type(table).__name__}")
-    missing = [c for c in PPC_COLUMNS if c not in table.columns]
+    required = len(numeric) - 1 if required is None else required
+    needed = [*text, *numeric[:required]]
+    missing = [c for c in needed if c not in table.columns]
     if missing:
         raise ValueError(
-            f"PPC table lacks column(s) {', '.join(map(repr, missing))}; "
+            f"{what} table lacks column(s) {', '.join(map(repr, missing))}; "
             f"it has: {', '.join(map(str, table.columns))}"
         )
-    numeric = [c for c in (*PPC_COLUMNS[2:], "p_value") if c in table.columns]
-    frame = table[[*PPC_COLUMNS[:2], *numeric]].copy()
-    for column in numeric:
+    present = [c for c in numeric if c in table.columns]
+    frame = table[[*text, *present]].copy()
+    for column in present:
         values = pd.to_numeric(frame[column], errors="coerce")
         bad = values.isna() & frame[column].notna()
         if bad.any():
             raise ValueError(
-                f"PPC column {column!r} is not numeric: it holds {frame[column][bad].iloc[0]!r}"
+                f"{what} column {column!r} is not numeric: it holds {frame[column][bad].iloc[0]!r}"
+            )
+        if nonnegative and (values < 0).any():
+            raise ValueError(
+                f"{what} column {column!r} must hold non-negative numbers: it holds "
+                f"{frame[column][values < 0].iloc[0]!r}"
             )
         frame[column] = values.astype(float)
-    frame["study"] = frame["study"].astype(str)
-    frame["arm"] = frame["arm"].astype(str)
+    for column in text:
+        frame[column] = frame[column].astype(str)
     return frame
 
 

@@ -10,7 +10,7 @@ from scipy import stats
 
 from bayes_ipd.plots.style import FONT_SIZE, GREY, PALETTE
 
-__all__ = ["ecdf_difference_plot", "rank_histogram_plot"]
+__all__ = ["coverage_plot", "ecdf_difference_plot", "rank_histogram_plot"]
 
 
 def rank_histogram_plot(counts: Mapping[str, np.ndarray], *, title: str | None = None) -> Figure:
@@ -80,6 +80,48 @@ def ecdf_difference_plot(
         ax.tick_params(labelsize=FONT_SIZE - 1)
     axes[0].set_ylabel("ECDF − uniform", fontsize=FONT_SIZE)
     axes[0].legend(frameon=False, fontsize=FONT_SIZE - 1)
+    if title:
+        fig.suptitle(title, fontsize=11, fontweight="bold", x=0.01, ha="left")
+    return fig
+
+
+def coverage_plot(
+    rows: Mapping[str, Mapping[str, tuple[float, float]]],
+    *,
+    nominal: float = 0.95,
+    columns: int = 3,
+    title: str | None = None,
+) -> Figure:
+    """Coverage of 95% intervals by design: one panel per design (``columns`` to a row), a
+    dot per interval with ±2 Monte Carlo SE, and the nominal level.
+
+    Parameters
+    ----------
+    rows : mapping of design name to {interval name: (coverage, MCSE)}
+    nominal : float
+        Drawn as a vertical line.
+    columns : int
+        Panels per row.
+    title : str, optional
+    """
+    ncols = min(columns, len(rows))
+    nrows = -(-len(rows) // ncols)
+    height = 0.3 * max(map(len, rows.values())) + 1.0
+    fig = Figure(figsize=(3.1 * ncols, height * nrows + 0.4), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(nrows, ncols, sharey=True, sharex=True)).ravel()
+    for ax in axes[len(rows) :]:
+        ax.set_visible(False)
+    for ax, (design, intervals) in zip(axes, rows.items(), strict=False):
+        names = list(intervals)
+        y = np.arange(len(names))[::-1]
+        cov = np.array([intervals[n][0] for n in names])
+        se = np.array([intervals[n][1] for n in names])
+        ax.axvline(nominal, color=GREY, lw=1)
+        ax.errorbar(cov, y, xerr=2 * se, fmt="o", color=PALETTE[0], ms=4, capsize=2)
+        ax.set_yticks(y, names, fontsize=FONT_SIZE - 1)
+        ax.set_title(design, fontsize=FONT_SIZE, loc="left")
+        ax.set_xlabel("coverage (±2 MCSE)", fontsize=FONT_SIZE)
+        ax.tick_params(axis="x", labelsize=FONT_SIZE - 1)
     if title:
         fig.suptitle(title, fontsize=11, fontweight="bold", x=0.01, ha="left")
     return fig

@@ -178,13 +178,6 @@ def _mad(y: np.ndarray) -> float:
     return 1.4826 * float(np.median(np.abs(y - np.median(y))))
 
 
-def _tau2_he(y: np.ndarray, v: np.ndarray) -> float:
-    # Hedges' estimator (metafor "HE"), the start of metafor's Fisher scoring:
-    # residual sum of squares of the unweighted fit less its expectation under tau2 = 0
-    k = len(y)
-    return float(np.sum((y - y.mean()) ** 2) / (k - 1) - v.mean())
-
-
 def _tau2_sj(y: np.ndarray, v: np.ndarray) -> float:
     # Sidik & Jonkman 2005, as metafor: tau0 = var(y) (k-1)/k, tau2 = tau0 Q(tau0) / (k-1)
     k = len(y)
@@ -209,69 +202,102 @@ def _ml_score(y: np.ndarray, v: np.ndarray, tau2: float) -> float:
 
 
 def _tau2_reml(y: np.ndarray, v: np.ndarray) -> float:
-    return _fisher_scoring(y, v, "REML", lambda t: _reml_score(y, v, t))
+    def root() -> float:
+        return _decreasing_root(lambda t: _reml_score(y, v, t), v, "REML")
+
+    return fisher_scoring(y, v, _intercept(y), "REML", root)
 
 
 def _tau2_ml(y: np.ndarray, v: np.ndarray) -> float:
-    return _fisher_scoring(y, v, "ML", lambda t: _ml_score(y, v, t))
+    def root() -> float:
+        return _decreasing_root(lambda t: _ml_score(y, v, t), v, "ML")
+
+    return fisher_scoring(y, v, _intercept(y), "ML", root)
 
 
 def _tau2_eb(y: np.ndarray, v: np.ndarray) -> float:
     # Morris 1983 empirical Bayes: Q(tau2) k/(k-1) = k, the PM equation, solved by scoring
-    return _fisher_scoring(y, v, "EB", lambda t: generalised_q(y, v, t) - (len(y) - 1))
+    def equation(t: float) -> float:
+        return generalised_q(y, v, t) - (len(y) - 1)
+
+    return fisher_scoring(y, v, _intercept(y), "EB", lambda: _decreasing_root(equation, v, "EB"))
 
 
-def _scoring_step(y: np.ndarray, v: np.ndarray, tau2: float, method: str) -> float:
-    """metafor's Fisher-scoring step for ML, REML or EB (rma.uni, intercept-only model).
+def _intercept(y: np.ndarray) -> np.ndarray:
+    return np.ones((len(y), 1))
 
-    With weights ``w = 1/(v + tau2)`` and ``P = W - w w'/Σw``: ``Py`` is ``w`` times the
-    weighted residuals; ML steps by ``(y'PPy - Σw) / Σw²``, REML by
-    ``(y'PPy - tr P) / tr PP``, EB by ``(y'Py k/(k-1) - k) / Σw``.
-    """
-    k = len(y)
+
+def projection(v: np.ndarray, x: np.ndarray, tau2: float) -> np.ndarray:
+    """``P = W - W X (X'WX)^-1 X'W`` with ``W = diag(1 / (v + tau2))``."""
     w = 1.0 / (v + tau2)
-    py = w * weighted_residuals(y, w)
-    sw, sw2, sw3 = float(np.sum(w)), float(np.sum(w**2)), float(np.sum(w**3))
+    wx = w[:, None] * x
+    return np.diag(w) - wx @ np.linalg.solve(x.T @ wx, wx.T)
+
+
+def hedges_tau2(y: np.ndarray, v: np.ndarray, x: np.ndarray) -> float:
+    """Hedges' estimator (metafor ``"HE"``), the start of metafor's Fisher scoring.
+
+    The residual sum of squares of the unweighted fit on ``x`` less its expectation
+    under τ² = 0, over ``k - p``; not truncated.
+    """
+    k, p = x.shape
+    hat = x @ np.linalg.pinv(x)
+    resid = y - hat @ y
+    return float(resid @ resid - (np.sum(v) - np.sum(np.diag(hat) * v))) / (k - p)
+
+
+def scoring_step(y: np.ndarray, v: np.ndarray, x: np.ndarray, tau2: float, method: str) -> float:
+    """metafor's Fisher-scoring step for ML, REML or EB (``rma.uni`` with design ``x``).
+
+    With ``w = 1/(v + tau2)`` and ``P`` of :func:`projection`: ML steps by
+    ``(y'PPy - Σw) / Σw²``, REML by ``(y'PPy - tr P) / tr PP``, EB by
+    ``(y'Py k/(k-p) - k) / Σw``.
+    """
+    k, p = x.shape
+    w = 1.0 / (v + tau2)
+    proj = projection(v, x, tau2)
+    py = proj @ y
     if method == "EB":
-        return (float(np.sum(py * weighted_residuals(y, w))) * k / (k - 1) - k) / sw
-    yppy = float(np.sum(py**2))
+        return (float(y @ py) * k / (k - p) - k) / float(np.sum(w))
+    yppy = float(py @ py)
     if method == "ML":
-        return (yppy - sw) / sw2
-    trace_p = sw - sw2 / sw
-    trace_pp = sw2 - 2.0 * sw3 / sw + (sw2 / sw) ** 2
-    return (yppy - trace_p) / trace_pp
+        return (yppy - float(np.sum(w))) / float(np.sum(w**2))
+    return (yppy - float(np.trace(proj))) / float(np.sum(proj * proj))
 
 
-def _fisher_scoring(
-    y: np.ndarray, v: np.ndarray, method: str, equation: Callable[[float], float]
+def fisher_scoring(
+    y: np.ndarray, v: np.ndarray, x: np.ndarray, method: str, fallback: Callable[[], float]
 ) -> float:
-    """τ² by metafor's Fisher scoring, so that ML, REML and EB agree in every digit.
+    """τ² of the (meta-regression) model with design ``x`` by metafor's Fisher scoring.
 
     As ``rma.uni``: start at ``max(0, HE)``; halve a step that would make τ² negative;
     stop when τ² changes by at most :data:`FISHER_THRESHOLD`; for ML and REML, fall back to
-    τ² = 0 (with a warning, as metafor) when the log-likelihood is larger there. Where
-    scoring does not converge in :data:`FISHER_MAXITER` steps (metafor stops with an
-    error), the root of the estimating ``equation`` is returned instead.
+    τ² = 0 (with a warning, as metafor) when the log-likelihood is larger there. So ML,
+    REML and EB agree with metafor in every digit it prints. Where scoring does not
+    converge in :data:`FISHER_MAXITER` steps (metafor stops with an error), ``fallback()``
+    is returned (the pooling route: the root of the estimating equation).
     """
     with np.errstate(all="ignore"):
-        t = max(0.0, _tau2_he(y, v))
+        t = max(0.0, hedges_tau2(y, v, x))
         for _ in range(FISHER_MAXITER):
-            step = _scoring_step(y, v, t, method)
+            step = scoring_step(y, v, x, t, method)
             if not math.isfinite(step):
                 break
             while t + step < 0:
                 step /= 2.0
             t += step
             if abs(step) <= FISHER_THRESHOLD:
-                return _at_least_the_boundary(y, v, t, method)
-    return _decreasing_root(equation, v, method)
+                return _at_least_the_boundary(y, v, x, t, method)
+    return fallback()
 
 
-def _at_least_the_boundary(y: np.ndarray, v: np.ndarray, tau2: float, method: str) -> float:
+def _at_least_the_boundary(
+    y: np.ndarray, v: np.ndarray, x: np.ndarray, tau2: float, method: str
+) -> float:
     """metafor's ``ll0check``: τ² = 0 when its (restricted) log-likelihood is larger."""
     if method == "EB" or tau2 <= FISHER_THRESHOLD:
         return tau2
-    if _loglik(y, v, 0.0, method) - _loglik(y, v, tau2, method) > R_UNIROOT_TOL:
+    if _loglik(y, v, x, 0.0, method) - _loglik(y, v, x, tau2, method) > R_UNIROOT_TOL:
         warnings.warn(
             f"{method}: Fisher scoring may have stopped at a local maximum (tau2 = "
             f"{tau2:g}); the likelihood is larger at tau2 = 0, which is used (as metafor)",
@@ -281,13 +307,15 @@ def _at_least_the_boundary(y: np.ndarray, v: np.ndarray, tau2: float, method: st
     return tau2
 
 
-def _loglik(y: np.ndarray, v: np.ndarray, tau2: float, method: str) -> float:
-    """(Restricted) log-likelihood of the random-effects model, constants dropped."""
+def _loglik(y: np.ndarray, v: np.ndarray, x: np.ndarray, tau2: float, method: str) -> float:
+    """(Restricted) log-likelihood of the model with design ``x``, constants dropped."""
     w = 1.0 / (v + tau2)
-    rss = float(np.sum(w * weighted_residuals(y, w) ** 2))
-    ll = -0.5 * float(np.sum(np.log(v + tau2))) - 0.5 * rss
+    wx = w[:, None] * x
+    xwx = x.T @ wx
+    resid = y - x @ np.linalg.solve(xwx, wx.T @ y)
+    ll = -0.5 * float(np.sum(np.log(v + tau2))) - 0.5 * float(np.sum(w * resid**2))
     if method == "REML":
-        ll -= 0.5 * math.log(float(np.sum(w)))
+        ll -= 0.5 * float(np.linalg.slogdet(xwx)[1])
     return ll
 
 

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from bayes_ipd.conventions import SCALES, json_ready, method_label, readonly
+from bayes_ipd.conventions import METAREG_METHODS, SCALES, json_ready, method_label, readonly
 from bayes_ipd.data.reading import duplicate_header_names, raw_header, text_read_options
 from bayes_ipd.errors import PoolingError
 from bayes_ipd.plots.bubble import bubble_plot
@@ -59,7 +59,6 @@ __all__ = [
 INTERCEPT = "intercept"
 """Name of the intercept among the coefficients."""
 
-METAREG_METHODS: tuple[str, ...] = ("FE", "DL", "REML", "PM", "ML")
 """τ² estimators of the meta-regression."""
 
 

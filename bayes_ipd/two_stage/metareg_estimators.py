@@ -15,6 +15,7 @@ from bayes_ipd.errors import PoolingError
 from bayes_ipd.two_stage.estimators import (
     FISHER_MAXITER,
     FISHER_THRESHOLD,
+    fisher_scoring,
     paule_mandel_root,
 )
 
@@ -78,7 +79,14 @@ def metareg_tau2(y: np.ndarray, v: np.ndarray, x: np.ndarray, method: str) -> fl
         return max(0.0, (qe - (k - p)) / trace_p(v, x, 0.0))
     if method == "PM":
         return _paule_mandel(y, v, x)
-    return _fisher_scoring(y, v, x, restricted=method == "REML")
+    return fisher_scoring(y, v, x, method, lambda: _not_converged(method, k, p))
+
+
+def _not_converged(method: str, k: int, p: int) -> float:
+    raise PoolingError(
+        f"{method}: the Fisher scoring for tau2 did not converge in {FISHER_MAXITER} "
+        f"iterations (k = {k}, p = {p})"
+    )
 
 
 def _paule_mandel(y: np.ndarray, v: np.ndarray, x: np.ndarray) -> float:
@@ -88,50 +96,6 @@ def _paule_mandel(y: np.ndarray, v: np.ndarray, x: np.ndarray) -> float:
         y,
         lambda upper: f"PM: no root of QE(tau2) = k - p found in [0, {upper:g}]",
     )
-
-
-def _projection(v: np.ndarray, x: np.ndarray, tau2: float) -> np.ndarray:
-    w = 1.0 / (v + tau2)
-    wx = w[:, None] * x
-    return np.diag(w) - wx @ np.linalg.solve(x.T @ wx, wx.T)
-
-
-def _fisher_scoring(y: np.ndarray, v: np.ndarray, x: np.ndarray, *, restricted: bool) -> float:
-    k, p = x.shape
-    y = y - y.mean()  # metafor centres y for stability; P annihilates the intercept
-    hat = x @ np.linalg.pinv(x)
-    resid = y - hat @ y
-    trace_pv = float(np.sum(v) - np.sum(np.diag(hat) * v))
-    tau2 = max(0.0, (float(resid @ resid) - trace_pv) / (k - p))  # Hedges (HE) start
-    for _ in range(FISHER_MAXITER):
-        proj = _projection(v, x, tau2)
-        py = proj @ y
-        if restricted:
-            adj = (float(py @ py) - float(np.trace(proj))) / float(np.sum(proj * proj))
-        else:
-            w = 1.0 / (v + tau2)
-            adj = (float(py @ py) - float(np.sum(w))) / float(np.sum(w**2))
-        while tau2 + adj < 0.0:
-            adj /= 2.0
-        old, tau2 = tau2, tau2 + adj
-        if abs(old - tau2) <= FISHER_THRESHOLD:
-            break
-    else:
-        raise PoolingError(
-            f"{'REML' if restricted else 'ML'}: the Fisher scoring for tau2 did not converge "
-            f"in {FISHER_MAXITER} iterations (k = {k}, p = {p})"
-        )
-    if _loglik(y, v, x, 0.0, restricted) - _loglik(y, v, x, tau2, restricted) > 1.22e-4:
-        return 0.0  # metafor's ll0check: stuck at a local maximum, tau2 = 0 is better
-    return tau2
-
-
-def _loglik(y: np.ndarray, v: np.ndarray, x: np.ndarray, tau2: float, restricted: bool) -> float:
-    fit = wls(y, v, x, tau2)
-    ll = -0.5 * float(np.sum(np.log(v + tau2))) - 0.5 * fit.rss
-    if restricted:
-        ll -= 0.5 * float(np.linalg.slogdet(np.linalg.inv(fit.vb))[1])
-    return ll
 
 
 def residual_i2_h2(

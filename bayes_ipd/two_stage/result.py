@@ -129,7 +129,7 @@ class TwoStageResult:
         text = _format_report(self.per_study, self.pooled, self.family, self.dropped)
         ad = self._aggregate_only()
         if ad:
-            text += f"\n\nAggregate data only (published estimate, no rows): {', '.join(ad)}"
+            text += f"\n\nAggregate data only (no participant rows): {', '.join(ad)}"
         return text
 
     def _aggregate_only(self) -> list[str]:

@@ -27,7 +27,15 @@ from bayes_ipd.families import Family, get_family
 from bayes_ipd.families.regression import Unfittable, arm_name
 from bayes_ipd.two_stage.aggregate import AggregateData
 
-__all__ = ["PoolTerm", "fit_per_study", "parse_pool_var"]
+__all__ = [
+    "PoolTerm",
+    "check_arms",
+    "check_covariate_columns",
+    "covariate_block",
+    "fit_per_study",
+    "parse_pool_var",
+    "trial_responses",
+]
 
 _TREAT = "treat"
 
@@ -97,7 +105,7 @@ def parse_pool_var(ipd: IPD, pool_var: str) -> PoolTerm:
         )
     if not sep:
         return PoolTerm(_TREAT)
-    _check_covariate_columns(ipd, [modifier], what=f"pool_var {pool_var!r}")
+    check_covariate_columns(ipd, [modifier], what=f"pool_var {pool_var!r}")
     column = ipd.covariates[modifier]
     if isinstance(column.dtype, pd.CategoricalDtype) and len(column.cat.categories) > 2:
         raise IPDDataError(
@@ -189,7 +197,11 @@ def fit_per_study(
     )
 
 
-def _check_covariate_columns(ipd: IPD, names: Sequence[str], *, what: str) -> None:
+def check_covariate_columns(ipd: IPD, names: Sequence[str], *, what: str) -> None:
+    """Raise :class:`IPDDataError` naming any of ``names`` the IPD does not hold.
+
+    ``what`` says which request named them (e.g. ``"covariates"``).
+    """
     missing = [c for c in names if c not in ipd.covariates.columns]
     if missing:
         known = ", ".join(map(repr, ipd.covariates.columns)) or "none"
@@ -203,7 +215,7 @@ def _adjustment_covariates(ipd: IPD, covariates: Sequence[str], term: PoolTerm) 
     if isinstance(covariates, str):
         covariates = [covariates]
     names = list(dict.fromkeys(covariates))
-    _check_covariate_columns(ipd, names, what="covariates")
+    check_covariate_columns(ipd, names, what="covariates")
     if term.modifier is not None and term.modifier not in names:
         names.append(term.modifier)
     return names
@@ -216,7 +228,7 @@ def _events_per_trial(ipd: IPD, family: Family) -> np.ndarray | None:
     return np.bincount(ipd.study, weights=counts, minlength=len(ipd.studies)).round()
 
 
-def _responses(ipd: IPD, family: Family, rows: np.ndarray) -> dict[str, np.ndarray]:
+def trial_responses(ipd: IPD, family: Family, rows: np.ndarray) -> dict[str, np.ndarray]:
     """The family's response columns of one trial's rows."""
     given = {name: getattr(ipd, name) for name in family.response_names}
     return {name: values[rows] for name, values in given.items() if values is not None}
@@ -233,9 +245,9 @@ def _fit_one_trial(
 ) -> _TrialFit:
     rows = np.flatnonzero(ipd.study == code)
     try:
-        responses = _responses(ipd, family, rows)
+        responses = trial_responses(ipd, family, rows)
         treat = ipd.treat[rows]
-        _check_arms(treat)
+        check_arms(treat)
         if sparse == "none":
             family.check_trial_events(responses, treat)
         design = _trial_design(ipd, rows, label, adjust, term)
@@ -252,7 +264,8 @@ def _fit_one_trial(
     return _TrialFit(estimate, se, None)
 
 
-def _check_arms(treat: np.ndarray) -> None:
+def check_arms(treat: np.ndarray) -> None:
+    """Raise :class:`Unfittable` when one trial's 0/1 ``treat`` has an empty arm."""
     for arm in (0.0, 1.0):
         if not np.any(treat == arm):
             raise Unfittable(f"no participants in the {arm_name(arm == 1.0)} arm")
@@ -266,7 +279,7 @@ def _trial_design(
     names: list[str] = [_TREAT]
     frame = ipd.covariates.iloc[rows]
     for name in adjust:
-        block, block_names = _covariate_block(frame[name], name)
+        block, block_names = covariate_block(frame[name], name)
         if not block_names:
             if name == term.modifier:
                 raise Unfittable(
@@ -289,7 +302,7 @@ def _trial_design(
     return _TrialDesign(x=x, names=tuple(names), term_index=names.index(term.name))
 
 
-def _covariate_block(column: pd.Series, name: str) -> tuple[np.ndarray, list[str]]:
+def covariate_block(column: pd.Series, name: str) -> tuple[np.ndarray, list[str]]:
     """Design columns of one covariate within a trial; none when it is constant there."""
     if isinstance(column.dtype, pd.CategoricalDtype):
         present = [level for level in column.cat.categories if (column == level).any()]

@@ -1,0 +1,181 @@
+"""Individualised effects of new patients from participant rows, as one report: what
+``bayes-ipd ite`` prints and what ``bayes-ipd run`` adds for a spec's ``[ite]`` section.
+
+:func:`ite_report` reads nothing: it takes the participant rows and the new patients'
+covariate profiles as frames, checks the profiles before any fitting, fits the stage-1
+learner in every trial, pools by the stage-2 method (:func:`~bayes_ipd.ite.fit.fit_ite`)
+and predicts. :func:`run_ite_section` does the same for an
+:class:`~bayes_ipd.spec.AnalysisSpec` whose ``ite`` is set, on the spec's data file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from bayes_ipd.ite.data import ite_data, patient_matrix
+from bayes_ipd.ite.fit import ITEResult, fit_ite
+from bayes_ipd.ite.learners import get_learner
+
+if TYPE_CHECKING:
+    from bayes_ipd.spec import AnalysisSpec
+
+__all__ = ["ITEReport", "check_ite_section", "ite_report", "read_patients", "run_ite_section"]
+
+
+@dataclass(frozen=True, eq=False)
+class ITEReport:
+    """A fitted two-stage ITE model and its predictions for the new patients.
+
+    Attributes
+    ----------
+    result : ITEResult
+    patients : pandas.DataFrame
+        The new patients' covariate profiles (one prediction per row, in its order).
+    level : float
+        Interval level of the CIs and PIs.
+    """
+
+    result: ITEResult
+    patients: pd.DataFrame
+    level: float = 0.95
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``bayes-ipd ite --json`` object (:meth:`ITEResult.to_dict`)."""
+        return self.result.to_dict(self.patients, level=self.level)
+
+    def table(self) -> pd.DataFrame:
+        """One row per new patient: covariates, ``ite, se, ci_low, ci_high, pi_low,
+        pi_high``."""
+        prediction = self.result.predict(self.patients, level=self.level)
+        return prediction.to_frame(self.result.data.covariates)
+
+    def __str__(self) -> str:
+        table = self.table().to_string(index=False, float_format=lambda v: f"{v:.4g}")
+        heading = f"Predicted individualised effects ({self.level:.0%} CI and PI):"
+        return f"{self.result}\n\n{heading}\n{table}"
+
+
+def read_patients(path: str | Path) -> pd.DataFrame:
+    """The new patients' CSV (``--new PATIENTS.csv`` / ``ite.new``)."""
+    from bayes_ipd.data.reading import read_table
+
+    return read_table(Path(path), sep=",", text_columns=())
+
+
+def ite_report(
+    frame: pd.DataFrame,
+    patients: pd.DataFrame,
+    *,
+    study: str,
+    treatment: str,
+    outcome: str,
+    covariates: Sequence[str],
+    stage1: str = "ols",
+    stage2: str | None = None,
+    random: str = "all",
+    weights: str = "auxiliary",
+    meta: str = "T",
+    seed: int = 0,
+    level: float = 0.95,
+    experimental: object = None,
+    missing: str = "error",
+    progress: Callable[[str], None] | None = None,
+) -> ITEReport:
+    """Fit the two-stage ITE model on ``frame`` and predict for ``patients``.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        One row per participant (never modified).
+    patients : DataFrame
+        The new patients: a column per covariate (checked before any fitting).
+    study, treatment, outcome, covariates, experimental, missing
+        As for :func:`~bayes_ipd.ite.data.ite_data`.
+    stage1, stage2, random, weights, meta, seed
+        As for :func:`~bayes_ipd.ite.fit.fit_ite`; ``stage2=None`` is ``mvma`` for a
+        learner with coefficients (ols, bayes), else ``weighted``.
+    level : float
+        Interval level.
+    progress : callable, optional
+        Told what is being fitted.
+
+    Returns
+    -------
+    ITEReport
+
+    Raises
+    ------
+    IPDDataError
+        A covariate missing or non-numeric in ``patients`` or ``frame`` (named), or a
+        trial a learner cannot fit.
+    SpecError
+        A stage-1 x stage-2 combination the method cannot do.
+    """
+    from bayes_ipd.spec_sections import default_ite_stage2
+
+    stage2 = stage2 or default_ite_stage2(get_learner(stage1, meta))
+    patient_matrix(patients, covariates)  # refuse bad profiles before any fitting
+    data = ite_data(
+        frame,
+        study=study,
+        treatment=treatment,
+        outcome=outcome,
+        covariates=covariates,
+        experimental=experimental,
+        missing=missing,
+    )
+    if progress is not None:
+        progress(f"fitting {stage1} in {data.k} trials, pooling by {stage2} ...")
+    result = fit_ite(
+        data, stage1, stage2, random=random, weights=weights, meta=meta, seed=seed
+    )
+    return ITEReport(result, patients, level)
+
+
+def check_ite_section(spec: AnalysisSpec) -> None:
+    """Before any fitting: the ``[ite]`` section's new-patients file is readable and holds
+    every covariate, numeric and complete (errors name the column and row)."""
+    if spec.ite is not None:
+        patient_matrix(read_patients(spec.ite.new), spec.ite.covariates)
+
+
+def run_ite_section(
+    spec: AnalysisSpec, progress: Callable[[str], None] | None = None
+) -> ITEReport:
+    """The ITE analysis of a spec's ``[ite]`` section on its participant rows
+    (``data.path``, with the ``[data]`` columns, experimental arm and missing-data policy).
+
+    Raises
+    ------
+    ValueError
+        ``spec.ite`` is None.
+    """
+    from bayes_ipd.data.reading import read_table
+
+    ite, data = spec.ite, spec.data
+    if ite is None:
+        raise ValueError("the spec has no [ite] section")
+    frame = read_table(Path(data.path), sep=",", text_columns=(data.study,))
+    return ite_report(
+        frame,
+        read_patients(ite.new),
+        study=data.study,
+        treatment=data.treatment,
+        outcome=data.outcome,
+        covariates=ite.covariates,
+        stage1=ite.stage1,
+        stage2=ite.stage2,
+        random=ite.random,
+        weights=ite.weights,
+        meta=ite.meta,
+        seed=ite.seed,
+        level=ite.level,
+        experimental=data.experimental,
+        missing=data.missing,
+        progress=progress,
+    )

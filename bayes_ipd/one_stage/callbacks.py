@@ -1,0 +1,232 @@
+"""Lean C callbacks for nutpie: the same log density and trace, a third of numba's work.
+
+nutpie compiles a PyMC model into two numba ``cfunc`` C callbacks (log density + gradient,
+and the trace "expand" function) around the model's PyTensor graph function. Profiling the
+BCG model (``docs/performance.md``) showed most of their numba compile time is spent not on
+the model but on nutpie's generic glue, compiled again in every process:
+
+* reading each data container from nutpie's user-data record goes through an ``@overload``
+  unrolled with ``literal_unroll`` — one overload implementation typed and lowered per
+  container;
+* ``out[...] = grad`` lowers numba's fancy slice assignment, whose shape-mismatch error
+  path formats its message with ``str`` of integers (numba's unicode machinery);
+* ``logp[()] = value`` goes through a 0-d array cast.
+
+The callbacks here do the same things in straight-line code generated per model: one
+``carray`` per container (its size and shape read from the same user-data record, so a
+program runs on any data of the same types), element-wise copies into the output buffers,
+the log density written through a length-1 view. Their signatures, return codes and the
+user-data layout are nutpie's, and the graph function they call is nutpie's own: the values
+computed, and therefore the draws, are the same (``tests/test_lean_callbacks.py``).
+
+:func:`lean_compile` runs ``nutpie.compile_pymc_model`` with these two callback builders in
+place of nutpie's (under a lock, restored afterwards). When nutpie's builders do not have the
+signatures this module was written against (another nutpie), it falls back to nutpie's
+own callbacks, so a fit never depends on the patch.
+"""
+
+from __future__ import annotations
+
+import inspect
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+__all__ = ["CALLBACKS", "lean_compile", "lean_supported"]
+
+_PATCH_LOCK = threading.Lock()
+_EXPECTED = {
+    "_make_c_logp_func": ["n_dim", "logp_fn", "user_data", "shared_logp", "shared_data"],
+    "_make_c_expand_func": [
+        "n_dim",
+        "n_expanded",
+        "expand_fn",
+        "user_data",
+        "shared_vars",
+        "shared_data",
+    ],
+}
+
+
+def _callbacks_name() -> str:
+    return "nutpie+lean-callbacks-1" if lean_supported() else "nutpie"
+
+
+def lean_supported() -> bool:
+    """Whether the installed nutpie has the builders (names and parameters) replaced here."""
+    try:
+        import nutpie.compile_pymc as ncp
+    except ImportError:
+        return False
+    for name, params in _EXPECTED.items():
+        function = getattr(ncp, name, None)
+        if function is None or list(inspect.signature(function).parameters) != params:
+            return False
+    return hasattr(ncp, "address_as_void_pointer")
+
+
+def _extraction_source(shared_data: dict[str, np.ndarray], names: Sequence[str]) -> str:
+    """Python source of ``extract_shared(x, user_data_)``: one view per data container,
+    then the graph function called on them."""
+    lines = [
+        "def extract_shared(x, user_data_):",
+        "    shared = numba.carray(user_data_, (), record_dtype)['shared']",
+    ]
+    args = []
+    for i, name in enumerate(names):
+        key = repr(name)
+        ndim = np.asarray(shared_data[name]).ndim
+        lines.append(
+            f"    flat{i} = numba.carray(as_pointer(shared['data'][{key}][()]), "
+            f"int(shared['size'][{key}][()]), dtype{i})"
+        )
+        if ndim == 0:
+            lines.append(f"    data{i} = flat{i}.reshape(())")
+        elif ndim == 1:
+            lines.append(f"    data{i} = flat{i}")
+        else:
+            lines.append(f"    shape{i} = shared['shape'][{key}]")
+            dims = ", ".join(f"int(shape{i}[{j}])" for j in range(ndim))
+            lines.append(f"    data{i} = flat{i}.reshape(({dims},))")
+        args.append(f"data{i}")
+    lines.append(f"    return inner(x{''.join(', ' + a for a in args)})")
+    return "\n".join(lines) + "\n"
+
+
+def lean_extraction(
+    inner: Any, shared_data: dict[str, np.ndarray], shared_vars: Sequence[str], record_dtype: Any
+) -> Any:
+    """A numba function ``(x, user_data_) -> inner(x, *containers)`` (nutpie's
+    ``make_extraction_fn``, written out per container)."""
+    import numba
+    from nutpie.compile_pymc import address_as_void_pointer
+
+    names = list(shared_vars)
+    scope: dict[str, Any] = {
+        "numba": numba,
+        "inner": inner,
+        "record_dtype": record_dtype,
+        "as_pointer": address_as_void_pointer,
+    }
+    for i, name in enumerate(names):
+        scope[f"dtype{i}"] = np.dtype(np.asarray(shared_data[name]).dtype)
+    code = compile(_extraction_source(shared_data, names), "<bayes_ipd extract_shared>", "exec")
+    exec(code, scope)  # generated above from container names (repr) and ranks only
+    return numba.njit(inline="always")(scope["extract_shared"])
+
+
+def lean_logp_callback(
+    n_dim: int, logp_fn: Any, user_data: Any, shared_logp: Sequence[str], shared_data: dict
+) -> tuple[Callable[..., int], Any]:
+    """nutpie's log density + gradient callback (same signature and return codes)."""
+    import numba
+
+    extract = lean_extraction(logp_fn, shared_data, shared_logp, user_data.dtype)
+    c_sig = numba.types.int64(
+        numba.types.uint64,
+        numba.types.CPointer(numba.types.double),
+        numba.types.CPointer(numba.types.double),
+        numba.types.CPointer(numba.types.double),
+        numba.types.voidptr,
+    )
+
+    def logp_numba(dim, x_, out_, logp_, user_data_):  # pragma: no cover - numba compiles it
+        if dim != n_dim:
+            return -1
+        try:
+            x = numba.carray(x_, (n_dim,))
+            out = numba.carray(out_, (n_dim,))
+            logp = numba.carray(logp_, (1,))
+            logp_val, grad = extract(x, user_data_)
+            logp[0] = logp_val
+            finite = True
+            for i in range(n_dim):
+                out[i] = grad[i]
+                if not np.isfinite(grad[i]):
+                    finite = False
+            if not finite:
+                return 3
+            if not np.isfinite(logp_val):
+                return 4
+        except Exception:  # nutpie's contract: an error code
+            return 1
+        return 0
+
+    return logp_numba, c_sig
+
+
+def lean_expand_callback(
+    n_dim: int,
+    n_expanded: int,
+    expand_fn: Any,
+    user_data: Any,
+    shared_vars: Sequence[str],
+    shared_data: dict,
+) -> tuple[Callable[..., int], Any]:
+    """nutpie's trace ("expand") callback (same signature and return codes)."""
+    import numba
+
+    extract = lean_extraction(expand_fn, shared_data, shared_vars, user_data.dtype)
+    c_sig = numba.types.int64(
+        numba.types.uint64,
+        numba.types.uint64,
+        numba.types.CPointer(numba.types.double),
+        numba.types.CPointer(numba.types.double),
+        numba.types.voidptr,
+    )
+
+    def expand_numba(dim, expanded, x_, out_, user_data_):  # pragma: no cover - numba
+        if dim != n_dim:
+            return -1
+        if expanded != n_expanded:
+            return -1
+        try:
+            x = numba.carray(x_, (n_dim,))
+            out = numba.carray(out_, (n_expanded,))
+            (values,) = extract(x, user_data_)
+            for i in range(n_expanded):
+                out[i] = values[i]
+        except Exception:  # nutpie's contract: an error code
+            return -2
+        return 0
+
+    return expand_numba, c_sig
+
+
+@contextmanager
+def _lean_builders() -> Iterator[None]:
+    import nutpie.compile_pymc as ncp
+
+    replacements = {
+        "_make_c_logp_func": lean_logp_callback,
+        "_make_c_expand_func": lean_expand_callback,
+    }
+    with _PATCH_LOCK:
+        saved = {name: getattr(ncp, name) for name in replacements}
+        for name, function in replacements.items():
+            setattr(ncp, name, function)
+        try:
+            yield
+        finally:
+            for name, function in saved.items():
+                setattr(ncp, name, function)
+
+
+def lean_compile(model: Any, **kwargs: Any) -> Any:
+    """``nutpie.compile_pymc_model(model, **kwargs)`` with the lean callbacks (nutpie's own
+    when :func:`lean_supported` is False)."""
+    import nutpie
+
+    if not lean_supported():
+        return nutpie.compile_pymc_model(model, **kwargs)
+    with _lean_builders():
+        return nutpie.compile_pymc_model(model, **kwargs)
+
+
+CALLBACKS = _callbacks_name()
+"""Which callbacks :func:`lean_compile` builds: part of a compiled program's cache key
+(``"nutpie+lean-callbacks-1"``, or ``"nutpie"`` for nutpie's own), so that programs
+compiled with other callbacks are never loaded."""

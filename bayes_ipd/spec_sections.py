@@ -1,0 +1,365 @@
+"""The ``[data]``, ``[report]`` and ``[ite]`` sections of a TOML analysis spec.
+
+Values checked when the spec is read (:mod:`bayes_ipd.spec` assembles them into an
+:class:`~bayes_ipd.spec.AnalysisSpec` and re-exports them): where the data are and which
+columns hold what (:class:`DataSection`), the report's extra inputs
+(:class:`ReportSettings`) and the individualised-treatment-effect analysis run after the
+main one (:class:`ITESettings`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import numbers
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bayes_ipd.data.missing import MISSING_POLICIES
+from bayes_ipd.errors import SpecError
+from bayes_ipd.families import FAMILY_NAMES, get_family
+from bayes_ipd.spec_values import (
+    check_keys,
+    choice,
+    flag,
+    level_list,
+    name_value,
+    names_value,
+    optional_name,
+    positive_int,
+    spec_path,
+)
+
+__all__ = [
+    "AGGREGATE_COUNT_KEYS",
+    "ITE_META",
+    "ITE_RANDOM",
+    "ITE_WEIGHTS",
+    "RESPONSE_KEYS",
+    "DataSection",
+    "ITESettings",
+    "ReportSettings",
+    "default_ite_stage2",
+]
+
+RESPONSE_KEYS = ("outcome", "time", "event")
+AGGREGATE_COUNT_KEYS = (
+    "aggregate_events_control",
+    "aggregate_n_control",
+    "aggregate_events_treated",
+    "aggregate_n_treated",
+)
+"""``[data]`` keys naming the columns of an arm-count aggregate file (``aggregate_counts``)."""
+
+
+@dataclass(frozen=True)
+class DataSection:
+    """Where the data are and which columns hold what.
+
+    Parameters
+    ----------
+    path : Path or None
+        CSV of participant rows.
+    summaries : tuple of Path
+        Files of per-trial summaries (no participant rows); ``path`` or ``summaries`` is
+        needed, or both.
+    study, treatment : str
+        Trial identifier and treatment columns.
+    outcome : str or None
+        Outcome column (gaussian, binomial).
+    time, event : str or None
+        Follow-up time and event indicator columns (survival).
+    family : {"gaussian", "binomial", "survival"}
+    experimental : str or None
+        Label of the experimental arm when the treatment column is not coded 0/1.
+    missing : {"error", "drop"}
+        Missing-data policy: stop, or drop incomplete rows (counted and reported).
+    aggregate, aggregate_estimate, aggregate_se : Path or None, str, str
+        CSV of published results of trials without rows (``study``, estimate and SE on the
+        model's scale: hybrid IPD + AD, or AD only), and its estimate and SE columns.
+    aggregate_counts : bool
+        The aggregate CSV holds each binary trial's published 2x2 counts instead of an
+        estimate and SE (exact binomial likelihood in the one-stage model,
+        :class:`~bayes_ipd.one_stage.aggregate_trials.ArmCounts`); its columns are
+        ``aggregate_events_control``, ``aggregate_n_control``, ``aggregate_events_treated``
+        and ``aggregate_n_treated``.
+    levels : tuple of str or None
+        An ordinal outcome's levels, lowest first (``--levels`` on the command line); None:
+        the numeric order of its values.
+    """
+
+    path: Path | None
+    summaries: tuple[Path, ...]
+    study: str
+    treatment: str
+    outcome: str | None
+    time: str | None
+    event: str | None
+    family: str
+    experimental: str | None = None
+    missing: str = "error"
+    aggregate: Path | None = None
+    aggregate_estimate: str = "estimate"
+    aggregate_se: str = "se"
+    aggregate_counts: bool = False
+    aggregate_events_control: str = "events_control"
+    aggregate_n_control: str = "n_control"
+    aggregate_events_treated: str = "events_treated"
+    aggregate_n_treated: str = "n_treated"
+    levels: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        set_ = self._set
+        for key in ("path", "aggregate"):
+            value = getattr(self, key)
+            set_(key, None if value is None else spec_path(f"data.{key}", value, None))
+        for key in ("aggregate_estimate", "aggregate_se", *AGGREGATE_COUNT_KEYS):
+            set_(key, name_value(f"data.{key}", getattr(self, key)))
+        set_("aggregate_counts", flag("data.aggregate_counts", self.aggregate_counts))
+        if self.aggregate_counts and self.aggregate is None:
+            raise SpecError("data.aggregate_counts = true needs data.aggregate (the counts file)")
+        summaries = self.summaries
+        if isinstance(summaries, str | os.PathLike):
+            summaries = (summaries,)
+        if not isinstance(summaries, list | tuple):
+            raise SpecError(f"data.summaries = {summaries!r} must be a list of file paths")
+        set_("summaries", tuple(spec_path("data.summaries", s, None) for s in summaries))
+        if self.path is None and not self.summaries and self.aggregate is None:
+            raise SpecError("data needs path (participant rows), summaries or aggregate")
+        set_("study", name_value("data.study", self.study))
+        set_("treatment", name_value("data.treatment", self.treatment))
+        set_("family", choice("data.family", self.family, FAMILY_NAMES))
+        for key in ("outcome", "time", "event"):
+            set_(key, optional_name(f"data.{key}", getattr(self, key)))
+        self._check_outcome_columns()
+        if self.experimental is not None and not isinstance(self.experimental, str):
+            raise SpecError(
+                f"data.experimental = {self.experimental!r} must be a string "
+                f'(write experimental = "{self.experimental}")'
+            )
+        set_("missing", choice("data.missing", self.missing, MISSING_POLICIES))
+        if self.levels is not None:
+            set_("levels", level_list("data.levels", self.levels, get_family(self.family)))
+
+    def _set(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+
+    def _check_outcome_columns(self) -> None:
+        needed = get_family(self.family).required_response_names
+        takes = get_family(self.family).response_names
+        # aggregate data alone (no participant rows) needs no response column
+        has_rows = self.path is not None or bool(self.summaries)
+        for key in needed if has_rows else ():
+            if getattr(self, key) is None:
+                raise SpecError(f"data.{key} is required for family {self.family!r}")
+        for key in RESPONSE_KEYS:
+            if key not in takes and getattr(self, key) is not None:
+                users = [n for n in FAMILY_NAMES if key in get_family(n).response_names]
+                raise SpecError(
+                    f"data.{key} = {getattr(self, key)!r} is not used for family "
+                    f"{self.family!r} (give {' and '.join(needed)}; {key} is for family "
+                    f"{' / '.join(map(repr, users))}); remove it"
+                )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain values (absolute path strings); None values left out."""
+        d = {
+            "path": None if self.path is None else str(self.path),
+            "summaries": [str(s) for s in self.summaries],
+            "study": self.study,
+            "treatment": self.treatment,
+            "outcome": self.outcome,
+            "time": self.time,
+            "event": self.event,
+            "family": self.family,
+            "experimental": self.experimental,
+            "missing": self.missing,
+        }
+        if self.aggregate is not None and self.aggregate_counts:
+            d.update(aggregate=str(self.aggregate), aggregate_counts=True)
+            d.update({key: getattr(self, key) for key in AGGREGATE_COUNT_KEYS})
+        elif self.aggregate is not None:
+            d.update(aggregate=str(self.aggregate), aggregate_estimate=self.aggregate_estimate)
+            d["aggregate_se"] = self.aggregate_se
+        if self.levels is not None:
+            d["levels"] = list(self.levels)
+        return {k: v for k, v in d.items() if v is not None}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], base_dir: Path | None = None) -> DataSection:
+        """Build from a ``[data]`` table; relative paths are taken from ``base_dir``."""
+        check_keys("data", d, _DATA_FIELDS)
+        for key in ("study", "treatment", "family"):
+            if key not in d:
+                raise SpecError(f"data.{key} is required")
+        _check_aggregate_keys(d)
+        defaults = (
+            "summaries",
+            "missing",
+            "aggregate_estimate",
+            "aggregate_se",
+            "aggregate_counts",
+            *AGGREGATE_COUNT_KEYS,
+        )
+        values = {k: d.get(k) for k in _DATA_FIELDS if k not in defaults}
+        values.update({k: d[k] for k in defaults[2:] if k in d})
+        for key in ("path", "aggregate"):
+            if values[key] is not None:
+                values[key] = spec_path(f"data.{key}", values[key], base_dir)
+        summaries = d.get("summaries", ())
+        if isinstance(summaries, list | tuple):
+            summaries = tuple(spec_path("data.summaries", s, base_dir) for s in summaries)
+        return cls(**values, summaries=summaries, missing=d.get("missing", "error"))
+
+
+_DATA_FIELDS = tuple(f.name for f in dataclasses.fields(DataSection))
+
+
+def _check_aggregate_keys(d: Mapping[str, Any]) -> None:
+    """Column keys of the other kind of aggregate file are refused, not ignored: estimate
+    and SE columns with ``aggregate_counts = true``, count columns without it."""
+    counts = d.get("aggregate_counts") is True
+    unused = ("aggregate_estimate", "aggregate_se") if counts else AGGREGATE_COUNT_KEYS
+    for key in unused:
+        if key in d:
+            hint = (
+                "the counts file has no estimate/SE columns"
+                if counts
+                else "count columns need data.aggregate_counts = true"
+            )
+            raise SpecError(f"data.{key} is not used here: {hint}; remove it")
+
+
+@dataclass(frozen=True)
+class ReportSettings:
+    """``[report]``: PRISMA-IPD flow counts and published primary results for ``run --report``
+    (integrity differences beyond ``integrity_threshold`` SEs are flagged)."""
+
+    flow: Path | None = None
+    published: Path | None = None
+    integrity_threshold: float | None = None
+
+    def __post_init__(self) -> None:
+        x = self.integrity_threshold
+        if x is not None and (isinstance(x, bool) or not isinstance(x, int | float) or x <= 0):
+            raise SpecError(f"report.integrity_threshold = {x!r} must be a number > 0")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain values (paths as strings); None values left out."""
+        d = dataclasses.asdict(self)
+        return {k: v if k == "integrity_threshold" else str(v) for k, v in d.items() if v}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], base_dir: Path | None = None) -> ReportSettings:
+        """Build from a ``[report]`` table; relative paths are taken from ``base_dir``."""
+        check_keys("report", d, ("flow", "published", "integrity_threshold"))
+        paths = {
+            k: spec_path(f"report.{k}", d[k], base_dir) for k in ("flow", "published") if k in d
+        }
+        return cls(**{**d, **paths})
+
+
+ITE_RANDOM = ("all", "treatment")
+ITE_WEIGHTS = ("auxiliary", "bootstrap")
+ITE_META = ("T", "S")
+
+
+@dataclass(frozen=True)
+class ITESettings:
+    """``[ite]``: individualised treatment effects on the spec's participant rows, as
+    ``bayes-ipd ite`` computes them (:func:`bayes_ipd.ite.fit_ite`); the keys and defaults
+    are the command's options.
+
+    Parameters
+    ----------
+    covariates : tuple of str
+        Numeric covariates (each a main effect and a treatment interaction); at least one.
+    new : Path
+        CSV of the new patients' covariate profiles (``--new PATIENTS.csv``).
+    stage1 : {"ols", "ridge", "lasso", "forest", "boosting", "bayes"}
+    stage2 : {"mvma", "weighted", "mvbayes", "mixing"} or None
+        None: ``mvma`` for ols / bayes, ``weighted`` for the others (as the command).
+    random : {"all", "treatment"}
+    weights : {"auxiliary", "bootstrap"}
+    meta : {"T", "S"}
+        Meta-learner of the machine-learning stage 1.
+    seed : int
+        Random seed (>= 0).
+    level : float
+        Interval level, in (0, 1).
+
+    Raises
+    ------
+    SpecError
+        Naming ``ite.<key>``, the value and the allowed values; a stage-1 x stage-2
+        combination the method cannot do.
+    """
+
+    covariates: tuple[str, ...]
+    new: Path
+    stage1: str = "ols"
+    stage2: str | None = None
+    random: str = "all"
+    weights: str = "auxiliary"
+    meta: str = "T"
+    seed: int = 0
+    level: float = 0.95
+
+    def __post_init__(self) -> None:
+        from bayes_ipd.ite.learners import LEARNER_NAMES, get_learner
+        from bayes_ipd.ite.stage2 import STAGE2_NAMES, check_feasible
+
+        set_ = self._set
+        set_("covariates", names_value("ite.covariates", self.covariates))
+        if not self.covariates:
+            raise SpecError("ite.covariates names no column; give at least one covariate")
+        set_("new", spec_path("ite.new", self.new, None))
+        set_("stage1", choice("ite.stage1", self.stage1, LEARNER_NAMES))
+        choice("ite.meta", self.meta, ITE_META)
+        learner = get_learner(self.stage1, self.meta)
+        if self.stage2 is None:
+            set_("stage2", default_ite_stage2(learner))
+        choice("ite.stage2", self.stage2, STAGE2_NAMES)
+        choice("ite.random", self.random, ITE_RANDOM)
+        choice("ite.weights", self.weights, ITE_WEIGHTS)
+        set_("seed", positive_int("ite.seed", self.seed, minimum=0))
+        x = self.level
+        if isinstance(x, bool) or not isinstance(x, numbers.Real) or not 0 < x < 1:
+            raise SpecError(f"ite.level = {x!r} must be a number between 0 and 1")
+        set_("level", float(x))
+        try:
+            check_feasible(learner, self.stage2)
+        except SpecError as err:
+            raise SpecError(f"ite.stage2 = {self.stage2!r}: {err}") from None
+
+    def _set(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain TOML/JSON-ready values (the path as an absolute string)."""
+        return dataclasses.asdict(self) | {
+            "covariates": list(self.covariates),
+            "new": str(self.new),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], base_dir: Path | None = None) -> ITESettings:
+        """Build from an ``[ite]`` table; a relative ``new`` is taken from ``base_dir``."""
+        check_keys("ite", d, _ITE_FIELDS)
+        for key in ("covariates", "new"):
+            if key not in d:
+                raise SpecError(f"ite.{key} is required in [ite]")
+        return cls(**{**d, "new": spec_path("ite.new", d["new"], base_dir)})
+
+
+_ITE_FIELDS = tuple(f.name for f in dataclasses.fields(ITESettings))
+
+
+def default_ite_stage2(learner: Any) -> str:
+    """The stage 2 used when none is given: ``mvma`` for a learner with coefficients and
+    their covariance (ols, bayes), else ``weighted`` (``bayes-ipd ite`` and ``[ite]``)."""
+    return "mvma" if learner.linear else "weighted"
+
+
