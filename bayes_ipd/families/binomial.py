@@ -20,9 +20,7 @@ from bayes_ipd.families.cells import (
     CellFamily,
     arm_totals,
     cell_eta,
-    cell_linear_predictor,
     draw_blocks,
-    per_trial_sum,
     sum_arms,
     unique_cells,
 )
@@ -55,13 +53,6 @@ LOG_SCALE_PRIORS: dict[str, tuple[str, tuple[float, ...]]] = {
 }
 """Weakly informative defaults on a log-odds or log-hazard scale; coefficients and
 interactions per SD of each covariate (:data:`~bayes_ipd.priors.PER_SD_SLOTS`)."""
-
-
-def binomial_loglik(eta: Any, n: Any, events: Any, cell_study: Any, k: int) -> Any:
-    """Logit-link Bernoulli log-likelihood per trial from cells: ``y eta - n log(1 + e^eta)``."""
-    import pytensor.tensor as pt
-
-    return per_trial_sum(events * eta - n * pt.softplus(eta), cell_study, k)
 
 
 def replicate_binomial(
@@ -121,11 +112,12 @@ class BinomialFamily(CellFamily):
     def loglik(
         self, design: Design, spec: ModelSpec, priors: PriorSet, coef: Any, data: Mapping
     ) -> Any:
-        """Bernoulli log-likelihood per trial from cells."""
-        eta = cell_linear_predictor(coef, data["cell_z"], data["cell_study"])
-        return binomial_loglik(
-            eta, data["cell_n"], data["cell_events"], data["cell_study"], design.k
-        )
+        """Bernoulli log-likelihood per trial from cells (one fused kernel with its
+        gradient, :func:`~bayes_ipd.families.kernels.logistic_kernel`)."""
+        from bayes_ipd.families.kernels import logistic_kernel
+
+        z, study = data["cell_z"], data["cell_study"]
+        return logistic_kernel(coef, z, study, data["cell_events"], data["cell_n"])
 
     def cell_kernel(self, eta: np.ndarray, n: np.ndarray, events: np.ndarray) -> np.ndarray:
         """``y eta - n log(1 + e^eta)`` (numpy; for the marginal leave-one-trial-out LOO)."""
@@ -158,7 +150,7 @@ class BinomialFamily(CellFamily):
         self, responses: Mapping[str, np.ndarray], x: np.ndarray, names: Sequence[str], term: int
     ) -> tuple[float, float]:
         """Logistic maximum likelihood (statsmodels, Newton), inverse-information SE."""
-        import statsmodels.api as sm
+        from statsmodels.discrete.discrete_model import Logit
 
         xi = with_intercept(x)
         y = responses["outcome"]
@@ -169,7 +161,7 @@ class BinomialFamily(CellFamily):
                 "separation: the design predicts the outcome perfectly, so the maximum "
                 "likelihood estimate does not exist"
             )
-        fit = quietly(lambda: sm.Logit(y, xi).fit(disp=0, method="newton", maxiter=100))
+        fit = quietly(lambda: Logit(y, xi).fit(disp=0, method="newton", maxiter=100))
         if not fit.mle_retvals.get("converged", False):
             raise Unfittable("the logistic regression did not converge")
         return term_estimate(fit.params, fit.bse, term + 1)

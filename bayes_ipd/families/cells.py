@@ -52,9 +52,27 @@ class TrialCells:
 
 
 def unique_cells(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Unique rows (sorted) and, per input row, the index of its unique row."""
-    uniq, inverse = np.unique(keys, axis=0, return_inverse=True)
-    return uniq, inverse.reshape(-1)
+    """Unique rows (sorted) and, per input row, the index of its unique row.
+
+    The same rows in the same (lexicographic) order as ``np.unique(keys, axis=0,
+    return_inverse=True)``, found by a stable sort on the columns instead of on rows viewed
+    as records, several times faster on many rows. ``keys`` must hold no NaN (validated
+    data does not).
+    """
+    keys = np.asarray(keys)
+    if keys.ndim != 2:
+        raise ValueError(f"keys must be 2-D, got shape {keys.shape}")
+    n = keys.shape[0]
+    if n == 0:
+        return keys.copy(), np.zeros(0, dtype=np.intp)
+    order = np.lexsort(keys.T[::-1])
+    ordered = keys[order]
+    starts = np.empty(n, dtype=bool)
+    starts[0] = True
+    np.any(ordered[1:] != ordered[:-1], axis=1, out=starts[1:])
+    inverse = np.empty(n, dtype=np.intp)
+    inverse[order] = np.cumsum(starts) - 1
+    return ordered[starts], inverse
 
 
 def arm_totals(design: Design, statistic: str) -> np.ndarray:

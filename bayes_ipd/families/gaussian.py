@@ -337,7 +337,7 @@ class GaussianFamily(Family):
         self, responses: Mapping[str, np.ndarray], x: np.ndarray, names: Sequence[str], term: int
     ) -> tuple[float, float]:
         """Ordinary least squares (statsmodels), classical SE."""
-        import statsmodels.api as sm
+        from statsmodels.regression.linear_model import OLS
 
         y = responses["outcome"]
         if np.all(y == y[0]):
@@ -350,7 +350,7 @@ class GaussianFamily(Family):
         check_magnitude(y, "outcome")
         xi = with_intercept(x)
         check_design(xi, ("intercept", *names), min_residual_df=1)
-        fit = sm.OLS(y, xi).fit()
+        fit = OLS(y, xi).fit()
         # An exact fit leaves ssr at rounding noise, not 0. Two scales, so that noise does
         # not pass for a residual: (a) the outcome's spread, sum((y - ybar)^2): an R² within
         # 1e-12 of 1 is an exact fit; (b) the outcome's magnitude, sum(y^2), which is not 0

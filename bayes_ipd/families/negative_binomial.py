@@ -251,13 +251,15 @@ class NegativeBinomialFamily(PoissonFamily):
         When the likelihood is largest at dispersion 0 (no overdispersion in the trial) the
         NB2 maximum is the Poisson fit, which is then returned.
         """
-        import statsmodels.api as sm
+        from statsmodels.discrete.discrete_model import NegativeBinomial
+        from statsmodels.genmod import families
+        from statsmodels.genmod.generalized_linear_model import GLM
 
         xi = with_intercept(x)
         check_design(xi, ("intercept", *names), min_residual_df=0)
         y, offset = responses["outcome"], np.log(exposure_of(responses))
         poisson = POISSON.fit_trial(responses, x, names, term)
-        model = sm.NegativeBinomial(y, xi, loglike_method="nb2", offset=offset)
+        model = NegativeBinomial(y, xi, loglike_method="nb2", offset=offset)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # judged below: convergence and the boundary
             try:
@@ -270,7 +272,7 @@ class NegativeBinomialFamily(PoissonFamily):
         if not np.isfinite(alpha):
             # the Newton steps left the parameter space; the score of a at 0
             # (Cameron & Trivedi 1990) says whether the maximum is at the boundary
-            mu = sm.GLM(y, xi, family=sm.families.Poisson(), offset=offset).fit().fittedvalues
+            mu = GLM(y, xi, family=families.Poisson(), offset=offset).fit().fittedvalues
             if np.sum((y - mu) ** 2 - y) <= 0:
                 return poisson
             raise Unfittable("the negative binomial (NB2) regression did not converge")

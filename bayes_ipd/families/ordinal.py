@@ -282,9 +282,7 @@ class OrdinalFamily(CellFamily):
         (:func:`~bayes_ipd.families.ordinal_marginal.gaps_marginal_loglik`)."""
         cells, counts, cuts = self._loo_cells(design, trial, draws)
         if cuts.shape[-1] < 2:
-            return draws.integrate(
-                trial, lambda own: self._ordinal_cells(cells, counts, cuts, own)
-            )
+            return draws.integrate(trial, lambda own: self._ordinal_cells(cells, counts, cuts, own))
         start = np.log(np.diff(cuts, axis=-1))[:, None, :]  # (S, 1, J - 2) drawn log gaps
 
         def loglik(own: np.ndarray) -> np.ndarray:

@@ -298,14 +298,15 @@ class PoissonFamily(CellFamily):
         self, responses: Mapping[str, np.ndarray], x: np.ndarray, names: Sequence[str], term: int
     ) -> tuple[float, float]:
         """Poisson GLM (statsmodels, IRLS) with log exposure as offset; model-based SE."""
-        import statsmodels.api as sm
+        from statsmodels.genmod import families
+        from statsmodels.genmod.generalized_linear_model import GLM
 
         xi = with_intercept(x)
         check_design(xi, ("intercept", *names), min_residual_df=0)
-        model = sm.GLM(
+        model = GLM(
             responses["outcome"],
             xi,
-            family=sm.families.Poisson(),
+            family=families.Poisson(),
             offset=np.log(exposure_of(responses)),
         )
         fit = quietly(lambda: model.fit(maxiter=100))

@@ -28,7 +28,6 @@ from bayes_ipd.families.cells import (
     CellFamily,
     arm_totals,
     cell_eta,
-    cell_linear_predictor,
     draw_blocks,
     per_trial_sum,
     sum_arms,
@@ -41,6 +40,7 @@ from bayes_ipd.families.regression import (
     separable,
     term_estimate,
 )
+from bayes_ipd.families.survival_exposure import exposure_rows, weighted_exposure
 from bayes_ipd.families.survival_marginal import interval_sums, steps_marginal_loglik
 
 if TYPE_CHECKING:
@@ -126,29 +126,6 @@ def baseline_log_hazard_steps(design: Design) -> Any:
     step = pm.Normal("log_hazard_step", 0.0, 1.0, dims=("study", "step"))
     walk = pt.cumsum(smooth * step, axis=1)
     return pt.concatenate([pt.zeros((k, 1)), walk], axis=1)
-
-
-def exposure_rows(stats: Mapping[str, np.ndarray], k: int, j: int) -> dict[str, np.ndarray]:
-    """Exposure cells regrouped by distinct design row of a trial (the fast path's data).
-
-    ``row_study``, ``row_z``, ``row_events`` per design row; ``pair_row``, ``pair_study``,
-    ``pair_interval``, ``pair_exposure`` per cell (row x interval); ``interval_events``
-    (K, J) the events of each trial and interval.
-    """
-    keys = np.column_stack([stats["cell_study"], stats["cell_z"]])
-    uniq, row = unique_cells(keys)
-    study, interval = stats["cell_study"], stats["cell_interval"]
-    events = np.bincount(study * j + interval, weights=stats["cell_events"], minlength=k * j)
-    return {
-        "row_study": uniq[:, 0].astype(np.int64),
-        "row_z": np.ascontiguousarray(uniq[:, 1:]),
-        "row_events": np.bincount(row, weights=stats["cell_events"], minlength=len(uniq)),
-        "pair_row": row.astype(np.int64),
-        "pair_study": study.astype(np.int64),
-        "pair_interval": interval.astype(np.int64),
-        "pair_exposure": stats["cell_n"].astype(np.float64),
-        "interval_events": events.reshape(k, j),
-    }
 
 
 def poisson_exposure_loglik(eta: Any, exposure: Any, events: Any, cell_study: Any, k: int) -> Any:
@@ -258,8 +235,9 @@ class SurvivalFamily(CellFamily):
         return {"interval": list(range(j)), "step": list(range(1, j))}
 
     def data_arrays(self, design: Design) -> dict[str, np.ndarray]:
-        """The exposure cells grouped by design row (:func:`exposure_rows`)."""
-        return exposure_rows(design.stats, design.k, design.n_intervals)
+        """The exposure cells grouped by design row
+        (:func:`~bayes_ipd.families.survival_exposure.exposure_rows`)."""
+        return exposure_rows(design.stats, design.k, design.n_intervals, design.cutpoints)
 
     def loglik(
         self, design: Design, spec: ModelSpec, priors: PriorSet, coef: Any, data: Mapping
@@ -267,20 +245,21 @@ class SurvivalFamily(CellFamily):
         """Piecewise-exponential log-likelihood per trial, by design row (fast path).
 
         With ``eta_r = z_r'b_k`` and the walk ``w_kj`` of the baseline log hazard, the
-        Poisson kernel over cells ``(r, j)`` is ``sum_r [D_r eta_r - exp(eta_r) sum_j E_rj
-        exp(w_kj)] + sum_j D_kj w_kj``: one ``exp(z'b)`` per design row (participant, with
-        a continuous covariate) instead of one per person-interval, exactly.
+        Poisson kernel over cells ``(r, j)`` is ``sum_r [D_r eta_r - exp(eta_r) H_r] +
+        sum_j D_kj w_kj`` with ``H_r = sum_j E_rj exp(w_kj)``: one ``exp(z'b)`` per design
+        row (participant, with a continuous covariate) instead of one per person-interval,
+        and ``H_r`` from the cumulative baseline hazard wherever the row's follow-up allows
+        (:mod:`~bayes_ipd.families.survival_exposure`); the sum over rows is one fused
+        kernel with its gradient (:mod:`~bayes_ipd.families.kernels`).
         """
         import pytensor.tensor as pt
 
-        eta = cell_linear_predictor(coef, data["row_z"], data["row_study"])
+        from bayes_ipd.families.kernels import exposure_kernel
+
         walk = baseline_log_hazard_steps(design)
-        weighted = data["pair_exposure"] * pt.exp(walk)[data["pair_study"], data["pair_interval"]]
-        exposure = pt.inc_subtensor(pt.zeros(eta.shape[0])[data["pair_row"]], weighted)
-        rows = data["row_events"] * eta - pt.exp(eta) * exposure
-        return per_trial_sum(rows, data["row_study"], design.k) + (
-            data["interval_events"] * walk
-        ).sum(axis=1)
+        exposure = weighted_exposure(pt.exp(walk), data, data["row_study"].shape[0])
+        rows = exposure_kernel(coef, data["row_z"], data["row_study"], data["row_events"], exposure)
+        return rows + (data["interval_events"] * walk).sum(axis=1)
 
     def cell_kernel(self, eta: np.ndarray, n: np.ndarray, events: np.ndarray) -> np.ndarray:
         """``d eta - E exp(eta)`` (numpy; for the marginal leave-one-trial-out LOO)."""

@@ -193,10 +193,10 @@ class OLSLearner:
     bayesian: bool = False
 
     def fit(self, trial: TrialData, seed: int = 0) -> LinearFit:
-        import statsmodels.api as sm
+        from statsmodels.regression.linear_model import OLS
 
         design = check_linear(trial)
-        result = sm.OLS(trial.y, design).fit()
+        result = OLS(trial.y, design).fit()
         idx = _ite_index(trial.x.shape[1])
         cov = np.asarray(result.cov_params())[np.ix_(idx, idx)]
         return LinearFit(trial.study, np.asarray(result.params)[idx], cov)
