@@ -297,6 +297,8 @@ def test_initial_point_function_is_compiled_once_per_structure_and_equals_a_fres
     containers keep their values."""
     import pymc.initial_point as initial_point
 
+    from bayes_ipd.one_stage import initial_point as ours
+
     ipd = _binary_ipd(4)
     first, second = (
         build_model(build_design(ipd, _spec(tau)), _spec(tau))
@@ -311,9 +313,9 @@ def test_initial_point_function_is_compiled_once_per_structure_and_equals_a_fres
         return_transformed=True,
     )
     made: list[int] = []
-    original = initial_point.make_initial_point_fn
+    original = ours.initial_point_fn
     monkeypatch.setattr(
-        initial_point, "make_initial_point_fn", lambda **kw: made.append(1) or original(**kw)
+        ours, "initial_point_fn", lambda *a, **kw: made.append(1) or original(*a, **kw)
     )
     reused = cache.initial_point_function(second.model, "structure")
     assert made == []

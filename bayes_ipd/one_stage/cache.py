@@ -336,12 +336,15 @@ def _template(function: Any) -> _InitialPoints | None:
 
 def initial_point_function(model: Any, key: str | None = None) -> Any:
     """PyMC's seeded initial-point function of ``model`` (support points, jittered), as
-    nutpie builds it. With ``key`` (the model's structure key), the function compiled for
-    the first model of that structure in this process is reused on ``model``'s data
-    containers (the priors' numbers among them): the same graph on the same values, so the
-    same initial points, without compiling a PyTensor function per fit."""
-    from pymc.initial_point import make_initial_point_fn
+    nutpie builds it, compiled for PyTensor's Python linker
+    (:func:`~bayes_ipd.one_stage.initial_point.initial_point_fn`). With ``key`` (the
+    model's structure key), the function compiled for the first model of that structure in
+    this process is reused on ``model``'s data containers (the priors' numbers among them):
+    the same graph on the same values, so the same initial points, without compiling a
+    PyTensor function per fit."""
     from pytensor.compile.sharedvalue import SharedVariable
+
+    from bayes_ipd.one_stage.initial_point import initial_point_fn
 
     containers = {v.name: v for v in model.data_vars}
     for name, length in model.dim_lengths.items():  # a dimension's length may be shared too
@@ -355,12 +358,7 @@ def initial_point_function(model: Any, key: str | None = None) -> Any:
         bound = template.bind(containers) if template is not None else None
         if bound is not None:
             return bound
-    function = make_initial_point_fn(
-        model=model,
-        default_strategy="support_point",
-        jitter_rvs=set(model.free_RVs),
-        return_transformed=True,
-    )
+    function = initial_point_fn(model)
     template = _template(function) if key is not None else None
     if template is not None:
         with _LOCK:

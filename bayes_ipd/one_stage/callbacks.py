@@ -19,8 +19,11 @@ the log density written through a length-1 view. Their signatures, return codes 
 user-data layout are nutpie's, and the graph function they call is nutpie's own: the values
 computed, and therefore the draws, are the same (``tests/test_lean_callbacks.py``).
 
-:func:`lean_compile` runs ``nutpie.compile_pymc_model`` with these two callback builders in
-place of nutpie's (under a lock, restored afterwards). When nutpie's builders do not have the
+:func:`lean_compile` runs the numba route of ``nutpie.compile_pymc_model`` with these two
+callback builders in place of nutpie's (under a lock, restored afterwards), and with the
+initial points and trace shapes evaluated by PyTensor's Python linker
+(:mod:`bayes_ipd.one_stage.initial_point`) instead of functions compiled with C thunks that
+the program does not keep. When nutpie's builders do not have the
 signatures this module was written against (another nutpie), it falls back to nutpie's
 own callbacks, so a fit never depends on the patch.
 """
@@ -39,6 +42,8 @@ __all__ = ["CALLBACKS", "lean_compile", "lean_supported"]
 
 _PATCH_LOCK = threading.Lock()
 _EXPECTED = {
+    "_compile_pymc_model_numba": ["model", "pymc_initial_point_fn", "var_names", "kwargs"],
+    "_compute_shapes": ["model"],
     "_make_c_logp_func": ["n_dim", "logp_fn", "user_data", "shared_logp", "shared_data"],
     "_make_c_expand_func": [
         "n_dim",
@@ -65,7 +70,7 @@ def lean_supported() -> bool:
         function = getattr(ncp, name, None)
         if function is None or list(inspect.signature(function).parameters) != params:
             return False
-    return hasattr(ncp, "address_as_void_pointer")
+    return hasattr(ncp, "address_as_void_pointer") and hasattr(ncp, "_wrap_with_lock")
 
 
 def _extraction_source(shared_data: dict[str, np.ndarray], names: Sequence[str]) -> str:
@@ -196,11 +201,39 @@ def lean_expand_callback(
     return expand_numba, c_sig
 
 
+def lean_shapes(model: Any) -> dict[str, tuple[int, ...]]:
+    """nutpie's ``_compute_shapes``: the shape of every traced variable at the model's
+    support point, evaluated with PyTensor's Python linker (no C thunks to look up)."""
+    import pytensor
+    from pytensor.tensor import as_tensor
+
+    from bayes_ipd.one_stage.initial_point import initial_point_fn, python_mode
+
+    point = initial_point_fn(model, jitter=False)(0)
+    hidden = model.observed_RVs + model.potentials
+    trace_vars = {
+        var.name: var
+        for var in model.value_vars + model.free_RVs + model.deterministics
+        if var not in hidden
+    }
+    givens = [(obs, model.rvs_to_values[obs]) for obs in model.observed_RVs]
+    givens += [(trace_vars[name], point[name]) for name in trace_vars if name in point]
+    shape_func = pytensor.function(
+        inputs=[],
+        outputs=[as_tensor(var.shape) for var in trace_vars.values()],
+        givens=givens,
+        mode=python_mode(),
+        on_unused_input="ignore",
+    )
+    return dict(zip(trace_vars, shape_func(), strict=True))
+
+
 @contextmanager
 def _lean_builders() -> Iterator[None]:
     import nutpie.compile_pymc as ncp
 
     replacements = {
+        "_compute_shapes": lean_shapes,
         "_make_c_logp_func": lean_logp_callback,
         "_make_c_expand_func": lean_expand_callback,
     }
@@ -217,13 +250,30 @@ def _lean_builders() -> Iterator[None]:
 
 def lean_compile(model: Any, **kwargs: Any) -> Any:
     """``nutpie.compile_pymc_model(model, **kwargs)`` with the lean callbacks (nutpie's own
-    when :func:`lean_supported` is False)."""
+    when :func:`lean_supported` is False).
+
+    The numba route of ``compile_pymc_model`` is entered directly, with the initial-point
+    function of :mod:`bayes_ipd.one_stage.initial_point` (PyMC's graph, the Python linker)
+    in place of the one ``compile_pymc_model`` would compile: the compiled program keeps
+    only the machine code and layout (:func:`~bayes_ipd.one_stage.cache.core_of`), and
+    every fit makes its own initial-point function
+    (:func:`~bayes_ipd.one_stage.cache.initial_point_function`).
+    """
     import nutpie
 
     if not lean_supported():
         return nutpie.compile_pymc_model(model, **kwargs)
+    import nutpie.compile_pymc as ncp
+
+    from bayes_ipd.one_stage.initial_point import initial_point_fn
+
     with _lean_builders():
-        return nutpie.compile_pymc_model(model, **kwargs)
+        return ncp._compile_pymc_model_numba(
+            model=model,
+            pymc_initial_point_fn=ncp._wrap_with_lock(initial_point_fn(model)),
+            var_names=None,
+            **kwargs,
+        )
 
 
 CALLBACKS = _callbacks_name()
