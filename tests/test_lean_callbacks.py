@@ -111,6 +111,28 @@ def test_wrong_dimension_returns_nutpie_error_code(compiled):
     assert proto(model.n_dim + 1, None, None, None, None) == -1
 
 
+def test_non_finite_log_density_or_gradient_returns_nutpie_codes(compiled):
+    """nutpie's codes: 3 for a non-finite gradient, 4 for a finite gradient but a
+    non-finite log density; the values are written either way (the reference is PyMC's
+    log density at the same point, -inf or NaN)."""
+    built, model = compiled
+    logp_fn = built.model.compile_logp(jacobian=True, mode="FAST_COMPILE")
+    names, slices, shapes = model.shape_info
+    n_free = len(built.model.value_vars)
+    x = np.zeros(model.n_dim)
+    tau_log = dict(zip(names[:n_free], slices[:n_free], strict=True))["tau_log__"]
+    x[tau_log] = 1e4  # tau = exp(1e4) overflows: the density is not finite
+    point = {
+        name: x[sl].reshape(shape)
+        for name, sl, shape in zip(names[:n_free], slices[:n_free], shapes[:n_free], strict=True)
+    }
+    reference = float(logp_fn(point))
+    assert not np.isfinite(reference)
+    code, logp, grad = _call_logp(model, x)
+    assert code == (3 if not np.all(np.isfinite(grad)) else 4)
+    assert not np.isfinite(logp)
+
+
 def test_extraction_source_reads_every_container_with_its_rank():
     data = {"a": np.zeros(()), "b": np.zeros(3), "c": np.zeros((2, 3))}
     source = _extraction_source(data, ["a", "b", "c"])

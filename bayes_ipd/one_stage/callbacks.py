@@ -31,6 +31,7 @@ own callbacks, so a fit never depends on the patch.
 from __future__ import annotations
 
 import inspect
+import math
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -57,7 +58,7 @@ _EXPECTED = {
 
 
 def _callbacks_name() -> str:
-    return "nutpie+lean-callbacks-1" if lean_supported() else "nutpie"
+    return "nutpie+lean-callbacks-2" if lean_supported() else "nutpie"
 
 
 def lean_supported() -> bool:
@@ -141,23 +142,24 @@ def lean_logp_callback(
     def logp_numba(dim, x_, out_, logp_, user_data_):  # pragma: no cover - numba compiles it
         if dim != n_dim:
             return -1
-        try:
-            x = numba.carray(x_, (n_dim,))
-            out = numba.carray(out_, (n_dim,))
-            logp = numba.carray(logp_, (1,))
+        x = numba.carray(x_, (n_dim,))
+        out = numba.carray(out_, (n_dim,))
+        logp = numba.carray(logp_, (1,))
+        try:  # only the model can raise; a narrow try compiles in half the time
             logp_val, grad = extract(x, user_data_)
-            logp[0] = logp_val
-            finite = True
-            for i in range(n_dim):
-                out[i] = grad[i]
-                if not np.isfinite(grad[i]):
-                    finite = False
-            if not finite:
-                return 3
-            if not np.isfinite(logp_val):
-                return 4
         except Exception:  # nutpie's contract: an error code
             return 1
+        value = logp_val[()]
+        logp[0] = value
+        finite = True
+        for i in range(n_dim):
+            out[i] = grad[i]
+            if not math.isfinite(grad[i]):
+                finite = False
+        if not finite:
+            return 3
+        if not math.isfinite(value):
+            return 4
         return 0
 
     return logp_numba, c_sig
@@ -188,14 +190,14 @@ def lean_expand_callback(
             return -1
         if expanded != n_expanded:
             return -1
+        x = numba.carray(x_, (n_dim,))
+        out = numba.carray(out_, (n_expanded,))
         try:
-            x = numba.carray(x_, (n_dim,))
-            out = numba.carray(out_, (n_expanded,))
             (values,) = extract(x, user_data_)
-            for i in range(n_expanded):
-                out[i] = values[i]
         except Exception:  # nutpie's contract: an error code
             return -2
+        for i in range(n_expanded):
+            out[i] = values[i]
         return 0
 
     return expand_numba, c_sig
@@ -228,6 +230,25 @@ def lean_shapes(model: Any) -> dict[str, tuple[int, ...]]:
     return dict(zip(trace_vars, shape_func(), strict=True))
 
 
+SPARSE_ONLY_REWRITES = ("local_usmm",)
+"""PyTensor rewrites left out of the ``NUMBA`` mode while a model compiles here. They
+apply to sparse matrix products only, which no model of this package has, so the program
+is the same; ``local_usmm``'s pattern constraint reads ``config.blas__ldflags``, whose
+first evaluation in a process probes the C compiler and the BLAS libraries (about 0.5 s)."""
+
+
+@contextmanager
+def _numba_mode_without_sparse_rewrites() -> Iterator[None]:
+    from pytensor.compile import mode as modes
+
+    saved = modes.predefined_modes["NUMBA"]
+    modes.predefined_modes["NUMBA"] = saved.excluding(*SPARSE_ONLY_REWRITES)
+    try:
+        yield
+    finally:
+        modes.predefined_modes["NUMBA"] = saved
+
+
 @contextmanager
 def _lean_builders() -> Iterator[None]:
     import nutpie.compile_pymc as ncp
@@ -237,7 +258,7 @@ def _lean_builders() -> Iterator[None]:
         "_make_c_logp_func": lean_logp_callback,
         "_make_c_expand_func": lean_expand_callback,
     }
-    with _PATCH_LOCK:
+    with _PATCH_LOCK, _numba_mode_without_sparse_rewrites():
         saved = {name: getattr(ncp, name) for name in replacements}
         for name, function in replacements.items():
             setattr(ncp, name, function)
@@ -278,5 +299,5 @@ def lean_compile(model: Any, **kwargs: Any) -> Any:
 
 CALLBACKS = _callbacks_name()
 """Which callbacks :func:`lean_compile` builds: part of a compiled program's cache key
-(``"nutpie+lean-callbacks-1"``, or ``"nutpie"`` for nutpie's own), so that programs
+(``"nutpie+lean-callbacks-2"``, or ``"nutpie"`` for nutpie's own), so that programs
 compiled with other callbacks are never loaded."""
