@@ -140,3 +140,44 @@ def test_extraction_source_reads_every_container_with_its_rank():
     assert "data1 = flat1\n" in source
     assert "data2 = flat2.reshape((int(shape2[0]), int(shape2[1]),))" in source
     assert source.rstrip().endswith("return inner(x, data0, data1, data2)")
+
+
+def test_sparse_only_rewrites_leave_the_model_graph_unchanged(compiled):
+    """The NUMBA mode without :data:`SPARSE_ONLY_REWRITES` rewrites the model's log density
+    and gradient to the same graph (same fingerprint) as PyTensor's own NUMBA mode."""
+    from pytensor.compile import mode as modes
+
+    from bayes_ipd.one_stage.cache import graph_fingerprint
+    from bayes_ipd.one_stage.callbacks import SPARSE_ONLY_REWRITES
+
+    built, _ = compiled
+    model = built.model
+    logp = model.logp()
+    grads = pytensor_grad(logp, model.value_vars)
+    outputs = [logp, *grads]
+    fingerprints = []
+    for mode in (
+        modes.predefined_modes["NUMBA"],
+        modes.predefined_modes["NUMBA"].excluding(*SPARSE_ONLY_REWRITES),
+    ):
+        fgraph = rewritten(model.value_vars, outputs, mode)
+        fingerprints.append(graph_fingerprint(fgraph.outputs, []))
+    assert fingerprints[0] == fingerprints[1]
+
+
+def pytensor_grad(cost, wrt):
+    import pytensor
+
+    return pytensor.grad(cost, wrt)
+
+
+def rewritten(inputs, outputs, mode):
+    """The function graph ``mode``'s rewrites make of ``outputs`` (nothing compiled)."""
+    from pytensor.graph.basic import Constant
+    from pytensor.graph.fg import FunctionGraph
+    from pytensor.graph.traversal import graph_inputs
+
+    free = [v for v in graph_inputs(outputs) if not isinstance(v, Constant)]
+    fgraph = FunctionGraph([*inputs, *(v for v in free if v not in inputs)], outputs, clone=True)
+    mode.optimizer.rewrite(fgraph)
+    return fgraph
