@@ -27,6 +27,7 @@ from benchmarks import (  # noqa: E402
     b4_refits,
     b5_survival_ess,
     b9_ite_grid,
+    b11_pool_cli,
     common,
 )
 
@@ -139,3 +140,14 @@ def test_row_level_bernoulli_baseline_is_the_collapsed_model():
     baseline = common.row_level_bernoulli_model(frame, built.priors, parameterisation="centred")
     for ours, base in _same_logp(built.model, baseline, seed=2):
         assert ours == pytest.approx(base, rel=1e-9, abs=1e-6)
+
+
+def test_pool_benchmark_times_both_processes_and_writes_its_ratio(tmp_path):
+    payload = b11_pool_cli.run(repeats=1, results_dir=tmp_path)
+    (row,) = payload["rows"]
+    assert set(row) >= ROW_KEYS
+    assert row["ratio"] == pytest.approx(row["ours"] / row["baseline"])
+    assert row["ours"] > 0 and row["baseline"] > 0
+    saved = json.loads((tmp_path / "b11_pool_cli.json").read_text())
+    assert saved["pool_over_import_target"] == 1.5
+
