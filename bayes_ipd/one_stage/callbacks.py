@@ -273,12 +273,12 @@ def lean_compile(model: Any, **kwargs: Any) -> Any:
     """``nutpie.compile_pymc_model(model, **kwargs)`` with the lean callbacks (nutpie's own
     when :func:`lean_supported` is False).
 
-    The numba route of ``compile_pymc_model`` is entered directly, with the initial-point
-    function of :mod:`bayes_ipd.one_stage.initial_point` (PyMC's graph, the Python linker)
-    in place of the one ``compile_pymc_model`` would compile: the compiled program keeps
-    only the machine code and layout (:func:`~bayes_ipd.one_stage.cache.core_of`), and
-    every fit makes its own initial-point function
-    (:func:`~bayes_ipd.one_stage.cache.initial_point_function`).
+    Without ``kwargs``, the numba route of ``compile_pymc_model`` is entered directly,
+    with the initial-point function of :mod:`bayes_ipd.one_stage.initial_point` (PyMC's
+    graph, the Python linker) in place of the one ``compile_pymc_model`` would compile:
+    the compiled program keeps only the machine code and layout
+    (:func:`~bayes_ipd.one_stage.cache.core_of`), and every fit makes its own
+    initial-point function (:func:`~bayes_ipd.one_stage.cache.initial_point_function`).
     """
     import nutpie
 
@@ -289,11 +289,12 @@ def lean_compile(model: Any, **kwargs: Any) -> Any:
     from bayes_ipd.one_stage.initial_point import initial_point_fn
 
     with _lean_builders():
+        if kwargs:  # nutpie's own handling of its options (backend, var_names, ...)
+            return nutpie.compile_pymc_model(model, **kwargs)
         return ncp._compile_pymc_model_numba(
             model=model,
             pymc_initial_point_fn=ncp._wrap_with_lock(initial_point_fn(model)),
             var_names=None,
-            **kwargs,
         )
 
 
