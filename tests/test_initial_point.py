@@ -69,10 +69,16 @@ def _models():
     yield build_model(build_design(survival, spec), spec)
 
 
-MODELS = list(_models())
+@pytest.fixture(scope="module")
+def models():
+    return list(_models())
 
 
-@pytest.mark.parametrize("built", MODELS, ids=["centred", "noncentred-ri", "survival"])
+@pytest.fixture(params=[0, 1, 2], ids=["centred", "noncentred-ri", "survival"])
+def built(request, models):
+    return models[request.param]
+
+
 @pytest.mark.parametrize("jitter", [True, False])
 def test_initial_points_equal_pymc_make_initial_point_fn(built, jitter):
     from pymc.initial_point import make_initial_point_fn
@@ -95,7 +101,6 @@ def test_initial_points_equal_pymc_make_initial_point_fn(built, jitter):
     assert differ == jitter  # the jitter depends on the seed, the support point does not
 
 
-@pytest.mark.parametrize("built", MODELS, ids=["centred", "noncentred-ri", "survival"])
 def test_trace_shapes_equal_nutpie_compute_shapes(built):
     pytest.importorskip("nutpie")
     from nutpie.compile_pymc import _compute_shapes
