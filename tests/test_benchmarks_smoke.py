@@ -26,6 +26,7 @@ from benchmarks import (  # noqa: E402
     b3_bcg_cli,
     b4_refits,
     b5_survival_ess,
+    b7_prior_sweep,
     b9_ite_grid,
     b11_pool_cli,
     common,
@@ -151,3 +152,15 @@ def test_pool_benchmark_times_both_processes_and_writes_its_ratio(tmp_path):
     saved = json.loads((tmp_path / "b11_pool_cli.json").read_text())
     assert saved["pool_over_import_target"] == 1.5
 
+
+def test_sweep_benchmark_runs_both_cli_cases_and_checks_the_sweep_reused_one_model(tmp_path):
+    # the session's compiled-model cache (cold=False): the contract, not the timing
+    payload = b7_prior_sweep.run(draws=30, results_dir=tmp_path, in_process=False, cold=False)
+    (row,) = payload["rows"]
+    assert set(row) >= ROW_KEYS
+    assert row["ratio"] == pytest.approx(row["ours"] / row["baseline"])
+    sweep = payload["cli"]["cases"]["sweep"]
+    assert sweep["sweep_priors"] == len(b7_prior_sweep.SCALES)
+    assert sweep["sweep_compiles"] == 0
+    saved = json.loads((tmp_path / "b7_prior_sweep.json").read_text())
+    assert saved["sweep_over_first_target"] == 1.5
