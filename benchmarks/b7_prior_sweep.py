@@ -6,10 +6,13 @@ Two readings, both run by default:
   as in B6). Each case is a fresh process with an empty compiled-model cache
   (``BAYES_IPD_CACHE_DIR`` a new folder), run one after the other:
 
-  - ``first``: ``bayes-ipd run models/bcg_binary.toml --json --out DIR``;
+  - ``first``: ``bayes-ipd run models/bcg_binary.toml --json`` (B6's command);
   - ``sweep``: the same spec with a ``[sensitivity]`` section of the 8 tau priors, run
-    with ``--sensitivity --json --out DIR``: the spec's own fit (it compiles), then 8 refits
-    (none compiles: the sweep's ``compiles == 0`` is checked), the table and its figure.
+    with ``--sensitivity --json``: the spec's own fit (it compiles), then 8 refits (none
+    compiles: the sweep's ``compiles == 0`` is checked) and the sweep's table.
+
+  No ``--out`` in either: writing the files (posterior, plots) is the same fixed cost in
+  both and would only dilute the ratio.
 
   Ratio: sweep wall / first wall (target <= 1.5). With ``--repeats N`` both run N times
   in rounds; the fastest of each counts, and every round's ratio is listed.
@@ -101,12 +104,10 @@ def _sweep_spec(folder: Path) -> Path:
     return path
 
 
-def _cli_case(
-    spec: Path, out_dir: Path, cache_dir: Path | None, draws: int, sweep: bool
-) -> dict[str, Any]:
+def _cli_case(spec: Path, cache_dir: Path | None, draws: int, sweep: bool) -> dict[str, Any]:
     """One fresh-process ``bayes-ipd run`` (with ``--sensitivity`` when ``sweep``)."""
     argv = [sys.executable, "-m", "bayes_ipd.cli", "run", str(spec), "--json"]
-    argv += ["--out", str(out_dir), "--draws", str(draws), "--tune", str(draws)]
+    argv += ["--draws", str(draws), "--tune", str(draws)]
     argv += ["--sensitivity"] if sweep else []
     env = {"BAYES_IPD_CACHE_DIR": str(cache_dir)} if cache_dir is not None else None
     done = common.run_process(argv, env=env)
@@ -141,9 +142,7 @@ def cli_rounds(draws: int, repeats: int, cold: bool = True) -> dict[str, Any]:
         for i in range(repeats):
             for name, spec in (("first", first_spec), ("sweep", sweep_spec)):
                 cache = folder / f"cache_{name}{i}" if cold else None
-                rounds[name].append(
-                    _cli_case(spec, folder / f"out_{name}{i}", cache, draws, name == "sweep")
-                )
+                rounds[name].append(_cli_case(spec, cache, draws, name == "sweep"))
     walls = {n: [r["process_wall_seconds"] for r in runs] for n, runs in rounds.items()}
     best = {
         n: dict(min(runs, key=lambda r: r["process_wall_seconds"])) for n, runs in rounds.items()
