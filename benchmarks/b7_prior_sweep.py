@@ -2,9 +2,9 @@
 
 Two readings, both run by default:
 
-* **CLI** (the issue's "first fit": a fresh-process ``bayes-ipd run models/bcg_binary.toml``,
-  as in B6). Each case is a fresh process with an empty compiled-model cache
-  (``BAYES_IPD_CACHE_DIR`` a new folder), run one after the other:
+* **CLI** (the "first fit" of B6 and of the warm-cache goal: a fresh-process
+  ``bayes-ipd run models/bcg_binary.toml``). Each case is a fresh process with an empty
+  compiled-model cache (``BAYES_IPD_CACHE_DIR`` a new folder), run one after the other:
 
   - ``first``: ``bayes-ipd run models/bcg_binary.toml --json`` (B6's command);
   - ``sweep``: the same spec with a ``[sensitivity]`` section of the 8 tau priors, run
