@@ -88,9 +88,7 @@ def run(repeats: int = 3, results_dir: Path | None = None) -> dict:
         "load_average_at_end": common.load_average(),
     }
     path = common.write_results(NAME, payload, results_dir)
-    for row in rows:
-        print(row)
-    print(f"written {path}")
+    common.print_report("B11 bayes-ipd pool, BCG aggregate file", rows, payload, path)
     return payload
 
 

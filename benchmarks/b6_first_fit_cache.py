@@ -185,11 +185,12 @@ def run(
         "load_average_at_end": common.load_average(),
     }
     path = common.write_results(NAME, payload, results_dir)
-    for name, case in cases.items():
-        print(name, {k: round(v, 2) if isinstance(v, float) else v for k, v in case.items()})
-    for row in rows:
-        print(row)
-    print(f"written {path}")
+    rounded = {
+        name: {k: round(v, 2) if isinstance(v, float) else v for k, v in case.items()}
+        for name, case in cases.items()
+    }
+    notes = [f"{name} {values}" for name, values in rounded.items()]
+    common.print_report("B6 first fit, cold vs warm cache", rows, payload, path, notes)
     return payload
 
 

@@ -206,11 +206,8 @@ def run(
     payload["rows"] = [r.to_dict() for r in rows]
     payload["load_average_at_end"] = common.load_average()
     path = common.write_results(NAME, payload, results_dir)
-    if cli:
-        print("CLI", json.dumps(payload["cli"]["all_process_wall_seconds"]))
-    for row in rows:
-        print(row)
-    print(f"written {path}")
+    notes = [f"CLI walls {json.dumps(payload['cli']['all_process_wall_seconds'])}"] if cli else []
+    common.print_report("B7 prior sweep, BCG binomial", rows, payload, path, notes)
     return payload
 
 
