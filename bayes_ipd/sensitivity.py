@@ -3,11 +3,12 @@
 ``sensitivity(result, tau=[...], effect=[...])`` refits ``result``'s model (same design,
 spec, sampler and seed) once per combination of the listed ``tau`` and ``effect`` priors
 (the other slots keep the fit's priors; an omitted list keeps the fit's prior of that
-slot) and returns a tidy table: per prior and parameter (pooled effect, τ, new-trial
-effect) the posterior mean, median, 95% equal-tailed CrI and P(< 0), with the fit's
-divergences and whether the compiled model was reused. The figure shows the intervals by
-prior with the two-stage REML + HKSJ estimate (from the trials' crude effects,
-:func:`bayes_ipd.one_stage.design.crude_effects`) as a reference line.
+slot; the combination of the fit's own priors is the fit itself, whose draws a refit with
+the same seed would repeat) and returns a tidy table: per prior and parameter (pooled
+effect, τ, new-trial effect) the posterior mean, median, 95% equal-tailed CrI and
+P(< 0), with the fit's divergences and whether the compiled model was reused. The figure
+shows the intervals by prior with the two-stage REML + HKSJ estimate (from the trials'
+crude effects, :func:`bayes_ipd.one_stage.design.crude_effects`) as a reference line.
 
 Priors' numbers are data of the compiled model (:mod:`bayes_ipd.one_stage.cache`): priors
 of one distribution family (say eight half-normal scales) share one compiled model; a
@@ -84,11 +85,15 @@ class SensitivityResult:
         tau, pi_low, pi_high, label`` (empty when not computed).
     compiles : int or None
         Models compiled during the sweep (cache counters), None when not counted.
+    refits : int or None
+        Combinations that were sampled anew (the others are the fit's own priors, taken
+        from the fit); None when not counted.
     """
 
     table: pd.DataFrame
     reference: dict[str, Any]
     compiles: int | None = None
+    refits: int | None = None
 
     def plot(self, *, title: str | None = None) -> Figure:
         """Posterior intervals by prior (:func:`bayes_ipd.plots.sensitivity.sensitivity_plot`)."""
@@ -97,9 +102,16 @@ class SensitivityResult:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: ``{"rows": [...], "reference": {...}, "compiles": n}``."""
+        """JSON-ready: ``{"rows": [...], "reference": {...}, "compiles": n, "refits": m}``."""
         rows = self.table.to_dict(orient="records")
-        return json_ready({"rows": rows, "reference": self.reference, "compiles": self.compiles})
+        return json_ready(
+            {
+                "rows": rows,
+                "reference": self.reference,
+                "compiles": self.compiles,
+                "refits": self.refits,
+            }
+        )
 
     def __repr__(self) -> str:
         shown = self.table.drop(columns=["tau_prior", "effect_prior"])
@@ -285,20 +297,26 @@ def sensitivity(
     sampler = dataclasses.replace(result.sampler, progress=False)
     before = _compiles()
     rows: list[dict[str, Any]] = []
+    refits = 0
     for i, (t, e) in enumerate(combos, start=1):
         label = _label(t, e, tau is not None, effect is not None)
+        own = t == base.tau and e == base.effect
         if say is not None:
-            say(f"sensitivity {i}/{len(combos)}: {label}")
+            say(f"sensitivity {i}/{len(combos)}: {label}" + (" (the fit itself)" if own else ""))
+        if own:
+            rows.extend(_rows(result, label, t, e))
+            continue
         priors = dataclasses.replace(base, tau=t, effect=e)
         with warnings.catch_warnings():  # the table has divergences and R-hat
             warnings.filterwarnings("ignore", message=_SAMPLER_WARNINGS)
             refit = fit(result.built.design, result.built.spec, sampler, priors=priors)
+        refits += 1
         rows.extend(_rows(refit, label, t, e))
     after = _compiles()
     table = pd.DataFrame(rows, columns=list(COLUMNS))
     ref = two_stage_reference(result.built.design) if reference else {}
     compiles = None if before is None or after is None else after - before
-    return SensitivityResult(table, ref, compiles)
+    return SensitivityResult(table, ref, compiles, refits)
 
 
 def sweep_for_spec(

@@ -40,19 +40,35 @@ def sweep(base):
 
 def test_eight_tau_priors_of_one_family_compile_nothing(sweep):
     out, before, after = sweep
-    # the compiled-model cache's counters: every refit was a memory hit
+    # the compiled-model cache's counters: every refit was a memory hit; the fit's own
+    # prior (half_normal(1)) is the fit itself, not sampled again
     assert after.compiles - before.compiles == 0
     assert after.disk_hits - before.disk_hits == 0
-    assert after.hits - before.hits == 8
+    assert after.hits - before.hits == 7
     assert out.compiles == 0
-    assert out.table["reused_compiled"].all()
+    assert out.refits == 7
+    refitted = out.table[out.table["tau_prior"] != "half_normal(1)"]
+    assert refitted["reused_compiled"].all()
 
 
-def test_refit_with_swapped_hyperparameters_equals_the_fresh_fit(base, sweep):
-    # The base fit compiled its model with tau ~ half_normal(1); the sweep's half_normal(1)
-    # row swapped the numbers into a model compiled for them: same seed, same posterior.
+def test_the_fits_own_priors_are_the_fit_itself(base, sweep):
     out, _, _ = sweep
     rows = out.table[out.table["tau_prior"] == "half_normal(1)"].set_index("parameter")
+    own = base.summary()
+    for parameter in ("effect", "tau", "new-trial effect"):
+        assert rows.loc[parameter, "mean"] == own.loc[parameter, "mean"]
+    assert (rows["r_hat_max"] == base.diagnostics.r_hat_max).all()
+
+
+def test_refit_with_swapped_hyperparameters_equals_the_fresh_fit(base):
+    # A fit under tau ~ half_normal(3) reuses the program compiled for the base fit; its
+    # sweep's half_normal(1) row swaps those numbers back in: same seed, same posterior as
+    # the base fit that compiled it.
+    spec = bi.ModelSpec("binomial", priors={"tau": "half_normal(3)"})
+    other = bi.fit(base.built.design, spec, SAMPLER)
+    out = other.sensitivity(tau=["half_normal(1)"])
+    assert out.refits == 1
+    rows = out.table.set_index("parameter")
     fresh = base.summary()
     for parameter in ("effect", "tau", "new-trial effect"):
         for col in ("mean", "q025", "q975"):

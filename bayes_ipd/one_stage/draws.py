@@ -9,23 +9,19 @@ on the same per-trial coefficient matrix as the likelihood. Posterior summary no
 from __future__ import annotations
 
 import math
-import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-import arviz as az
 import numpy as np
 import xarray as xr
 
 from bayes_ipd.families.base import draw_count, flat_draws
 from bayes_ipd.families.survival import hazard_walk
+from bayes_ipd.one_stage.convergence import convergence
 
 if TYPE_CHECKING:
     from bayes_ipd.one_stage.result import OneStageResult
 
 __all__ = [
-    "arviz_without_numba",
     "chain_draw",
     "coefficient_draws",
     "log_hazard_draws",
@@ -62,29 +58,11 @@ def chain_draw(da: xr.DataArray) -> np.ndarray:
     return np.asarray(da.transpose("chain", "draw").values, dtype=np.float64)
 
 
-@contextmanager
-def arviz_without_numba() -> Iterator[None]:
-    """ArviZ's numpy code paths within the block: the same R-hat and ESS, without numba
-    compiling ArviZ's helpers in every fresh process (~0.5 s against ~0.05 s for a fit's
-    diagnostics)."""
-    from arviz.utils import Numba
-
-    was = Numba.numba_flag
-    Numba.disable_numba()
-    try:
-        yield
-    finally:
-        if was:
-            Numba.enable_numba()
-
-
 def _ess_rhat(x: np.ndarray) -> tuple[float, float]:
     """Bulk ESS and rank-normalised R-hat of (chain, draw) draws (R-hat NaN for one chain)."""
-    with warnings.catch_warnings(), arviz_without_numba():
-        warnings.simplefilter("ignore")
-        ess = float(az.ess(x, method="bulk"))
-        rhat = float(az.rhat(x)) if x.shape[0] > 1 else math.nan
-    return ess, rhat
+    conv = convergence(x[None])
+    rhat = float(conv.rhat[0]) if x.shape[0] > 1 else math.nan
+    return float(conv.ess_bulk[0]), rhat
 
 
 def posterior_node(x: np.ndarray, level: float = 0.95) -> dict[str, float]:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import arviz as az
+import numpy as np
 import pymc as pm
 
 from bayes_ipd.one_stage.builder import BuiltModel
@@ -39,7 +40,7 @@ from bayes_ipd.one_stage.cache import (
     reset_cache_stats,
     save_core,
 )
-from bayes_ipd.one_stage.draws import arviz_without_numba
+from bayes_ipd.one_stage.convergence import convergence
 
 if TYPE_CHECKING:
     from bayes_ipd.spec import SamplerSettings
@@ -280,19 +281,38 @@ def _move_loglik(idata: az.InferenceData) -> az.InferenceData:
     return az.InferenceData(posterior=posterior, log_likelihood=ll.to_dataset(), **groups)
 
 
+def parameter_draws(idata: az.InferenceData, var_names: list[str]) -> np.ndarray:
+    """The posterior draws of ``var_names`` (those present), one row per scalar:
+    shape ``(parameter, chain, draw)``."""
+    blocks = []
+    for name in var_names:
+        if name not in idata.posterior:
+            continue
+        da = idata.posterior[name]
+        other = [d for d in da.dims if d not in ("chain", "draw")]
+        values = np.asarray(da.transpose("chain", "draw", *other).values, dtype=np.float64)
+        blocks.append(np.moveaxis(values.reshape(values.shape[0], values.shape[1], -1), 2, 0))
+    return np.concatenate(blocks) if blocks else np.empty((0, 1, 0))
+
+
+def _extreme(values: np.ndarray, pick: Callable[[np.ndarray], float]) -> float:
+    finite = values[~np.isnan(values)]
+    return float(pick(finite)) if finite.size else float("nan")
+
+
 def diagnose(
     idata: az.InferenceData, var_names: list[str], chains: int
 ) -> tuple[int, float, float, float, tuple[str, ...]]:
-    """Divergences, max R-hat, min bulk/tail ESS, and the warnings they call for."""
-    names = [v for v in var_names if v in idata.posterior]
+    """Divergences, max R-hat, min bulk/tail ESS, and the warnings they call for.
+
+    R-hat and ESS are those of ``arviz.rhat`` and ``arviz.ess``, for all parameters at
+    once (:mod:`~bayes_ipd.one_stage.convergence`).
+    """
     div = int(idata.sample_stats["diverging"].sum()) if "diverging" in idata.sample_stats else 0
-    with arviz_without_numba():
-        if chains > 1:
-            rhat = float(az.rhat(idata, var_names=names).to_array().max())
-        else:
-            rhat = float("nan")
-        ess_b = float(az.ess(idata, var_names=names, method="bulk").to_array().min())
-        ess_t = float(az.ess(idata, var_names=names, method="tail").to_array().min())
+    conv = convergence(parameter_draws(idata, var_names))
+    rhat = _extreme(conv.rhat, np.max) if chains > 1 else float("nan")
+    ess_b = _extreme(conv.ess_bulk, np.min)
+    ess_t = _extreme(conv.ess_tail, np.min)
     found: list[str] = []
     if div:
         found.append(
