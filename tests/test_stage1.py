@@ -246,6 +246,28 @@ def test_logistic_with_a_covariate_matches_direct_maximisation(covariates, pool_
         assert agg.events[i] == d["y"].sum()
 
 
+def test_grouped_logistic_fit_equals_logit_on_every_row():
+    # The binomial stage one fits the distinct design rows with their event counts; the
+    # reference is statsmodels' Logit (Newton) on all rows: a discrete covariate (6
+    # distinct rows of 4,000) and a continuous one (every row distinct).
+    from statsmodels.discrete.discrete_model import Logit
+
+    from bayes_ipd.families.binomial import BINOMIAL
+    from bayes_ipd.families.regression import with_intercept
+
+    rng = np.random.default_rng(8)
+    treat = rng.integers(0, 2, 4000).astype(float)
+    for z in (rng.integers(0, 3, 4000).astype(float), rng.normal(size=4000)):
+        x = np.column_stack([treat, z])
+        eta = -1.5 + 0.6 * treat + 0.4 * z
+        y = (rng.random(4000) < special.expit(eta)).astype(float)
+        reference = Logit(y, with_intercept(x)).fit(disp=0, method="newton")
+        for term in (0, 1):
+            estimate, se = BINOMIAL.fit_trial({"outcome": y}, x, ["treat", "z"], term)
+            assert estimate == pytest.approx(reference.params[term + 1], rel=1e-8)
+            assert se == pytest.approx(reference.bse[term + 1], rel=1e-8)
+
+
 def _binary_ipd_with_problem_trials() -> IPD:
     df = _binary_trials()
     problems = [

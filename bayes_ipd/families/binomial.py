@@ -7,11 +7,13 @@ and the events (exact). Default priors (log-odds scale): intercept ``normal(0, 1
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 from scipy.special import expit
 
 from bayes_ipd.conventions import SCALES
@@ -149,19 +151,28 @@ class BinomialFamily(CellFamily):
     def fit_trial(
         self, responses: Mapping[str, np.ndarray], x: np.ndarray, names: Sequence[str], term: int
     ) -> tuple[float, float]:
-        """Logistic maximum likelihood (statsmodels, Newton), inverse-information SE."""
-        from statsmodels.discrete.discrete_model import Logit
+        """Logistic maximum likelihood, inverse-information SE.
+
+        The likelihood of 0/1 rows is that of their distinct design rows with the events
+        and participants of each (:func:`grouped_rows`): statsmodels' binomial GLM
+        (Newton) on those gives the estimate and SE of ``Logit`` on every row (tested to
+        1e-8), in a fraction of the time when covariates are few or discrete.
+        """
+        from statsmodels.genmod import families
+        from statsmodels.genmod.generalized_linear_model import GLM
 
         xi = with_intercept(x)
         y = responses["outcome"]
         check_design(xi, ("intercept", *names), min_residual_df=0)
-        signs = np.where(y == 1.0, 1.0, -1.0)
-        if separable(signs[:, None] * xi):
+        rows, events, n = grouped_rows(xi, y)
+        # the distinct rows (2y - 1) x: +row where a group has events, -row where non-events
+        if separable(np.vstack([rows[events > 0], -rows[n - events > 0]])):
             raise Unfittable(
                 "separation: the design predicts the outcome perfectly, so the maximum "
                 "likelihood estimate does not exist"
             )
-        fit = quietly(lambda: Logit(y, xi).fit(disp=0, method="newton", maxiter=100))
+        model = GLM(np.column_stack([events, n - events]), rows, family=families.Binomial())
+        fit = quietly(lambda: _fit_grouped(model))
         if not fit.mle_retvals.get("converged", False):
             raise Unfittable("the logistic regression did not converge")
         return term_estimate(fit.params, fit.bse, term + 1)
@@ -182,6 +193,42 @@ class BinomialFamily(CellFamily):
             self.check_trial_events(responses, treat)
             return self.fit_trial(responses, x, names, term)
         return term_estimate(np.array([estimate[0]]), np.array([estimate[1]]), 0)
+
+
+def _fit_grouped(model: Any) -> Any:
+    """Newton's method on grouped rows (the SE from the information at the estimate, as
+    ``Logit``; IRLS would give it at the weights of the step before).
+
+    statsmodels flags a saturated grouped fit (as many distinct rows as parameters, e.g. a
+    trial's two arms) as perfect prediction; separation has been ruled out on the rows
+    themselves (:func:`separable`), so that warning is not one.
+    """
+    from statsmodels.tools.sm_exceptions import PerfectSeparationWarning
+
+    with warnings.catch_warnings(), np.errstate(divide="ignore"):
+        warnings.simplefilter("ignore", PerfectSeparationWarning)
+        return model.fit(method="newton", maxiter=100, tol=1e-12, disp=0)
+
+
+def grouped_rows(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The distinct rows of ``x`` with the sum of ``y`` (events) and the count of rows
+    (participants) of each, in the order of their first appearance.
+
+    Examples
+    --------
+    >>> rows, events, n = grouped_rows(np.array([[1.0, 0], [1, 1], [1, 0]]), np.array([1.0, 0, 0]))
+    >>> rows.tolist(), events.tolist(), n.tolist()
+    ([[1.0, 0.0], [1.0, 1.0]], [1.0, 0.0], [2, 1])
+    """
+    codes = np.zeros(len(x), dtype=np.int64)
+    for column in x.T:  # codes of the rows so far, refined column by column (hashing)
+        values, levels = pd.factorize(column, sort=False)
+        codes, _ = pd.factorize(codes * len(levels) + values, sort=False)
+    groups = int(codes.max()) + 1 if len(codes) else 0
+    events = np.bincount(codes, weights=y, minlength=groups)
+    n = np.bincount(codes, minlength=groups)
+    rows = x[np.unique(codes, return_index=True)[1]]
+    return rows, events, n
 
 
 BINOMIAL = BinomialFamily(
