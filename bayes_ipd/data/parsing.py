@@ -45,12 +45,13 @@ def missing_mask(values: pd.Series) -> np.ndarray:
 
 
 def _blank_strings(values: pd.Series) -> np.ndarray:
-    """True where a value is a string of only whitespace (other values: False)."""
-    try:  # the .str accessor gives NaN for the values that are not strings
-        stripped = values.str.strip()
-    except AttributeError:  # no string among the values at all
-        return np.zeros(len(values), dtype=bool)
-    return (stripped == "").to_numpy(dtype=bool)
+    """True where a value is a string of only whitespace (other values: False).
+
+    Each distinct value is looked at once (a trial column of 357,347 rows has 13).
+    """
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    blank = np.array([isinstance(u, str) and not u.strip() for u in uniques], dtype=bool)
+    return np.append(blank, False)[codes]  # the NA code -1 picks the appended False
 
 
 def _coerce_numbers(values: pd.Series) -> pd.Series:
