@@ -9,7 +9,8 @@ Two readings, both run by default:
   - ``first``: ``bayes-ipd run models/bcg_binary.toml --json`` (B6's command);
   - ``sweep``: the same spec with a ``[sensitivity]`` section of the 8 tau priors, run
     with ``--sensitivity --json``: the spec's own fit (it compiles), then 8 refits (none
-    compiles: the sweep's ``compiles == 0`` is checked) and the sweep's table.
+    compiles: the sweep's ``compiles == 0`` and ``refits == 8`` are checked) and the
+    sweep's table.
 
   No ``--out`` in either: writing the files (posterior, plots) is the same fixed cost in
   both and would only dilute the ratio.
