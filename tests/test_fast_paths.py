@@ -223,3 +223,16 @@ def test_cell_kernel_refuses_an_unknown_kind_and_second_derivatives():
     first = pytensor.grad(exposure_kernel(c, z, study, events, exposure).sum(), c)
     with pytest.raises(NotImplementedError, match="second derivatives"):
         pytensor.grad(first.sum(), c)
+
+
+@pytest.mark.parametrize(("kind", "outputs"), [("exposure", 2), ("logistic", 1)])
+def test_cell_kernel_gradient_has_an_output_per_differentiated_input(kind, outputs):
+    """The logistic kernel's trials n are data: its gradient node has no d_n output (no
+    array allocated and discarded at every gradient call)."""
+    import pytensor.tensor as pt
+
+    from bayes_ipd.families.kernels import CellKernelGrad
+
+    _, z, study, events, last = _kernel_case(4)
+    node = CellKernelGrad(kind).make_node(pt.dmatrix("c"), z, study, events, last, pt.dvector())
+    assert len(node.outputs) == outputs

@@ -27,7 +27,14 @@ from pytensor.graph.op import Op
 from pytensor.link.numba.dispatch.basic import register_funcify_default_op_cache_key
 from pytensor.tensor import TensorType, as_tensor_variable
 
-__all__ = ["KINDS", "CellKernel", "CellKernelGrad", "exposure_kernel", "logistic_kernel"]
+__all__ = [
+    "DIFFERENTIABLE_LAST",
+    "KINDS",
+    "CellKernel",
+    "CellKernelGrad",
+    "exposure_kernel",
+    "logistic_kernel",
+]
 
 
 @numba.njit(cache=True, inline="always")
@@ -87,22 +94,25 @@ def _logistic_kernel(coef, z, study, events, n):  # pragma: no cover - numba
 
 @numba.njit(cache=True)
 def _logistic_grad(coef, z, study, events, n, g):  # pragma: no cover - numba
-    d_coef = np.zeros(coef.shape)
-    d_n = np.zeros(z.shape[0])  # n is data: never differentiated (disconnected)
+    d_coef = np.zeros(coef.shape)  # the only output: n is data, never differentiated
     for r in range(z.shape[0]):
         k = study[r]
         d_eta = g[k] * (events[r] - n[r] * _expit(_eta(coef, z, k, r)))
         for j in range(z.shape[1]):
             d_coef[k, j] += d_eta * z[r, j]
-    return d_coef, d_n
+    return d_coef
 
 
 KINDS = {
     "exposure": (_exposure_kernel, _exposure_grad),
     "logistic": (_logistic_kernel, _logistic_grad),
 }
-"""The kernels by kind: ``exposure`` ``D eta - exp(eta) H`` (differentiable in ``H``) and
-``logistic`` ``y eta - n log(1 + exp(eta))`` (``n`` is data)."""
+"""The kernels by kind: ``exposure`` ``D eta - exp(eta) H`` (differentiable in ``H``; its
+gradient returns ``(d_coef, d_H)``) and ``logistic`` ``y eta - n log(1 + exp(eta))`` (``n``
+is data; its gradient returns ``d_coef`` alone)."""
+
+DIFFERENTIABLE_LAST = {"exposure": True, "logistic": False}
+"""Whether a kind's last input is differentiated (one gradient output more)."""
 
 
 def _inputs(coef: Any, z: Any, study: Any, events: Any, exposure: Any) -> list[Any]:
@@ -116,9 +126,10 @@ def _inputs(coef: Any, z: Any, study: Any, events: Any, exposure: Any) -> list[A
 
 
 class CellKernelGrad(Op):
-    """Gradient of :class:`CellKernel` with respect to ``coef`` and its last input, given
-    the gradient ``g`` (K,) of its output. Its own gradient is not defined (NUTS needs the
-    first derivative only)."""
+    """Gradient of :class:`CellKernel` with respect to ``coef`` (and its last input when
+    :data:`DIFFERENTIABLE_LAST`), given the gradient ``g`` (K,) of its output: outputs
+    ``d_coef`` (and ``d_last``). Its own gradient is not defined (NUTS needs the first
+    derivative only)."""
 
     __props__ = ("kind",)
 
@@ -127,12 +138,15 @@ class CellKernelGrad(Op):
 
     def make_node(self, coef: Any, z: Any, study: Any, events: Any, last: Any, g: Any):
         inputs = [*_inputs(coef, z, study, events, last), as_tensor_variable(g)]
-        return Apply(self, inputs, [inputs[0].type(), inputs[4].type()])
+        types = [inputs[0].type()]
+        if DIFFERENTIABLE_LAST[self.kind]:
+            types.append(inputs[4].type())
+        return Apply(self, inputs, types)
 
     def perform(self, node: Apply, inputs: list[np.ndarray], outputs: list[list]) -> None:
-        d_coef, d_last = KINDS[self.kind][1](*inputs)
-        outputs[0][0] = d_coef
-        outputs[1][0] = d_last
+        result = KINDS[self.kind][1](*inputs)
+        for out, value in zip(outputs, result if len(outputs) > 1 else (result,), strict=True):
+            out[0] = value
 
     def L_op(self, inputs: list, outputs: list, output_grads: list) -> list:
         raise NotImplementedError("second derivatives of the cell kernels are not defined")
@@ -165,12 +179,12 @@ class CellKernel(Op):
         return [(shapes[0][0],)]
 
     def L_op(self, inputs: list, outputs: list, output_grads: list) -> list:
-        d_coef, d_last = CellKernelGrad(self.kind)(*inputs, output_grads[0])
-        data = [disconnected_type() for _ in range(3)]
-        return [d_coef, *data, d_last if self.kind == "exposure" else disconnected_type()]
+        grads = CellKernelGrad(self.kind)(*inputs, output_grads[0], return_list=True)
+        d_last = grads[1] if DIFFERENTIABLE_LAST[self.kind] else disconnected_type()
+        return [grads[0], *(disconnected_type() for _ in range(3)), d_last]
 
     def connection_pattern(self, node: Apply) -> list[list[bool]]:
-        return [[True], [False], [False], [False], [self.kind == "exposure"]]
+        return [[True], [False], [False], [False], [DIFFERENTIABLE_LAST[self.kind]]]
 
 
 def exposure_kernel(coef: Any, z: Any, study: Any, events: Any, exposure: Any) -> Any:
