@@ -77,7 +77,7 @@ predictive distribution for tau² of a log odds ratio of Turner et al. (2012).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -476,15 +476,23 @@ class PriorSet:
             if prior is not None:
                 yield slot, prior
 
-    def describe(self) -> str:
+    def describe(self, slots: Collection[str] | None = None) -> str:
         """One line per slot, e.g. ``effect (mu) ~ normal(0, 2.5)``.
 
         A coefficient prior stated per SD of each covariate says so; a scale that is a
         multiple of the outcome's SD (gaussian defaults) is also written as that multiple,
         e.g. ``normal(0, 127.1)  [0, 10 × outcome SD; outcome SD 12.71]``.
+
+        Parameters
+        ----------
+        slots : collection of str, optional
+            Describe only these slots (e.g. a fitted model's
+            :attr:`~bayes_ipd.one_stage.builder.BuiltModel.prior_slots`); default: all.
         """
         lines = []
         for slot, prior in self.items():
+            if slots is not None and slot not in slots:
+                continue
             if slot == "tau" and prior.dist in VARIANCE_PRIORS:
                 on, q = tau_scale_prior(prior), tau_scale_prior(prior).ppf([0.025, 0.5, 0.975])
                 lines.append(f"tau² ~ {prior}  (tau = sqrt(tau²)); on tau: {on}, 2.5% / 50% / "

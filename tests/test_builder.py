@@ -147,6 +147,33 @@ def test_model_is_labelled():
     assert built.model.named_vars_to_dims["theta"] == ("study",)
 
 
+@pytest.mark.parametrize(
+    ("family", "options", "slots"),
+    [
+        (
+            "gaussian",
+            {},
+            ("intercept", "effect", "tau", "coefficients", "interactions", "sigma"),
+        ),
+        ("binomial", {"covariates": (), "interactions": ()}, ("intercept", "effect", "tau")),
+        ("binomial", {"interactions": ()}, ("intercept", "effect", "tau", "coefficients")),
+    ],
+)
+def test_prior_slots_are_those_the_model_uses(family, options, slots):
+    """A slot is in use when its prior is a term of the model: no coefficient priors
+    without covariates, no sigma outside the gaussian family (the printouts list these)."""
+    rows = _rows(family)
+    spec = ModelSpec(
+        family=family,
+        covariates=options.get("covariates", ("age", "smoker")),
+        interactions=options.get("interactions", ("age",)),
+    )
+    built = build_model(design_from_summaries(_summaries(family, rows, spec)), spec)
+    assert built.prior_slots == slots
+    described = built.priors.describe(built.prior_slots).splitlines()
+    assert [line.split(" ~ ")[0].split(" (")[0] for line in described] == list(slots)
+
+
 def test_parameterisation_rule():
     """Precise trials and large heterogeneity -> centred; imprecise ones -> non-centred."""
     rng = np.random.default_rng(2)

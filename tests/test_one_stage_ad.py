@@ -165,6 +165,18 @@ def test_ad_only_matches_bayesmeta_eight_schools(schools_fit):
     assert BAYESMETA_MU["mean"] < effects.loc["A", "mean"] < 28.39
 
 
+def test_ad_only_printout_lists_the_model_and_priors_it_uses(schools_fit):
+    """Aggregate data alone: mu and tau are the whole model, so the printout (text and
+    HTML) lists their priors only and names no intercepts or residual SD."""
+    text = repr(schools_fit)
+    priors = text.split("Priors:\n")[1].split("\n\n")[0].splitlines()
+    assert priors == ["  effect (mu) ~ normal(0, 50)", "  tau ~ half_cauchy(25)"]
+    model = next(line for line in text.splitlines() if line.startswith("Model: "))
+    assert "intercepts" not in model and "residual SD" not in model
+    html = schools_fit._repr_html_()
+    assert "sigma ~" not in html and "intercept (alpha)" not in html
+
+
 def test_ipd_and_exact_ad_give_agreeing_posteriors(schools_fit):
     """Every trial as rows (gaussian) and as its exact AD: the posteriors of mu and tau
     agree (the rows' per-trial residual SD is estimated, which widens the IPD posterior

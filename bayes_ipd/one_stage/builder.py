@@ -59,6 +59,7 @@ from bayes_ipd.one_stage.aggregate_trials import (
 )
 from bayes_ipd.one_stage.design import Design, crude_effects, moderator_arrays
 from bayes_ipd.priors import (
+    SLOTS,
     Prior,
     PriorSet,
     resolve_priors,
@@ -97,6 +98,13 @@ class BuiltModel:
     priors: PriorSet
     parameterisation: Mapping[str, str]
     data_names: tuple[str, ...] = field(default=())
+
+    @property
+    def prior_slots(self) -> tuple[str, ...]:
+        """The prior slots the model uses, in :data:`~bayes_ipd.priors.SLOTS` order: those
+        with a ``prior_<slot>`` data container (an aggregate-data-only model uses ``effect``
+        and ``tau`` alone; a model without covariates has no ``coefficients``)."""
+        return tuple(s for s in SLOTS if f"{HYPER_PREFIX}{s}" in self.data_names)
 
 
 def choose_parameterisation(design: Design, spec: ModelSpec) -> dict[str, str]:

@@ -511,16 +511,10 @@ class OneStageResult:
         if self.is_ratio:
             scale += f"; also as {self.scale.ratio_name}"
         forms = ", ".join(f"{k} {v}" for k, v in self.built.parameterisation.items())
-        model = f"{spec.intercepts} intercepts, random treatment effect"
-        if design.covariate_terms:
-            model += f", {spec.covariate_effects} covariate effects"
-        model += design.plugin.model_description(spec)
-        if spec.random_interactions:
-            model += ", random interactions"
         lines = [
             f"One-stage Bayesian IPD meta-analysis: {self.family} outcome, effect = {scale}",
             _trials_line(design),
-            f"Model: {model}; parameterisation: {forms}",
+            f"Model: {_model_description(design, spec)}; parameterisation: {forms}",
         ]
         if design.covariate_terms:
             lines.append(f"Covariates (centred within trial): {', '.join(design.covariate_terms)}")
@@ -536,6 +530,10 @@ class OneStageResult:
             )
         lines += design.plugin.design_lines(design) if design.k else []
         return lines
+
+    def _prior_lines(self) -> list[str]:
+        """The priors of the slots the model uses (:attr:`BuiltModel.prior_slots`)."""
+        return self.built.priors.describe(self.built.prior_slots).splitlines()
 
     def _diagnostic_lines(self) -> list[str]:
         d = self.diagnostics
@@ -559,7 +557,7 @@ class OneStageResult:
         columns += [TextColumn(str(c), tuple(table[c])) for c in table.columns]
         body = "\n".join(text_table(columns))
         lines = [*self._model_lines(), "", "Priors:"]
-        lines += [f"  {line}" for line in self.built.priors.describe().splitlines()]
+        lines += [f"  {line}" for line in self._prior_lines()]
         lines += ["", "Posterior (95% equal-tailed credible intervals):", body, ""]
         block = metareg_lines(self)
         lines += [*block, ""] if block else []
@@ -571,7 +569,7 @@ class OneStageResult:
         parts = [f"<p><b>{esc(self._model_lines()[0])}</b><br>"]
         parts += [f"{esc(line)}<br>" for line in self._model_lines()[1:]]
         parts.append("</p><p><b>Priors</b></p><ul>")
-        parts += [f"<li>{esc(line)}</li>" for line in self.built.priors.describe().splitlines()]
+        parts += [f"<li>{esc(line)}</li>" for line in self._prior_lines()]
         parts.append("</ul><p><b>Posterior</b> (95% equal-tailed credible intervals)</p>")
         parts.append(self._display_summary().to_html())
         block = metareg_lines(self)
@@ -579,6 +577,21 @@ class OneStageResult:
             parts.append("<p>" + "<br>".join(esc(x) for x in block) + "</p>")
         parts.append("<p>" + "<br>".join(esc(x) for x in self._diagnostic_lines()) + "</p>")
         return "\n".join(parts)
+
+
+def _model_description(design: Any, spec: Any) -> str:
+    """``stratified intercepts, random treatment effect, ...``; for aggregate data alone
+    (no participant rows: no intercepts, covariates or residual SD), the normal model of the
+    reported estimates."""
+    if not design.k:
+        return "random treatment effect; reported estimates normal with their known SEs"
+    model = f"{spec.intercepts} intercepts, random treatment effect"
+    if design.covariate_terms:
+        model += f", {spec.covariate_effects} covariate effects"
+    model += design.plugin.model_description(spec)
+    if spec.random_interactions:
+        model += ", random interactions"
+    return model
 
 
 def _trials_line(design: Any) -> str:

@@ -122,9 +122,7 @@ def _plan(result: AnalysisResult) -> Section:
             continue
         rows += [(f"{section}.{key}", _cell(v)) for key, v in values.items()]
     one = result.one_stage
-    priors = one.built.priors.describe().splitlines()
-    if not one.built.design.k:  # aggregate data only: the model has mu and tau alone
-        priors = [p for p in priors if p.startswith(("effect", "tau"))]
+    priors = one.built.priors.describe(one.built.prior_slots).splitlines()
     source = result.spec.source
     return Section(
         id="plan",
