@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
@@ -37,7 +37,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from scipy import stats
 
-from bayes_ipd.conventions import readonly
+from bayes_ipd.conventions import json_ready, readonly
 from bayes_ipd.data import IPD
 from bayes_ipd.errors import IPDDataError, PoolingError, SpecError
 from bayes_ipd.families import Family, get_family
@@ -52,9 +52,16 @@ from bayes_ipd.two_stage.stage1 import (
     trial_responses,
 )
 
-__all__ = ["TwoStageEffectCurve", "trial_spline_coefficients", "two_stage_effect_curve"]
+__all__ = [
+    "CURVE_METHOD",
+    "TwoStageEffectCurve",
+    "trial_spline_coefficients",
+    "two_stage_effect_curve",
+]
 
 _TREAT = "treat"
+CURVE_METHOD = "multivariate REML"
+"""How the per-trial spline coefficients are pooled (:func:`bayes_ipd.ite.mvma.mvma`)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -118,6 +125,57 @@ class TwoStageEffectCurve:
             }
         )
 
+    def at(self, x: Sequence[float] | np.ndarray) -> TwoStageEffectCurve:
+        """The same pooled curve at other covariate values (no refit: the pooled
+        coefficients and their covariance are evaluated at ``x``).
+
+        Examples
+        --------
+        >>> from bayes_ipd.datasets import load_bp_ipd
+        >>> curve = two_stage_effect_curve(load_bp_ipd(), "sbp_baseline", 3, points=5)
+        >>> curve.at([150.0, 160.0]).x
+        array([150., 160.])
+        """
+        grid = np.asarray(x, dtype=np.float64).reshape(-1)
+        if not np.all(np.isfinite(grid)):
+            raise SpecError(f"effect-curve values of {self.covariate!r} must be finite numbers")
+        points = _curve_points(
+            SplineBasis(self.covariate, self.knots),
+            self.centre,
+            self.coefficients,
+            self.covariance,
+            grid,
+            self.level,
+        )
+        return replace(self, **points)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready curve, NaN as None.
+
+        Keys ``covariate, knots, level, scale, method`` (``"multivariate REML"``),
+        ``terms, coefficients, covariance, between, centre`` (the pooled fit), ``studies,
+        excluded`` (trial -> reason) and ``points``: one ``{x, estimate, se, lower, upper}``
+        per covariate value.
+        """
+        frame = self.to_frame().drop(columns="median")
+        return json_ready(
+            {
+                "covariate": self.covariate,
+                "knots": list(self.knots),
+                "level": self.level,
+                "scale": self.scale,
+                "method": CURVE_METHOD,
+                "terms": list(self.terms),
+                "coefficients": dict(zip(self.terms, self.coefficients.tolist(), strict=True)),
+                "covariance": self.covariance.tolist(),
+                "between": self.between.tolist(),
+                "centre": self.centre.tolist(),
+                "studies": list(self.studies),
+                "excluded": dict(self.excluded),
+                "points": frame.to_dict(orient="records"),
+            }
+        )
+
     def plot(self, *, title: str | None = None) -> Figure:
         """The curve and its Wald band (:func:`bayes_ipd.plots.effect_curve.effect_curve_plot`;
         give it ``{"one-stage": ..., "two-stage": curve.to_frame()}`` to overlay)."""
@@ -134,13 +192,13 @@ class TwoStageEffectCurve:
     def __repr__(self) -> str:
         head = (
             f"Two-stage effect curve of {self.covariate!r} ({len(self.knots)}-knot restricted "
-            f"cubic spline, {len(self.studies)} trials, multivariate REML; "
+            f"cubic spline, {len(self.studies)} trials, {CURVE_METHOD}; "
             f"{self.level:.0%} Wald interval)"
         )
-        lines = [head]
+        lines = [head, "Knots: " + ", ".join(f"{k:.4g}" for k in self.knots)]
         if self.excluded:
             lines.append("Excluded: " + "; ".join(f"{s}: {r}" for s, r in self.excluded.items()))
-        frame = self.to_frame().drop(columns="median")
+        frame = self.to_frame().drop(columns="median").rename(columns={"x": self.covariate})
         lines.append(frame.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
         return "\n".join(lines)
 
@@ -333,17 +391,9 @@ def _pooled_curve(
     )
     centre = np.mean([f.basis_mean for f in fitted.values()], axis=0)
     grid = np.linspace(basis.lower, basis.upper, points) if x is None else np.asarray(x, float)
-    c = np.column_stack([np.ones(grid.size), basis.evaluate(grid) - centre])
-    estimate = c @ pooled.estimate
-    se = np.sqrt(np.einsum("gi,ij,gj->g", c, pooled.covariance, c))
-    z = float(stats.norm.ppf((1 + level) / 2))
     return TwoStageEffectCurve(
         covariate=basis.covariate,
-        x=readonly(grid),
-        estimate=readonly(estimate),
-        se=readonly(se),
-        lower=readonly(estimate - z * se),
-        upper=readonly(estimate + z * se),
+        **_curve_points(basis, centre, pooled.estimate, pooled.covariance, grid, level),
         level=level,
         scale=family.scale.name,
         knots=basis.knots,
@@ -355,3 +405,26 @@ def _pooled_curve(
         studies=tuple(fitted),
         excluded=MappingProxyType(dict(excluded)),
     )
+
+
+def _curve_points(
+    basis: SplineBasis,
+    centre: np.ndarray,
+    coefficients: np.ndarray,
+    covariance: np.ndarray,
+    grid: np.ndarray,
+    level: float,
+) -> dict[str, np.ndarray]:
+    """``x, estimate, se, lower, upper`` of the curve ``c(x)' beta`` at ``grid`` (module
+    docstring), read-only."""
+    c = np.column_stack([np.ones(grid.size), basis.evaluate(grid) - centre])
+    estimate = c @ coefficients
+    se = np.sqrt(np.einsum("gi,ij,gj->g", c, covariance, c))
+    z = float(stats.norm.ppf((1 + level) / 2))
+    return {
+        "x": readonly(grid),
+        "estimate": readonly(estimate),
+        "se": readonly(se),
+        "lower": readonly(estimate - z * se),
+        "upper": readonly(estimate + z * se),
+    }
