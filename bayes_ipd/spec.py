@@ -367,8 +367,7 @@ class AnalysisSpec:
             )
         if self.ite is not None and (self.data.path is None or self.data.outcome is None):
             raise SpecError(
-                "[ite] needs participant rows with an outcome column (data.path and "
-                "data.outcome)"
+                "[ite] needs participant rows with an outcome column (data.path and data.outcome)"
             )
 
     def to_dict(self) -> dict[str, Any]:

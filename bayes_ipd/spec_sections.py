@@ -361,5 +361,3 @@ def default_ite_stage2(learner: Any) -> str:
     """The stage 2 used when none is given: ``mvma`` for a learner with coefficients and
     their covariance (ols, bayes), else ``weighted`` (``bayes-ipd ite`` and ``[ite]``)."""
     return "mvma" if learner.linear else "weighted"
-
-

@@ -131,9 +131,7 @@ def ite_report(
     )
     if progress is not None:
         progress(f"fitting {stage1} in {data.k} trials, pooling by {stage2} ...")
-    result = fit_ite(
-        data, stage1, stage2, random=random, weights=weights, meta=meta, seed=seed
-    )
+    result = fit_ite(data, stage1, stage2, random=random, weights=weights, meta=meta, seed=seed)
     return ITEReport(result, patients, level)
 
 
@@ -144,9 +142,7 @@ def check_ite_section(spec: AnalysisSpec) -> None:
         patient_matrix(read_patients(spec.ite.new), spec.ite.covariates)
 
 
-def run_ite_section(
-    spec: AnalysisSpec, progress: Callable[[str], None] | None = None
-) -> ITEReport:
+def run_ite_section(spec: AnalysisSpec, progress: Callable[[str], None] | None = None) -> ITEReport:
     """The ITE analysis of a spec's ``[ite]`` section on its participant rows
     (``data.path``, with the ``[data]`` columns, experimental arm and missing-data policy).
 
