@@ -368,7 +368,9 @@ def resolved_priors(ipd: Any, spec: Any) -> Any:
     A default coefficient prior is stated per SD of the covariate (``PER_SD_SLOTS``):
     ``beta_std ~ normal(m, s)`` with ``beta = beta_std / c``, which is
     ``beta ~ normal(m / c, s / c)`` for the covariate's pooled within-trial SD ``c``. The
-    benchmark models have one covariate (age), so one ``c`` serves both slots.
+    benchmark models have one covariate (age), so one ``c`` serves both slots; a model
+    without covariates returns its priors as they are (the per-SD slots are unused), one with
+    more than one covariate term is refused (``ValueError``).
     """
     import dataclasses
 
@@ -378,9 +380,15 @@ def resolved_priors(ipd: Any, spec: Any) -> Any:
 
     design = build_design(ipd, spec)
     priors = priors_for(design, spec)
-    if not priors.per_sd:
+    scales = np.asarray(design.term_scales(), dtype=float).reshape(-1)
+    if not priors.per_sd or scales.size == 0:  # no covariate: the per-SD slots are unused
         return priors
-    c = float(np.asarray(design.term_scales())[0])
+    if scales.size > 1:
+        raise ValueError(
+            f"resolved_priors rescales by one covariate SD; this design has {scales.size} "
+            "covariate terms"
+        )
+    c = float(scales[0])
     raw = {}
     for slot in priors.per_sd:
         prior = getattr(priors, slot)

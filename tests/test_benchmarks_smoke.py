@@ -138,7 +138,8 @@ def test_row_level_bernoulli_baseline_is_the_collapsed_model():
     )
     spec = ModelSpec("binomial", parameterisation="centred")
     built = build_model(build_design(ipd, spec), spec)
-    baseline = common.row_level_bernoulli_model(frame, built.priors, parameterisation="centred")
+    priors = common.resolved_priors(ipd, spec)  # no covariates: the priors as they are
+    baseline = common.row_level_bernoulli_model(frame, priors, parameterisation="centred")
     for ours, base in _same_logp(built.model, baseline, seed=2):
         assert ours == pytest.approx(base, rel=1e-9, abs=1e-6)
 
