@@ -193,7 +193,7 @@ class TwoStageEffectCurve:
         head = (
             f"Two-stage effect curve of {self.covariate!r} ({len(self.knots)}-knot restricted "
             f"cubic spline, {len(self.studies)} trials, {CURVE_METHOD}; "
-            f"{self.level:.0%} Wald interval)"
+            f"{self.level:.0%} Wald interval)" + (f"; effect: {self.scale}" if self.scale else "")
         )
         lines = [head, "Knots: " + ", ".join(f"{k:.4g}" for k in self.knots)]
         if self.excluded:
