@@ -90,8 +90,12 @@ def _spline_option(text: str | None) -> tuple[str, int] | None:
     covariate = covariate.strip()
     if not covariate:
         raise UsageError(f"--spline {text!r} names no covariate")
-    if int(knots) not in (3, 4, 5):
-        raise UsageError(f"--spline {text!r}: a restricted cubic spline takes 3, 4 or 5 knots")
+    from bayes_ipd.splines import KNOT_QUANTILES  # numpy, pandas: only when --spline is given
+
+    if int(knots) not in KNOT_QUANTILES:
+        *first, last = (str(n) for n in KNOT_QUANTILES)
+        allowed = f"{', '.join(first)} or {last}"
+        raise UsageError(f"--spline {text!r}: a restricted cubic spline takes {allowed} knots")
     return covariate, int(knots)
 
 
