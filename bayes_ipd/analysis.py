@@ -8,14 +8,16 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bayes_ipd.compare import Comparison, compare
 from bayes_ipd.conventions import json_ready
-from bayes_ipd.data import IPD
+from bayes_ipd.data import IPD, Columns
 from bayes_ipd.datasets import load_bcg_ipd
 from bayes_ipd.errors import SpecError
+from bayes_ipd.hybrid import HybridComparison, hybrid_comparison
 from bayes_ipd.one_stage.aggregate_trials import (
     AggregateTrials,
     ArmCounts,
@@ -25,10 +27,14 @@ from bayes_ipd.one_stage.fitting import fit
 from bayes_ipd.one_stage.result import OneStageResult
 from bayes_ipd.one_stage.summaries import TrialSummary, read_summaries
 from bayes_ipd.plots import save_figure
-from bayes_ipd.report.hybrid import HybridComparison, hybrid_comparison
 from bayes_ipd.spec import AnalysisSpec, DataSection, ModelSpec, SamplerSettings
-from bayes_ipd.two_stage import AggregateData, TwoStageResult, two_stage
+from bayes_ipd.two_stage import AggregateData, TwoStageResult, fit_per_study, two_stage
 from bayes_ipd.two_stage.forest_rows import arm_count_columns
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from bayes_ipd.checks.ppc import PPCResult
 
 
 @dataclass(frozen=True)
@@ -108,6 +114,9 @@ class AnalysisResult:
     ite : ITEReport or None
         The individualised treatment effects of the spec's ``[ite]`` section
         (:mod:`bayes_ipd.ite.section`), fitted on the same participant rows.
+
+    The posterior predictive check (:attr:`ppc`) is computed on first use and kept, so the
+    report and :meth:`write` draw the same replicates once.
     """
 
     spec: AnalysisSpec
@@ -139,6 +148,15 @@ class AnalysisResult:
             | ({"ite": self.ite.to_dict()} if self.ite is not None else {})
         )
 
+    @cached_property
+    def ppc(self) -> PPCResult | None:
+        """The one-stage posterior predictive check (:meth:`OneStageResult.ppc`, its default
+        seed and draws), computed once; None for aggregate data only (no rows to
+        replicate). Kept beside the one-stage result, which is immutable."""
+        if not self.one_stage.built.design.k:
+            return None
+        return self.one_stage.ppc()
+
     def write(self, out_dir: str | Path) -> dict[str, Path]:
         """Write summary.json, posterior.nc, comparison_forest.png and ppc.png.
 
@@ -152,8 +170,8 @@ class AnalysisResult:
             encoding="utf-8",
         )
         paths["posterior"] = self.one_stage.to_netcdf(target["posterior"])
-        if self.one_stage.built.design.k:  # aggregate data only: no rows to replicate
-            paths["ppc"] = save_figure(self.one_stage.ppc().plot(), target["ppc"])
+        if self.ppc is not None:  # None: aggregate data only, no rows to replicate
+            paths["ppc"] = save_figure(self.ppc.plot(), target["ppc"])
         if self.comparison is not None:
             paths["comparison_forest"] = save_figure(
                 self.comparison.plot(), target["comparison_forest"]
@@ -161,28 +179,57 @@ class AnalysisResult:
         return paths
 
 
-def load_analysis_data(data: DataSection, model: ModelSpec) -> AnalysisData:
+def read_rows(data: DataSection) -> pd.DataFrame | None:
+    """The participant-rows file ``data.path`` as read, before any check (the study column as
+    text, as :meth:`IPD.read_csv` reads it); None without one. A run reads it once: the IPD
+    and the ``[ite]`` section are both built from these rows."""
+    if data.path is None:
+        return None
+    from bayes_ipd.data.reading import read_table
+
+    return read_table(Path(data.path), sep=",", text_columns=(data.study,))
+
+
+def load_analysis_data(
+    data: DataSection, model: ModelSpec, *, rows: pd.DataFrame | None = None
+) -> AnalysisData:
     """Read the participant rows and/or trial summaries named by a ``[data]`` section.
 
-    The rows are read with the model's covariates (and interaction covariates).
+    The rows are read with the model's covariates (and interaction covariates); ``rows``,
+    when given, is ``data.path`` already read (:func:`read_rows`), not read again.
     """
     ipd = None
     if data.path is not None:
-        ipd = IPD.read_csv(
-            data.path,
-            study=data.study,
-            treatment=data.treatment,
-            outcome=data.outcome,
-            time=data.time,
-            event=data.event,
-            covariates=list(
-                dict.fromkeys((*model.covariates, *model.interactions, *model.moderators))
-            ),
-            family=data.family,
-            missing=data.missing,
-            experimental=data.experimental,
-            levels=data.levels,
-        )
+        ipd = _ipd_from_rows(data, read_rows(data) if rows is None else rows, model)
+    return _with_trial_level_data(data, model, ipd)
+
+
+def _ipd_from_rows(data: DataSection, rows: pd.DataFrame, model: ModelSpec) -> IPD:
+    """What ``IPD.read_csv(data.path, ...)`` returns, built from its rows already read (error
+    messages name the file's lines as read_csv's do)."""
+    from bayes_ipd.data.messages import file_row_name
+    from bayes_ipd.data.reading import build_ipd
+
+    return build_ipd(
+        IPD,
+        Columns,
+        rows,
+        row_name=file_row_name(Path(data.path)),
+        study=data.study,
+        treatment=data.treatment,
+        outcome=data.outcome,
+        time=data.time,
+        event=data.event,
+        covariates=list(dict.fromkeys((*model.covariates, *model.interactions, *model.moderators))),
+        family=data.family,
+        missing=data.missing,
+        experimental=data.experimental,
+        levels=data.levels,
+    )
+
+
+def _with_trial_level_data(data: DataSection, model: ModelSpec, ipd: IPD | None) -> AnalysisData:
+    """``ipd`` with the summaries and aggregate-data trials of the ``[data]`` section."""
     summaries: list[TrialSummary] = []
     for path in data.summaries:
         summaries.extend(read_summaries(path))
@@ -226,8 +273,6 @@ def counts_stage_one(counts: ArmCounts, family: str) -> AggregateData:
     import numpy as np
     import pandas as pd
 
-    from bayes_ipd.two_stage.stage1 import fit_per_study
-
     parts = []
     for label, events, n in zip(counts.studies, counts.events, counts.n, strict=True):
         for arm in (0, 1):
@@ -267,12 +312,16 @@ def run_analysis(spec: AnalysisSpec, *, progress: bool | None = None) -> Analysi
     AnalysisResult
         The two-stage route uses the trials with participant rows, adjusting for the
         model's covariates; it is None when every trial is given as a summary.
-    """
-    if spec.ite is not None:  # a bad new-patients file fails before any fit
-        from bayes_ipd.ite.section import check_ite_section
 
-        check_ite_section(spec)
-    data = load_analysis_data(spec.data, spec.model)
+    Notes
+    -----
+    Each input is read once and each trial's stage-one regression is fitted once: the
+    IPD-only and the IPD + AD two-stage analyses pool the same stage one, and the
+    integrity check reads it for a published analysis with the model's covariates.
+    """
+    patients = _ite_patients(spec)  # a bad new-patients file fails before any fit
+    rows = read_rows(spec.data)
+    data = load_analysis_data(spec.data, spec.model, rows=rows)
     sampler = spec.sampler
     if progress is not None and progress != sampler.progress:
         sampler = replace(sampler, progress=progress)
@@ -280,13 +329,15 @@ def run_analysis(spec: AnalysisSpec, *, progress: bool | None = None) -> Analysi
     one_ipd = None
     if data.is_hybrid:
         one_ipd = fit(data.for_fit(with_aggregate=False), spec.model, sampler)
-    two = two_ipd = comparison = hybrid = None
+    two = two_ipd = comparison = hybrid = stage_one = None
     if data.ipd is not None:
+        stage_one = fit_per_study(data.ipd, covariates=spec.model.covariates)
         options = {"covariates": spec.model.covariates, "method": spec.two_stage.method}
-        two = two_ipd = two_stage(data.ipd, hksj=spec.two_stage.hksj, **options)
+        options |= {"hksj": spec.two_stage.hksj, "stage_one": stage_one}
+        two = two_ipd = two_stage(data.ipd, **options)
         if data.aggregate is not None:
             ad = _two_stage_aggregate(data.aggregate, spec.data.family)
-            two = two_stage(data.ipd, hksj=spec.two_stage.hksj, aggregate=ad, **options)
+            two = two_stage(data.ipd, aggregate=ad, **options)
         if not data.summaries:
             comparison = compare(one_ipd or one, two_ipd)
     if data.is_hybrid:
@@ -301,21 +352,41 @@ def run_analysis(spec: AnalysisSpec, *, progress: bool | None = None) -> Analysi
         one_stage_ipd=one_ipd,
         two_stage_ipd=two_ipd if data.is_hybrid else None,
         hybrid=hybrid,
-        ite=_ite_section(spec),
-        **review_checks(spec, data.ipd, two),
+        ite=_ite_section(spec, rows, patients),
+        **review_checks(spec, data.ipd, two, stage_one=stage_one),
     )
 
 
-def _ite_section(spec: AnalysisSpec) -> Any:
+def _ite_patients(spec: AnalysisSpec) -> pd.DataFrame | None:
+    """The ``[ite]`` section's new patients, read and checked (None without the section)."""
+    if spec.ite is None:
+        return None
+    from bayes_ipd.ite.section import ite_patients
+
+    return ite_patients(spec)
+
+
+def _ite_section(spec: AnalysisSpec, rows: pd.DataFrame | None, patients: Any) -> Any:
+    """The ``[ite]`` section run on the rows and new patients the analysis already read."""
     if spec.ite is None:
         return None
     from bayes_ipd.ite.section import run_ite_section
 
-    return run_ite_section(spec)
+    return run_ite_section(spec, rows=rows, patients=patients)
 
 
-def review_checks(spec: AnalysisSpec, ipd: IPD | None, two: TwoStageResult | None) -> dict:
-    """The ``[report]`` section's flow and integrity check (``{}`` for those not named)."""
+def review_checks(
+    spec: AnalysisSpec,
+    ipd: IPD | None,
+    two: TwoStageResult | None,
+    *,
+    stage_one: AggregateData | None = None,
+) -> dict:
+    """The ``[report]`` section's flow and integrity check (``{}`` for those not named).
+
+    ``stage_one``, the two-stage route's per-trial fits of ``ipd`` (adjusted for the model's
+    covariates), is reused by the integrity check rather than fitted again.
+    """
     out: dict[str, Any] = {}
     if spec.report.flow is not None:
         from bayes_ipd.prisma import read_flow
@@ -327,7 +398,9 @@ def review_checks(spec: AnalysisSpec, ipd: IPD | None, two: TwoStageResult | Non
         from bayes_ipd.two_stage.integrity import check_integrity
 
         threshold = spec.report.integrity_threshold
-        kw = {} if threshold is None else {"threshold": threshold}
+        kw: dict[str, Any] = {} if threshold is None else {"threshold": threshold}
+        if stage_one is not None:
+            kw["stage_one"] = {tuple(spec.model.covariates): stage_one}
         out["integrity"] = check_integrity(ipd, spec.report.published, **kw)
     return out
 

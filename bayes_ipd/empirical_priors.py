@@ -40,14 +40,14 @@ import math
 import re
 import warnings
 from dataclasses import dataclass
-from typing import Any
-
-import numpy as np
-from scipy import stats
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 from bayes_ipd.errors import PriorError
-from bayes_ipd.families import Family
-from bayes_ipd.priors import Prior
+from bayes_ipd.prior_values import LogT, Prior, register_named_prior
+
+if TYPE_CHECKING:
+    from bayes_ipd.conventions import EffectScale
 
 __all__ = [
     "RHODES_AREAS",
@@ -190,30 +190,9 @@ RHODES_DF = 5.0
 # ---------------------------------------------------------------- values
 
 
-class LogT:
-    """``x = exp(y)``, ``y ~ student_t(nu, mu, sigma)``: the log-t of bayesmeta's ``dlt5``."""
-
-    def __init__(self, nu: float, mu: float, sigma: float) -> None:
-        self._t = stats.t(nu, loc=mu, scale=sigma)
-
-    def logpdf(self, x: np.ndarray) -> np.ndarray:
-        """Log density (``-inf`` at x <= 0)."""
-        x = np.asarray(x, dtype=float)
-        safe = np.where(x > 0, x, 1.0)
-        return np.where(x > 0, self._t.logpdf(np.log(safe)) - np.log(safe), -np.inf)
-
-    def ppf(self, q: np.ndarray) -> np.ndarray:
-        """Quantiles: ``exp(mu + sigma * t_nu(q))``."""
-        return np.exp(self._t.ppf(np.asarray(q, dtype=float)))
-
-    def rvs(self, size: Any, random_state: np.random.Generator) -> np.ndarray:
-        """Draws."""
-        return np.exp(self._t.rvs(size=size, random_state=random_state))
-
-
 @dataclass(frozen=True)
 class EmpiricalPrior(Prior):
-    """A published tau² prior: a :class:`~bayes_ipd.priors.Prior` with where it came from.
+    """A published tau² prior: a :class:`~bayes_ipd.prior_values.Prior` with its source.
 
     It behaves as its distribution (``log_normal`` or ``log_student_t``, on tau² in the
     tau slot); ``str()`` gives back the name it was written as, so specs round-trip.
@@ -389,7 +368,7 @@ def _arguments(source: str, inner: str, text: str) -> dict[str, Any]:
 
 
 def parse_empirical(source: str, inner: str, text: str) -> EmpiricalPrior:
-    """Read ``turner(...)`` or ``rhodes(...)`` (called by :func:`bayes_ipd.priors.parse_prior`).
+    """Read ``turner(...)`` or ``rhodes(...)`` (for :func:`bayes_ipd.prior_values.parse_prior`).
 
     Parameters
     ----------
@@ -413,15 +392,32 @@ def parse_empirical(source: str, inner: str, text: str) -> EmpiricalPrior:
         raise PriorError(f"prior {text!r}: {err}") from None
 
 
-def warn_scale_mismatch(family: Family, slot: str, prior: Prior) -> None:
-    """Warn when ``prior`` was derived on another effect scale than ``family``'s effect."""
+def warn_scale_mismatch(scale: EffectScale, slot: str, prior: Prior, *, model: str) -> None:
+    """Warn when ``prior`` was derived on another effect scale than the model's effect.
+
+    Parameters
+    ----------
+    scale : EffectScale
+        The scale of the model's treatment effect (its family's ``scale``).
+    slot : str
+        The prior's slot, for the message.
+    prior : Prior
+        The prior; only an :class:`EmpiricalPrior` knows the scale it was derived on.
+    model : str
+        The model's name in the message (its family's name, ``"survival"``).
+    """
     meant = getattr(prior, "effect_scale", None)
-    if not meant or meant == family.scale.code:
+    if not meant or meant == scale.code:
         return
     warnings.warn(
         f"the {slot} prior {prior} was derived for the {meant} scale, but the "
-        f"{family.name} model's effect is a {family.scale.name} ({family.scale.code}): "
+        f"{model} model's effect is a {scale.name} ({scale.code}): "
         f"{getattr(prior, 'scale_advice', '')}",
         UserWarning,
         stacklevel=4,
     )
+
+
+# ``turner(...)`` and ``rhodes(...)`` in any prior text (a spec, a PriorSet, parse_prior).
+for _source in _KEYS:
+    register_named_prior(_source, partial(parse_empirical, _source))

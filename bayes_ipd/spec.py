@@ -49,6 +49,10 @@ analysis read from a TOML file:
     stage1 = "ols"               # | ridge | lasso | forest | boosting | bayes
     stage2 = "mvma"              # | weighted | mvbayes | mixing (default: by stage1)
 
+    [sensitivity]  # optional: the prior grid of `bayes-ipd run --sensitivity`
+    tau = ["half_normal(0.5)", "half_cauchy(0.5)", "turner()"]
+    effect = ["normal(0, 1)", "normal(0, 10)"]
+
 Relative paths are read relative to the spec file's folder. Unknown sections and keys are
 errors naming ``section.key``; nothing is ignored silently.
 """
@@ -75,6 +79,7 @@ from bayes_ipd.spec_sections import (
     DataSection,
     ITESettings,
     ReportSettings,
+    SensitivityGrid,
 )
 from bayes_ipd.spec_values import (
     check_keys,
@@ -85,7 +90,7 @@ from bayes_ipd.spec_values import (
     positive_int,
     prior_mapping,
 )
-from bayes_ipd.splines import check_splines
+from bayes_ipd.spline_basis import check_splines
 
 __all__ = [
     "AnalysisSpec",
@@ -94,6 +99,7 @@ __all__ = [
     "ModelSpec",
     "ReportSettings",
     "SamplerSettings",
+    "SensitivityGrid",
     "TwoStageSettings",
     "parse_analysis_spec",
     "read_analysis_spec",
@@ -348,7 +354,8 @@ class AnalysisSpec:
     """A whole analysis: data, model, sampler and two-stage settings.
 
     ``model.family`` must equal ``data.family`` (in TOML, the family is given once, in
-    ``[data]``). ``source`` is the TOML file it was read from, if any.
+    ``[data]``). ``source`` is the TOML file it was read from, if any. ``sensitivity`` is
+    the ``[sensitivity]`` prior grid (None without the section).
     """
 
     data: DataSection
@@ -358,6 +365,7 @@ class AnalysisSpec:
     report: ReportSettings = field(default_factory=ReportSettings)
     source: Path | None = None
     ite: ITESettings | None = None
+    sensitivity: SensitivityGrid | None = None
 
     def __post_init__(self) -> None:
         if self.model.family != self.data.family:
@@ -383,6 +391,7 @@ class AnalysisSpec:
             "two_stage": self.two_stage.to_dict(),
             **({"report": self.report.to_dict()} if self.report != ReportSettings() else {}),
             **({"ite": self.ite.to_dict()} if self.ite is not None else {}),
+            **({"sensitivity": self.sensitivity.to_dict()} if self.sensitivity is not None else {}),
         }
 
 
@@ -401,10 +410,8 @@ def _spec_from_document(
             raise SpecError(f"unknown section [{section}]; sections: {', '.join(SECTIONS)}")
     if "data" not in doc:
         raise SpecError("the [data] section is required")
-    if "sensitivity" in doc:  # checked here, whether or not `run --sensitivity` is given
-        from bayes_ipd.sensitivity import grid_from_table
-
-        grid_from_table(_table(doc, "sensitivity"))
+    # checked first, and whether or not `run --sensitivity` is given
+    grid = SensitivityGrid.from_dict(_table(doc, "sensitivity")) if "sensitivity" in doc else None
     data = DataSection.from_dict(_table(doc, "data"), base_dir)
     model_table = _table(doc, "model")
     check_keys("model", model_table, tuple(k for k in _MODEL_FIELDS if k not in _NOT_IN_MODEL))
@@ -422,6 +429,7 @@ def _spec_from_document(
         report=ReportSettings.from_dict(_table(doc, "report"), base_dir),
         source=source,
         ite=ITESettings.from_dict(_table(doc, "ite"), base_dir) if "ite" in doc else None,
+        sensitivity=grid,
     )
 
 

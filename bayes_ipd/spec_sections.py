@@ -1,10 +1,11 @@
-"""The ``[data]``, ``[report]`` and ``[ite]`` sections of a TOML analysis spec.
+"""The ``[data]``, ``[report]``, ``[ite]`` and ``[sensitivity]`` sections of a TOML spec.
 
 Values checked when the spec is read (:mod:`bayes_ipd.spec` assembles them into an
 :class:`~bayes_ipd.spec.AnalysisSpec` and re-exports them): where the data are and which
 columns hold what (:class:`DataSection`), the report's extra inputs
-(:class:`ReportSettings`) and the individualised-treatment-effect analysis run after the
-main one (:class:`ITESettings`).
+(:class:`ReportSettings`), the individualised-treatment-effect analysis run after the
+main one (:class:`ITESettings`) and the prior grid of ``run --sensitivity``
+(:class:`SensitivityGrid`, swept by :mod:`bayes_ipd.sensitivity`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import numbers
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from typing import Any
 from bayes_ipd.data.missing import MISSING_POLICIES
 from bayes_ipd.errors import SpecError
 from bayes_ipd.families import FAMILY_NAMES, get_family
+from bayes_ipd.priors import Prior, as_prior, check_slot
 from bayes_ipd.spec_values import (
     check_keys,
     choice,
@@ -34,6 +36,7 @@ from bayes_ipd.spec_values import (
 
 __all__ = [
     "AGGREGATE_COUNT_KEYS",
+    "GRID_SLOTS",
     "ITE_META",
     "ITE_RANDOM",
     "ITE_WEIGHTS",
@@ -41,7 +44,9 @@ __all__ = [
     "DataSection",
     "ITESettings",
     "ReportSettings",
+    "SensitivityGrid",
     "default_ite_stage2",
+    "grid_from_table",
 ]
 
 RESPONSE_KEYS = ("outcome", "time", "event")
@@ -359,5 +364,99 @@ _ITE_FIELDS = tuple(f.name for f in dataclasses.fields(ITESettings))
 
 def default_ite_stage2(learner: Any) -> str:
     """The stage 2 used when none is given: ``mvma`` for a learner with coefficients and
-    their covariance (ols, bayes), else ``weighted`` (``bayes-ipd ite`` and ``[ite]``)."""
-    return "mvma" if learner.linear else "weighted"
+    their covariance (ols, bayes), else ``weighted``
+    (:func:`bayes_ipd.ite.stage2.default_ite_stage2`)."""
+    from bayes_ipd.ite.stage2 import default_ite_stage2 as rule  # ite owns the rule
+
+    return rule(learner)
+
+
+# --------------------------------------------------------------------------- [sensitivity]
+
+GRID_SLOTS = ("tau", "effect")
+"""The prior slots a ``[sensitivity]`` grid may vary."""
+
+
+def _grid_priors(where: str, slot: str, values: Any) -> tuple[Prior, ...]:
+    """One slot's list of priors, each parsed and checked for the slot."""
+    if isinstance(values, str) or not isinstance(values, Sequence) or not values:
+        raise SpecError(f"{where}.{slot} = {values!r} must be a non-empty list of priors")
+    priors = []
+    for value in values:
+        try:
+            prior = as_prior(value)
+            check_slot(slot, prior)
+        except ValueError as err:
+            raise SpecError(f"{where}.{slot}: {err}") from None
+        priors.append(prior)
+    return tuple(priors)
+
+
+def grid_from_table(
+    table: Mapping[str, Any], where: str = "sensitivity"
+) -> dict[str, tuple[Prior, ...]]:
+    """A ``[sensitivity]`` table as ``{slot: (Prior, ...)}`` (slots :data:`GRID_SLOTS`).
+
+    Raises
+    ------
+    SpecError
+        An unknown key, a value that is not a non-empty list of prior strings, or a prior
+        unfit for its slot (naming ``sensitivity.<slot>`` and the prior).
+    """
+    out: dict[str, tuple[Prior, ...]] = {}
+    for slot, values in table.items():
+        if slot not in GRID_SLOTS:
+            raise SpecError(
+                f"unknown key {where}.{slot}; allowed keys in [{where}]: {', '.join(GRID_SLOTS)}"
+            )
+        out[slot] = _grid_priors(where, slot, values)
+    return out
+
+
+@dataclass(frozen=True)
+class SensitivityGrid:
+    """``[sensitivity]``: the priors ``run --sensitivity`` refits the model over.
+
+    Every combination of the ``tau`` and ``effect`` priors is fitted
+    (:func:`bayes_ipd.sensitivity.sensitivity`); an empty slot keeps the fit's prior, and
+    a grid with both slots empty sweeps :func:`bayes_ipd.sensitivity.default_grid`.
+
+    Parameters
+    ----------
+    tau, effect : tuple of Prior
+        Priors of the slot (strings are parsed); each checked for its slot.
+
+    Raises
+    ------
+    SpecError
+        A value that is not a non-empty list of priors, or a prior unfit for its slot
+        (naming ``sensitivity.<slot>``).
+
+    Examples
+    --------
+    >>> grid = SensitivityGrid.from_dict({"tau": ["half_normal(0.5)", "half_cauchy(0.5)"]})
+    >>> grid.to_dict()
+    {'tau': ['half_normal(0.5)', 'half_cauchy(0.5)']}
+    """
+
+    tau: tuple[Prior, ...] = ()
+    effect: tuple[Prior, ...] = ()
+
+    def __post_init__(self) -> None:
+        for slot in GRID_SLOTS:
+            values = getattr(self, slot)
+            if values != ():  # () is the slot left out; anything else is checked
+                object.__setattr__(self, slot, _grid_priors("sensitivity", slot, values))
+
+    def by_slot(self) -> dict[str, tuple[Prior, ...]]:
+        """The slots given, as ``{slot: (Prior, ...)}`` (the form of :func:`grid_from_table`)."""
+        return {slot: getattr(self, slot) for slot in GRID_SLOTS if getattr(self, slot)}
+
+    def to_dict(self) -> dict[str, list[str]]:
+        """Plain TOML/JSON-ready values: the slots given, priors as strings."""
+        return {slot: [str(p) for p in priors] for slot, priors in self.by_slot().items()}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> SensitivityGrid:
+        """Build from a ``[sensitivity]`` table; an unknown key is a SpecError naming it."""
+        return cls(**grid_from_table(d))

@@ -104,7 +104,7 @@ def level_list(name: str, value: Any, family: Any) -> tuple[str, ...]:
     outcome is ordinal (``family.responses``)."""
     from bayes_ipd.data.levels import level_labels
 
-    if not any(r.check == "ordinal" for r in family.responses):
+    if not any(r.coded_from_levels for r in family.responses):
         raise SpecError(f"{name} is for an ordinal outcome, not family {family.name!r}; remove it")
     if isinstance(value, str) or not isinstance(value, list | tuple) or len(value) < 2:
         raise SpecError(

@@ -13,7 +13,15 @@ import pytest
 from scipy import special, stats
 
 from bayes_ipd.families.survival import default_cutpoints
-from bayes_ipd.one_stage.builder import build_model, choose_parameterisation
+from bayes_ipd.one_stage.aggregate_trials import AggregateTrials
+from bayes_ipd.one_stage.builder import (
+    aggregate_only_design,
+    build_aggregate_model,
+    build_model,
+    choose_parameterisation,
+    effect_form,
+    residual_tau2,
+)
 from bayes_ipd.one_stage.design import design_from_summaries
 from bayes_ipd.one_stage.summaries import summarise_trial
 from bayes_ipd.spec import ModelSpec
@@ -192,3 +200,32 @@ def test_parameterisation_rule():
     assert choose_parameterisation(design(20, 0.01), spec)["theta"] == "noncentred"
     forced = ModelSpec(family="gaussian", parameterisation="noncentred")
     assert choose_parameterisation(design(4000, 1.0), forced)["theta"] == "noncentred"
+
+
+def test_one_rule_decides_the_aggregate_only_form():
+    """An AD-only model applies the IPD rule (:func:`effect_form`) to the published
+    estimates: precise, heterogeneous trials -> centred; imprecise, alike ones -> not."""
+    spec = ModelSpec(family="binomial")
+    studies = tuple(f"T{k}" for k in range(6))
+    spread = np.array([-1.0, -0.5, 0.0, 0.3, 0.8, 1.2])
+    precise = aggregate_only_design(spec, AggregateTrials(studies, spread, np.full(6, 0.05)))
+    vague = aggregate_only_design(spec, AggregateTrials(studies, spread / 50, np.full(6, 1.0)))
+    assert effect_form(precise, spec) == "centred"
+    assert effect_form(vague, spec) == "noncentred"
+    assert choose_parameterisation(precise, spec) == {"theta": "centred"}
+    built = build_aggregate_model(precise, spec)
+    assert dict(built.parameterisation) == {"theta_ad": "centred"}
+    forced = ModelSpec(family="binomial", parameterisation="noncentred")
+    assert effect_form(precise, forced) == "noncentred"
+
+
+def test_residual_tau2_given_moderators():
+    """A moderator that explains the spread leaves no residual τ²; a collinear or too
+    short one leaves the plain DerSimonian-Laird τ²."""
+    se = np.full(6, 0.1)
+    w = np.linspace(-1.0, 1.0, 6)
+    est = 0.8 * w
+    assert residual_tau2(est, se) > 0.2
+    assert residual_tau2(est, se, w[:, None]) == pytest.approx(0.0, abs=1e-12)
+    assert residual_tau2(est, se, np.c_[w, 2 * w]) == residual_tau2(est, se)
+    assert residual_tau2(est[:2], se[:2], w[:2, None]) == residual_tau2(est[:2], se[:2])

@@ -198,3 +198,15 @@ def test_out_refuses_to_overwrite_an_input_before_fitting(workdir, capsys, monke
         spec.write_text(_spec_text('path = "../bp.csv"'))
         code, _, err = _run(["run", str(spec), "--out", str(spec.parent)], capsys)
         assert code == 2 and name in err.strip().splitlines()[-1]
+
+
+def test_out_and_report_check_one_list_of_inputs():
+    from bayes_ipd.cli.run import _spec_inputs
+    from bayes_ipd.models import resolve_spec
+    from bayes_ipd.spec import read_analysis_spec
+
+    path = resolve_spec("bcg_hybrid")
+    spec = read_analysis_spec(path)
+    inputs = _spec_inputs(str(path), spec)
+    expected = [path, spec.data.path, spec.data.aggregate, spec.report.flow, spec.report.published]
+    assert inputs == [Path(p) for p in expected]

@@ -1,4 +1,4 @@
-"""The vectorised R-hat and ESS (bayes_ipd.one_stage.convergence) against ArviZ's own.
+"""The vectorised R-hat and ESS (bayes_ipd.convergence) against ArviZ's own.
 
 ArviZ 0.x computes each scalar parameter separately (``arviz.rhat``, ``arviz.ess`` with
 ``method="bulk"`` / ``"tail"``); it is the independent reference here. Draws are
@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from bayes_ipd.one_stage.convergence import convergence, pooled_ranks
+from bayes_ipd.convergence import convergence, pooled_ranks
 from bayes_ipd.one_stage.sampling import diagnose
 
 

@@ -331,3 +331,14 @@ def test_pymc_log_student_t_is_a_prior_on_tau_squared():
     assert {d.name for d in model.deterministics} >= {"tau2", "tau"}
     logp = model.compile_logp()({"tau2_log": math.log(0.04)})
     assert logp == pytest.approx(stats.t.logpdf(math.log(0.04), 5, -3.44, 2.59))
+
+
+def test_warn_scale_mismatch_takes_the_effect_scale_not_a_family():
+    from bayes_ipd.conventions import SCALES
+    from bayes_ipd.empirical_priors import warn_scale_mismatch
+
+    with pytest.warns(UserWarning, match=r"logOR scale.*survival model's effect.*\(logHR\)"):
+        warn_scale_mismatch(SCALES["logHR"], "tau", turner_prior(), model="survival")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warn_scale_mismatch(SCALES["logOR"], "tau", turner_prior(), model="binomial")

@@ -1,4 +1,4 @@
-"""Multivariate random-effects meta-analysis (bayes_ipd/ite/mvma.py) against published
+"""Multivariate random-effects meta-analysis (bayes_ipd/two_stage/mvma.py) against published
 metafor figures and an independent REML written out here and maximised by scipy."""
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections import Counter
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
@@ -129,14 +130,33 @@ def _main(argv: list[str]) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
+READS: Counter = Counter()
+"""Tables read by the shipped run, by file name (each input is read once per run)."""
+
+
 @pytest.fixture(scope="module")
 def shipped_run(tmp_path_factory):
     """``bayes-ipd run bp_ite --out DIR`` (few draws): the JSON document ``run --json``
     prints (``summary.json`` holds it, :meth:`AnalysisResult.to_dict`) and the text."""
+    import bayes_ipd.data.reading as reading
+
+    read_table = reading.read_table
+
+    def counting_read_table(path, **kwargs):
+        READS[Path(path).name] += 1
+        return read_table(path, **kwargs)
+
     out_dir = tmp_path_factory.mktemp("bp_ite")
-    code, text, err = _main(["run", "bp_ite", "--out", str(out_dir), *SMALL])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(reading, "read_table", counting_read_table)
+        code, text, err = _main(["run", "bp_ite", "--out", str(out_dir), *SMALL])
     assert code == 0, err
     return json.loads((out_dir / "summary.json").read_text()), text
+
+
+def test_run_reads_the_rows_and_the_new_patients_once(shipped_run):
+    # the [ite] step takes the rows and new patients the run already read
+    assert READS["bp_trials.csv"] == 1 and READS["bp_new_patients.csv"] == 1, READS
 
 
 def test_run_json_ite_member_is_the_ite_commands_object(shipped_run):

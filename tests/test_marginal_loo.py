@@ -1,6 +1,6 @@
 """Marginal leave-one-trial-out LOO: each trial's (alpha_k, theta_k) integrated out.
 
-The quadrature (bayes_ipd.checks.marginal) is checked against an independent computation:
+The quadrature (bayes_ipd.families.quadrature) is checked against an independent computation:
 scipy's adaptive ``dblquad`` of the participant-row likelihood (written out here, not taken
 from the package) times the prior / population densities, and, for gaussian, against the
 closed form (itself checked against scipy's multivariate normal in test_results.py). The
@@ -21,8 +21,8 @@ import xarray as xr
 from scipy import optimize, stats
 from scipy.special import logsumexp
 
-from bayes_ipd.checks.marginal import TrialDraws, adaptive_gauss_hermite
 from bayes_ipd.families.base import Family
+from bayes_ipd.families.quadrature import TrialDraws, adaptive_gauss_hermite
 from bayes_ipd.one_stage.design import design_from_summaries
 from bayes_ipd.one_stage.fitting import fit
 from bayes_ipd.one_stage.summaries import summarise_trial

@@ -16,8 +16,8 @@ import xarray as xr
 from scipy import stats
 from scipy.special import expit, logsumexp
 
-from bayes_ipd.checks.marginal import TrialDraws
 from bayes_ipd.families.base import Family
+from bayes_ipd.families.quadrature import TrialDraws
 from bayes_ipd.one_stage.design import design_from_summaries
 from bayes_ipd.one_stage.summaries import summarise_trial
 

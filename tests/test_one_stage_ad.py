@@ -243,6 +243,34 @@ def test_ad_only_design_carries_no_rows():
     assert design.k == 0 and design.aggregate.k == 8
 
 
+def test_arm_counts_are_the_family_answer():
+    """The family says what a 2x2 table becomes; families without per-cell event counts
+    refuse (naming what to give instead)."""
+    from bayes_ipd.families import get_family
+
+    stats = get_family("binomial").arm_count_statistics(
+        np.array([3.0, 5.0]), np.array([40.0, 42.0])
+    )
+    assert np.array_equal(stats["cell_z"], [[1.0, 0.0], [1.0, 1.0]])
+    assert stats["cell_n"].tolist() == [40.0, 42.0]
+    assert stats["cell_events"].tolist() == [3.0, 5.0]
+    for name in ("gaussian", "survival", "poisson", "ordinal"):
+        with pytest.raises(IPDDataError, match="estimate and SE instead"):
+            get_family(name).arm_count_statistics(np.ones(2), np.full(2, 9.0))
+
+
+def test_aggregate_trials_imports_neither_builder_nor_result():
+    """The AD values and hooks sit below the builder and the result (issue 24)."""
+    import ast
+    from pathlib import Path
+
+    import bayes_ipd.one_stage.aggregate_trials as module
+
+    tree = ast.parse(Path(module.__file__).read_text())
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert not imported & {"bayes_ipd.one_stage.builder", "bayes_ipd.one_stage.result"}
+
+
 # ------------------------------------------------------------------------- bad input
 
 

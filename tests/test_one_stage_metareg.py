@@ -264,7 +264,7 @@ moderator = "normal(0, 0.1)"
     assert "moderators" not in bi.ModelSpec("gaussian").to_dict()
     # an AD-only gaussian model has no outcome SD: the moderator prior must be given
     ad = _bcg_ad()
-    from bayes_ipd.one_stage.aggregate_trials import build_aggregate_model
+    from bayes_ipd.one_stage.builder import build_aggregate_model
 
     bare = bi.ModelSpec(
         "gaussian",

@@ -543,3 +543,32 @@ def test_resolve_priors_rejects_unknown_slot_and_bad_prior():
         resolve_priors("binomial", {"mu": "normal(0, 1)"})
     with pytest.raises(PriorError, match=r"normal\(0, -1\)"):
         resolve_priors("binomial", {"effect": "normal(0, -1)"})
+
+
+def test_prior_values_are_the_priors_names_and_load_no_family():
+    """``bayes_ipd.prior_values`` holds the values (``bayes_ipd.priors`` re-exports them)
+    and loads no outcome family, route or sampler (issue 24)."""
+    import subprocess
+    import sys
+
+    import bayes_ipd.prior_values as values
+    import bayes_ipd.priors as priors
+
+    for name in ("Prior", "PriorSet", "parse_prior", "as_prior", "check_slot", "SLOTS"):
+        assert getattr(priors, name) is getattr(values, name)
+    above = ("bayes_ipd.families", "bayes_ipd.empirical_priors", "bayes_ipd.priors", "pymc")
+    code = (
+        "import sys, bayes_ipd.prior_values; "
+        f"print(' '.join(sorted(m for m in sys.modules if m.startswith({above!r}))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == []
+
+
+def test_prior_set_round_trips_a_named_empirical_prior():
+    priors = resolve_priors("binomial", {"tau": "turner(outcome = 'pain')"})
+    again = PriorSet(**priors.to_dict())
+    assert again == priors
+    assert str(again.tau) == "turner(outcome = 'pain', comparison = " + (
+        "'pharmacological vs. placebo / control')"
+    )

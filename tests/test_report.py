@@ -1,4 +1,4 @@
-"""The HTML report (bayes_ipd/report/) and the hybrid table (bayes_ipd/report/hybrid.py).
+"""The HTML report (bayes_ipd/report/) and the hybrid table (bayes_ipd/hybrid.py).
 
 One small hybrid fit (4 simulated gaussian trials with rows + 4 published estimates, one
 of them labelled ``<script>...``) feeds every test; the fit has the structure of
@@ -20,9 +20,9 @@ import pytest
 
 import bayes_ipd as bi
 from bayes_ipd.analysis import AnalysisResult
+from bayes_ipd.hybrid import COLUMNS
 from bayes_ipd.one_stage.aggregate_trials import AggregateTrials
 from bayes_ipd.report import SECTIONS, hybrid_comparison, render_report, write_report
-from bayes_ipd.report.hybrid import COLUMNS
 from bayes_ipd.spec import AnalysisSpec, DataSection, ReportSettings
 from bayes_ipd.two_stage import two_stage
 

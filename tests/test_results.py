@@ -30,13 +30,13 @@ from matplotlib.figure import Figure
 from scipy import stats
 
 from bayes_ipd.conventions import NODE_KEYS
+from bayes_ipd.draws import coefficient_draws, log_hazard_draws, quantile_labels
 from bayes_ipd.families.base import Family
 from bayes_ipd.families.cells import arm_totals
 from bayes_ipd.families.gaussian import gaussian_marginal_loglik, replicate_gaussian
 from bayes_ipd.families.survival import replicate_survival
 from bayes_ipd.one_stage.builder import build_model
 from bayes_ipd.one_stage.design import design_from_summaries
-from bayes_ipd.one_stage.draws import coefficient_draws, log_hazard_draws, quantile_labels
 from bayes_ipd.one_stage.fitting import fit
 from bayes_ipd.one_stage.result import OneStageResult
 from bayes_ipd.one_stage.summaries import design_rows, summarise_trial

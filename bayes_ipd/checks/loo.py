@@ -31,12 +31,11 @@ from scipy import stats
 
 from bayes_ipd.checks.marginal import TrialDraws
 from bayes_ipd.conventions import json_ready
+from bayes_ipd.draws import coefficient_draws
 from bayes_ipd.families.base import draw_count, flat_draws
-from bayes_ipd.one_stage.design import moderator_arrays
-from bayes_ipd.one_stage.draws import coefficient_draws
 
 if TYPE_CHECKING:
-    from bayes_ipd.one_stage.result import OneStageResult
+    from bayes_ipd.draws import Fit
 
 __all__ = [
     "PARETO_K_THRESHOLD",
@@ -131,12 +130,12 @@ CONDITIONAL_GROUP = "conditional_log_likelihood"
 """Group of :func:`loo_idata` that keeps the conditional per-trial terms."""
 
 
-def leave_one_trial_out(result: OneStageResult, marginal: bool | None = None) -> LooResult:
+def leave_one_trial_out(result: Fit, marginal: bool | None = None) -> LooResult:
     """Leave-one-trial-out PSIS-LOO, one log-likelihood term per trial.
 
     Parameters
     ----------
-    result : OneStageResult
+    result : Fit
     marginal : bool, optional
         ``False``: the conditional terms (the ``log_likelihood`` group written while
         sampling), each trial's log-likelihood given its own parameters (``alpha_k``,
@@ -198,12 +197,12 @@ def leave_one_trial_out(result: OneStageResult, marginal: bool | None = None) ->
     )
 
 
-def _ad_labels(result: OneStageResult) -> tuple[str, ...]:
+def _ad_labels(result: Fit) -> tuple[str, ...]:
     ad = result.built.design.aggregate
     return () if ad is None else tuple(ad.labels)
 
 
-def trial_draws(result: OneStageResult) -> TrialDraws:
+def trial_draws(result: Fit) -> TrialDraws:
     """The posterior draws with each trial's ``(alpha_k, theta_k)`` distribution.
 
     ``theta_k ~ Normal(mu + gamma_across'(zbar_k - zbar), tau)``; ``alpha_k ~
@@ -219,7 +218,7 @@ def trial_draws(result: OneStageResult) -> TrialDraws:
     if design.interaction_terms:
         t_loc = t_loc + flat_draws(post["gamma_across"], "interaction") @ design.across.T
     if built.spec.moderators and k:
-        w = moderator_arrays(design, built.spec.moderators).ipd
+        w = design.moderator_values(built.spec.moderators).ipd
         t_loc = t_loc + flat_draws(post["gamma_moderator"], "moderator") @ w.T
     t_scale = np.repeat(flat_draws(post["tau"])[:, None], k, axis=1)
     intercept_prior = None
@@ -241,7 +240,7 @@ def trial_draws(result: OneStageResult) -> TrialDraws:
     )
 
 
-def marginal_loglik(result: OneStageResult) -> xr.DataArray:
+def marginal_loglik(result: Fit) -> xr.DataArray:
     """Each trial's log-likelihood with ``alpha_k`` and ``theta_k`` integrated out.
 
     At every posterior draw of the other parameters, ``alpha_k`` is integrated over its
@@ -276,7 +275,7 @@ def marginal_loglik(result: OneStageResult) -> xr.DataArray:
 
 
 def _trial_terms(
-    result: OneStageResult,
+    result: Fit,
     ipd_columns: list[np.ndarray],
     ad_labels: tuple[str, ...],
     ad_values: np.ndarray,
@@ -300,9 +299,7 @@ def _trial_terms(
     )
 
 
-def aggregate_loglik_terms(
-    result: OneStageResult, *, marginal: bool
-) -> tuple[tuple[str, ...], np.ndarray]:
+def aggregate_loglik_terms(result: Fit, *, marginal: bool) -> tuple[tuple[str, ...], np.ndarray]:
     """Each estimate-and-SE AD trial's log-likelihood term, for every draw.
 
     Conditional: ``log N(y_k; theta_ad_k, s_k²)``; marginal (``theta_ad_k`` integrated
@@ -324,7 +321,7 @@ def aggregate_loglik_terms(
     if marginal:
         loc = np.repeat(flat_draws(post["mu"])[:, None], ad.k, axis=1)
         if built.spec.moderators:
-            w = moderator_arrays(built.design, built.spec.moderators).ad
+            w = built.design.moderator_values(built.spec.moderators).ad
             loc = loc + flat_draws(post["gamma_moderator"], "moderator") @ w.T
         sd = np.sqrt(se[None, :] ** 2 + flat_draws(post["tau"])[:, None] ** 2)
     else:
@@ -333,7 +330,7 @@ def aggregate_loglik_terms(
     return tuple(ad.studies), stats.norm.logpdf(y[None, :], loc, sd)
 
 
-def conditional_loglik(result: OneStageResult) -> xr.DataArray:
+def conditional_loglik(result: Fit) -> xr.DataArray:
     """Each trial's log-likelihood given its own parameters: the IPD trials' terms
     computed while sampling, then the AD trials' (:func:`aggregate_loglik_terms`)."""
     columns = []
@@ -344,7 +341,7 @@ def conditional_loglik(result: OneStageResult) -> xr.DataArray:
     return _trial_terms(result, columns, ad_labels, ad_values, "conditional")
 
 
-def loo_idata(result: OneStageResult) -> az.InferenceData:
+def loo_idata(result: Fit) -> az.InferenceData:
     """The fit's InferenceData with the default leave-one-trial-out terms as its
     ``log_likelihood`` group (variable ``trial``).
 

@@ -37,13 +37,17 @@ import xarray as xr
 from matplotlib.figure import Figure
 
 from bayes_ipd.conventions import ARMS
+from bayes_ipd.draws import model_coefficients, thin
 from bayes_ipd.families.base import draw_count
-from bayes_ipd.one_stage.draws import coefficient_draws, thin
 from bayes_ipd.plots import ppc_plot
 from bayes_ipd.plots.rootogram import rootogram_plot
 
 if TYPE_CHECKING:
-    from bayes_ipd.one_stage.result import OneStageResult
+    import pymc as pm
+
+    from bayes_ipd.draws import Fit
+    from bayes_ipd.families.protocols import DesignLike as Design
+    from bayes_ipd.spec import ModelSpec
 
 __all__ = [
     "PPCResult",
@@ -51,7 +55,9 @@ __all__ = [
     "ppc_table",
     "prior_draws",
     "prior_predictive_check",
+    "replicate_statistics",
     "replicates",
+    "sample_prior",
 ]
 
 
@@ -108,12 +114,22 @@ def ppc_table(
 
 
 def replicates(
-    result: OneStageResult, params: xr.Dataset, index: np.ndarray, rng: np.random.Generator
+    result: Fit, params: xr.Dataset, index: np.ndarray, rng: np.random.Generator
 ) -> dict[str, np.ndarray]:
     """Replicated (S, K, 2) statistics of the draws ``index`` of ``params`` (the family's
     :meth:`~bayes_ipd.families.base.Family.replicate`)."""
-    design = result.built.design
-    coef = coefficient_draws(result, params)[index]
+    return replicate_statistics(result.built.design, result.built.spec, params, index, rng)
+
+
+def replicate_statistics(
+    design: Design,
+    spec: ModelSpec,
+    params: xr.Dataset,
+    index: np.ndarray,
+    rng: np.random.Generator,
+) -> dict[str, np.ndarray]:
+    """:func:`replicates` of a model's design and spec (no fit needed: e.g. prior draws)."""
+    coef = model_coefficients(design, spec, params)[index]
     return design.plugin.replicate(design, params, coef, index, rng)
 
 
@@ -205,9 +221,7 @@ class PPCResult:
         return f"{head}\n{body}"
 
 
-def _check(
-    result: OneStageResult, params: xr.Dataset, index: np.ndarray, seed: int, kind: str
-) -> PPCResult:
+def _check(result: Fit, params: xr.Dataset, index: np.ndarray, seed: int, kind: str) -> PPCResult:
     design = result.built.design
     rep = replicates(result, params, index, np.random.default_rng(seed))
     plugin = design.plugin
@@ -224,13 +238,13 @@ def _check(
 
 
 def posterior_predictive_check(
-    result: OneStageResult, seed: int | None = None, draws: int | None = None
+    result: Fit, seed: int | None = None, draws: int | None = None
 ) -> PPCResult:
     """Posterior predictive check per trial and arm (statistics in the module docstring).
 
     Parameters
     ----------
-    result : OneStageResult
+    result : Fit
     seed : int, optional
         Seed of the replication; by default the sampler's seed + 2.
     draws : int, optional
@@ -245,37 +259,38 @@ def posterior_predictive_check(
     return _check(result, params, thin(draw_count(params), draws), seed, "posterior")
 
 
-def prior_draws(result: OneStageResult, draws: int = 500, seed: int | None = None) -> xr.Dataset:
-    """Parameter draws from the model's prior (:func:`pymc.sample_prior_predictive`).
+def prior_draws(result: Fit, draws: int = 500, seed: int | None = None) -> xr.Dataset:
+    """Parameter draws from the model's prior (:func:`pymc.sample_prior_predictive`); by
+    default seeded with the sampler's seed + 3 (:func:`sample_prior`)."""
+    return sample_prior(result.built.model, draws, result.derived_seed("prior_predictive", seed))
+
+
+def sample_prior(model: pm.Model, draws: int, seed: int) -> xr.Dataset:
+    """Parameter draws from a model's prior (:func:`pymc.sample_prior_predictive`).
 
     The likelihood is a ``pm.Potential``, which prior sampling leaves out, so these are
     draws from the prior alone.
     """
     import pymc as pm
 
-    seed = result.derived_seed("prior_predictive", seed)
     logger = logging.getLogger("pymc")
     level = logger.level
     logger.setLevel(logging.WARNING)  # not the "Sampling: [...]" line
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*[Pp]otential.*")
-            prior = pm.sample_prior_predictive(
-                model=result.built.model, draws=draws, random_seed=seed
-            )
+            prior = pm.sample_prior_predictive(model=model, draws=draws, random_seed=seed)
     finally:
         logger.setLevel(level)
     return prior.prior
 
 
-def prior_predictive_check(
-    result: OneStageResult, draws: int = 500, seed: int | None = None
-) -> PPCResult:
+def prior_predictive_check(result: Fit, draws: int = 500, seed: int | None = None) -> PPCResult:
     """Prior predictive check: data replicated from parameter draws of the prior.
 
     Parameters
     ----------
-    result : OneStageResult
+    result : Fit
     draws : int
         Prior draws.
     seed : int, optional

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from bayes_ipd.cli.common import Command, Payload, UsageError, add_json, say, split_names
 
@@ -73,17 +72,15 @@ def _progress(args: argparse.Namespace, text: str) -> None:
 
 
 def _run_ite(args: argparse.Namespace) -> Payload:
-    from bayes_ipd.data.reading import read_table
-    from bayes_ipd.ite.section import ite_report, read_patients
+    from bayes_ipd.ite.section import ite_report, read_patients, read_rows
 
     covariates = split_names(args.covariates)
     if not covariates:
         raise UsageError("--covariates names no column")
     if not 0 < args.level < 1:
         raise UsageError(f"--level {args.level}: must be between 0 and 1")
-    frame = read_table(Path(args.file), sep=",", text_columns=(args.study,))
     report = ite_report(
-        frame,
+        read_rows(args.file, args.study),
         read_patients(args.new),
         study=args.study,
         treatment=args.treatment,

@@ -58,18 +58,24 @@ def _sampler_overrides(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-def _check_out_dir(out_dir: str | None, spec_path: str, spec: Any) -> None:
-    """Before any fitting: no file ``run --out`` would write is an input (the data file,
-    a summaries file, the spec itself). Inputs are only read."""
+def _spec_inputs(spec_path: str, spec: Any) -> list[Path]:
+    """Every file a run reads: the spec itself, the ``[data]`` files (rows, summaries,
+    aggregate data), the ``[report]`` files (flow, published results) and the ``[ite]`` new
+    patients. Inputs are only read; ``--out`` and ``--report`` must not name one."""
+    data = spec.data
+    inputs = [spec_path, data.path, *data.summaries, data.aggregate]
+    inputs += [spec.report.flow, spec.report.published]
+    inputs += [spec.ite.new] if spec.ite is not None else []
+    return [Path(p) for p in inputs if p is not None]
+
+
+def _check_out_dir(out_dir: str | None, inputs: list[Path]) -> None:
+    """Before any fitting: no file ``run --out`` would write is an input."""
     if out_dir is None:
         return
     from bayes_ipd.analysis import output_paths
 
-    inputs = [Path(spec_path), *([spec.data.path] if spec.data.path is not None else [])]
-    inputs += list(spec.data.summaries)
-    inputs += [spec.data.aggregate] if spec.data.aggregate is not None else []
-    inputs += [spec.ite.new] if spec.ite is not None else []
-    resolved = {Path(p).resolve(): Path(p) for p in inputs}
+    resolved = {p.resolve(): p for p in inputs}
     for path in output_paths(out_dir).values():
         source = resolved.get(path.resolve())
         if source is not None:
@@ -87,14 +93,11 @@ def _two_stage_header(spec: Any) -> str:
     return f"Two-stage route (same data; {adjusted})"
 
 
-def _check_report_path(report: str | None, spec_path: str, spec: Any) -> None:
+def _check_report_path(report: str | None, inputs: list[Path]) -> None:
     """Before any fitting: the report file is not one of the inputs."""
     if report is None:
         return
-    inputs = [Path(spec_path), spec.data.path, spec.data.aggregate, *spec.data.summaries]
-    inputs += [spec.report.flow, spec.report.published]
-    inputs += [spec.ite.new] if spec.ite is not None else []
-    if any(p is not None and Path(p).resolve() == Path(report).resolve() for p in inputs):
+    if any(p.resolve() == Path(report).resolve() for p in inputs):
         raise UsageError(f"--report {report!r} is an input file; choose another name")
 
 
@@ -106,8 +109,9 @@ def _run_run(args: argparse.Namespace) -> Payload:
     # a shipped spec may be named instead of a file: `bayes-ipd run bcg_binary`
     args = argparse.Namespace(**{**vars(args), "spec": str(resolve_spec(args.spec))})
     spec = read_analysis_spec(args.spec)
-    _check_out_dir(args.out, args.spec, spec)
-    _check_report_path(args.report, args.spec, spec)
+    inputs = _spec_inputs(args.spec, spec)
+    _check_out_dir(args.out, inputs)
+    _check_report_path(args.report, inputs)
     overrides = _sampler_overrides(args)
     if overrides:
         sampler = SamplerSettings.from_dict({**spec.sampler.to_dict(), **overrides})

@@ -20,35 +20,12 @@ import pandas as pd
 from bayes_ipd.conventions import readonly
 from bayes_ipd.data import reading
 from bayes_ipd.data.checks import check_enough_trials
+from bayes_ipd.data.columns import Columns
 from bayes_ipd.data.messages import file_row_name, index_row_name, quoted
 from bayes_ipd.errors import IPDDataError
 from bayes_ipd.families import Family, get_family
 
 __all__ = ["IPD", "Columns"]
-
-
-@dataclass(frozen=True)
-class Columns:
-    """Names of the source columns, for labelling output.
-
-    Attributes
-    ----------
-    study, treatment : str
-        Trial identifier and treatment columns.
-    outcome : str or None
-        Outcome column (gaussian, binomial).
-    time, event : str or None
-        Follow-up time and event indicator columns (survival).
-    covariates : tuple of str
-        Covariate columns, in the order given.
-    """
-
-    study: str
-    treatment: str
-    outcome: str | None
-    time: str | None
-    event: str | None
-    covariates: tuple[str, ...]
 
 
 @dataclass(frozen=True, eq=False)

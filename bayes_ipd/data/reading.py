@@ -11,11 +11,11 @@ plug-in (:func:`bayes_ipd.families.get_family`). The caller's DataFrame is never
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from os import PathLike
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -35,6 +35,7 @@ from bayes_ipd.data.checks import (
     treatment_levels,
     warn_event_free_trials,
 )
+from bayes_ipd.data.columns import Columns
 from bayes_ipd.data.levels import ordinal_codes
 from bayes_ipd.data.messages import RowName, index_row_name, value_label
 from bayes_ipd.data.missing import apply_missing_policy, missing_report
@@ -50,9 +51,6 @@ from bayes_ipd.data.parsing import (
 )
 from bayes_ipd.errors import IPDDataError
 from bayes_ipd.families import Family, get_family
-
-if TYPE_CHECKING:  # annotations only: ipd.py imports this module, never the reverse
-    from bayes_ipd.data.ipd import IPD, Columns
 
 __all__ = [
     "COMPRESSED_SUFFIXES",
@@ -95,8 +93,13 @@ PANDAS_NA_TEXT: tuple[str, ...] = (
 # the builder behind from_frame / read_csv
 
 
+Data = TypeVar("Data")
+"""The value built: :class:`~bayes_ipd.data.IPD` (ipd.py imports this module, never the
+reverse, so the builder is given the class)."""
+
+
 def build_ipd(
-    cls: type[IPD],
+    cls: Callable[..., Data],
     columns_type: type[Columns],
     df: pd.DataFrame,
     *,
@@ -112,7 +115,7 @@ def build_ipd(
     row_name: RowName | None = None,
     min_trials: int = 2,
     levels: str | Iterable[Any] | None = None,
-) -> IPD:
+) -> Data:
     """Validate participant rows and build an :class:`~bayes_ipd.data.IPD`.
 
     Parameters
@@ -159,7 +162,7 @@ def build_ipd(
 
 
 def _validated(
-    cls: type[IPD],
+    cls: Callable[..., Data],
     df: pd.DataFrame,
     cols: Columns,
     family: Family,
@@ -168,12 +171,12 @@ def _validated(
     row_name: RowName,
     min_trials: int = 2,
     levels: Any = None,
-) -> IPD:
+) -> Data:
     n_rows = len(df)
     response_columns: dict[str, str] = {
         r.role: getattr(cols, r.role) for r in family.responses if getattr(cols, r.role)
     }
-    ordinal = {r.role for r in family.responses if r.check == "ordinal"}
+    ordinal = {r.role for r in family.responses if r.coded_from_levels}
     if levels is not None and not ordinal:
         raise IPDDataError(f"levels= is for an ordinal outcome, not family {family.name!r}")
     used = [cols.study, cols.treatment, *response_columns.values(), *cols.covariates]

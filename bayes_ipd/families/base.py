@@ -14,6 +14,13 @@ holding one :class:`Family` subclass instance, registered by name in
 * its labels in reports.
 
 No module outside ``families/`` compares a family's name; it asks the family.
+
+Families sit below the routes that call them: they import nothing above
+:mod:`bayes_ipd.prior_values`. What a family reads from the one-stage design and the model
+description is typed by the protocols of :mod:`bayes_ipd.families.protocols`
+(:class:`~bayes_ipd.families.protocols.DesignLike`,
+:class:`~bayes_ipd.families.protocols.ModelSpecLike`), and the quadrature of the marginal
+leave-one-trial-out LOO lives in :mod:`bayes_ipd.families.quadrature`.
 """
 
 from __future__ import annotations
@@ -29,10 +36,9 @@ from bayes_ipd.conventions import EffectScale
 if TYPE_CHECKING:
     import xarray as xr
 
-    from bayes_ipd.checks.marginal import TrialDraws
-    from bayes_ipd.one_stage.design import Design
-    from bayes_ipd.priors import PriorSet
-    from bayes_ipd.spec import ModelSpec
+    from bayes_ipd.families.protocols import DesignLike, ModelSpecLike
+    from bayes_ipd.families.quadrature import TrialDraws
+    from bayes_ipd.prior_values import PriorSet
 
 __all__ = ["Family", "ResponseRole", "draw_count", "flat_draws", "take_columns"]
 
@@ -74,6 +80,12 @@ class ResponseRole:
     def option_name(self) -> str:
         """The command-line option (without ``--``) that names the column."""
         return self.option or self.role
+
+    @property
+    def coded_from_levels(self) -> bool:
+        """Whether the data layer codes the column 0..J-1 from its ordered levels (an
+        ordinal outcome, ``levels=``), instead of reading its numbers."""
+        return self.check == "ordinal"
 
 
 @dataclass(frozen=True)
@@ -170,6 +182,27 @@ class Family:
         """Exact one-stage sufficient statistics of one trial from its design rows."""
         raise NotImplementedError
 
+    def arm_count_statistics(self, events: np.ndarray, n: np.ndarray) -> dict[str, np.ndarray]:
+        """Exact sufficient statistics of a trial published as arm-level counts.
+
+        Parameters
+        ----------
+        events, n : numpy.ndarray
+            (2,) events and participants in the control and the treated arm.
+
+        Raises
+        ------
+        IPDDataError
+            The family's likelihood is not per-cell event counts (only then is a 2x2
+            table all the trial's information); the default.
+        """
+        from bayes_ipd.errors import IPDDataError
+
+        raise IPDDataError(
+            f"arm-level counts enter only a model whose likelihood is per-cell event "
+            f"counts; the {self.name} family's is not: give an estimate and SE instead"
+        )
+
     def stack_statistics(
         self, per_trial: Sequence[Mapping[str, np.ndarray]], columns: Sequence[np.ndarray]
     ) -> dict[str, np.ndarray]:
@@ -180,21 +213,21 @@ class Family:
         """Per covariate term, a number that is 0 exactly when the term is constant."""
         raise NotImplementedError
 
-    def term_scales(self, design: Design) -> np.ndarray:
+    def term_scales(self, design: DesignLike) -> np.ndarray:
         """Pooled within-trial SD of each covariate term (1 where it is 0 or undefined)."""
         raise NotImplementedError
 
     # ------------------------------------------------------------- crude per-trial values
 
-    def crude_effects(self, design: Design) -> tuple[np.ndarray, np.ndarray]:
+    def crude_effects(self, design: DesignLike) -> tuple[np.ndarray, np.ndarray]:
         """Per-trial unadjusted treatment effect and its approximate SE."""
         raise NotImplementedError
 
-    def control_levels(self, design: Design) -> tuple[np.ndarray, np.ndarray]:
+    def control_levels(self, design: DesignLike) -> tuple[np.ndarray, np.ndarray]:
         """Per-trial crude control-arm level and its SE (for the intercept rule)."""
         raise NotImplementedError
 
-    def outcome_scale(self, design: Design) -> tuple[float, float] | None:
+    def outcome_scale(self, design: DesignLike) -> tuple[float, float] | None:
         """(mean, SD) of the outcome that scale-aware priors use; None on a fixed scale."""
         return None
 
@@ -213,35 +246,35 @@ class Family:
 
     # --------------------------------------------------------------- one-stage graph
 
-    def coords(self, design: Design) -> dict[str, list]:
+    def coords(self, design: DesignLike) -> dict[str, list]:
         """Extra coordinates of the family's model variables."""
         return {}
 
-    def data_arrays(self, design: Design) -> dict[str, np.ndarray]:
+    def data_arrays(self, design: DesignLike) -> dict[str, np.ndarray]:
         """The values of the family's data containers, by name (a refit replaces them)."""
         raise NotImplementedError
 
     def loglik(
-        self, design: Design, spec: ModelSpec, priors: PriorSet, coef: Any, data: Mapping
+        self, design: DesignLike, spec: ModelSpecLike, priors: PriorSet, coef: Any, data: Mapping
     ) -> Any:
         """Per-trial log-likelihood (a length-K PyTensor vector) of the coefficient matrix."""
         raise NotImplementedError
 
-    def model_description(self, spec: ModelSpec) -> str:
+    def model_description(self, spec: ModelSpecLike) -> str:
         """Words appended to the model line of a report (e.g. the residual SD option)."""
         return ""
 
-    def design_lines(self, design: Design) -> list[str]:
+    def design_lines(self, design: DesignLike) -> list[str]:
         """Extra report lines about the design (e.g. the baseline-hazard intervals)."""
         return []
 
     # ------------------------------------------------------------- predictive checks
 
-    def observed_statistics(self, design: Design) -> dict[str, np.ndarray]:
+    def observed_statistics(self, design: DesignLike) -> dict[str, np.ndarray]:
         """The observed (K, 2) per-trial, per-arm statistics of :attr:`ppc_statistics`."""
         raise NotImplementedError
 
-    def frequency_statistics(self, design: Design) -> tuple[tuple[str, str], ...]:
+    def frequency_statistics(self, design: DesignLike) -> tuple[tuple[str, str], ...]:
         """The predictive-check statistics that form a discrete outcome's distribution.
 
         Pairs of (statistic, the value or category it counts), what
@@ -251,7 +284,7 @@ class Family:
         return ()
 
     def replicate(
-        self, design: Design, params: xr.Dataset, coef: np.ndarray, index: np.ndarray, rng: Any
+        self, design: DesignLike, params: xr.Dataset, coef: np.ndarray, index: np.ndarray, rng: Any
     ) -> dict[str, np.ndarray]:
         """Replicated (S, K, 2) statistics from parameter draws (``coef`` already indexed)."""
         raise NotImplementedError
@@ -259,7 +292,7 @@ class Family:
     # ------------------------------------------------------ leave-one-trial-out LOO
 
     def trial_loglik(
-        self, design: Design, trial: int, draws: TrialDraws, own: np.ndarray
+        self, design: DesignLike, trial: int, draws: TrialDraws, own: np.ndarray
     ) -> np.ndarray:
         """(S, N) numpy log-likelihood of trial ``trial`` at N points of its own parameters.
 
@@ -274,12 +307,14 @@ class Family:
             "own parameters cannot be integrated out; use loo(marginal=False)"
         )
 
-    def marginal_trial_loglik(self, design: Design, trial: int, draws: TrialDraws) -> np.ndarray:
+    def marginal_trial_loglik(
+        self, design: DesignLike, trial: int, draws: TrialDraws
+    ) -> np.ndarray:
         """(S,) ``log p(y_k | shared parameters)``: trial ``trial``'s log-likelihood with its
         ``(alpha_k, theta_k)`` integrated out over their prior / population distribution.
 
         Default: adaptive Gauss-Hermite quadrature of :meth:`trial_loglik`
-        (:meth:`bayes_ipd.checks.marginal.TrialDraws.integrate`); a family with a closed
+        (:meth:`bayes_ipd.families.quadrature.TrialDraws.integrate`); a family with a closed
         form overrides it (gaussian).
         """
         return draws.integrate(trial, lambda own: self.trial_loglik(design, trial, draws, own))

@@ -40,9 +40,8 @@ from bayes_ipd.families.sparse import sparse_estimate
 if TYPE_CHECKING:
     import xarray as xr
 
-    from bayes_ipd.one_stage.design import Design
-    from bayes_ipd.priors import PriorSet
-    from bayes_ipd.spec import ModelSpec
+    from bayes_ipd.families.protocols import DesignLike, ModelSpecLike
+    from bayes_ipd.prior_values import PriorSet
 
 __all__ = ["BINOMIAL", "LOG_SCALE_PRIORS", "BinomialFamily", "replicate_binomial"]
 
@@ -58,7 +57,7 @@ interactions per SD of each covariate (:data:`~bayes_ipd.priors.PER_SD_SLOTS`)."
 
 
 def replicate_binomial(
-    design: Design, coef: np.ndarray, rng: np.random.Generator
+    design: DesignLike, coef: np.ndarray, rng: np.random.Generator
 ) -> dict[str, np.ndarray]:
     """Replicated event proportion per trial and arm.
 
@@ -99,6 +98,11 @@ class BinomialFamily(CellFamily):
             "cell_events": np.bincount(inverse, weights=responses["outcome"], minlength=len(cells)),
         }
 
+    def arm_count_statistics(self, events: np.ndarray, n: np.ndarray) -> dict[str, np.ndarray]:
+        """One cell per arm (design rows ``(1, 0)`` and ``(1, 1)``): the exact binomial
+        likelihood of a 2x2 table."""
+        return {"cell_z": np.array([[1.0, 0.0], [1.0, 1.0]]), "cell_n": n, "cell_events": events}
+
     def crude_arm_levels(
         self, events: np.ndarray, at_risk: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -112,7 +116,7 @@ class BinomialFamily(CellFamily):
         return dict(LOG_SCALE_PRIORS)
 
     def loglik(
-        self, design: Design, spec: ModelSpec, priors: PriorSet, coef: Any, data: Mapping
+        self, design: DesignLike, spec: ModelSpecLike, priors: PriorSet, coef: Any, data: Mapping
     ) -> Any:
         """Bernoulli log-likelihood per trial from cells (one fused kernel with its
         gradient, :func:`~bayes_ipd.families.kernels.logistic_kernel`)."""
@@ -125,12 +129,12 @@ class BinomialFamily(CellFamily):
         """``y eta - n log(1 + e^eta)`` (numpy; for the marginal leave-one-trial-out LOO)."""
         return events * eta - n * np.logaddexp(0.0, eta)
 
-    def observed_statistics(self, design: Design) -> dict[str, np.ndarray]:
+    def observed_statistics(self, design: DesignLike) -> dict[str, np.ndarray]:
         """Event proportion per trial and arm."""
         return {"event_rate": arm_totals(design, "cell_events") / arm_totals(design, "cell_n")}
 
     def replicate(
-        self, design: Design, params: xr.Dataset, coef: np.ndarray, index: np.ndarray, rng: Any
+        self, design: DesignLike, params: xr.Dataset, coef: np.ndarray, index: np.ndarray, rng: Any
     ) -> dict[str, np.ndarray]:
         """Replicated event proportions (:func:`replicate_binomial`)."""
         return replicate_binomial(design, coef, rng)

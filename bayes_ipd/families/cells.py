@@ -20,8 +20,8 @@ from bayes_ipd.families.base import Family, take_columns
 from bayes_ipd.families.regression import Unfittable, arm_name
 
 if TYPE_CHECKING:
-    from bayes_ipd.checks.marginal import TrialDraws
-    from bayes_ipd.one_stage.design import Design
+    from bayes_ipd.families.protocols import DesignLike
+    from bayes_ipd.families.quadrature import TrialDraws
 
 __all__ = [
     "CellFamily",
@@ -75,14 +75,14 @@ def unique_cells(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return ordered[starts], inverse
 
 
-def arm_totals(design: Design, statistic: str) -> np.ndarray:
+def arm_totals(design: DesignLike, statistic: str) -> np.ndarray:
     """(K, 2) sum of a cell statistic (``cell_events``, ``cell_n``) per trial and arm."""
     st = design.stats
     idx = st["cell_study"] * 2 + st["cell_z"][:, 1].astype(np.int64)
     return np.bincount(idx, weights=st[statistic], minlength=2 * design.k).reshape(design.k, 2)
 
 
-def cell_eta(design: Design, coef: np.ndarray) -> np.ndarray:
+def cell_eta(design: DesignLike, coef: np.ndarray) -> np.ndarray:
     """(S, C) linear predictor ``z_c'b_{k(c)}`` of every cell, for (S, K, m) draws."""
     st = design.stats
     return np.einsum("cm,scm->sc", st["cell_z"], coef[:, st["cell_study"], :])
@@ -94,7 +94,7 @@ def draw_blocks(n_samples: int, n_cells: int) -> list[slice]:
     return [slice(i, min(i + size, n_samples)) for i in range(0, n_samples, size)]
 
 
-def _arm_sum_matrix(design: Design) -> sparse.csr_matrix:
+def _arm_sum_matrix(design: DesignLike) -> sparse.csr_matrix:
     """(cells, 2K) indicator matrix summing cells into trial x arm."""
     st = design.stats
     group = st["cell_study"] * 2 + st["cell_z"][:, 1].astype(np.int64)
@@ -104,7 +104,7 @@ def _arm_sum_matrix(design: Design) -> sparse.csr_matrix:
     )
 
 
-def sum_arms(values: np.ndarray, design: Design) -> np.ndarray:
+def sum_arms(values: np.ndarray, design: DesignLike) -> np.ndarray:
     """(S, C) cell values -> (S, K, 2) trial-arm sums."""
     summed = np.asarray((_arm_sum_matrix(design).T @ values.T).T)
     return summed.reshape(values.shape[0], design.k, 2)
@@ -153,7 +153,7 @@ class CellFamily(Family):
             return np.zeros(0)
         return (stats["cell_z"][:, 2 : 2 + p] ** 2).max(axis=0)
 
-    def term_scales(self, design: Design) -> np.ndarray:
+    def term_scales(self, design: DesignLike) -> np.ndarray:
         """Pooled within-trial SD of each term, weighted by participants or exposure."""
         p = len(design.covariate_terms)
         st = design.stats
@@ -161,7 +161,7 @@ class CellFamily(Family):
         sd = np.sqrt((w[:, None] * st["cell_z"][:, 2 : 2 + p] ** 2).sum(axis=0))
         return np.where(np.isfinite(sd) & (sd > 0), sd, 1.0)
 
-    def data_arrays(self, design: Design) -> dict[str, np.ndarray]:
+    def data_arrays(self, design: DesignLike) -> dict[str, np.ndarray]:
         """The cells: ``cell_study``, ``cell_z``, ``cell_n``, ``cell_events`` and the
         family's other statistics."""
         names = ("cell_study", "cell_z", *(s for s in self.statistics if s != "cell_z"))
@@ -180,11 +180,11 @@ class CellFamily(Family):
         """Elementwise numpy log-likelihood of cells at linear predictor ``eta``."""
         raise NotImplementedError
 
-    def cell_offset(self, design: Design, trial: int, draws: TrialDraws) -> np.ndarray:
+    def cell_offset(self, design: DesignLike, trial: int, draws: TrialDraws) -> np.ndarray:
         """(S, C) offset of the trial's cells beyond ``z'b`` (0; survival: the hazard walk)."""
         return np.zeros((draws.n_draws, int(np.sum(design.stats["cell_study"] == trial))))
 
-    def trial_cells(self, design: Design, trial: int, draws: TrialDraws) -> TrialCells:
+    def trial_cells(self, design: DesignLike, trial: int, draws: TrialDraws) -> TrialCells:
         """The trial's cells with every parameter but ``(alpha_k, theta_k)`` at its draws."""
         st = design.stats
         sel = st["cell_study"] == trial
@@ -205,27 +205,29 @@ class CellFamily(Family):
         return out
 
     def trial_loglik(
-        self, design: Design, trial: int, draws: TrialDraws, own: np.ndarray
+        self, design: DesignLike, trial: int, draws: TrialDraws, own: np.ndarray
     ) -> np.ndarray:
         """(S, N) log-likelihood of trial ``trial`` from its cells (:meth:`cell_kernel`)."""
         return self.cells_loglik(self.trial_cells(design, trial, draws), own)
 
-    def marginal_trial_loglik(self, design: Design, trial: int, draws: TrialDraws) -> np.ndarray:
+    def marginal_trial_loglik(
+        self, design: DesignLike, trial: int, draws: TrialDraws
+    ) -> np.ndarray:
         """Quadrature of :meth:`trial_loglik`, with the trial's cells assembled once."""
         cells = self.trial_cells(design, trial, draws)
         return draws.integrate(trial, lambda own: self.cells_loglik(cells, own))
 
-    def _crude_levels(self, design: Design) -> tuple[np.ndarray, np.ndarray]:
+    def _crude_levels(self, design: DesignLike) -> tuple[np.ndarray, np.ndarray]:
         return self.crude_arm_levels(
             arm_totals(design, "cell_events"), arm_totals(design, "cell_n")
         )
 
-    def crude_effects(self, design: Design) -> tuple[np.ndarray, np.ndarray]:
+    def crude_effects(self, design: DesignLike) -> tuple[np.ndarray, np.ndarray]:
         """Treated minus control crude level, with the SD of that difference."""
         level, var = self._crude_levels(design)
         return level[:, 1] - level[:, 0], np.sqrt(var.sum(axis=1))
 
-    def control_levels(self, design: Design) -> tuple[np.ndarray, np.ndarray]:
+    def control_levels(self, design: DesignLike) -> tuple[np.ndarray, np.ndarray]:
         """The control arm's crude level and its SE."""
         level, var = self._crude_levels(design)
         return level[:, 0], np.sqrt(var[:, 0])

@@ -36,10 +36,9 @@ from bayes_ipd.families.regression import (
 if TYPE_CHECKING:
     import xarray as xr
 
-    from bayes_ipd.checks.marginal import TrialDraws
-    from bayes_ipd.one_stage.design import Design
-    from bayes_ipd.priors import PriorSet
-    from bayes_ipd.spec import ModelSpec
+    from bayes_ipd.families.protocols import DesignLike, ModelSpecLike
+    from bayes_ipd.families.quadrature import TrialDraws
+    from bayes_ipd.prior_values import PriorSet
 
 __all__ = ["GAUSSIAN", "GaussianFamily", "gaussian_marginal_loglik", "replicate_gaussian"]
 
@@ -51,7 +50,7 @@ def _round4(x: float) -> float:
     return float(f"{x:.4g}")
 
 
-def outcome_moments(design: Design) -> tuple[float, float]:
+def outcome_moments(design: DesignLike) -> tuple[float, float]:
     """Grand mean and pooled within-trial-arm SD of the outcome of a gaussian design."""
     zty, yty = design.stats["zty"], design.stats["yty"]
     sums = zty[:, :, 0]
@@ -71,13 +70,13 @@ def sigma_draws(params: xr.Dataset, k: int) -> np.ndarray:
 
 
 def replicate_gaussian(
-    design: Design, coef: np.ndarray, sigma: np.ndarray, rng: np.random.Generator
+    design: DesignLike, coef: np.ndarray, sigma: np.ndarray, rng: np.random.Generator
 ) -> dict[str, np.ndarray]:
     """Replicated arm means and arm SDs, exactly, from per-arm sufficient statistics.
 
     Parameters
     ----------
-    design : Design
+    design : DesignLike
         A gaussian design (per-arm ``ztz``).
     coef : numpy.ndarray
         (S, K, m) coefficient draws.
@@ -113,7 +112,7 @@ def replicate_gaussian(
 
 
 def gaussian_marginal_loglik(
-    design: Design,
+    design: DesignLike,
     coef: np.ndarray,
     sigma: np.ndarray,
     u_mean: np.ndarray,
@@ -127,7 +126,7 @@ def gaussian_marginal_loglik(
 
     Parameters
     ----------
-    design : Design
+    design : DesignLike
         A gaussian design (per-arm sufficient statistics, summed over arms here).
     coef : numpy.ndarray
         (S, K, m) coefficients; columns 0 and 1 are ignored.
@@ -220,14 +219,14 @@ class GaussianFamily(Family):
         """Within-trial sum of squares of each centred term (diagonal of ``Z'Z``)."""
         return np.diagonal(stats["ztz"].sum(axis=0))[2 : 2 + p]
 
-    def term_scales(self, design: Design) -> np.ndarray:
+    def term_scales(self, design: DesignLike) -> np.ndarray:
         """Pooled within-trial SD of each covariate term, weighted by participants."""
         p = len(design.covariate_terms)
         sq = np.diagonal(design.stats["ztz"].sum(axis=(0, 1)))[2 : 2 + p]
         sd = np.sqrt(sq / design.n)
         return np.where(np.isfinite(sd) & (sd > 0), sd, 1.0)
 
-    def crude_effects(self, design: Design) -> tuple[np.ndarray, np.ndarray]:
+    def crude_effects(self, design: DesignLike) -> tuple[np.ndarray, np.ndarray]:
         """Difference in arm means with the pooled SD."""
         n = design.n_arm.astype(np.float64)
         sums = design.stats["zty"][:, :, 0]
@@ -236,14 +235,14 @@ class GaussianFamily(Family):
         s2 = ss.sum(axis=1) / np.maximum(n.sum(axis=1) - 2, 1)
         return mean[:, 1] - mean[:, 0], np.sqrt(s2 * (1 / n[:, 0] + 1 / n[:, 1]))
 
-    def control_levels(self, design: Design) -> tuple[np.ndarray, np.ndarray]:
+    def control_levels(self, design: DesignLike) -> tuple[np.ndarray, np.ndarray]:
         """Control-arm mean and its SE."""
         n = design.n_arm[:, 0].astype(np.float64)
         s = design.stats["zty"][:, 0, 0]
         var = np.maximum(design.stats["yty"][:, 0] - s**2 / n, 0) / np.maximum(n - 1, 1)
         return s / n, np.sqrt(var / n)
 
-    def outcome_scale(self, design: Design) -> tuple[float, float] | None:
+    def outcome_scale(self, design: DesignLike) -> tuple[float, float] | None:
         """Grand mean and pooled within-trial-arm SD of the outcome."""
         return outcome_moments(design)
 
@@ -268,7 +267,7 @@ class GaussianFamily(Family):
             "sigma": ("half_normal", (_round4(5.0 * s),)),
         }
 
-    def data_arrays(self, design: Design) -> dict[str, np.ndarray]:
+    def data_arrays(self, design: DesignLike) -> dict[str, np.ndarray]:
         """Sufficient statistics summed over arms: ``n, ztz, zty, yty``."""
         return {
             "n": design.n_arm.sum(axis=1).astype(np.float64),
@@ -278,7 +277,7 @@ class GaussianFamily(Family):
         }
 
     def loglik(
-        self, design: Design, spec: ModelSpec, priors: PriorSet, coef: Any, data: Mapping
+        self, design: DesignLike, spec: ModelSpecLike, priors: PriorSet, coef: Any, data: Mapping
     ) -> Any:
         """Gaussian log-likelihood per trial, with ``sigma`` per trial or common."""
         import pytensor.tensor as pt
@@ -290,11 +289,11 @@ class GaussianFamily(Family):
             sigma = priors.sigma.to_pymc("sigma", dims="study", params=h)
         return gaussian_loglik(coef, sigma, data["n"], data["ztz"], data["zty"], data["yty"])
 
-    def model_description(self, spec: ModelSpec) -> str:
+    def model_description(self, spec: ModelSpecLike) -> str:
         """The residual SD option."""
         return f", residual SD {spec.residual_sd.replace('_', ' ')}"
 
-    def observed_statistics(self, design: Design) -> dict[str, np.ndarray]:
+    def observed_statistics(self, design: DesignLike) -> dict[str, np.ndarray]:
         """Arm mean and arm SD of the outcome."""
         n = design.n_arm.astype(np.float64)
         sums = design.stats["zty"][:, :, 0]
@@ -304,13 +303,13 @@ class GaussianFamily(Family):
         return {"mean": sums / n, "sd": sd}
 
     def replicate(
-        self, design: Design, params: xr.Dataset, coef: np.ndarray, index: np.ndarray, rng: Any
+        self, design: DesignLike, params: xr.Dataset, coef: np.ndarray, index: np.ndarray, rng: Any
     ) -> dict[str, np.ndarray]:
         """Exact replicated arm means and SDs (:func:`replicate_gaussian`)."""
         return replicate_gaussian(design, coef, sigma_draws(params, design.k)[index], rng)
 
     def trial_loglik(
-        self, design: Design, trial: int, draws: TrialDraws, own: np.ndarray
+        self, design: DesignLike, trial: int, draws: TrialDraws, own: np.ndarray
     ) -> np.ndarray:
         """(S, N) gaussian log-likelihood of trial ``trial`` at points ``(alpha_k, theta_k)``
         from its sufficient statistics (summed over arms)."""
@@ -324,7 +323,9 @@ class GaussianFamily(Family):
         sigma = sigma_draws(draws.params, design.k)[:, trial, None]
         return -0.5 * n * LOG_2PI - n * np.log(sigma) - rss / (2.0 * sigma**2)
 
-    def marginal_trial_loglik(self, design: Design, trial: int, draws: TrialDraws) -> np.ndarray:
+    def marginal_trial_loglik(
+        self, design: DesignLike, trial: int, draws: TrialDraws
+    ) -> np.ndarray:
         """(S,) exact: ``alpha_k`` and ``theta_k`` integrated out in closed form
         (:func:`gaussian_marginal_loglik`); by quadrature when the intercept prior is not
         normal."""

@@ -50,10 +50,9 @@ from bayes_ipd.families.regression import (
 if TYPE_CHECKING:
     import xarray as xr
 
-    from bayes_ipd.checks.marginal import TrialDraws
-    from bayes_ipd.one_stage.design import Design
-    from bayes_ipd.priors import PriorSet
-    from bayes_ipd.spec import ModelSpec
+    from bayes_ipd.families.protocols import DesignLike, ModelSpecLike
+    from bayes_ipd.families.quadrature import TrialDraws
+    from bayes_ipd.prior_values import PriorSet
 
 __all__ = [
     "DISPERSION_PRIOR_SCALE",
@@ -134,7 +133,7 @@ class NegativeBinomialFamily(PoissonFamily):
             "cell_freq": cell_frequencies(y, inverse, c),
         }
 
-    def data_arrays(self, design: Design) -> dict[str, np.ndarray]:
+    def data_arrays(self, design: DesignLike) -> dict[str, np.ndarray]:
         """The cells: trial, design row, participants, count value, per-row exposure,
         constant."""
         st = design.stats
@@ -148,7 +147,7 @@ class NegativeBinomialFamily(PoissonFamily):
         }
 
     def loglik(
-        self, design: Design, spec: ModelSpec, priors: PriorSet, coef: Any, data: Mapping
+        self, design: DesignLike, spec: ModelSpecLike, priors: PriorSet, coef: Any, data: Mapping
     ) -> Any:
         """NB2 log-likelihood per trial, the dispersion per trial or common."""
         import pymc as pm
@@ -170,13 +169,13 @@ class NegativeBinomialFamily(PoissonFamily):
             design.k,
         )
 
-    def model_description(self, spec: ModelSpec) -> str:
+    def model_description(self, spec: ModelSpecLike) -> str:
         """The dispersion option."""
         which = "common" if spec.residual_sd == "common" else "per trial"
         return f", NB2 dispersion {which} (half_normal({DISPERSION_PRIOR_SCALE:g}))"
 
     def replicate(
-        self, design: Design, params: xr.Dataset, coef: np.ndarray, index: np.ndarray, rng: Any
+        self, design: DesignLike, params: xr.Dataset, coef: np.ndarray, index: np.ndarray, rng: Any
     ) -> dict[str, np.ndarray]:
         """Replicated count frequencies under NB2 (:func:`replicate_counts`)."""
         st = design.stats
@@ -202,7 +201,7 @@ class NegativeBinomialFamily(PoissonFamily):
 
     # ------------------------------------------------ leave-one-trial-out (marginal LOO)
 
-    def _loo_cells(self, design: Design, trial: int, draws: TrialDraws) -> tuple:
+    def _loo_cells(self, design: DesignLike, trial: int, draws: TrialDraws) -> tuple:
         st = design.stats
         sel = st["cell_study"] == trial
         cells = self.trial_cells(design, trial, draws)  # fixed includes the log exposure
@@ -231,13 +230,15 @@ class NegativeBinomialFamily(PoissonFamily):
         return out
 
     def trial_loglik(
-        self, design: Design, trial: int, draws: TrialDraws, own: np.ndarray
+        self, design: DesignLike, trial: int, draws: TrialDraws, own: np.ndarray
     ) -> np.ndarray:
         """(S, N) exact NB2 log-likelihood of one trial at points ``(alpha_k, theta_k)``."""
         cells, value, a, const = self._loo_cells(design, trial, draws)
         return self._nb_cells(cells, value, a, own) + const
 
-    def marginal_trial_loglik(self, design: Design, trial: int, draws: TrialDraws) -> np.ndarray:
+    def marginal_trial_loglik(
+        self, design: DesignLike, trial: int, draws: TrialDraws
+    ) -> np.ndarray:
         """Quadrature over ``(alpha_k, theta_k)``, the cells assembled once."""
         cells, value, a, const = self._loo_cells(design, trial, draws)
         return draws.integrate(trial, lambda own: self._nb_cells(cells, value, a, own)) + const

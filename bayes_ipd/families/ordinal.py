@@ -44,10 +44,9 @@ from bayes_ipd.families.regression import Unfittable, check_design, quietly, sep
 if TYPE_CHECKING:
     import xarray as xr
 
-    from bayes_ipd.checks.marginal import TrialDraws
-    from bayes_ipd.one_stage.design import Design
-    from bayes_ipd.priors import PriorSet
-    from bayes_ipd.spec import ModelSpec
+    from bayes_ipd.families.protocols import DesignLike, ModelSpecLike
+    from bayes_ipd.families.quadrature import TrialDraws
+    from bayes_ipd.prior_values import PriorSet
 
 __all__ = [
     "GAP_PRIOR_SCALE",
@@ -62,7 +61,7 @@ GAP_PRIOR_SCALE = 5.0
 """Scale of the half-normal prior on the gaps between a trial's successive cut points."""
 
 
-def n_categories(design: Design) -> int:
+def n_categories(design: DesignLike) -> int:
     """Number of outcome categories J of an ordinal design."""
     return int(design.stats["cell_counts"].shape[1])
 
@@ -172,17 +171,17 @@ class OrdinalFamily(CellFamily):
         """Log-odds-scale defaults (:data:`~bayes_ipd.families.binomial.LOG_SCALE_PRIORS`)."""
         return dict(LOG_SCALE_PRIORS)
 
-    def coords(self, design: Design) -> dict[str, list]:
+    def coords(self, design: DesignLike) -> dict[str, list]:
         """``category`` and ``gap`` (between successive cut points)."""
         j = n_categories(design)
         return {"category": list(range(j)), "gap": list(range(1, j - 1))}
 
-    def data_arrays(self, design: Design) -> dict[str, np.ndarray]:
+    def data_arrays(self, design: DesignLike) -> dict[str, np.ndarray]:
         """The cells: trial, design row, category counts."""
         return {name: design.stats[name] for name in ("cell_study", "cell_z", "cell_counts")}
 
     def loglik(
-        self, design: Design, spec: ModelSpec, priors: PriorSet, coef: Any, data: Mapping
+        self, design: DesignLike, spec: ModelSpecLike, priors: PriorSet, coef: Any, data: Mapping
     ) -> Any:
         """Multinomial log-likelihood of the category counts of every cell."""
         import pymc as pm
@@ -197,30 +196,30 @@ class OrdinalFamily(CellFamily):
         logp = ordinal_log_probabilities(eta, cuts[data["cell_study"]])
         return per_trial_sum((data["cell_counts"] * logp).sum(axis=1), data["cell_study"], k)
 
-    def model_description(self, spec: ModelSpec) -> str:
+    def model_description(self, spec: ModelSpecLike) -> str:
         """The cut points."""
         return f", trial-specific cut points (gaps half_normal({GAP_PRIOR_SCALE:g}))"
 
-    def design_lines(self, design: Design) -> list[str]:
+    def design_lines(self, design: DesignLike) -> list[str]:
         """The number of categories."""
         return [f"Ordinal outcome: {n_categories(design)} categories, cumulative logit"]
 
-    def _arm_groups(self, design: Design) -> np.ndarray:
+    def _arm_groups(self, design: DesignLike) -> np.ndarray:
         st = design.stats
         return st["cell_study"] * 2 + st["cell_z"][:, 1].astype(np.int64)
 
-    def observed_statistics(self, design: Design) -> dict[str, np.ndarray]:
+    def observed_statistics(self, design: DesignLike) -> dict[str, np.ndarray]:
         """Mean level (1 = lowest) and the proportion in each category, per trial and arm."""
         counts = np.asarray(design.stats["cell_counts"])[None]
         return {name: value[0] for name, value in self._summaries(design, counts).items()}
 
-    def frequency_statistics(self, design: Design) -> tuple[tuple[str, str], ...]:
+    def frequency_statistics(self, design: DesignLike) -> tuple[tuple[str, str], ...]:
         """The category proportions of the predictive check with their level numbers
         (``category_1`` -> ``"1"``, 1 = lowest): what
         :meth:`bayes_ipd.checks.ppc.PPCResult.rootogram` draws."""
         return tuple((f"category_{c}", str(c)) for c in range(1, n_categories(design) + 1))
 
-    def _summaries(self, design: Design, counts: np.ndarray) -> dict[str, np.ndarray]:
+    def _summaries(self, design: DesignLike, counts: np.ndarray) -> dict[str, np.ndarray]:
         """(S, K, 2) mean level and category proportions from (S, C, J) counts."""
         group, k = self._arm_groups(design), design.k
         s, _, j = counts.shape
@@ -234,7 +233,7 @@ class OrdinalFamily(CellFamily):
         return out
 
     def replicate(
-        self, design: Design, params: xr.Dataset, coef: np.ndarray, index: np.ndarray, rng: Any
+        self, design: DesignLike, params: xr.Dataset, coef: np.ndarray, index: np.ndarray, rng: Any
     ) -> dict[str, np.ndarray]:
         """Replicated category counts per cell, ``Multinomial(n_c, p_c)``, summarised per
         trial and arm."""
@@ -253,7 +252,7 @@ class OrdinalFamily(CellFamily):
 
     # ------------------------------------------------ leave-one-trial-out (marginal LOO)
 
-    def _loo_cells(self, design: Design, trial: int, draws: TrialDraws) -> tuple:
+    def _loo_cells(self, design: DesignLike, trial: int, draws: TrialDraws) -> tuple:
         sel = design.stats["cell_study"] == trial
         cells = self.trial_cells(design, trial, draws)
         cuts = cutpoint_draws(draws.params, design.k, n_categories(design))[:, trial]
@@ -269,13 +268,15 @@ class OrdinalFamily(CellFamily):
         return out
 
     def trial_loglik(
-        self, design: Design, trial: int, draws: TrialDraws, own: np.ndarray
+        self, design: DesignLike, trial: int, draws: TrialDraws, own: np.ndarray
     ) -> np.ndarray:
         """(S, N) exact log-likelihood of one trial at points ``(alpha_k, theta_k)``."""
         cells, counts, cuts = self._loo_cells(design, trial, draws)
         return self._ordinal_cells(cells, counts, cuts, own)
 
-    def marginal_trial_loglik(self, design: Design, trial: int, draws: TrialDraws) -> np.ndarray:
+    def marginal_trial_loglik(
+        self, design: DesignLike, trial: int, draws: TrialDraws
+    ) -> np.ndarray:
         """Quadrature over ``(alpha_k, theta_k)``, the cells assembled once; at every
         quadrature point the trial's cut-point gaps are integrated over their
         ``half_normal(5)`` prior by a Laplace approximation

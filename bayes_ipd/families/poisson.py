@@ -44,10 +44,9 @@ from bayes_ipd.families.regression import (
 if TYPE_CHECKING:
     import xarray as xr
 
-    from bayes_ipd.checks.marginal import TrialDraws
-    from bayes_ipd.one_stage.design import Design
-    from bayes_ipd.priors import PriorSet
-    from bayes_ipd.spec import ModelSpec
+    from bayes_ipd.families.protocols import DesignLike, ModelSpecLike
+    from bayes_ipd.families.quadrature import TrialDraws
+    from bayes_ipd.prior_values import PriorSet
 
 __all__ = [
     "COUNT_BINS",
@@ -86,13 +85,13 @@ def _bin_probabilities(mean: np.ndarray, pmf: Any) -> np.ndarray:
 
 
 def replicate_counts(
-    design: Design, rate: np.ndarray, pmf: Any, draw: Any, rng: np.random.Generator
+    design: DesignLike, rate: np.ndarray, pmf: Any, draw: Any, rng: np.random.Generator
 ) -> dict[str, np.ndarray]:
     """Replicated count frequencies (0, 1, 2, 3+) and mean count per trial and arm.
 
     Parameters
     ----------
-    design : Design
+    design : DesignLike
         A count design (cells with ``cell_n`` participants of equal exposure).
     rate : numpy.ndarray
         (S, C) mean count of one participant of each cell.
@@ -126,7 +125,7 @@ def replicate_counts(
     return out
 
 
-def observed_count_frequencies(design: Design) -> dict[str, np.ndarray]:
+def observed_count_frequencies(design: DesignLike) -> dict[str, np.ndarray]:
     """Observed count frequencies and mean count per trial and arm, from ``cell_freq``."""
     st = design.stats
     group = st["cell_study"] * 2 + st["cell_z"][:, 1].astype(np.int64)
@@ -194,7 +193,7 @@ class PoissonFamily(CellFamily):
             "cell_freq": cell_frequencies(y, inverse, c),
         }
 
-    def _crude_levels(self, design: Design) -> tuple[np.ndarray, np.ndarray]:
+    def _crude_levels(self, design: DesignLike) -> tuple[np.ndarray, np.ndarray]:
         """Log event rate per trial and arm with 0.5 added to every event count."""
         ev = arm_totals(design, "cell_events") + 0.5
         return np.log(ev / arm_totals(design, "cell_exposure")), 1 / ev
@@ -205,13 +204,13 @@ class PoissonFamily(CellFamily):
         """Log-rate-scale defaults (:data:`~bayes_ipd.families.binomial.LOG_SCALE_PRIORS`)."""
         return dict(LOG_SCALE_PRIORS)
 
-    def data_arrays(self, design: Design) -> dict[str, np.ndarray]:
+    def data_arrays(self, design: DesignLike) -> dict[str, np.ndarray]:
         """The cells the likelihood uses (the frequencies serve the predictive check)."""
         names = ("cell_study", "cell_z", "cell_events", "cell_exposure", "cell_const")
         return {name: design.stats[name] for name in names}
 
     def loglik(
-        self, design: Design, spec: ModelSpec, priors: PriorSet, coef: Any, data: Mapping
+        self, design: DesignLike, spec: ModelSpecLike, priors: PriorSet, coef: Any, data: Mapping
     ) -> Any:
         """Poisson log-likelihood per trial from cells."""
         eta = cell_linear_predictor(coef, data["cell_z"], data["cell_study"])
@@ -224,11 +223,11 @@ class PoissonFamily(CellFamily):
             design.k,
         )
 
-    def observed_statistics(self, design: Design) -> dict[str, np.ndarray]:
+    def observed_statistics(self, design: DesignLike) -> dict[str, np.ndarray]:
         """Proportions with count 0, 1, 2, 3+ and the mean count per trial and arm."""
         return observed_count_frequencies(design)
 
-    def frequency_statistics(self, design: Design) -> tuple[tuple[str, str], ...]:
+    def frequency_statistics(self, design: DesignLike) -> tuple[tuple[str, str], ...]:
         """The predictive-check statistics that make up the count distribution, with the
         category each stands for (``count_0`` -> ``"0"``, ..., ``count_3plus`` -> ``"3+"``):
         what :meth:`bayes_ipd.checks.ppc.PPCResult.rootogram` draws."""
@@ -238,7 +237,7 @@ class PoissonFamily(CellFamily):
         )
 
     def replicate(
-        self, design: Design, params: xr.Dataset, coef: np.ndarray, index: np.ndarray, rng: Any
+        self, design: DesignLike, params: xr.Dataset, coef: np.ndarray, index: np.ndarray, rng: Any
     ) -> dict[str, np.ndarray]:
         """Replicated count frequencies (:func:`replicate_counts`)."""
         st = design.stats
@@ -260,7 +259,7 @@ class PoissonFamily(CellFamily):
 
     # ------------------------------------------------ leave-one-trial-out (marginal LOO)
 
-    def cell_offset(self, design: Design, trial: int, draws: TrialDraws) -> np.ndarray:
+    def cell_offset(self, design: DesignLike, trial: int, draws: TrialDraws) -> np.ndarray:
         """(S, C) log exposure of one participant of each of the trial's cells."""
         st = design.stats
         sel = st["cell_study"] == trial
@@ -271,7 +270,7 @@ class PoissonFamily(CellFamily):
         """``d eta - n exp(eta)`` per cell (``eta`` includes the log exposure)."""
         return events * eta - n * np.exp(np.minimum(eta, _EXP_MAX))
 
-    def trial_constant(self, design: Design, trial: int) -> float:
+    def trial_constant(self, design: DesignLike, trial: int) -> float:
         """The parameter-free part the kernel leaves out: ``sum(const - d log e)``."""
         st = design.stats
         sel = st["cell_study"] == trial
@@ -279,12 +278,14 @@ class PoissonFamily(CellFamily):
         return float(np.sum(st["cell_const"][sel] - st["cell_events"][sel] * log_e))
 
     def trial_loglik(
-        self, design: Design, trial: int, draws: TrialDraws, own: np.ndarray
+        self, design: DesignLike, trial: int, draws: TrialDraws, own: np.ndarray
     ) -> np.ndarray:
         """(S, N) exact log-likelihood of one trial at points ``(alpha_k, theta_k)``."""
         return super().trial_loglik(design, trial, draws, own) + self.trial_constant(design, trial)
 
-    def marginal_trial_loglik(self, design: Design, trial: int, draws: TrialDraws) -> np.ndarray:
+    def marginal_trial_loglik(
+        self, design: DesignLike, trial: int, draws: TrialDraws
+    ) -> np.ndarray:
         """Quadrature over ``(alpha_k, theta_k)``, with the exact constant."""
         return super().marginal_trial_loglik(design, trial, draws) + self.trial_constant(
             design, trial

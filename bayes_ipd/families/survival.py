@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from scipy import sparse
 
 from bayes_ipd.conventions import SCALES
 from bayes_ipd.errors import IPDDataError
@@ -46,10 +47,9 @@ from bayes_ipd.families.survival_marginal import interval_sums, steps_marginal_l
 if TYPE_CHECKING:
     import xarray as xr
 
-    from bayes_ipd.checks.marginal import TrialDraws
-    from bayes_ipd.one_stage.design import Design
-    from bayes_ipd.priors import PriorSet
-    from bayes_ipd.spec import ModelSpec
+    from bayes_ipd.families.protocols import DesignLike, ModelSpecLike
+    from bayes_ipd.families.quadrature import TrialDraws
+    from bayes_ipd.prior_values import PriorSet
 
 __all__ = [
     "SURVIVAL",
@@ -103,7 +103,7 @@ def split_exposure(
     return row, interval, np.column_stack([exposure[row, interval], ev])
 
 
-def hazard_walk(params: xr.Dataset, design: Design) -> np.ndarray:
+def hazard_walk(params: xr.Dataset, design: DesignLike) -> np.ndarray:
     """(S, K, J) deviation of each interval's log hazard from the first (0 for the first)."""
     s, k = draw_count(params), design.k
     if design.n_intervals == 1:
@@ -114,7 +114,7 @@ def hazard_walk(params: xr.Dataset, design: Design) -> np.ndarray:
     return np.concatenate([np.zeros((s, k, 1)), walk], axis=2)
 
 
-def baseline_log_hazard_steps(design: Design) -> Any:
+def baseline_log_hazard_steps(design: DesignLike) -> Any:
     """Random-walk deviations of each interval's log hazard from the first (K x J; PyMC)."""
     import pymc as pm
     import pytensor.tensor as pt
@@ -136,13 +136,13 @@ def poisson_exposure_loglik(eta: Any, exposure: Any, events: Any, cell_study: An
 
 
 def replicate_survival(
-    design: Design, coef: np.ndarray, walk: np.ndarray, rng: np.random.Generator
+    design: DesignLike, coef: np.ndarray, walk: np.ndarray, rng: np.random.Generator
 ) -> dict[str, np.ndarray]:
     """Replicated total events per trial and arm (piecewise-exponential model).
 
     Parameters
     ----------
-    design : Design
+    design : DesignLike
         A survival design (exposure cells by interval).
     coef : numpy.ndarray
         (S, K, m) coefficient draws (the intercept is the first interval's log hazard).
@@ -165,6 +165,17 @@ def replicate_survival(
         events = rng.poisson(np.minimum(rate, _POISSON_RATE_MAX)).astype(np.float64)
         out[block] = sum_arms(events, design)
     return {"events": out}
+
+
+def _interval_groups(design: DesignLike) -> sparse.csr_matrix:
+    """(cells, K·J·2) indicator summing cells into trial x interval x arm."""
+    st = design.stats
+    j = design.n_intervals
+    group = (st["cell_study"] * j + st["cell_interval"]) * 2 + st["cell_z"][:, 1].astype(np.int64)
+    cells = group.size
+    return sparse.csr_matrix(
+        (np.ones(cells), (np.arange(cells), group)), shape=(cells, design.k * j * 2)
+    )
 
 
 def _risk_set_differences(time: np.ndarray, event: np.ndarray, x: np.ndarray) -> np.ndarray | None:
@@ -229,18 +240,18 @@ class SurvivalFamily(CellFamily):
         """Log-hazard-scale defaults (:data:`~bayes_ipd.families.binomial.LOG_SCALE_PRIORS`)."""
         return dict(LOG_SCALE_PRIORS)
 
-    def coords(self, design: Design) -> dict[str, list]:
+    def coords(self, design: DesignLike) -> dict[str, list]:
         """``interval`` and ``step`` (the random walk's steps)."""
         j = design.n_intervals
         return {"interval": list(range(j)), "step": list(range(1, j))}
 
-    def data_arrays(self, design: Design) -> dict[str, np.ndarray]:
+    def data_arrays(self, design: DesignLike) -> dict[str, np.ndarray]:
         """The exposure cells grouped by design row
         (:func:`~bayes_ipd.families.survival_exposure.exposure_rows`)."""
         return exposure_rows(design.stats, design.k, design.n_intervals, design.cutpoints)
 
     def loglik(
-        self, design: Design, spec: ModelSpec, priors: PriorSet, coef: Any, data: Mapping
+        self, design: DesignLike, spec: ModelSpecLike, priors: PriorSet, coef: Any, data: Mapping
     ) -> Any:
         """Piecewise-exponential log-likelihood per trial, by design row (fast path).
 
@@ -265,7 +276,7 @@ class SurvivalFamily(CellFamily):
         """``d eta - E exp(eta)`` (numpy; for the marginal leave-one-trial-out LOO)."""
         return events * eta - n * np.exp(np.minimum(eta, EXP_MAX))
 
-    def cell_offset(self, design: Design, trial: int, draws: TrialDraws) -> np.ndarray:
+    def cell_offset(self, design: DesignLike, trial: int, draws: TrialDraws) -> np.ndarray:
         """(S, C) the baseline log hazard's walk from the first interval, at its draws
         (:meth:`trial_loglik` conditions on the walk steps; :meth:`marginal_trial_loglik`
         integrates them out)."""
@@ -273,7 +284,9 @@ class SurvivalFamily(CellFamily):
         walk = hazard_walk(draws.params, design)[:, trial, :]
         return walk[:, design.stats["cell_interval"][sel]]
 
-    def marginal_trial_loglik(self, design: Design, trial: int, draws: TrialDraws) -> np.ndarray:
+    def marginal_trial_loglik(
+        self, design: DesignLike, trial: int, draws: TrialDraws
+    ) -> np.ndarray:
         """(S,) the trial's log-likelihood with ``(alpha_k, theta_k)`` and its baseline
         hazard's walk steps integrated out: Laplace over the steps (their standard-normal
         prior, :mod:`bayes_ipd.families.survival_marginal`) inside the adaptive
@@ -295,19 +308,52 @@ class SurvivalFamily(CellFamily):
             smooth = flat_draws(draws.params["hazard_smoothing"])
         return draws.integrate(trial, lambda own: steps_marginal_loglik(sums, smooth, own))
 
-    def design_lines(self, design: Design) -> list[str]:
+    def design_lines(self, design: DesignLike) -> list[str]:
         """The baseline hazard's intervals."""
         return [f"Baseline hazard: piecewise constant on {design.n_intervals} intervals"]
 
-    def observed_statistics(self, design: Design) -> dict[str, np.ndarray]:
+    def observed_statistics(self, design: DesignLike) -> dict[str, np.ndarray]:
         """Total events per trial and arm."""
         return {"events": arm_totals(design, "cell_events")}
 
     def replicate(
-        self, design: Design, params: xr.Dataset, coef: np.ndarray, index: np.ndarray, rng: Any
+        self, design: DesignLike, params: xr.Dataset, coef: np.ndarray, index: np.ndarray, rng: Any
     ) -> dict[str, np.ndarray]:
         """Replicated events per trial and arm (:func:`replicate_survival`)."""
         return replicate_survival(design, coef, hazard_walk(params, design)[index], rng)
+
+    def interval_totals(self, design: DesignLike) -> tuple[np.ndarray, np.ndarray]:
+        """Observed events and exposure per trial, interval and arm.
+
+        Returns
+        -------
+        tuple of numpy.ndarray
+            Events and exposure, each (K·J·2,): trial-major, then interval, then arm
+            (control, treated); the order of :meth:`expected_interval_events`.
+        """
+        groups = _interval_groups(design)
+        return groups.T @ design.stats["cell_events"], groups.T @ design.stats["cell_n"]
+
+    def expected_interval_events(
+        self, design: DesignLike, coef: np.ndarray, log_hazard: np.ndarray
+    ) -> np.ndarray:
+        """(S, K·J·2) expected events per trial, interval and arm, for each draw.
+
+        ``sum_c E_c exp(log h_kj + z_c'b_k)`` over the cells of the group, where ``b_k``
+        leaves out the intercept: ``coef`` is (S, K, m) coefficient draws (its intercept
+        column, ``alpha_k``, is ignored) and ``log_hazard`` (S, K, J) the baseline log
+        hazards (which already hold ``alpha_k``).
+        """
+        st = design.stats
+        groups = _interval_groups(design)
+        out = np.empty((coef.shape[0], groups.shape[1]))
+        for block in draw_blocks(coef.shape[0], len(st["cell_n"])):
+            b = coef[block][:, st["cell_study"], 1:]
+            eta = np.einsum("cm,scm->sc", st["cell_z"][:, 1:], b)
+            eta = eta + log_hazard[block][:, st["cell_study"], st["cell_interval"]]
+            rate = st["cell_n"] * np.exp(np.minimum(eta, EXP_MAX))
+            out[block] = np.asarray((groups.T @ rate.T).T)
+        return out
 
     def fit_trial(
         self, responses: Mapping[str, np.ndarray], x: np.ndarray, names: Sequence[str], term: int

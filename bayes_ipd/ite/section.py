@@ -5,7 +5,11 @@
 covariate profiles as frames, checks the profiles before any fitting, fits the stage-1
 learner in every trial, pools by the stage-2 method (:func:`~bayes_ipd.ite.fit.fit_ite`)
 and predicts. :func:`run_ite_section` does the same for an
-:class:`~bayes_ipd.spec.AnalysisSpec` whose ``ite`` is set, on the spec's data file.
+:class:`~bayes_ipd.spec.AnalysisSpec` whose ``ite`` is set, on the spec's data file (its
+rows as the analysis read them, when given, so the file is read once per run).
+
+This module sits below :mod:`bayes_ipd.spec`: it reads a spec's ``ite`` and ``data``
+sections by their attributes (:class:`ITESpec`) and never imports the spec modules.
 """
 
 from __future__ import annotations
@@ -13,18 +17,39 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import pandas as pd
 
 from bayes_ipd.ite.data import ite_data, patient_matrix
 from bayes_ipd.ite.fit import ITEResult, fit_ite
 from bayes_ipd.ite.learners import get_learner
+from bayes_ipd.ite.stage2 import default_ite_stage2
 
-if TYPE_CHECKING:
-    from bayes_ipd.spec import AnalysisSpec
+__all__ = [
+    "ITEReport",
+    "ITESpec",
+    "check_ite_section",
+    "ite_patients",
+    "ite_report",
+    "read_patients",
+    "read_rows",
+    "run_ite_section",
+]
 
-__all__ = ["ITEReport", "check_ite_section", "ite_report", "read_patients", "run_ite_section"]
+
+class ITESpec(Protocol):
+    """What the ``[ite]`` functions read of an analysis spec
+    (:class:`~bayes_ipd.spec.AnalysisSpec` is one): ``ite``, the section
+    (:class:`~bayes_ipd.spec.ITESettings` or None), and ``data``, the ``[data]`` section
+    (:class:`~bayes_ipd.spec.DataSection`: ``path``, the column names, ``experimental``,
+    ``missing``)."""
+
+    @property
+    def ite(self) -> Any: ...
+
+    @property
+    def data(self) -> Any: ...
 
 
 @dataclass(frozen=True, eq=False)
@@ -65,6 +90,14 @@ def read_patients(path: str | Path) -> pd.DataFrame:
     from bayes_ipd.data.reading import read_table
 
     return read_table(Path(path), sep=",", text_columns=())
+
+
+def read_rows(path: str | Path, study: str) -> pd.DataFrame:
+    """A participant-rows CSV as read for the ITE route (and for an
+    :class:`~bayes_ipd.data.IPD`): the ``study`` column as text, exactly as written."""
+    from bayes_ipd.data.reading import read_table
+
+    return read_table(Path(path), sep=",", text_columns=(study,))
 
 
 def ite_report(
@@ -116,8 +149,6 @@ def ite_report(
     SpecError
         A stage-1 x stage-2 combination the method cannot do.
     """
-    from bayes_ipd.spec_sections import default_ite_stage2
-
     stage2 = stage2 or default_ite_stage2(get_learner(stage1, meta))
     patient_matrix(patients, covariates)  # refuse bad profiles before any fitting
     data = ite_data(
@@ -135,31 +166,57 @@ def ite_report(
     return ITEReport(result, patients, level)
 
 
-def check_ite_section(spec: AnalysisSpec) -> None:
+def ite_patients(spec: ITESpec) -> pd.DataFrame | None:
+    """The ``[ite]`` section's new patients, read and checked before any fitting: the file is
+    readable and holds every covariate, numeric and complete (errors name the column and
+    row). None without an ``[ite]`` section. A run passes them on to
+    :func:`run_ite_section`, which then does not read the file again."""
+    if spec.ite is None:
+        return None
+    patients = read_patients(spec.ite.new)
+    patient_matrix(patients, spec.ite.covariates)
+    return patients
+
+
+def check_ite_section(spec: ITESpec) -> None:
     """Before any fitting: the ``[ite]`` section's new-patients file is readable and holds
-    every covariate, numeric and complete (errors name the column and row)."""
-    if spec.ite is not None:
-        patient_matrix(read_patients(spec.ite.new), spec.ite.covariates)
+    every covariate, numeric and complete (:func:`ite_patients`, the table dropped)."""
+    ite_patients(spec)
 
 
-def run_ite_section(spec: AnalysisSpec, progress: Callable[[str], None] | None = None) -> ITEReport:
+def run_ite_section(
+    spec: ITESpec,
+    progress: Callable[[str], None] | None = None,
+    *,
+    rows: pd.DataFrame | None = None,
+    patients: pd.DataFrame | None = None,
+) -> ITEReport:
     """The ITE analysis of a spec's ``[ite]`` section on its participant rows
     (``data.path``, with the ``[data]`` columns, experimental arm and missing-data policy).
+
+    Parameters
+    ----------
+    spec : ITESpec
+        An :class:`~bayes_ipd.spec.AnalysisSpec` with an ``[ite]`` section.
+    progress : callable, optional
+        Told what is being fitted.
+    rows : DataFrame, optional
+        ``data.path`` already read (:func:`read_rows`); read here when not given.
+    patients : DataFrame, optional
+        The new patients already read (:func:`ite_patients`); read here when not given.
 
     Raises
     ------
     ValueError
         ``spec.ite`` is None.
     """
-    from bayes_ipd.data.reading import read_table
-
     ite, data = spec.ite, spec.data
     if ite is None:
         raise ValueError("the spec has no [ite] section")
-    frame = read_table(Path(data.path), sep=",", text_columns=(data.study,))
+    frame = read_rows(data.path, data.study) if rows is None else rows
     return ite_report(
         frame,
-        read_patients(ite.new),
+        read_patients(ite.new) if patients is None else patients,
         study=data.study,
         treatment=data.treatment,
         outcome=data.outcome,

@@ -32,8 +32,8 @@ import numpy as np
 from bayes_ipd.errors import SpecError
 from bayes_ipd.ite.data import ITEData, TrialData
 from bayes_ipd.ite.learners import FittedTrial, Learner, LinearFit, OLSLearner, contrast
-from bayes_ipd.ite.mvma import MultivariateMA, _gls, mvma, restricted_loglik
 from bayes_ipd.ite.prediction import ITEPrediction, from_draws, from_normal
+from bayes_ipd.two_stage.mvma import MultivariateMA, _gls, mvma, restricted_loglik
 
 __all__ = [
     "STAGE2_NAMES",
@@ -42,6 +42,7 @@ __all__ = [
     "MixingModel",
     "WeightedModel",
     "check_feasible",
+    "default_ite_stage2",
     "pool_stage2",
 ]
 
@@ -300,6 +301,12 @@ class MixingModel:
 
 
 # -------------------------------------------------------------------- dispatch
+
+
+def default_ite_stage2(learner: Learner) -> str:
+    """The stage 2 used when none is given: ``mvma`` for a learner with coefficients and
+    their covariance (ols, bayes), else ``weighted`` (``bayes-ipd ite`` and ``[ite]``)."""
+    return "mvma" if learner.linear else "weighted"
 
 
 def check_feasible(learner: Learner, stage2: str) -> None:

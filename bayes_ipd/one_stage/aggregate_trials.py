@@ -20,10 +20,11 @@ from covariate-adjusted IPD models, the conditional and the crude OR differ: log
 models are not collapsible).
 
 The AD trials travel on the :class:`~bayes_ipd.one_stage.design.Design` (its ``aggregate``
-field); the builder asks this module for their data containers, coordinates and
-log-likelihood. Their estimates and SEs are data containers, so a compiled model is reused
-for new AD values, and their labels are set on the posterior after sampling
-(:func:`label_aggregate`).
+field); the builder (:mod:`bayes_ipd.one_stage.builder`, which also builds the AD-only
+model) asks this module for their data containers, coordinates and log-likelihood. Their
+estimates and SEs are data containers, so a compiled model is reused for new AD values, and
+their labels are set on the posterior after sampling (:func:`label_aggregate`). This module
+holds values and hooks only: it imports neither the builder nor the result.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 from bayes_ipd.conventions import readonly
-from bayes_ipd.errors import IPDDataError, PriorError
+from bayes_ipd.errors import IPDDataError
 from bayes_ipd.families import get_family
 from bayes_ipd.one_stage.summaries import TrialSummary, frozen_statistics
 from bayes_ipd.two_stage.aggregate import AggregateData
@@ -48,10 +49,8 @@ if TYPE_CHECKING:
     import arviz as az
 
     from bayes_ipd.families import Family
-    from bayes_ipd.one_stage.builder import BuiltModel
     from bayes_ipd.one_stage.design import Design
-    from bayes_ipd.one_stage.result import OneStageResult
-    from bayes_ipd.priors import PriorSet
+    from bayes_ipd.one_stage.posterior import Posterior
     from bayes_ipd.spec import ModelSpec
 
 __all__ = [
@@ -61,7 +60,6 @@ __all__ = [
     "aggregate_arrays",
     "aggregate_coords",
     "aggregate_loglik",
-    "build_aggregate_model",
     "label_aggregate",
     "split_aggregate",
     "trial_effects",
@@ -70,9 +68,6 @@ __all__ = [
 DUPLICATE_POLICIES = ("error", "prefer_ipd")
 """What to do with a trial given both with participant rows and as AD: refuse, or use the
 rows and drop the AD entry (counted and reported)."""
-
-COUNT_STATISTICS = frozenset({"cell_z", "cell_n", "cell_events"})
-"""The statistics of a family whose likelihood is per-cell counts (one cell per arm fits)."""
 
 LOG_2PI = math.log(2.0 * math.pi)
 
@@ -306,16 +301,17 @@ class ArmCounts:
         return replace(self, moderators=mods)
 
     def summaries(self, family: Family) -> list[TrialSummary]:
-        """One trial summary per trial, one cell per arm (exact binomial likelihood)."""
-        if set(family.statistics) != COUNT_STATISTICS:
-            raise IPDDataError(
-                f"arm-level counts enter only a model whose likelihood is per-cell event "
-                f"counts; the {family.name} family's is not: give an estimate and SE instead"
-            )
-        cell_z = np.array([[1.0, 0.0], [1.0, 1.0]])
+        """One trial summary per trial, one cell per arm (exact binomial likelihood).
+
+        Raises
+        ------
+        IPDDataError
+            The family's likelihood is not per-cell event counts
+            (:meth:`~bayes_ipd.families.Family.arm_count_statistics`).
+        """
         out = []
         for i, (label, e, m) in enumerate(zip(self.studies, self.events, self.n, strict=True)):
-            stats = {"cell_z": cell_z, "cell_n": m, "cell_events": e}
+            stats = family.arm_count_statistics(e, m)
             out.append(
                 TrialSummary(
                     study=label,
@@ -504,123 +500,6 @@ def aggregate_loglik(design: Design, mu: Any, tau: Any, data: Mapping[str, Any],
     return loglik
 
 
-# -------------------------------------------------------------- AD-only (no rows at all)
-
-
-def aggregate_only_design(spec: ModelSpec, ad: AggregateTrials) -> Design:
-    """A design with no participant rows, carrying the AD trials."""
-    from bayes_ipd.one_stage.design import Design
-
-    family = get_family(spec.family, IPDDataError)
-    if ad.k < 2:
-        raise IPDDataError(f"a meta-analysis needs at least two trials, got {ad.k}")
-    if spec.covariates or spec.interactions:
-        raise IPDDataError(
-            "covariates and interactions need participant rows or trial summaries; an "
-            "aggregate-data-only model has the treatment effect alone"
-        )
-    return Design(
-        family=family.name,
-        studies=(),
-        covariate_terms=(),
-        interaction_terms=(),
-        across=readonly(np.zeros((0, 0))),
-        term_means=readonly(np.zeros((0, 0))),
-        n_arm=readonly(np.zeros((0, 2)), np.int64),
-        stats=MappingProxyType({}),
-        aggregate=ad,
-    )
-
-
-def aggregate_priors(design: Design, spec: ModelSpec) -> PriorSet:
-    """Priors of an AD-only model: the spec's; for a family whose defaults are per outcome
-    SD (gaussian), the effect and tau priors must be given (AD carry no outcome SD)."""
-    from bayes_ipd.priors import PriorSet, default_priors, resolve_priors
-
-    family = design.plugin
-    if not family.needs_outcome_scale:
-        return resolve_priors(family, spec.priors)
-    missing = [s for s in ("effect", "tau") if s not in spec.priors]
-    if missing:
-        raise PriorError(
-            f"an aggregate-data-only {family.name} model has no outcome SD for default "
-            f"priors; give priors for: {', '.join(missing)}"
-        )
-    filler = default_priors(family, outcome_sd=1.0).to_dict()  # slots not in the model
-    return PriorSet(**{**filler, **dict(spec.priors)})
-
-
-def choose_form(ad: AggregateTrials, spec: ModelSpec) -> str:
-    """Centred when the AD are informative about each trial (median SE² < DL τ², the
-    residual one given the moderators), else non-centred; the spec's explicit choice wins
-    (rule of :mod:`builder`)."""
-    if spec.parameterisation in ("centred", "noncentred"):
-        return spec.parameterisation
-    from bayes_ipd.two_stage.estimators import dl_tau2
-    from bayes_ipd.two_stage.metareg_estimators import metareg_tau2
-
-    tau2 = dl_tau2(ad.estimate, ad.se)
-    names = [n for n in spec.moderators if n in ad.moderators]
-    if names and len(names) == len(spec.moderators) and ad.k > len(names) + 1:
-        x = np.column_stack([np.ones(ad.k), *(ad.moderators[n] for n in names)])
-        if np.all(np.isfinite(x)) and np.linalg.matrix_rank(x) == x.shape[1]:
-            tau2 = metareg_tau2(ad.estimate, ad.se**2, x, "DL")  # residual, given moderators
-    return "centred" if np.median(ad.se**2) < tau2 else "noncentred"
-
-
-def build_aggregate_model(
-    design: Design, spec: ModelSpec, *, priors: PriorSet | None = None
-) -> BuiltModel:
-    """The AD-only model: ``mu``, ``tau``, ``theta_ad`` [ad_study] and the AD likelihood.
-
-    Parameters
-    ----------
-    design : Design
-        From :func:`aggregate_only_design` (no participant rows).
-    spec : ModelSpec
-    priors : PriorSet, optional
-        By default :func:`aggregate_priors`.
-
-    Returns
-    -------
-    BuiltModel
-    """
-    import pymc as pm
-
-    from bayes_ipd.one_stage.builder import (
-        BuiltModel,
-        data_arrays,
-        hyperparameters,
-        moderator_priors,
-        moderator_shift,
-        shifted,
-    )
-    from bayes_ipd.priors import tau_to_pymc
-
-    priors = priors if priors is not None else aggregate_priors(design, spec)
-    priors = moderator_priors(priors, design, spec)
-    form = choose_form(design.aggregate, spec)
-    arrays = data_arrays(design, spec.moderators)
-    coords = aggregate_coords(design)
-    if spec.moderators:
-        coords["moderator"] = list(spec.moderators)
-    with pm.Model(coords=coords) as model:
-        data = {name: pm.Data(name, value) for name, value in arrays.items()}
-        # prior numbers as data containers, as in the builder (a refit swaps them)
-        mu = priors.effect.to_pymc("mu", params=hyperparameters("effect", priors.effect))
-        tau = tau_to_pymc(priors.tau, name="tau", params=hyperparameters("tau", priors.tau))
-        _, shift = moderator_shift(priors, data, spec.moderators)
-        aggregate_loglik(design, shifted(mu, shift), tau, data, form)
-    return BuiltModel(
-        model=model,
-        design=design,
-        spec=spec,
-        priors=priors,
-        parameterisation=MappingProxyType({"theta_ad": form}),
-        data_names=tuple(v.name for v in model.data_vars),
-    )
-
-
 # ------------------------------------------------------------------------ after sampling
 
 
@@ -634,12 +513,13 @@ def label_aggregate(idata: az.InferenceData, design: Design) -> az.InferenceData
     return idata
 
 
-def trial_effects(result: OneStageResult, level: float = 0.95) -> pd.DataFrame:
+def trial_effects(result: Posterior, level: float = 0.95) -> pd.DataFrame:
     """Every trial's posterior effect with where it came from.
 
     Parameters
     ----------
-    result : OneStageResult
+    result : Posterior
+        A one-stage posterior (:class:`~bayes_ipd.one_stage.result.OneStageResult`).
     level : float
         Interval coverage.
 
@@ -648,9 +528,10 @@ def trial_effects(result: OneStageResult, level: float = 0.95) -> pd.DataFrame:
     pandas.DataFrame
         Index ``study``; column ``source`` (``"IPD"``, ``"AD"`` for an estimate and SE,
         ``"AD counts"`` for arm-level counts) and the columns of
-        :meth:`OneStageResult.study_effects`. IPD trials first, then AD trials.
+        :meth:`~bayes_ipd.one_stage.result.OneStageResult.study_effects`. IPD trials
+        first, then AD trials.
     """
-    from bayes_ipd.one_stage.draws import chain_draw, posterior_node
+    from bayes_ipd.draws import chain_draw, posterior_node
 
     table = result.study_effects(level) if result.built.design.k else pd.DataFrame()
     ad = getattr(result.built.design, "aggregate", None)

@@ -38,7 +38,11 @@ effect, "informative" means the median squared SE of the trials' crude effects i
 DerSimonian-Laird τ² of those crude effects (with moderators, the residual DL τ² of their
 meta-regression on the moderators: :func:`residual_tau2`); for random intercepts, the same
 comparison for the control-arm levels. Random interactions are always non-centred. ``"centred"`` or
-``"noncentred"`` force one form for every random effect.
+``"noncentred"`` force one form for every random effect. One function, :func:`effect_form`,
+decides the treatment effect's form of every model: an aggregate-data (AD) trial's
+``theta_ad`` takes the IPD trials' form in a hybrid model, and an AD-only model
+(:func:`build_aggregate_model`, no participant rows) applies the rule to the published
+estimates and SEs.
 """
 
 from __future__ import annotations
@@ -52,7 +56,11 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
+from bayes_ipd.conventions import readonly
+from bayes_ipd.errors import IPDDataError, PriorError
+from bayes_ipd.families import get_family
 from bayes_ipd.one_stage.aggregate_trials import (
+    AggregateTrials,
     aggregate_arrays,
     aggregate_coords,
     aggregate_loglik,
@@ -62,6 +70,7 @@ from bayes_ipd.priors import (
     SLOTS,
     Prior,
     PriorSet,
+    default_priors,
     resolve_priors,
     tau_to_pymc,
     with_moderator_prior,
@@ -73,6 +82,9 @@ if TYPE_CHECKING:
     from bayes_ipd.spec import ModelSpec
 
 INTERCEPT_SD_SCALE = 2.5  # half_normal scale of alpha_sd: x outcome SD (gaussian) or x 1
+
+FORMS = ("centred", "noncentred")
+"""The forms of a random effect; ``spec.parameterisation`` may force one (else ``"auto"``)."""
 
 
 @dataclass(frozen=True)
@@ -108,26 +120,57 @@ class BuiltModel:
 
 
 def choose_parameterisation(design: Design, spec: ModelSpec) -> dict[str, str]:
-    """Centred or non-centred form for each random effect (rule in the module docstring)."""
-    if spec.parameterisation in ("centred", "noncentred"):
+    """Centred or non-centred form for each random effect (rule in the module docstring).
+
+    An aggregate-data-only design (no participant rows) has the treatment effect alone,
+    ``{"theta": form}`` (the form of its ``theta_ad``).
+    """
+    if spec.parameterisation in FORMS:
         form = spec.parameterisation
         return {"theta": form, "alpha": form, "gamma_within": form}
-    est, se = crude_effects(design)
-    theta = "centred" if np.median(se**2) < residual_tau2(design, spec, est, se) else "noncentred"
+    theta = effect_form(design, spec)
+    if not design.k:
+        return {"theta": theta}
     lev, lse = design.plugin.control_levels(design)
-    alpha = "centred" if np.median(lse**2) < dl_tau2(lev, lse) else "noncentred"
-    return {"theta": theta, "alpha": alpha, "gamma_within": "noncentred"}
+    return {"theta": theta, "alpha": _form(lse, dl_tau2(lev, lse)), "gamma_within": "noncentred"}
 
 
-def residual_tau2(design: Design, spec: ModelSpec, est: np.ndarray, se: np.ndarray) -> float:
-    """DerSimonian-Laird τ² of the trials' crude effects; with moderators, the residual τ²
-    of their DL meta-regression on the moderators (the between-trial SD left to the random
-    effect), when the IPD trials alone have more trials than coefficients."""
-    if not spec.moderators or design.k <= len(spec.moderators) + 1:
+def effect_form(design: Design, spec: ModelSpec) -> str:
+    """The treatment effect's form, ``"centred"`` or ``"noncentred"``: the one rule of IPD,
+    hybrid and aggregate-data-only models.
+
+    The spec's explicit choice wins; else centred when the trials are informative about
+    their own effects: the median squared SE below the residual τ² (:func:`residual_tau2`)
+    of the trials' crude effects (IPD trials; an AD trial's ``theta_ad`` shares the form)
+    or, with no participant rows, of the published estimates.
+    """
+    if spec.parameterisation in FORMS:
+        return spec.parameterisation
+    if design.k:
+        est, se = crude_effects(design)
+    else:  # AD only: the published estimates are the trials' effects
+        est, se = design.aggregate.estimate, design.aggregate.se
+    w = None
+    if spec.moderators:
+        values = moderator_arrays(design, spec.moderators)
+        w = values.ipd if design.k else values.ad
+    return _form(se, residual_tau2(est, se, w))
+
+
+def _form(se: np.ndarray, tau2: float) -> str:
+    return "centred" if np.median(se**2) < tau2 else "noncentred"
+
+
+def residual_tau2(est: np.ndarray, se: np.ndarray, moderators: np.ndarray | None = None) -> float:
+    """DerSimonian-Laird τ² of the trials' effects ``est`` (SEs ``se``); with moderators
+    ((K, r) values), the residual τ² of their DL meta-regression on the moderators (the
+    between-trial SD left to the random effect), when there are more trials than
+    coefficients and the moderators are finite and not collinear."""
+    k = len(est)
+    if moderators is None or not moderators.shape[1] or k <= moderators.shape[1] + 1:
         return dl_tau2(est, se)
-    w = moderator_arrays(design, spec.moderators).ipd
-    x = np.column_stack([np.ones(design.k), w])
-    if np.linalg.matrix_rank(x) < x.shape[1]:
+    x = np.column_stack([np.ones(k), moderators])
+    if not np.all(np.isfinite(x)) or np.linalg.matrix_rank(x) < x.shape[1]:
         return dl_tau2(est, se)
     return metareg_tau2(est, se**2, x, "DL")
 
@@ -404,3 +447,100 @@ def _forms_in_use(form: Mapping[str, str], spec: ModelSpec, q: int) -> dict[str,
     if q and spec.random_interactions:
         out["gamma_within_trial"] = form["gamma_within"]
     return out
+
+
+# -------------------------------------------------------------- AD-only (no rows at all)
+
+
+def aggregate_only_design(spec: ModelSpec, ad: AggregateTrials) -> Design:
+    """A design with no participant rows, carrying the aggregate-data trials ``ad``.
+
+    Raises
+    ------
+    IPDDataError
+        Fewer than two trials, or a spec with covariates or interactions (AD carry the
+        treatment effect alone), or an unknown family.
+    """
+    family = get_family(spec.family, IPDDataError)
+    if ad.k < 2:
+        raise IPDDataError(f"a meta-analysis needs at least two trials, got {ad.k}")
+    if spec.covariates or spec.interactions:
+        raise IPDDataError(
+            "covariates and interactions need participant rows or trial summaries; an "
+            "aggregate-data-only model has the treatment effect alone"
+        )
+    return Design(
+        family=family.name,
+        studies=(),
+        covariate_terms=(),
+        interaction_terms=(),
+        across=readonly(np.zeros((0, 0))),
+        term_means=readonly(np.zeros((0, 0))),
+        n_arm=readonly(np.zeros((0, 2)), np.int64),
+        stats=MappingProxyType({}),
+        aggregate=ad,
+    )
+
+
+def aggregate_priors(design: Design, spec: ModelSpec) -> PriorSet:
+    """Priors of an AD-only model: the spec's; for a family whose defaults are per outcome
+    SD (gaussian), the effect and tau priors must be given (AD carry no outcome SD).
+
+    Raises
+    ------
+    PriorError
+        Such a family without an effect or tau prior.
+    """
+    family = design.plugin
+    if not family.needs_outcome_scale:
+        return resolve_priors(family, spec.priors)
+    missing = [s for s in ("effect", "tau") if s not in spec.priors]
+    if missing:
+        raise PriorError(
+            f"an aggregate-data-only {family.name} model has no outcome SD for default "
+            f"priors; give priors for: {', '.join(missing)}"
+        )
+    filler = default_priors(family, outcome_sd=1.0).to_dict()  # slots not in the model
+    return PriorSet(**{**filler, **dict(spec.priors)})
+
+
+def build_aggregate_model(
+    design: Design, spec: ModelSpec, *, priors: PriorSet | None = None
+) -> BuiltModel:
+    """The AD-only model: ``mu``, ``tau``, ``theta_ad`` [ad_study] and the AD likelihood
+    (with moderators, ``gamma_moderator`` [moderator]).
+
+    Parameters
+    ----------
+    design : Design
+        From :func:`aggregate_only_design` (no participant rows).
+    spec : ModelSpec
+    priors : PriorSet, optional
+        By default :func:`aggregate_priors`.
+
+    Returns
+    -------
+    BuiltModel
+    """
+    priors = priors if priors is not None else aggregate_priors(design, spec)
+    priors = moderator_priors(priors, design, spec)
+    form = choose_parameterisation(design, spec)["theta"]
+    arrays = data_arrays(design, spec.moderators)
+    coords = aggregate_coords(design)
+    if spec.moderators:
+        coords["moderator"] = list(spec.moderators)
+    with pm.Model(coords=coords) as model:
+        data = {name: pm.Data(name, value) for name, value in arrays.items()}
+        # prior numbers as data containers, as in build_model (a refit swaps them)
+        mu = priors.effect.to_pymc("mu", params=hyperparameters("effect", priors.effect))
+        tau = tau_to_pymc(priors.tau, name="tau", params=hyperparameters("tau", priors.tau))
+        _, shift = moderator_shift(priors, data, spec.moderators)
+        aggregate_loglik(design, shifted(mu, shift), tau, data, form)
+    return BuiltModel(
+        model=model,
+        design=design,
+        spec=spec,
+        priors=priors,
+        parameterisation=MappingProxyType({"theta_ad": form}),
+        data_names=tuple(v.name for v in model.data_vars),
+    )

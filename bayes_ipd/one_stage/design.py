@@ -120,6 +120,11 @@ class Design:
         inter = tuple(f"treat:{t}" for t in self.interaction_terms)
         return ("intercept", "treat", *self.covariate_terms, *inter)
 
+    def moderator_values(self, names: Sequence[str]) -> ModeratorValues:
+        """The model's moderators for every trial, centred across trials
+        (:func:`moderator_arrays`)."""
+        return moderator_arrays(self, names)
+
     def term_scales(self) -> np.ndarray:
         """Pooled within-trial SD of each covariate term (1 where it is 0 or undefined).
 

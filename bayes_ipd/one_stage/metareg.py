@@ -29,13 +29,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from bayes_ipd.draws import chain_draw, posterior_node, quantile_labels
 from bayes_ipd.errors import IPDDataError
 from bayes_ipd.one_stage.design import ModeratorValues, moderator_arrays
-from bayes_ipd.one_stage.draws import chain_draw, posterior_node, quantile_labels
 from bayes_ipd.plots.rows import ForestRow
 
 if TYPE_CHECKING:
-    from bayes_ipd.one_stage.result import OneStageResult
+    from bayes_ipd.one_stage.posterior import Posterior
 
 __all__ = [
     "ECOLOGICAL_NOTE",
@@ -52,18 +52,15 @@ ECOLOGICAL_NOTE = (
 )
 
 
-def moderator_values(result: OneStageResult) -> ModeratorValues:
+def moderator_values(result: Posterior) -> ModeratorValues:
     """The fit's moderators, centred across trials (empty without moderators)."""
     return moderator_arrays(result.built.design, result.built.spec.moderators)
 
 
-def moderator_draws(result: OneStageResult) -> dict[str, np.ndarray]:
-    """``{moderator: (chain, draw) draws of gamma}``; empty without moderators."""
-    post = result.idata.posterior
-    return {
-        name: chain_draw(post["gamma_moderator"].sel(moderator=name))
-        for name in result.built.spec.moderators
-    }
+def moderator_draws(result: Posterior) -> dict[str, np.ndarray]:
+    """``{moderator: (chain, draw) draws of gamma}``; empty without moderators
+    (:meth:`Posterior.moderator_draws`)."""
+    return result.moderator_draws()
 
 
 def _value_table(values: Mapping[str, Any] | pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
@@ -92,7 +89,7 @@ def _value_table(values: Mapping[str, Any] | pd.DataFrame, names: Sequence[str])
 
 
 def predict_theta(
-    result: OneStageResult,
+    result: Posterior,
     values: Mapping[str, Any] | pd.DataFrame,
     *,
     level: float = 0.95,
@@ -102,11 +99,11 @@ def predict_theta(
 
     ``mu + gamma'(w - wbar)`` (the mean effect of trials with moderators ``w``) and, for a
     new trial with those moderators, that plus ``tau z`` with one standard-normal draw per
-    posterior draw (seed: the sampler's + 1, as :meth:`OneStageResult.predict_new_study`).
+    posterior draw (seed: the sampler's + 1, as :meth:`Posterior.predict_new_study`).
 
     Parameters
     ----------
-    result : OneStageResult
+    result : Posterior
         A fit with ``spec.moderators``.
     values : mapping of moderator to value(s), or DataFrame
         Raw (uncentred) values of every moderator, one row per point.
@@ -153,7 +150,7 @@ def predict_theta(
     return pd.DataFrame.from_records(records)
 
 
-def metareg_lines(result: OneStageResult, level: float = 0.95) -> list[str]:
+def metareg_lines(result: Posterior, level: float = 0.95) -> list[str]:
     """The "Meta-regression on trial-level covariates" block of the printed summary."""
     names = result.built.spec.moderators
     if not names:
@@ -188,7 +185,7 @@ def metareg_lines(result: OneStageResult, level: float = 0.95) -> list[str]:
     return lines
 
 
-def forest_rows(result: OneStageResult, level: float = 0.95) -> list[ForestRow]:
+def forest_rows(result: Posterior, level: float = 0.95) -> list[ForestRow]:
     """Forest rows of a one-stage fit: each trial's shrunken effect with its data source
     (the extra column ``Data``: ``IPD``, ``AD`` or ``AD counts``), then the pooled effect
     and the new-trial (prediction) interval; intervals at ``level``."""

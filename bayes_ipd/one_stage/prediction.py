@@ -35,11 +35,11 @@ import numpy as np
 import pandas as pd
 
 from bayes_ipd.conventions import EffectScale
+from bayes_ipd.draws import quantile_labels
 from bayes_ipd.errors import IPDDataError
-from bayes_ipd.one_stage.draws import quantile_labels
 
 if TYPE_CHECKING:
-    from bayes_ipd.one_stage.result import OneStageResult
+    from bayes_ipd.one_stage.posterior import Posterior
 
 __all__ = ["EffectPrediction", "interaction_values", "predict_effect"]
 
@@ -141,7 +141,7 @@ def _flat(post: Any, name: str, *dims: str) -> np.ndarray:
 
 
 def predict_effect(
-    result: OneStageResult,
+    result: Posterior,
     new_patients: pd.DataFrame,
     *,
     study: str | None = None,
@@ -151,7 +151,7 @@ def predict_effect(
 
     Parameters
     ----------
-    result : OneStageResult
+    result : Posterior
     new_patients : DataFrame
         One row per patient with a column per effect modifier of the model (a
         categorical one as its levels); other columns are ignored. Never modified.
@@ -191,7 +191,7 @@ def predict_effect(
 
 
 def _trial_effect(
-    result: OneStageResult, design: Any, study: str, z: np.ndarray, zbar_k: np.ndarray, q_idx: list
+    result: Posterior, design: Any, study: str, z: np.ndarray, zbar_k: np.ndarray, q_idx: list
 ) -> np.ndarray:
     if study not in design.studies:
         raise IPDDataError(f"unknown trial {study!r}; trials: {list(design.studies)}")

@@ -1,7 +1,8 @@
 """Prior predictive checks before any posterior fit: ``prior_predictive(data, spec)``.
 
 The model is built from the data's design exactly as :func:`~bayes_ipd.one_stage.fitting.fit`
-builds it (same priors, same data-dependent defaults), but only its prior is sampled
+builds it (:func:`~bayes_ipd.one_stage.estimation.design_for`; same priors, same
+data-dependent defaults), but only its prior is sampled
 (:func:`pymc.sample_prior_predictive`; the likelihood is a ``pm.Potential``, which prior
 sampling leaves out). The trial outcome statistics are replicated from those prior draws by
 the family (:func:`bayes_ipd.checks.ppc.prior_predictive_check`), so the table shows whether
@@ -17,7 +18,6 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from bayes_ipd.conventions import SEED_OFFSETS
 from bayes_ipd.plots.prior_predictive import prior_predictive_plot
 from bayes_ipd.priors import PriorSet, tau_scale_prior
 from bayes_ipd.spec import ModelSpec
@@ -25,17 +25,6 @@ from bayes_ipd.spec import ModelSpec
 __all__ = ["PriorPredictive", "prior_predictive"]
 
 DEFAULT_SEED = 20240601
-
-
-@dataclass(frozen=True)
-class _PriorModel:
-    """What the predictive checks need of a result: the built model and a seed."""
-
-    built: Any
-    seed: int
-
-    def derived_seed(self, what: str, seed: int | None = None) -> int:
-        return int(seed) if seed is not None else self.seed + SEED_OFFSETS[what]
 
 
 @dataclass(frozen=True, eq=False)
@@ -126,18 +115,17 @@ def prior_predictive(
     >>> check = bi.prior_predictive(ipd, bi.ModelSpec("gaussian"))  # doctest: +SKIP
     >>> check.plot()  # doctest: +SKIP
     """
-    from bayes_ipd.checks.ppc import PPCResult, ppc_table, prior_draws, replicates
+    from bayes_ipd.checks.ppc import PPCResult, ppc_table, replicate_statistics, sample_prior
     from bayes_ipd.one_stage.builder import build_model
-    from bayes_ipd.one_stage.fitting import design_for
+    from bayes_ipd.one_stage.estimation import design_for
 
     if spec is None:
         spec = ModelSpec(family=getattr(data, "family", "gaussian"))
     built = build_model(design_for(data, spec), spec, priors=priors)
-    stand_in = _PriorModel(built, int(seed))
-    params = prior_draws(stand_in, draws, seed)
+    params = sample_prior(built.model, draws, int(seed))
     design = built.design
     index = np.arange(params.sizes["chain"] * params.sizes["draw"])
-    rep = replicates(stand_in, params, index, np.random.default_rng(seed))
+    rep = replicate_statistics(design, built.spec, params, index, np.random.default_rng(seed))
     table = ppc_table(design.studies, design.plugin.observed_statistics(design), rep)
     labels = design.plugin.ppc_statistics
     check = PPCResult(table, next(iter(rep)), "prior", len(index), int(seed), labels)

@@ -23,6 +23,7 @@ import arviz as az
 import numpy as np
 import pymc as pm
 
+from bayes_ipd.convergence import convergence
 from bayes_ipd.one_stage.builder import BuiltModel
 from bayes_ipd.one_stage.cache import (
     CacheStats,
@@ -40,7 +41,6 @@ from bayes_ipd.one_stage.cache import (
     reset_cache_stats,
     save_core,
 )
-from bayes_ipd.one_stage.convergence import convergence
 
 if TYPE_CHECKING:
     from bayes_ipd.spec import SamplerSettings
@@ -306,7 +306,7 @@ def diagnose(
     """Divergences, max R-hat, min bulk/tail ESS, and the warnings they call for.
 
     R-hat and ESS are those of ``arviz.rhat`` and ``arviz.ess``, for all parameters at
-    once (:mod:`~bayes_ipd.one_stage.convergence`).
+    once (:mod:`~bayes_ipd.convergence`).
     """
     div = int(idata.sample_stats["diverging"].sum()) if "diverging" in idata.sample_stats else 0
     conv = convergence(parameter_draws(idata, var_names))

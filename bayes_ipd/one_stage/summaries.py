@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from bayes_ipd.conventions import readonly
+from bayes_ipd.covariates import check_spec_columns, expand_covariates
 from bayes_ipd.errors import IPDDataError
 from bayes_ipd.families import REGISTRY, Family, get_family
 
@@ -170,31 +171,6 @@ class TrialSummary:
         kwargs["cutpoints"] = tuple(float(c) for c in d.get("cutpoints", ()))
         kwargs["trial_level"] = dict(d.get("trial_level", {}))
         return cls(study=study, family=family_name, **kwargs)
-
-
-def expand_covariates(
-    covariates: pd.DataFrame, names: Sequence[str], n: int
-) -> tuple[np.ndarray, tuple[str, ...], tuple[str, ...]]:
-    """One column per covariate term: numeric as is, categorical one-hot with every level.
-
-    Returns the (n, p) matrix, the term names and, per term, its source covariate.
-    """
-    blocks: list[np.ndarray] = []
-    terms: list[str] = []
-    sources: list[str] = []
-    for name in names:
-        col = covariates[name]
-        if isinstance(col.dtype, pd.CategoricalDtype):
-            for level in col.cat.categories:
-                blocks.append((col == level).to_numpy(dtype=np.float64))
-                terms.append(f"{name}[{level}]")
-                sources.append(name)
-        else:
-            blocks.append(col.to_numpy(dtype=np.float64))
-            terms.append(name)
-            sources.append(name)
-    x = np.column_stack(blocks) if blocks else np.zeros((n, 0))
-    return x, tuple(terms), tuple(sources)
 
 
 def design_rows(
@@ -387,21 +363,6 @@ def survival_cutpoints(ipd: IPD, spec: ModelSpec) -> tuple[float, ...]:
     if not family.has_baseline_hazard:
         return ()
     return family.cutpoints(ipd.time[ipd.event > 0], spec.intervals)
-
-
-def check_spec_columns(ipd: IPD, spec: ModelSpec) -> None:
-    """Every covariate of the spec is a covariate of the data; the families agree."""
-    if spec.family != ipd.family:
-        raise IPDDataError(
-            f"the model is for family {spec.family!r} but the data are {ipd.family!r}"
-        )
-    have = set(ipd.covariates.columns)
-    for name in (*spec.covariates, *spec.interactions, *spec.moderators):
-        if name not in have:
-            raise IPDDataError(
-                f"covariate {name!r} of the model is not among the data's covariates "
-                f"{sorted(have)}; pass it in covariates= when reading the data"
-            )
 
 
 def write_summaries(summaries: Sequence[TrialSummary], path: str | Path) -> Path:

@@ -22,7 +22,7 @@ from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 from matplotlib.textpath import TextToPath
 
-from bayes_ipd.plots.marks import Mark, draw_marks
+from bayes_ipd.plots.marks import Mark, Slot, draw_marks
 from bayes_ipd.plots.style import FONT_SIZE, INK
 
 __all__ = [
@@ -47,18 +47,6 @@ DEFAULT_FAVOURS: tuple[str, str] = ("Favours treatment", "Favours control")
 """Labels written under the axis, left and right of the null line: for effects where lower
 is better (a ratio below 1 or a negative difference in a harmful outcome favours the
 treatment). Swap them for a beneficial outcome; pass ``favours=None`` to leave them out."""
-
-
-@dataclass(frozen=True)
-class Slot:
-    """One line of the table: its texts come from the columns, its marks are drawn."""
-
-    marks: tuple[Mark, ...] = ()
-    colour: str = INK
-    bold: bool = False
-    span: str = ""
-    rule_above: bool = False
-    gap_above: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from matplotlib.axes import Axes
 from matplotlib.patches import Polygon, Rectangle
@@ -18,10 +17,7 @@ from bayes_ipd.plots.rows import ForestRow
 from bayes_ipd.plots.style import INK
 from bayes_ipd.plots.text import transform
 
-if TYPE_CHECKING:
-    from bayes_ipd.plots.layout import Slot
-
-__all__ = ["Mark", "draw_marks"]
+__all__ = ["Mark", "Slot", "draw_marks"]
 
 _MAX_SQUARE_PT = 11.0
 _MIN_SQUARE_PT = 3.0
@@ -35,6 +31,18 @@ class Mark:
     row: ForestRow
     offset: float = 0.0
     colour: str = INK
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One line of the table: its texts come from the columns, its marks are drawn."""
+
+    marks: tuple[Mark, ...] = ()
+    colour: str = INK
+    bold: bool = False
+    span: str = ""
+    rule_above: bool = False
+    gap_above: float = 0.0
 
 
 def draw_marks(

@@ -18,6 +18,7 @@ import io
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +26,6 @@ import jinja2
 import pandas as pd
 from matplotlib.figure import Figure
 
-import bayes_ipd
 from bayes_ipd.one_stage.aggregate_trials import trial_effects
 from bayes_ipd.plots.flow import flow_diagram
 
@@ -206,10 +206,9 @@ def _forest(result: AnalysisResult, figures: Figures) -> Section:
 
 def _ppc(result: AnalysisResult, figures: Figures) -> Section:
     title = dict(SECTIONS)["ppc"]
-    one = result.one_stage
-    if not one.built.design.k:
+    ppc = result.ppc  # computed once, shared with AnalysisResult.write
+    if ppc is None:
         return Section("ppc", title, missing="Aggregate data only: no rows to replicate.")
-    ppc = one.ppc()
     figures.add("Posterior predictive check per trial and arm", ppc.plot())
     table = Table.from_frame(ppc.table, index=False)
     return Section("ppc", title, tables=(("", table),), figures=figures.take())
@@ -279,8 +278,17 @@ def render_report(result: AnalysisResult, *, title: str | None = None) -> str:
     return (
         environment()
         .get_template(TEMPLATE)
-        .render(title=heading, sections=sections, version=bayes_ipd.__version__)
+        .render(title=heading, sections=sections, version=package_version())
     )
+
+
+def package_version() -> str:
+    """The installed bayes_ipd's version (``bayes_ipd.__version__``), from its distribution
+    metadata: the report sits below the package's root and does not import it."""
+    try:
+        return metadata.version("bayes_ipd")
+    except metadata.PackageNotFoundError:  # a source tree on the path, never installed
+        return "unknown"
 
 
 def write_report(result: AnalysisResult, path: str | Path, *, title: str | None = None) -> Path:

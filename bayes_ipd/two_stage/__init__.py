@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bayes_ipd.data import IPD
+from bayes_ipd.errors import PoolingError
 from bayes_ipd.two_stage.ad_trials import combine_with_aggregate
 from bayes_ipd.two_stage.aggregate import AggregateData
 from bayes_ipd.two_stage.pooling import PooledResult, pool, pool_aggregate
@@ -37,6 +38,7 @@ def two_stage(
     aggregate: AggregateData | None = None,
     overlap: str = "error",
     sparse: str = "none",
+    stage_one: AggregateData | None = None,
 ) -> TwoStageResult:
     """Two-stage IPD meta-analysis: per-trial regressions, then pooling.
 
@@ -57,6 +59,11 @@ def two_stage(
         A trial given both as IPD and in ``aggregate``: refuse (default), keep the IPD
         estimate, or keep the published one (see
         :func:`bayes_ipd.two_stage.ad_trials.combine_with_aggregate`).
+    stage_one : AggregateData, optional
+        Stage one already fitted: ``fit_per_study(ipd, covariates=covariates,
+        pool_var=pool_var, sparse=sparse)``, reused as it is instead of fitting every trial
+        again (an analysis pooling the same trials with and without ``aggregate`` fits them
+        once). Its trials must be ``ipd``'s; the result is the same as without it.
 
     Returns
     -------
@@ -65,7 +72,8 @@ def two_stage(
     Raises
     ------
     PoolingError
-        Every trial was excluded at stage one, or the pooling options are invalid.
+        Every trial was excluded at stage one, the pooling options are invalid, or
+        ``stage_one`` holds other trials than ``ipd``.
 
     Warns
     -----
@@ -79,7 +87,10 @@ def two_stage(
     >>> res.pooled.scale
     'logOR'
     """
-    per_study = fit_per_study(ipd, covariates=covariates, pool_var=pool_var, sparse=sparse)
+    if stage_one is None:
+        per_study = fit_per_study(ipd, covariates=covariates, pool_var=pool_var, sparse=sparse)
+    else:
+        per_study = _reused(stage_one, ipd)
     sources: dict[str, str] = {}
     if aggregate is not None:
         combined = combine_with_aggregate(per_study, aggregate, overlap=overlap)
@@ -92,3 +103,13 @@ def two_stage(
         dropped=ipd.dropped,
         sources=sources,
     )
+
+
+def _reused(stage_one: AggregateData, ipd: IPD) -> AggregateData:
+    """A stage one fitted before, checked to hold ``ipd``'s trials in its order."""
+    if tuple(stage_one.studies) != tuple(ipd.studies):
+        raise PoolingError(
+            "stage_one: its trials are not the IPD's "
+            f"({', '.join(stage_one.studies)} vs {', '.join(ipd.studies)})"
+        )
+    return stage_one

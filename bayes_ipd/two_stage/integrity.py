@@ -33,6 +33,7 @@ from bayes_ipd.conventions import SCALES, json_ready
 from bayes_ipd.data import IPD
 from bayes_ipd.errors import IPDDataError
 from bayes_ipd.families import get_family
+from bayes_ipd.two_stage.aggregate import AggregateData
 from bayes_ipd.two_stage.stage1 import fit_per_study
 
 __all__ = [
@@ -353,6 +354,7 @@ def check_integrity(
     threshold: float = DEFAULT_THRESHOLD,
     *,
     level: float = 0.95,
+    stage_one: Mapping[tuple[str, ...], AggregateData] | None = None,
 ) -> IntegrityResult:
     """Recompute each trial's published result from its IPD and compare.
 
@@ -368,6 +370,12 @@ def check_integrity(
         (default :data:`DEFAULT_THRESHOLD`, half a standard error).
     level : float
         Coverage of published confidence intervals without a ``level`` column.
+    stage_one : mapping, optional
+        Stage-one fits already made on ``ipd``, by covariate tuple: ``{covariates:
+        fit_per_study(ipd, covariates=covariates)}`` (treatment effect, no sparse method),
+        e.g. the two-stage route's. A published analysis adjusted for exactly those
+        covariates, in that order, reads its trial from there instead of a new fit; the
+        result is the same.
 
     Returns
     -------
@@ -405,7 +413,7 @@ def check_integrity(
                 f"{', '.join(map(repr, absent))}, not among the IPD covariates "
                 f"({', '.join(ipd.covariate_names) or 'none'})"
             )
-    fits = _recompute(ipd, entries)
+    fits = _recompute(ipd, entries, stage_one or {})
     n_per = ipd.n_per_study
     rows = []
     for entry in entries:
@@ -424,15 +432,16 @@ def check_integrity(
 
 
 def _recompute(
-    ipd: IPD, entries: tuple[PublishedResult, ...]
+    ipd: IPD,
+    entries: tuple[PublishedResult, ...],
+    stage_one: Mapping[tuple[str, ...], AggregateData],
 ) -> dict[str, tuple[float, float, str | None]]:
-    """Stage-one estimate, SE and exclusion reason per trial, one fit per covariate set."""
+    """Stage-one estimate, SE and exclusion reason per trial, one fit per covariate set
+    (none for a set ``stage_one`` holds)."""
     out: dict[str, tuple[float, float, str | None]] = {}
     sets = {e.adjusted_for for e in entries if e.study in set(ipd.studies)}
     for covariates in sorted(sets):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # unfittable trials are reported in the table
-            agg = fit_per_study(ipd, covariates=list(covariates))
+        agg = _fitted(ipd, covariates, stage_one.get(covariates))
         by_study = dict(
             zip(agg.studies, zip(agg.estimate, agg.se, agg.excluded, strict=True), strict=True)
         )
@@ -441,3 +450,13 @@ def _recompute(
                 est, se, reason = by_study[entry.study]
                 out[entry.study] = (float(est), float(se), reason)
     return out
+
+
+def _fitted(ipd: IPD, covariates: tuple[str, ...], given: AggregateData | None) -> AggregateData:
+    """The treatment effect per trial adjusted for ``covariates``: ``given`` when it is such
+    a fit of ``ipd``'s trials, else a new one."""
+    if given is not None and given.term == "treat" and tuple(given.studies) == ipd.studies:
+        return given
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # unfittable trials are reported in the table
+        return fit_per_study(ipd, covariates=list(covariates))

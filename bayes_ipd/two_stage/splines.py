@@ -9,7 +9,7 @@ covariance. Because the basis is centred within each trial, ``gamma_k`` holds wi
 information only: an association between trial mean covariate and trial effect cannot enter
 it (the across-trial part sits in ``theta_k``, the effect at the trial's own mean).
 
-Stage two: the vectors are pooled by multivariate REML (:func:`bayes_ipd.ite.mvma.mvma`;
+Stage two: the vectors are pooled by multivariate REML (:func:`bayes_ipd.two_stage.mvma.mvma`;
 by default only ``theta`` varies between trials, as in the one-stage model with common
 interactions). The effect at covariate value ``x0`` is ``c(x0)' beta`` with ``c(x0) = (1,
 B(x0) - centre)`` and ``centre`` the mean of the trial means of ``B`` (the average trial,
@@ -44,7 +44,7 @@ from bayes_ipd.families import Family, get_family
 from bayes_ipd.families.regression import Unfittable
 from bayes_ipd.plots.effect_curve import effect_curve_plot
 from bayes_ipd.plots.style import TWO_STAGE_COLOUR
-from bayes_ipd.splines import SplineBasis, place_knots
+from bayes_ipd.spline_basis import SplineBasis, place_knots
 from bayes_ipd.two_stage.stage1 import (
     check_arms,
     check_covariate_columns,
@@ -61,7 +61,7 @@ __all__ = [
 
 _TREAT = "treat"
 CURVE_METHOD = "multivariate REML"
-"""How the per-trial spline coefficients are pooled (:func:`bayes_ipd.ite.mvma.mvma`)."""
+"""How the per-trial spline coefficients are pooled (:func:`bayes_ipd.two_stage.mvma.mvma`)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -301,7 +301,7 @@ def two_stage_effect_curve(
     level : float
         Of the Wald interval.
     structure : {"treatment", "diagonal", "unstructured"}
-        Between-trial covariance of the pooled vector (:func:`bayes_ipd.ite.mvma.mvma`);
+        Between-trial covariance of the pooled vector (:func:`bayes_ipd.two_stage.mvma.mvma`);
         ``"treatment"``: only the treatment effect is random, as in the one-stage model
         with common interactions.
     basis : SplineBasis, optional
@@ -375,7 +375,7 @@ def _pooled_curve(
     level: float,
     structure: str,
 ) -> TwoStageEffectCurve:
-    from bayes_ipd.ite.mvma import mvma  # not at import: keeps the two-stage import light
+    from bayes_ipd.two_stage.mvma import mvma  # not at import: keeps the two-stage import light
 
     if len(fitted) < 2:
         raise PoolingError(

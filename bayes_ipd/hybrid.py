@@ -6,6 +6,9 @@ share their rows (their published estimates) changes the conclusion. A
 effect with its interval, τ and the 95% prediction interval of the IPD-only analysis and of
 the IPD + AD one, and draws a forest plot whose ``Data`` column marks each trial ``IPD`` or
 ``AD only``. It only reads results; it computes no new estimate.
+
+:func:`~bayes_ipd.analysis.run_analysis` builds it for a hybrid spec;
+:mod:`bayes_ipd.report` re-exports it and puts it in the HTML report.
 """
 
 from __future__ import annotations

@@ -2,33 +2,59 @@
 
 The one-stage model's parameters are rebuilt here, draw by draw, in the layout the builder
 uses (:mod:`bayes_ipd.one_stage.builder`), so that predictive checks, LOO and reports work
-on the same per-trial coefficient matrix as the likelihood. Posterior summary nodes
+on the same per-trial coefficient matrix as the likelihood. Each reader takes a fit (any
+value with the :class:`Fit` members: :class:`~bayes_ipd.one_stage.posterior.Posterior` and
+:class:`~bayes_ipd.one_stage.result.OneStageResult` have them), or a model and parameter
+draws of any origin (:func:`model_coefficients`, e.g. prior draws). Posterior summary nodes
 (``mean, sd, median, q025, q975, ess_bulk, r_hat``) are computed here for every report.
+
+This module sits below the checks and the one-stage route alike (both read draws through
+it), so it imports neither: a fit is typed on the :class:`Fit` protocol.
 """
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import numpy as np
 import xarray as xr
 
+from bayes_ipd.convergence import convergence
 from bayes_ipd.families.base import draw_count, flat_draws
 from bayes_ipd.families.survival import hazard_walk
-from bayes_ipd.one_stage.convergence import convergence
-
-if TYPE_CHECKING:
-    from bayes_ipd.one_stage.result import OneStageResult
 
 __all__ = [
+    "Fit",
     "chain_draw",
     "coefficient_draws",
     "log_hazard_draws",
+    "model_coefficients",
     "posterior_node",
     "quantile_labels",
     "thin",
 ]
+
+
+class Fit(Protocol):
+    """What the draw readers and the checks read of a one-stage fit.
+
+    ``built`` carries the ``design``, ``spec`` and ``priors`` of the model
+    (:class:`~bayes_ipd.one_stage.builder.BuiltModel`); ``idata`` is its ArviZ
+    ``InferenceData``. :class:`~bayes_ipd.one_stage.posterior.Posterior` satisfies it.
+    """
+
+    idata: Any
+    built: Any
+    sampler: Any
+    diagnostics: Any
+
+    @property
+    def family(self) -> str: ...
+
+    def derived_seed(self, what: str, seed: int | None = None) -> int: ...
+
+    def predict_new_study(self, seed: int | None = None) -> xr.DataArray: ...
 
 
 def quantile_labels(level: float) -> tuple[str, str]:
@@ -82,7 +108,7 @@ def posterior_node(x: np.ndarray, level: float = 0.95) -> dict[str, float]:
     }
 
 
-def coefficient_draws(result: OneStageResult, draws: xr.Dataset | None = None) -> np.ndarray:
+def coefficient_draws(result: Fit, draws: xr.Dataset | None = None) -> np.ndarray:
     """Per-trial coefficient vectors ``b_k`` for every draw, as the model builds them.
 
     Row ``k`` of draw ``s`` is ``[alpha_k, theta_k, beta_k, gamma_w(k)]`` on the design row
@@ -92,7 +118,7 @@ def coefficient_draws(result: OneStageResult, draws: xr.Dataset | None = None) -
 
     Parameters
     ----------
-    result : OneStageResult
+    result : Fit
     draws : xarray.Dataset, optional
         Parameter draws with ``chain`` and ``draw`` dims (the posterior by default; e.g. a
         prior group from :func:`pymc.sample_prior_predictive`).
@@ -103,8 +129,12 @@ def coefficient_draws(result: OneStageResult, draws: xr.Dataset | None = None) -
         (S, K, m) with S = chains x draws (chain-major), K trials and m design columns.
     """
     params = result.idata.posterior if draws is None else draws
-    design = result.built.design
-    spec = result.built.spec
+    return model_coefficients(result.built.design, result.built.spec, params)
+
+
+def model_coefficients(design: Any, spec: Any, params: xr.Dataset) -> np.ndarray:
+    """:func:`coefficient_draws` of a model's design and spec and parameter draws of any
+    origin (posterior or prior), before any fit exists."""
     s, k = draw_count(params), design.k
     columns = [
         flat_draws(params["alpha"], "study")[:, :, None],
@@ -126,7 +156,7 @@ def coefficient_draws(result: OneStageResult, draws: xr.Dataset | None = None) -
     return np.concatenate(columns, axis=2)
 
 
-def log_hazard_draws(result: OneStageResult, draws: xr.Dataset | None = None) -> np.ndarray:
+def log_hazard_draws(result: Fit, draws: xr.Dataset | None = None) -> np.ndarray:
     """Survival: the baseline log hazard of every trial and interval, for every draw.
 
     ``log h_kj = alpha_k + sum_{l <= j} hazard_smoothing * log_hazard_step_kl``, with nothing
@@ -134,7 +164,7 @@ def log_hazard_draws(result: OneStageResult, draws: xr.Dataset | None = None) ->
 
     Parameters
     ----------
-    result : OneStageResult
+    result : Fit
         A survival fit.
     draws : xarray.Dataset, optional
         Parameter draws (the posterior by default).
