@@ -27,6 +27,7 @@ from bayes_ipd.one_stage.fitting import fit
 from bayes_ipd.one_stage.result import OneStageResult
 from bayes_ipd.one_stage.summaries import TrialSummary, read_summaries
 from bayes_ipd.plots import save_figure
+from bayes_ipd.plots.save import png_bytes
 from bayes_ipd.spec import AnalysisSpec, DataSection, ModelSpec, SamplerSettings
 from bayes_ipd.two_stage import AggregateData, TwoStageResult, fit_per_study, two_stage
 from bayes_ipd.two_stage.forest_rows import arm_count_columns
@@ -116,7 +117,8 @@ class AnalysisResult:
         (:mod:`bayes_ipd.ite.section`), fitted on the same participant rows.
 
     The posterior predictive check (:attr:`ppc`) is computed on first use and kept, so the
-    report and :meth:`write` draw the same replicates once.
+    report and :meth:`write` draw the same replicates once; the figures both of them show
+    (:attr:`ppc_png`, :attr:`comparison_png`) are drawn and rendered once.
     """
 
     spec: AnalysisSpec
@@ -157,6 +159,18 @@ class AnalysisResult:
             return None
         return self.one_stage.ppc()
 
+    @cached_property
+    def ppc_png(self) -> bytes | None:
+        """The PPC figure as PNG bytes (:func:`~bayes_ipd.plots.save.png_bytes`), drawn and
+        rendered once for the report and ``ppc.png``; None for aggregate data only."""
+        return None if self.ppc is None else png_bytes(self.ppc.plot())
+
+    @cached_property
+    def comparison_png(self) -> bytes | None:
+        """The one- vs two-stage forest as PNG bytes, drawn and rendered once for the report
+        and ``comparison_forest.png``; None without a comparison."""
+        return None if self.comparison is None else png_bytes(self.comparison.plot())
+
     def write(self, out_dir: str | Path) -> dict[str, Path]:
         """Write summary.json, posterior.nc, comparison_forest.png and ppc.png.
 
@@ -170,12 +184,11 @@ class AnalysisResult:
             encoding="utf-8",
         )
         paths["posterior"] = self.one_stage.to_netcdf(target["posterior"])
-        if self.ppc is not None:  # None: aggregate data only, no rows to replicate
-            paths["ppc"] = save_figure(self.ppc.plot(), target["ppc"])
-        if self.comparison is not None:
-            paths["comparison_forest"] = save_figure(
-                self.comparison.plot(), target["comparison_forest"]
-            )
+        shared = {"ppc": self.ppc_png, "comparison_forest": self.comparison_png}
+        for kind, png in shared.items():  # None: no rows to replicate / no comparison
+            if png is not None:
+                target[kind].write_bytes(png)
+                paths[kind] = target[kind]
         return paths
 
 
@@ -185,9 +198,9 @@ def read_rows(data: DataSection) -> pd.DataFrame | None:
     and the ``[ite]`` section are both built from these rows."""
     if data.path is None:
         return None
-    from bayes_ipd.data.reading import read_table
+    from bayes_ipd.ite.section import read_rows as read_rows_csv
 
-    return read_table(Path(data.path), sep=",", text_columns=(data.study,))
+    return read_rows_csv(data.path, data.study)
 
 
 def load_analysis_data(

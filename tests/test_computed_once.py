@@ -1,8 +1,9 @@
 """Each computation once per run (issue 24): ``bayes-ipd run bcg_hybrid --report R --out D``
 fits every IPD trial's stage-one regression once (the IPD-only and the IPD + AD two-stage
 analyses and the integrity check share it), computes the posterior predictive check once
-(the report and ``--out`` share it) and reads the data file once; the ``[ite]`` step takes
-the rows and new patients the run already read.
+(the report and ``--out`` share it, and the PPC and comparison figures are drawn once for
+both) and reads the data file once; the ``[ite]`` step takes the rows and new patients the
+run already read.
 
 Reusing a result must not change it: the reused stage one gives the same two-stage and
 integrity results as fitting again.
@@ -10,6 +11,7 @@ integrity results as fitting again.
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 from collections import Counter
@@ -21,7 +23,9 @@ import pandas as pd
 import pytest
 
 import bayes_ipd.data.reading as reading
+from bayes_ipd.checks.ppc import PPCResult
 from bayes_ipd.cli import main
+from bayes_ipd.compare import Comparison
 from bayes_ipd.datasets import load_bcg_ipd, load_bcg_published
 from bayes_ipd.families.binomial import BinomialFamily
 from bayes_ipd.models import resolve_spec
@@ -42,7 +46,9 @@ def counted_run(tmp_path_factory):
     trials: Counter = Counter()
     ppcs: list[int] = []
     reads: Counter = Counter()
+    figures: Counter = Counter()
     fit_trial, ppc, read_table = BinomialFamily.fit_trial, OneStageResult.ppc, reading.read_table
+    ppc_plot, comparison_plot = PPCResult.plot, Comparison.plot
 
     def counting_fit_trial(self, responses, x, names, term_index):
         # a trial by its size and events (the nine IPD trials differ in both)
@@ -58,21 +64,31 @@ def counted_run(tmp_path_factory):
         reads[Path(path).resolve()] += 1
         return read_table(path, **kwargs)
 
+    def counting_ppc_plot(self, *args, **kwargs):
+        figures["ppc"] += 1
+        return ppc_plot(self, *args, **kwargs)
+
+    def counting_comparison_plot(self, *args, **kwargs):
+        figures["comparison"] += 1
+        return comparison_plot(self, *args, **kwargs)
+
     out = tmp_path_factory.mktemp("bcg_hybrid")
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(BinomialFamily, "fit_trial", counting_fit_trial)
         patch.setattr(OneStageResult, "ppc", counting_ppc)
         patch.setattr(reading, "read_table", counting_read_table)
+        patch.setattr(PPCResult, "plot", counting_ppc_plot)
+        patch.setattr(Comparison, "plot", counting_comparison_plot)
         text, err = io.StringIO(), io.StringIO()
         argv = ["run", "bcg_hybrid", "--report", str(out / "r.html"), "--out", str(out / "d")]
         with redirect_stdout(text), redirect_stderr(err):
             code = main([*argv, *SMALL])
     assert code == 0, err.getvalue()
-    return trials, ppcs, reads, out
+    return trials, ppcs, reads, out, figures
 
 
 def test_each_ipd_trial_is_fitted_once(counted_run):
-    trials, _, _, out = counted_run
+    trials, _, _, out, _ = counted_run
     spec = read_analysis_spec(resolve_spec("bcg_hybrid"))
     ipd_trials = pd.read_csv(spec.data.path)["trial"].nunique()
     assert ipd_trials == 9
@@ -83,13 +99,22 @@ def test_each_ipd_trial_is_fitted_once(counted_run):
 
 
 def test_the_ppc_is_computed_once_for_report_and_files(counted_run):
-    _, ppcs, _, out = counted_run
+    _, ppcs, _, out, _ = counted_run
     assert len(ppcs) == 1
     assert (out / "d" / "ppc.png").stat().st_size > 0
 
 
+def test_the_shared_figures_are_drawn_once_for_report_and_files(counted_run):
+    *_, out, figures = counted_run
+    assert figures == {"ppc": 1, "comparison": 1}, figures
+    html = (out / "r.html").read_text()
+    for name in ("ppc.png", "comparison_forest.png"):
+        png = (out / "d" / name).read_bytes()
+        assert base64.b64encode(png).decode("ascii") in html  # the same image, embedded
+
+
 def test_the_data_file_is_read_once(counted_run):
-    _, _, reads, _ = counted_run
+    _, _, reads, _, _ = counted_run
     spec = read_analysis_spec(resolve_spec("bcg_hybrid"))
     assert reads[Path(spec.data.path).resolve()] == 1, reads
 

@@ -4,7 +4,7 @@ Two per-trial terms are available. The *conditional* one, computed while samplin
 trial's log-likelihood given its own parameters. The *marginal* one integrates each trial's
 own intercept and treatment effect out, so that ``p(y_k | y_-k)`` depends on shared
 parameters only: in closed form for gaussian, by adaptive Gauss-Hermite quadrature
-(:mod:`bayes_ipd.checks.marginal`) for every family that provides a numpy per-trial
+(:mod:`bayes_ipd.families.quadrature`) for every family that provides a numpy per-trial
 log-likelihood (:meth:`~bayes_ipd.families.base.Family.trial_loglik`). The marginal one is
 the default wherever the family has it, and :func:`loo_idata` puts it in the
 ``log_likelihood`` group that :meth:`OneStageResult.to_netcdf` writes, so ``arviz.loo`` on
@@ -29,10 +29,10 @@ import pandas as pd
 import xarray as xr
 from scipy import stats
 
-from bayes_ipd.checks.marginal import TrialDraws
 from bayes_ipd.conventions import json_ready
 from bayes_ipd.draws import coefficient_draws
 from bayes_ipd.families.base import draw_count, flat_draws
+from bayes_ipd.families.quadrature import TrialDraws
 
 if TYPE_CHECKING:
     from bayes_ipd.draws import Fit
@@ -159,7 +159,7 @@ def leave_one_trial_out(result: Fit, marginal: bool | None = None) -> LooResult:
     weights are heavy-tailed and ``k > 0.7`` for most trials: a large ``k`` then says that
     the trial identifies its own parameters, not that it is an outlier. The marginal terms
     integrate ``alpha_k`` and ``theta_k`` out (gaussian exactly, other families by
-    adaptive Gauss-Hermite quadrature, :mod:`bayes_ipd.checks.marginal`), so that
+    adaptive Gauss-Hermite quadrature, :mod:`bayes_ipd.families.quadrature`), so that
     ``p(y_k | y_-k)`` depends on shared parameters only and a large ``k`` marks a trial
     that moves them (e.g. one with a very different effect). Parameters that stay
     trial-specific (per-trial residual SDs, trial-specific covariate effects, random

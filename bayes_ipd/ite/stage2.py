@@ -1,7 +1,8 @@
 """Stage-2 poolers: from one fitted model per trial to the ITE of a new patient.
 
 (a) ``mvma`` — multivariate random-effects meta-analysis (REML) of the ITE coefficients
-    ``[t, t x]`` with each trial's full within-trial covariance (:func:`~bayes_ipd.ite.mvma.mvma`);
+    ``[t, t x]`` with each trial's full within-trial covariance
+    (:func:`~bayes_ipd.two_stage.mvma.mvma`);
     ITE ``c(x)' beta``, SE ``sqrt(c' V c)``, prediction SD ``sqrt(c' (V + Psi) c)``.
 (b) ``weighted`` — for any learner, a random-effects weighted average of the trials'
     predicted ITEs at each patient: the variance of trial ``k``'s prediction at ``x`` comes

@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
 from matplotlib.figure import Figure
 
-__all__ = ["SAVE_FORMATS", "save_figure"]
+__all__ = ["PNG_DPI", "SAVE_FORMATS", "png_bytes", "save_figure"]
 
 SAVE_FORMATS: tuple[str, ...] = (".png", ".pdf", ".svg")
 """File extensions :func:`save_figure` writes."""
+
+PNG_DPI = 150
+"""Resolution of every PNG the package writes (files and the HTML report's figures)."""
+
+
+def png_bytes(fig: Figure) -> bytes:
+    """``fig`` rendered once as PNG bytes (:data:`PNG_DPI`, tight bounding box): what
+    :func:`save_figure` writes to a ``.png`` file, for a caller that also embeds it."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=PNG_DPI, bbox_inches="tight")
+    return buffer.getvalue()
 
 
 def save_figure(fig: Figure, path: str | Path) -> Path:
@@ -21,7 +33,7 @@ def save_figure(fig: Figure, path: str | Path) -> Path:
     fig : matplotlib.figure.Figure
         The figure to write.
     path : str or Path
-        Ends in ``.png`` (150 dpi), ``.pdf`` or ``.svg``. Missing parent folders are
+        Ends in ``.png`` (:data:`PNG_DPI`), ``.pdf`` or ``.svg``. Missing parent folders are
         created.
 
     Returns
@@ -44,6 +56,6 @@ def save_figure(fig: Figure, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     options: dict[str, Any] = {"bbox_inches": "tight", "format": suffix[1:]}
     if suffix == ".png":
-        options["dpi"] = 150
+        options["dpi"] = PNG_DPI
     fig.savefig(path, **options)
     return path

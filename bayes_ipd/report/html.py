@@ -14,7 +14,6 @@ as text); tables are passed as cells, never as pre-rendered HTML.
 from __future__ import annotations
 
 import base64
-import io
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from matplotlib.figure import Figure
 
 from bayes_ipd.one_stage.aggregate_trials import trial_effects
 from bayes_ipd.plots.flow import flow_diagram
+from bayes_ipd.plots.save import png_bytes
 
 if TYPE_CHECKING:
     from bayes_ipd.analysis import AnalysisResult
@@ -86,14 +86,16 @@ class Section:
 class Figures:
     """Collects figures as PNG data URIs (the report's only mutable helper)."""
 
-    dpi: int = 110
     items: list[tuple[str, str]] = field(default_factory=list)
 
     def add(self, caption: str, figure: Figure) -> None:
         """Encode ``figure`` as a base64 PNG data URI under ``caption``."""
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="png", dpi=self.dpi, bbox_inches="tight")
-        data = base64.b64encode(buffer.getvalue()).decode("ascii")
+        self.add_png(caption, png_bytes(figure))
+
+    def add_png(self, caption: str, png: bytes) -> None:
+        """A figure already rendered (:func:`~bayes_ipd.plots.save.png_bytes`) under
+        ``caption``."""
+        data = base64.b64encode(png).decode("ascii")
         self.items.append((caption, f"data:image/png;base64,{data}"))
 
     def take(self) -> tuple[tuple[str, str], ...]:
@@ -195,8 +197,8 @@ def _hybrid(result: AnalysisResult) -> Section:
 def _forest(result: AnalysisResult, figures: Figures) -> Section:
     if result.two_stage is not None:
         figures.add("Two-stage forest plot", result.two_stage.plot_forest())
-    if result.comparison is not None:
-        figures.add("One-stage vs two-stage", result.comparison.plot())
+    if result.comparison_png is not None:  # rendered once, shared with AnalysisResult.write
+        figures.add_png("One-stage vs two-stage", result.comparison_png)
     if result.hybrid is not None:
         figures.add("IPD only vs IPD + AD (Data column: IPD or AD only)", result.hybrid.plot())
     found = figures.take()
@@ -209,7 +211,7 @@ def _ppc(result: AnalysisResult, figures: Figures) -> Section:
     ppc = result.ppc  # computed once, shared with AnalysisResult.write
     if ppc is None:
         return Section("ppc", title, missing="Aggregate data only: no rows to replicate.")
-    figures.add("Posterior predictive check per trial and arm", ppc.plot())
+    figures.add_png("Posterior predictive check per trial and arm", result.ppc_png)
     table = Table.from_frame(ppc.table, index=False)
     return Section("ppc", title, tables=(("", table),), figures=figures.take())
 
