@@ -49,6 +49,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "write_report": ("bayes_ipd.report", "write_report"),
     "prior_predictive": ("bayes_ipd.one_stage.prior_predictive", "prior_predictive"),
     "OneStageResult": ("bayes_ipd.one_stage.result", "OneStageResult"),
+    "load": ("bayes_ipd.one_stage.result", "load"),
     "datasets": ("bayes_ipd.datasets", None),
     "simulate": ("bayes_ipd.simulate", None),
     "ite": ("bayes_ipd.ite", None),
@@ -85,6 +86,7 @@ __all__ = [
     "fit_per_study",
     "fit_two_stage",
     "ite",
+    "load",
     "meta_regression",
     "parse_prior",
     "pool",
@@ -125,7 +127,7 @@ if TYPE_CHECKING:
     from bayes_ipd.one_stage.design import Design, build_design
     from bayes_ipd.one_stage.fitting import fit
     from bayes_ipd.one_stage.prior_predictive import prior_predictive
-    from bayes_ipd.one_stage.result import OneStageResult
+    from bayes_ipd.one_stage.result import OneStageResult, load
     from bayes_ipd.one_stage.summaries import (
         TrialSummary,
         read_summaries,

@@ -6,7 +6,7 @@ demo (:func:`run_demo`), both routes on the shipped BCG trials.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
@@ -26,6 +26,8 @@ from bayes_ipd.one_stage.aggregate_trials import (
 from bayes_ipd.one_stage.fitting import fit
 from bayes_ipd.one_stage.result import OneStageResult
 from bayes_ipd.one_stage.summaries import TrialSummary, read_summaries
+from bayes_ipd.output_folder import check_free_space
+from bayes_ipd.output_folder import staged_folder as stage_folder
 from bayes_ipd.plots import save_figure
 from bayes_ipd.plots.save import png_bytes
 from bayes_ipd.spec import AnalysisSpec, DataSection, ModelSpec, SamplerSettings
@@ -172,24 +174,47 @@ class AnalysisResult:
         return None if self.comparison is None else png_bytes(self.comparison.plot())
 
     def write(self, out_dir: str | Path) -> dict[str, Path]:
-        """Write summary.json, posterior.nc, comparison_forest.png and ppc.png.
+        """Write summary.json, posterior.nc, comparison_forest.png and ppc.png into
+        ``out_dir``, all together: into a temporary folder beside it, moved into place at
+        the end (:func:`staged_folder`). A failed or interrupted write leaves the previous
+        run's files or none, never a mixture.
 
         Returns the paths written, by kind.
         """
-        target = output_paths(out_dir)
-        Path(out_dir).mkdir(parents=True, exist_ok=True)
-        paths = {"summary": target["summary"]}
-        paths["summary"].write_text(
-            json.dumps(json_ready(self.to_dict()), indent=2, allow_nan=False) + "\n",
-            encoding="utf-8",
-        )
-        paths["posterior"] = self.one_stage.to_netcdf(target["posterior"])
+        with staged_folder(out_dir) as stage:
+            written = self.write_files(stage)
+        return {kind: Path(out_dir) / path.name for kind, path in written.items()}
+
+    def write_files(self, folder: Path) -> dict[str, Path]:
+        """Write the output files into the existing ``folder`` as they are (no staging:
+        :meth:`write` stages them); the paths written, by kind."""
+        target = output_paths(folder)
+        summary = json.dumps(json_ready(self.to_dict()), indent=2, allow_nan=False) + "\n"
         shared = {"ppc": self.ppc_png, "comparison_forest": self.comparison_png}
-        for kind, png in shared.items():  # None: no rows to replicate / no comparison
-            if png is not None:
-                target[kind].write_bytes(png)
-                paths[kind] = target[kind]
+        pngs = {kind: png for kind, png in shared.items() if png is not None}
+        idata = getattr(self.one_stage, "idata", None)
+        size = len(summary) + sum(len(png) for png in pngs.values())
+        # netCDF holds the draws plus the LOO terms: HDF5 crashes on a full disk, so
+        # refuse before writing rather than leave the process to die mid-file
+        size += 2 * sum(idata[g].nbytes for g in idata.groups()) if idata is not None else 0
+        check_free_space(folder, size)
+        paths = {"summary": target["summary"]}
+        paths["summary"].write_text(summary, encoding="utf-8")
+        paths["posterior"] = self.one_stage.to_netcdf(target["posterior"])
+        for kind, png in pngs.items():  # absent: no rows to replicate / no comparison
+            target[kind].write_bytes(png)
+            paths[kind] = target[kind]
         return paths
+
+
+RUN_OUTPUTS = frozenset(OUTPUT_FILES.values()) | {"sensitivity.csv", "sensitivity.png"}
+"""The files of ``run --out`` (a staged folder replaces exactly these; the user's others stay)."""
+
+
+def staged_folder(out_dir: str | Path, own: Collection[str] | None = None) -> Any:
+    """:func:`bayes_ipd.output_folder.staged_folder` for ``run --out`` (``own`` defaults
+    to :data:`RUN_OUTPUTS`): a context manager giving the temporary folder to write into."""
+    return stage_folder(out_dir, RUN_OUTPUTS if own is None else own)
 
 
 def read_rows(data: DataSection) -> pd.DataFrame | None:
@@ -221,24 +246,36 @@ def _ipd_from_rows(data: DataSection, rows: pd.DataFrame, model: ModelSpec) -> I
     """What ``IPD.read_csv(data.path, ...)`` returns, built from its rows already read (error
     messages name the file's lines as read_csv's do)."""
     from bayes_ipd.data.messages import file_row_name
+    from bayes_ipd.data.missing import DROP_HINT
     from bayes_ipd.data.reading import build_ipd
+    from bayes_ipd.errors import IPDDataError
 
-    return build_ipd(
-        IPD,
-        Columns,
-        rows,
-        row_name=file_row_name(Path(data.path)),
-        study=data.study,
-        treatment=data.treatment,
-        outcome=data.outcome,
-        time=data.time,
-        event=data.event,
-        covariates=list(dict.fromkeys((*model.covariates, *model.interactions, *model.moderators))),
-        family=data.family,
-        missing=data.missing,
-        experimental=data.experimental,
-        levels=data.levels,
-    )
+    try:
+        return build_ipd(
+            IPD,
+            Columns,
+            rows,
+            row_name=file_row_name(Path(data.path)),
+            study=data.study,
+            treatment=data.treatment,
+            outcome=data.outcome,
+            time=data.time,
+            event=data.event,
+            covariates=list(
+                dict.fromkeys((*model.covariates, *model.interactions, *model.moderators))
+            ),
+            family=data.family,
+            missing=data.missing,
+            experimental=data.experimental,
+            levels=data.levels,
+            participant=data.participant,
+        )
+    except IPDDataError as exc:
+        # the data layer speaks Python (missing='drop'); a spec's reader sets it in the spec
+        if DROP_HINT not in str(exc):
+            raise
+        hint = 'set [data] missing = "drop" in the spec'
+        raise IPDDataError(str(exc).replace(DROP_HINT, hint)) from exc
 
 
 def _with_trial_level_data(data: DataSection, model: ModelSpec, ipd: IPD | None) -> AnalysisData:

@@ -12,7 +12,11 @@ the prediction interval of a new trial's effect and every trial's effect:
   ``theta_new`` (:meth:`OneStageResult.predict_new_study`) and each trial's shrunken
   ``theta_k``.
 
-Both routes use the two-stage result's interval level (95% by default).
+Both routes use the two-stage result's interval level (95% by default), and the same
+trials: participant rows only (``IPD only``), or the rows and the aggregate-data trials'
+published estimates in both (``IPD + AD``); a comparison of one route's IPD + AD analysis
+with the other's IPD-only one is refused. The table, its text and the figure say which
+trials they use (:attr:`Comparison.trials_label`).
 """
 
 from __future__ import annotations
@@ -55,6 +59,8 @@ TABLE_COLUMNS: tuple[str, ...] = (
 """Columns of :attr:`Comparison.table`."""
 
 POOLED_ROW, TAU_ROW, PREDICTION_ROW = "pooled effect", "tau", "prediction interval"
+IPD_ONLY, IPD_AD = "IPD only", "IPD + AD"
+"""Labels of :attr:`Comparison.data`: which trials both routes use."""
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -79,6 +85,8 @@ class Comparison:
         E.g. ``"REML + HKSJ"``.
     two_stage : TwoStageResult
         The two-stage result compared (for :meth:`plot`).
+    data : str
+        The trials both routes use: ``"IPD only"`` or ``"IPD + AD"``.
     """
 
     table: pd.DataFrame
@@ -86,6 +94,21 @@ class Comparison:
     level: float
     two_stage_method: str
     two_stage: TwoStageResult
+    data: str = IPD_ONLY
+
+    @property
+    def k(self) -> int:
+        """Trials in the comparison (one table row each)."""
+        return int((self.table["kind"] == "study").sum())
+
+    @property
+    def trials_label(self) -> str:
+        """``"Trials: IPD only, k = 9"``: which trials both routes use (and how many the
+        two-stage route pooled, when it excluded some)."""
+        trials = self.table[self.table["kind"] == "study"]
+        pooled = int(trials["two_stage_estimate"].notna().sum())
+        extra = "" if pooled == self.k else f" (two-stage pools {pooled})"
+        return f"Trials: {self.data}, k = {self.k}{extra}"
 
     @property
     def is_ratio(self) -> bool:
@@ -100,13 +123,16 @@ class Comparison:
             "scale": self.scale,
             "level": self.level,
             "two_stage_method": self.two_stage_method,
+            "data": self.data,
+            "k": self.k,
             "rows": rows,
         }
 
     def plot(self, title: str | None = None) -> Figure:
         """Forest plot, trial by trial, of both routes (:func:`plots.comparison_forest_plot`).
 
-        On a log-ratio scale the axis shows ratios.
+        On a log-ratio scale the axis shows ratios; the footer names the trials
+        (:attr:`trials_label`) and the title defaults to it.
         """
         two = self.two_stage
         rows_two = _two_stage_rows(two, self.level)
@@ -115,9 +141,10 @@ class Comparison:
         return comparison_forest_plot(
             rows_two,
             rows_one,
-            title=title,
+            title=title or f"One-stage vs two-stage ({self.data}, k = {self.k})",
             exponentiate=self.is_ratio,
             xlabel=label,
+            footer=(self.trials_label,),
         )
 
     def __repr__(self) -> str:
@@ -126,6 +153,7 @@ class Comparison:
             f"One-stage vs two-stage IPD meta-analysis, effect = {SCALES[self.scale].name}",
             f"two-stage: {self.two_stage_method}, estimate [{pct} CI]; "
             f"one-stage: posterior median [{pct} CrI]",
+            self.trials_label,
             "",
         ]
         table = "\n".join(
@@ -136,6 +164,10 @@ class Comparison:
 
 def compare(one_stage: OneStageResult, two_stage: TwoStageResult) -> Comparison:
     """Line up a one-stage and a two-stage analysis of the same trials.
+
+    Both routes must use the same kind of trials: participant rows only, or rows and
+    aggregate-data (AD) trials in both; the result is labelled ``IPD only`` or
+    ``IPD + AD``.
 
     Parameters
     ----------
@@ -151,8 +183,9 @@ def compare(one_stage: OneStageResult, two_stage: TwoStageResult) -> Comparison:
     Raises
     ------
     PoolingError
-        The routes disagree on the outcome family or effect scale, or the two-stage
-        route pooled a term other than the treatment effect.
+        The routes disagree on the outcome family or effect scale, the two-stage route
+        pooled a term other than the treatment effect, or one route has AD trials and the
+        other none (the AD trials are named).
 
     Examples
     --------
@@ -160,6 +193,7 @@ def compare(one_stage: OneStageResult, two_stage: TwoStageResult) -> Comparison:
     >>> comparison.plot(title="BCG trials")  # doctest: +SKIP
     """
     _check_comparable(one_stage, two_stage)
+    data = _check_same_trials(one_stage, two_stage)
     pooled = two_stage.pooled
     level = float(pooled.level)
     q_lo, q_hi = (1 - level) / 2, (1 + level) / 2
@@ -193,6 +227,7 @@ def compare(one_stage: OneStageResult, two_stage: TwoStageResult) -> Comparison:
         level=level,
         two_stage_method=method_label(pooled.method, pooled.hksj),
         two_stage=two_stage,
+        data=data,
     )
 
 
@@ -218,6 +253,29 @@ def _check_comparable(one: OneStageResult, two: TwoStageResult) -> None:
             f"the two-stage analysis pooled the term {term!r}; the one-stage comparison is of "
             "the treatment effect ('treat')"
         )
+
+
+def _ad_trials(one: OneStageResult, two: TwoStageResult) -> tuple[list[str], list[str]]:
+    """The aggregate-data trials of each route (one-stage, two-stage)."""
+    aggregate = getattr(one.built.design, "aggregate", None)
+    one_ad = [] if aggregate is None else [str(s) for s in aggregate.labels]
+    sources = getattr(two, "sources", None) or {}
+    two_ad = [str(s) for s, source in sources.items() if source != "IPD"]
+    return one_ad, two_ad
+
+
+def _check_same_trials(one: OneStageResult, two: TwoStageResult) -> str:
+    """``"IPD only"`` or ``"IPD + AD"``; refuses an IPD + AD route beside an IPD-only one
+    (their pooled effects would describe different trials)."""
+    one_ad, two_ad = _ad_trials(one, two)
+    if bool(one_ad) != bool(two_ad):
+        route, ad = ("one-stage", one_ad) if one_ad else ("two-stage", two_ad)
+        raise PoolingError(
+            f"cannot compare: the {route} analysis includes aggregate-data trials "
+            f"({', '.join(map(repr, ad))}) and the other route does not; compare both "
+            "routes on IPD only or both on IPD + AD"
+        )
+    return IPD_AD if one_ad else IPD_ONLY
 
 
 def _row(
@@ -247,17 +305,19 @@ def _trial_rows(one: OneStageResult, two: TwoStageResult, level: float) -> list[
     weights = dict(zip(pooled.studies, np.asarray(pooled.weights, dtype=float), strict=True))
     reasons = tuple(agg.excluded) or (None,) * agg.k
     index = {s: i for i, s in enumerate(agg.studies)}
-    theta = one.idata.posterior["theta"]
+    post = one.idata.posterior
     q_lo, q_hi = (1 - level) / 2, (1 + level) / 2
     n_one = dict(zip(design.studies, design.n_arm.sum(axis=1), strict=True))
+    ad_draws = _ad_effect_draws(one)
     rows = []
     for study in [*design.studies, *(s for s in agg.studies if s not in n_one)]:
         nan3 = (math.nan, math.nan, math.nan)
-        one_cells = (
-            _posterior_interval(theta.sel(study=study).values, q_lo, q_hi)
-            if study in n_one
-            else nan3
-        )
+        if study in n_one:
+            one_cells = _posterior_interval(post["theta"].sel(study=study).values, q_lo, q_hi)
+        elif study in ad_draws:
+            one_cells = _posterior_interval(ad_draws[study], q_lo, q_hi)
+        else:
+            one_cells = nan3
         two_cells, note, n = nan3, None, float(n_one.get(study, math.nan))
         if study in index:
             i = index[study]
@@ -273,6 +333,15 @@ def _trial_rows(one: OneStageResult, two: TwoStageResult, level: float) -> list[
             _row(study, "study", two_cells, one_cells, weights.get(study, math.nan), n, note)
         )
     return rows
+
+
+def _ad_effect_draws(one: OneStageResult) -> dict[str, Any]:
+    """Posterior draws of each AD trial's effect (``theta_ad`` [ad_study]) by label."""
+    post = one.idata.posterior
+    if "theta_ad" not in post:
+        return {}
+    theta = post["theta_ad"]
+    return {str(s): theta.sel(ad_study=s).values for s in theta["ad_study"].values}
 
 
 def _sqrt(x: float) -> float:

@@ -28,7 +28,15 @@ if TYPE_CHECKING:
     from bayes_ipd.one_stage.result import OneStageResult
     from bayes_ipd.two_stage import TwoStageResult
 
-__all__ = ["COLUMNS", "HybridComparison", "HybridRow", "hybrid_comparison"]
+__all__ = [
+    "COLUMNS",
+    "HybridComparison",
+    "HybridRow",
+    "hybrid_comparison",
+    "one_stage_trials",
+    "trials_text",
+    "two_stage_trials",
+]
 
 COLUMNS = ("route", "data", "k", "k_ad", "estimate", "ci_low", "ci_high", "tau")
 COLUMNS += ("pi_low", "pi_high")
@@ -55,8 +63,38 @@ class HybridRow:
 
     @property
     def label(self) -> str:
-        """``"One-stage, IPD + AD"`` etc."""
-        return f"{self.route.capitalize()}, {self.data}"
+        """``"One-stage, IPD + AD (k = 13)"`` etc.: the route, its trials and how many."""
+        return f"{self.route.capitalize()}, {self.data} (k = {self.k})"
+
+    @property
+    def trials_text(self) -> str:
+        """``"IPD + AD: 13 trials (4 AD only)"``."""
+        ad = f" ({self.k_ad} AD only)" if self.k_ad else ""
+        return f"{self.data}: {self.k} trials{ad}"
+
+
+def trials_text(k: int, k_ad: int) -> str:
+    """``"IPD only, k = 9"``, ``"IPD + AD, k = 13 (4 AD only)"`` or ``"AD only, k = 4"``:
+    the trials an analysis uses, for a table caption or a figure."""
+    if k_ad == 0:
+        return f"IPD only, k = {k}"
+    if k_ad == k:
+        return f"AD only, k = {k}"
+    return f"IPD + AD, k = {k} ({k_ad} AD only)"
+
+
+def one_stage_trials(result: OneStageResult) -> str:
+    """:func:`trials_text` of a one-stage fit."""
+    design = result.built.design
+    ad = getattr(design, "aggregate", None)
+    k_ad = 0 if ad is None else len(ad.labels)
+    return trials_text(design.k + k_ad, k_ad)
+
+
+def two_stage_trials(result: TwoStageResult) -> str:
+    """:func:`trials_text` of a two-stage result (the trials it pooled)."""
+    p = result.pooled
+    return trials_text(int(p.k), sum(1 for s in p.studies if result.sources.get(s, "IPD") != "IPD"))
 
 
 def one_stage_row(result: OneStageResult, data: str) -> HybridRow:
@@ -140,9 +178,17 @@ class HybridComparison:
             }
         )
 
+    def trials_line(self) -> str:
+        """Which trials each analysis uses: ``"Trials: IPD only: 9 trials; IPD + AD: 13
+        trials (4 AD only)"`` (one entry per kind of analysis)."""
+        ordered = sorted(self.rows, key=lambda r: r.data != "IPD only")  # IPD only first
+        seen = dict.fromkeys(r.trials_text for r in ordered)
+        return "Trials: " + "; ".join(seen)
+
     def __repr__(self) -> str:
         body = self.table().to_string(index=False, float_format=lambda x: f"{x:.4g}")
-        lines = [f"Hybrid sensitivity analysis: IPD only vs IPD + AD ({self.scale})", body]
+        lines = [f"Hybrid sensitivity analysis: IPD only vs IPD + AD ({self.scale})"]
+        lines += [self.trials_line(), body]
         return "\n".join([*lines, *self.notes])
 
     def plot(self, *, title: str | None = None) -> Figure:
@@ -170,6 +216,7 @@ class HybridComparison:
             exponentiate=self.is_ratio,
             measure=self.measure,
             show_weights=False,
+            heterogeneity=(self.trials_line(),),
         )
 
 

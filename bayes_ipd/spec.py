@@ -13,8 +13,13 @@ analysis read from a TOML file:
     outcome = "sbp_final"
     family = "gaussian"          # | binomial | survival | poisson | negative_binomial | ordinal
     # levels = ["mild", "moderate", "severe"]  # ordinal: lowest first (default: numeric order)
+    # participant = "id"         # refused if repeated within a trial (one row per person)
+    # missing = "drop"             # drop incomplete rows, counted (default: refuse them)
     # aggregate = "published.csv"  # AD trials: study, estimate, se (aggregate_estimate/_se),
     # aggregate_counts = true      # or 2x2 counts (aggregate_events_control, _n_control, ...)
+    # aggregate data alone: [data] needs only aggregate and family (no path, treatment or
+    # outcome; the aggregate file's trial column is "study", its others the aggregate_* keys)
+
 
     [model]      # all optional
     covariates = ["sbp_baseline", "age"]
@@ -31,7 +36,7 @@ analysis read from a TOML file:
     [priors]     # optional, per slot; defaults in bayes_ipd.priors
     tau = "half_normal(5)"
 
-    [sampler]    # optional
+    [sampler]    # optional; draws and tune 1 to 100,000 per chain, chains 1 to 64
     draws = 1000
     tune = 1000
     chains = 4
@@ -49,7 +54,7 @@ analysis read from a TOML file:
     stage1 = "ols"               # | ridge | lasso | forest | boosting | bayes
     stage2 = "mvma"              # | weighted | mvbayes | mixing (default: by stage1)
 
-    [sensitivity]  # optional: the prior grid of `bayes-ipd run --sensitivity`
+    [sensitivity]  # optional: the prior grid of `bayes-ipd run --sensitivity` (<= 100 pairs)
     tau = ["half_normal(0.5)", "half_cauchy(0.5)", "turner()"]
     effect = ["normal(0, 1)", "normal(0, 10)"]
 
@@ -74,6 +79,7 @@ import tomli_w
 from bayes_ipd.conventions import METHODS
 from bayes_ipd.errors import PriorError, SpecError
 from bayes_ipd.families import FAMILY_NAMES
+from bayes_ipd.models import spec_file_problem
 from bayes_ipd.priors import SLOTS, Prior
 from bayes_ipd.spec_sections import (
     DataSection,
@@ -269,6 +275,10 @@ _MODEL_FIELDS = tuple(f.name for f in dataclasses.fields(ModelSpec))
 # --------------------------------------------------------------------------- other sections
 
 
+SAMPLER_BOUNDS = {"draws": 100_000, "tune": 100_000, "chains": 64}
+"""The largest accepted ``[sampler]`` draws, tune and chains (the smallest is 1)."""
+
+
 @dataclass(frozen=True)
 class SamplerSettings:
     """NUTS settings.
@@ -276,7 +286,9 @@ class SamplerSettings:
     Parameters
     ----------
     draws, tune, chains : int
-        Posterior draws and tuning steps per chain, and the number of chains (all >= 1).
+        Posterior draws and tuning steps per chain (each 1 to 100,000), and the number of
+        chains (1 to 64): beyond these a run exhausts memory or time long before it ends,
+        so they are refused up front (:data:`SAMPLER_BOUNDS`).
     seed : int
         Random seed (>= 0); the same seed, data and spec give identical draws.
     target_accept : float
@@ -296,8 +308,9 @@ class SamplerSettings:
     progress: bool = True
 
     def __post_init__(self) -> None:
-        for name in ("draws", "tune", "chains"):
-            object.__setattr__(self, name, positive_int(f"sampler.{name}", getattr(self, name)))
+        for name, most in SAMPLER_BOUNDS.items():
+            value = positive_int(f"sampler.{name}", getattr(self, name), maximum=most)
+            object.__setattr__(self, name, value)
         object.__setattr__(self, "seed", positive_int("sampler.seed", self.seed, minimum=0))
         ta = self.target_accept
         if isinstance(ta, bool) or not isinstance(ta, numbers.Real) or not 0.5 <= ta < 1:
@@ -464,8 +477,14 @@ def read_analysis_spec(path: str | os.PathLike) -> AnalysisSpec:
     'binomial'
     """
     path = Path(path)
+    problem = spec_file_problem(path)
+    if problem == "not found":
+        raise SpecError(f"analysis spec file not found: {path}")
+    if problem is not None:  # checked first: reading a device such as /dev/zero never ends
+        raise SpecError(f"analysis spec {path} {problem}")
     try:
-        text = path.read_text(encoding="utf-8")
+        # utf-8-sig: editors on Windows save TOML with a byte-order mark, which tomllib refuses
+        text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise SpecError(f"analysis spec file not found: {path}") from None
     except (OSError, UnicodeDecodeError) as err:

@@ -11,6 +11,7 @@ main one (:class:`ITESettings`) and the prior grid of ``run --sensitivity``
 from __future__ import annotations
 
 import dataclasses
+import math
 import numbers
 import os
 from collections.abc import Mapping, Sequence
@@ -70,8 +71,13 @@ class DataSection:
     summaries : tuple of Path
         Files of per-trial summaries (no participant rows); ``path`` or ``summaries`` is
         needed, or both.
-    study, treatment : str
-        Trial identifier and treatment columns.
+    study : str
+        Trial identifier column of the participant rows (the aggregate file's is
+        ``study``). Required with participant rows or summaries; ``"study"`` by default
+        for aggregate data alone.
+    treatment : str or None
+        Treatment column of the participant rows; required with rows or summaries, not
+        used by aggregate data alone (None).
     outcome : str or None
         Outcome column (gaussian, binomial).
     time, event : str or None
@@ -93,12 +99,15 @@ class DataSection:
     levels : tuple of str or None
         An ordinal outcome's levels, lowest first (``--levels`` on the command line); None:
         the numeric order of its values.
+    participant : str or None
+        Participant identifier column (``--participant`` on the command line): refused when
+        it repeats within a trial (repeated rows counted as participants); None: not checked.
     """
 
     path: Path | None
     summaries: tuple[Path, ...]
     study: str
-    treatment: str
+    treatment: str | None
     outcome: str | None
     time: str | None
     event: str | None
@@ -114,6 +123,7 @@ class DataSection:
     aggregate_events_treated: str = "events_treated"
     aggregate_n_treated: str = "n_treated"
     levels: tuple[str, ...] | None = None
+    participant: str | None = None
 
     def __post_init__(self) -> None:
         set_ = self._set
@@ -134,9 +144,11 @@ class DataSection:
         if self.path is None and not self.summaries and self.aggregate is None:
             raise SpecError("data needs path (participant rows), summaries or aggregate")
         set_("study", name_value("data.study", self.study))
-        set_("treatment", name_value("data.treatment", self.treatment))
+        has_rows = self.path is not None or bool(self.summaries)
+        treatment = name_value if has_rows else optional_name  # aggregate data has no arm column
+        set_("treatment", treatment("data.treatment", self.treatment))
         set_("family", choice("data.family", self.family, FAMILY_NAMES))
-        for key in ("outcome", "time", "event"):
+        for key in ("outcome", "time", "event", "participant"):
             set_(key, optional_name(f"data.{key}", getattr(self, key)))
         self._check_outcome_columns()
         if self.experimental is not None and not isinstance(self.experimental, str):
@@ -181,6 +193,7 @@ class DataSection:
             "family": self.family,
             "experimental": self.experimental,
             "missing": self.missing,
+            "participant": self.participant,
         }
         if self.aggregate is not None and self.aggregate_counts:
             d.update(aggregate=str(self.aggregate), aggregate_counts=True)
@@ -196,9 +209,13 @@ class DataSection:
     def from_dict(cls, d: Mapping[str, Any], base_dir: Path | None = None) -> DataSection:
         """Build from a ``[data]`` table; relative paths are taken from ``base_dir``."""
         check_keys("data", d, _DATA_FIELDS)
-        for key in ("study", "treatment", "family"):
+        # aggregate data alone: the study column is "study" unless named, no treatment column
+        ad_only = "aggregate" in d and "path" not in d and not d.get("summaries")
+        for key in ("family",) if ad_only else ("study", "treatment", "family"):
             if key not in d:
                 raise SpecError(f"data.{key} is required")
+        if ad_only and "study" not in d:
+            d = {**d, "study": "study"}
         _check_aggregate_keys(d)
         defaults = (
             "summaries",
@@ -248,8 +265,10 @@ class ReportSettings:
 
     def __post_init__(self) -> None:
         x = self.integrity_threshold
-        if x is not None and (isinstance(x, bool) or not isinstance(x, int | float) or x <= 0):
-            raise SpecError(f"report.integrity_threshold = {x!r} must be a number > 0")
+        # not (x > 0) also refuses nan, which compares false with everything; inf flags nothing
+        bad = isinstance(x, bool) or not isinstance(x, int | float)
+        if x is not None and (bad or not (0 < x < math.inf)):
+            raise SpecError(f"report.integrity_threshold = {x!r} must be a finite number > 0")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values (paths as strings); None values left out."""
@@ -376,6 +395,9 @@ def default_ite_stage2(learner: Any) -> str:
 GRID_SLOTS = ("tau", "effect")
 """The prior slots a ``[sensitivity]`` grid may vary."""
 
+MAX_GRID = 100
+"""The most prior combinations a ``[sensitivity]`` grid may hold (each one is a refit)."""
+
 
 def _grid_priors(where: str, slot: str, values: Any) -> tuple[Prior, ...]:
     """One slot's list of priors, each parsed and checked for the slot."""
@@ -419,7 +441,8 @@ class SensitivityGrid:
 
     Every combination of the ``tau`` and ``effect`` priors is fitted
     (:func:`bayes_ipd.sensitivity.sensitivity`); an empty slot keeps the fit's prior, and
-    a grid with both slots empty sweeps :func:`bayes_ipd.sensitivity.default_grid`.
+    a grid with both slots empty sweeps :func:`bayes_ipd.sensitivity.default_grid`. At
+    most :data:`MAX_GRID` (100) combinations: each one is a full refit.
 
     Parameters
     ----------
@@ -430,7 +453,7 @@ class SensitivityGrid:
     ------
     SpecError
         A value that is not a non-empty list of priors, or a prior unfit for its slot
-        (naming ``sensitivity.<slot>``).
+        (naming ``sensitivity.<slot>``), or more than :data:`MAX_GRID` combinations.
 
     Examples
     --------
@@ -447,6 +470,13 @@ class SensitivityGrid:
             values = getattr(self, slot)
             if values != ():  # () is the slot left out; anything else is checked
                 object.__setattr__(self, slot, _grid_priors("sensitivity", slot, values))
+        count = max(len(self.tau), 1) * max(len(self.effect), 1)
+        if count > MAX_GRID:
+            raise SpecError(
+                f"[sensitivity] grid has {count:,} prior combinations "
+                f"({len(self.tau)} tau x {len(self.effect)} effect), each a full refit; "
+                f"at most {MAX_GRID} are allowed"
+            )
 
     def by_slot(self) -> dict[str, tuple[Prior, ...]]:
         """The slots given, as ``{slot: (Prior, ...)}`` (the form of :func:`grid_from_table`)."""

@@ -48,10 +48,17 @@ def flag(name: str, value: Any) -> bool:
     return value
 
 
-def positive_int(name: str, value: Any, *, minimum: int = 1) -> int:
+def positive_int(name: str, value: Any, *, minimum: int = 1, maximum: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise SpecError(f"{name} = {value!r} must be an integer >= {minimum}")
+        bound = f"an integer >= {minimum}" if maximum is None else _range(minimum, maximum)
+        raise SpecError(f"{name} = {value!r} must be {bound}")
+    if maximum is not None and value > maximum:
+        raise SpecError(f"{name} = {value!r} must be {_range(minimum, maximum)}")
     return int(value)
+
+
+def _range(minimum: int, maximum: int) -> str:
+    return f"an integer from {minimum:,} to {maximum:,}"
 
 
 def name_value(name: str, value: Any) -> str:
@@ -158,10 +165,18 @@ def spec_path(name: str, value: Any, base_dir: Path | None) -> Path:
     if not isinstance(value, str | os.PathLike) or not str(value).strip():
         raise SpecError(f"{name} = {value!r} must be a file path")
     if isinstance(value, str) and value.startswith(DATASET_PREFIX):
-        from importlib import resources
+        from bayes_ipd.datasets.catalogue import CATALOGUE
 
         shipped = value[len(DATASET_PREFIX) :].strip()
-        return Path(str(resources.files("bayes_ipd.datasets").joinpath(shipped)))
+        # Only a file of the catalogue: "dataset:../../etc/passwd" must not leave the folder.
+        for entry in CATALOGUE:
+            if shipped == entry.file:
+                return entry.path
+        files = ", ".join(entry.file for entry in CATALOGUE)
+        raise SpecError(
+            f"{name} = {value!r}: no shipped data file {shipped!r}; {DATASET_PREFIX}NAME "
+            f"takes one of: {files}"
+        )
     path = Path(value)
     if base_dir is not None and not path.is_absolute():
         path = Path(os.path.abspath(Path(base_dir) / path))

@@ -175,3 +175,36 @@ def test_to_dict_repr_and_plot(routes):
     fig = comparison.plot(title="Simulated trials")
     assert isinstance(fig, Figure)
     assert any(ax.get_xscale() == "log" for ax in fig.axes)  # odds ratios on a log axis
+
+
+# ------------------------------------------------- issue 29, item 2: trials labelled
+
+
+def test_comparison_names_its_trials_in_table_text_and_figure(routes):
+    one, two, _, _ = routes
+    comparison = compare(one, two)
+    assert comparison.data == "IPD only" and comparison.k == K
+    assert comparison.trials_label == f"Trials: IPD only, k = {K}"
+    assert comparison.trials_label in repr(comparison).splitlines()
+    d = comparison.to_dict()
+    assert d["data"] == "IPD only" and d["k"] == K
+    fig = comparison.plot()
+    shown = [t.get_text() for t in fig.findobj(matplotlib.text.Text)]
+    assert comparison.trials_label in shown
+    assert any("IPD only" in t and f"k = {K}" in t for t in shown if "One-stage vs" in t)
+
+
+def test_an_ipd_only_route_beside_an_ipd_plus_ad_route_is_refused(routes):
+    """Like with like: the one-stage fit here has rows only, the two-stage one adds a
+    published estimate; the pooled effects would describe different trial sets."""
+    one, _, est, se = routes
+    labels = (*STUDIES, "Published")
+    agg = AggregateData(labels, np.r_[est, -0.5], np.r_[se, 0.2], scale="logOR")
+    two = TwoStageResult(
+        per_study=agg,
+        pooled=pool_aggregate(agg, method="REML", hksj=True),
+        family="binomial",
+        sources={**dict.fromkeys(STUDIES, "IPD"), "Published": "AD"},
+    )
+    with pytest.raises(PoolingError, match=r"'Published'.*IPD only or both on IPD \+ AD"):
+        compare(one, two)

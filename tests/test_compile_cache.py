@@ -169,8 +169,8 @@ def test_cache_folder_follows_environment_variable_and_platform(monkeypatch, tmp
 
 def test_cli_cache_info_and_clear(monkeypatch, tmp_path, capsys):
     monkeypatch.setenv(cache.ENV_VAR, str(tmp_path))
-    cache.write_entry(tmp_path / f"a{cache.SUFFIX}", _payload("a"))
-    cache.write_entry(tmp_path / f"b{cache.SUFFIX}", _payload("b"))
+    for key in ("a" * 64, "b" * 64):  # entries are named by their key, a sha256
+        cache.write_entry(cache.entry_path(key), _payload(key))
     assert main(["cache", "info", "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["entries"] == 2 and info["folder"] == str(tmp_path) and info["bytes"] > 2000

@@ -173,7 +173,7 @@ def test_sparse_only_rewrites_leave_the_model_graph_unchanged(compiled):
 
 def _node_signatures(fgraph) -> Counter:
     """Each node's operation with its input and output types, counted."""
-    from bayes_ipd.one_stage.cache import _op_signature
+    from bayes_ipd.one_stage.fingerprint import _op_signature
 
     return Counter(
         (

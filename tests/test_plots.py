@@ -142,10 +142,11 @@ def test_forest_plot_draws_one_square_per_trial_and_one_diamond():
     assert len(by_gid(fig, "prediction-interval", Rectangle)) == 1
 
 
-def test_forest_plot_never_uses_pyplot_state():
+def test_forest_plot_is_a_pyplot_figure_and_never_shown():
+    """Made through pyplot (plt.show() and notebooks display it), one figure per call."""
     before = plt.get_fignums()
-    two_stage_forest(fake_pooled(), fake_aggregate())
-    assert plt.get_fignums() == before
+    fig = two_stage_forest(fake_pooled(), fake_aggregate())
+    assert plt.get_fignums() == [*before, fig.number]
 
 
 def test_forest_plot_ratio_scale_is_log_axis_with_ratio_ticks():
@@ -558,3 +559,21 @@ def test_km_ppc_plot_names_the_curve_with_unequal_lengths():
     observed["Trial 2"]["treated"] = (t, s[:-1])
     with pytest.raises(ValueError, match="'Trial 2', arm 'treated'"):
         km_ppc_plot(observed, predicted)
+
+
+def test_favours_labels_never_overlap_when_the_null_is_near_an_edge():
+    """Issue 29, item 9: BCG-like odds ratios put 1 near the right edge of the axis."""
+    two = [ForestRow(f"T{i}", -1.5 + 0.1 * i, -2.5 + 0.1 * i, -0.05) for i in range(6)]
+    two.append(ForestRow("Pooled", -1.2, -1.6, -0.8, style="pooled"))
+    one = [ForestRow(f"T{i}", -1.4 + 0.1 * i, -2.3, -0.1, style="shrunken") for i in range(6)]
+    one.append(ForestRow("Pooled (one-stage)", -1.2, -1.6, -0.8, style="pooled"))
+    for exponentiate in (True, False):
+        fig = comparison_forest_plot(two, one, exponentiate=exponentiate)
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        (left,) = by_gid(fig, "favours-left", Text)
+        (right,) = by_gid(fig, "favours-right", Text)
+        a, b = left.get_window_extent(renderer), right.get_window_extent(renderer)
+        assert a.x1 <= b.x0, (a, b)
+        width = fig.bbox.width
+        assert a.x0 >= 0 and b.x1 <= width

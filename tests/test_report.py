@@ -245,3 +245,70 @@ def test_report_renders_in_headless_chromium(result, tmp_path):
     doc = _parse(proc.stdout)
     assert doc.sections == [sid for sid, _ in SECTIONS]
     assert doc.scripts == 0
+
+
+def test_hybrid_comparison_is_like_with_like_and_labelled(result):
+    """Issue 29, item 2: a hybrid run's one- vs two-stage comparison uses the same trials
+    in both routes, and every table and figure says which (IPD only / IPD + AD, k)."""
+    from bayes_ipd.compare import compare
+    from bayes_ipd.errors import PoolingError
+
+    both = compare(result.one_stage, result.two_stage)
+    assert both.data == "IPD + AD" and both.k == 8
+    assert both.trials_label in repr(both)
+    ad_rows = both.table[both.table["row"].isin(["S05", "S06", EVIL, "S08"])]
+    assert len(ad_rows) == 4 and ad_rows["one_stage_estimate"].notna().all()
+    with pytest.raises(PoolingError, match="aggregate-data trials"):
+        compare(result.one_stage, result.two_stage_ipd)
+    hybrid = result.hybrid
+    assert "Trials: IPD only: 4 trials; IPD + AD: 8 trials (4 AD only)" in repr(hybrid)
+    labels = [r.label for r in hybrid.rows]
+    assert labels[0] == "One-stage, IPD + AD (k = 8)" and "Two-stage, IPD only (k = 4)" in labels
+    fig = hybrid.plot()
+    shown = [t.get_text() for t in fig.findobj(lambda a: hasattr(a, "get_text"))]
+    assert hybrid.trials_line() in shown and "Two-stage, IPD only (k = 4)" in shown
+
+
+def test_report_reads_as_a_document(html):
+    """Issue 29, item 9: headers in words, no index column, no <NA> or e-notation, p
+    bounds, run date and software versions, trace/rank plots, labelled diagnostics, no
+    survival-only key for a gaussian spec."""
+    import re
+
+    doc = _parse(html)
+    headers = re.findall(r"<th>(.*?)</th>", html)
+    assert "index" not in headers and not any("_" in h for h in headers), headers
+    cells = re.findall(r"<td>(.*?)</td>", html)
+    assert not any(re.search(r"\d[eE][+-]\d", c) for c in cells)
+    assert "&lt;NA&gt;" not in html and "<NA>" not in html and "nan" not in cells
+    text = "".join(doc.text)
+    for name in ("python", "bayes_ipd", "pymc", "nutpie", "arviz", "numpy"):
+        assert re.search(rf"\b{name} [\w.+]+", text), name
+    assert re.search(r"on \d{4}-\d\d-\d\d \d\d:\d\d UTC", text)
+    assert "Trace and rank plots of mu and tau" in text
+    assert "reused_compiled" not in text and "compiled_from" not in text
+    assert "Compiled model" in text
+    assert "model.intervals" not in text
+    assert "Trials: IPD only: 4 trials; IPD + AD: 8 trials (4 AD only)" in text
+
+
+def test_every_table_and_figure_of_a_hybrid_report_names_its_trials(html):
+    """Issue 29, item 2: IPD only / IPD + AD and k on the one- and two-stage tables and
+    the forest plots of a hybrid report."""
+    text = "".join(_parse(html).text)
+    assert "Posterior summary (trials: IPD + AD, k = 8 (4 AD only))" in text
+    assert "Per trial and pooled (trials pooled: IPD + AD, k = 8 (4 AD only))" in text
+    assert "Two-stage forest plot (trials pooled: IPD + AD, k = 8 (4 AD only))" in text
+    from bayes_ipd.hybrid import trials_text
+
+    assert trials_text(9, 0) == "IPD only, k = 9" and trials_text(4, 4) == "AD only, k = 4"
+
+
+def test_rendering_the_report_leaves_no_figure_open(result):
+    """Issue 29, item 6: the package's figures are pyplot's, so the report closes what it
+    draws."""
+    import matplotlib.pyplot as plt
+
+    before = set(plt.get_fignums())
+    render_report(result)
+    assert set(plt.get_fignums()) == before

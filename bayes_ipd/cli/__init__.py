@@ -40,7 +40,7 @@ from bayes_ipd.cli.common import Command, UsageError
 from bayes_ipd.conventions import json_ready
 from bayes_ipd.errors import BayesIPDError
 
-__all__ = ["COMMANDS", "Command", "build_parser", "main"]
+__all__ = ["COMMANDS", "Command", "build_parser", "main", "package_version"]
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -80,12 +80,24 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message, self.format_usage())
 
 
+def package_version() -> str:
+    """The installed version of ``bayes_ipd`` (``"unknown"`` when run from a source tree
+    that was never installed)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("bayes_ipd")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The parser of every subcommand in :data:`COMMANDS`."""
     parser = _Parser(
         prog=PROG,
         description="Individual-participant-data meta-analysis of randomised trials.",
     )
+    parser.add_argument("--version", action="version", version=f"{PROG} {package_version()}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for command in COMMANDS:
         sub = subparsers.add_parser(command.name, help=command.help, description=command.help)
@@ -164,8 +176,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         where = f"{exc.filename}: " if exc.filename else ""
         return _error(f"{where}{exc.strerror or exc}")
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:  # a partial run writes nothing (run --out is staged)
+        detail = _one_line(str(exc))
+        print(f"error: interrupted{': ' + detail if detail else ''}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as exc:  # the contract: an error line, never a traceback
         print(

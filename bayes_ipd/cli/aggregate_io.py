@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 from bayes_ipd.cli.common import UsageError, say, split_names
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from bayes_ipd.two_stage import AggregateData, TwoStageResult
 
 __all__ = ["add_aggregate_options", "check_save_path", "read_aggregate", "save_stage_one"]
@@ -87,14 +89,20 @@ def read_aggregate(args: argparse.Namespace) -> AggregateData | None:
 
 
 def save_stage_one(
-    args: argparse.Namespace, result: TwoStageResult, path: Path, skip: list[str]
+    args: argparse.Namespace,
+    result: TwoStageResult,
+    path: Path,
+    skip: list[str],
+    rows: pd.DataFrame | None = None,
 ) -> str:
-    """Write the stage-one table with the trial-level columns of ``args.file``."""
+    """Write the stage-one table with the trial-level columns of ``args.file`` (``rows``:
+    the file as already read, so that a pipe is not read twice)."""
     from bayes_ipd.data.reading import read_table
     from bayes_ipd.two_stage.saving import trial_level_frame
 
     columns = split_names(args.trial_columns) if args.trial_columns else None
-    rows = read_table(Path(args.file), sep=",", text_columns=(args.study,))
+    if rows is None:
+        rows = read_table(Path(args.file), sep=",", text_columns=(args.study,))
     trial_columns = trial_level_frame(rows, args.study, columns, skip=skip)
     written = result.save_aggregate(path, trial_columns)
     agg = result.per_study

@@ -4,10 +4,23 @@ from __future__ import annotations
 
 import argparse
 import sys
+from importlib import resources
+from pathlib import Path
 
 from bayes_ipd.cli.common import Command, Payload, UsageError, add_json, say
 
 __all__ = ["COMMAND"]
+
+
+def shipped_calibration_names() -> list[str]:
+    """The names of the calibration designs shipped in ``bayes_ipd/models/calibration/``
+    (read from the folder, so that ``--help`` lists every one; the same folder
+    :func:`bayes_ipd.calibration.design.shipped_calibration_specs` reads, without importing
+    the calibration engine at start-up)."""
+    folder = resources.files("bayes_ipd.models") / "calibration"
+    if not folder.is_dir():
+        return []
+    return sorted(e.name[: -len(".toml")] for e in folder.iterdir() if e.name.endswith(".toml"))
 
 
 def _configure(parser: argparse.ArgumentParser) -> None:
@@ -15,7 +28,7 @@ def _configure(parser: argparse.ArgumentParser) -> None:
         "spec",
         metavar="SPEC",
         help="calibration spec (TOML with [design]), or a shipped one by name "
-        "(calibration_binomial, calibration_gaussian, calibration_survival, calibration_poisson)",
+        f"({', '.join(shipped_calibration_names())})",
     )
     parser.add_argument(
         "--replications", type=int, required=True, metavar="N", help="simulated meta-analyses"
@@ -59,10 +72,13 @@ def _run(args: argparse.Namespace) -> Payload:
     )
     payload = result.summary()
     say(args, repr(result))
-    if args.out:
-        from bayes_ipd.calibration.output import write_outputs
+    if args.out:  # written beside, moved into place whole: no mixture with an earlier run
+        from bayes_ipd.calibration.output import CALIBRATION_FILES, write_outputs
+        from bayes_ipd.output_folder import staged_folder
 
-        payload["files"] = write_outputs(result, args.out)
+        with staged_folder(args.out, own=CALIBRATION_FILES.values()) as stage:
+            written = write_outputs(result, stage)
+        payload["files"] = {k: str(Path(args.out) / Path(p).name) for k, p in written.items()}
     return payload
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bayes_ipd.conventions import METHODS
-from bayes_ipd.families import FAMILY_NAMES, get_family
+from bayes_ipd.families import FAMILY_NAMES, REGISTRY, get_family
 
 if TYPE_CHECKING:
     from bayes_ipd.two_stage import TwoStageResult
@@ -26,6 +26,7 @@ __all__ = [
     "forest_path",
     "progress_reporter",
     "read_ipd",
+    "read_rows",
     "report",
     "response_columns",
     "say",
@@ -152,9 +153,15 @@ def configure_data_columns(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--study", required=True, metavar="COL", help="trial column")
     parser.add_argument("--treatment", required=True, metavar="COL", help="treatment column")
     parser.add_argument("--family", required=True, choices=FAMILY_NAMES, help="outcome type")
-    parser.add_argument("--outcome", metavar="COL", help="outcome column (gaussian, binomial)")
-    parser.add_argument("--time", metavar="COL", help="follow-up time column (survival)")
-    parser.add_argument("--event", metavar="COL", help="0/1 event column (survival)")
+    parser.add_argument(
+        "--outcome", metavar="COL", help=f"outcome column ({_families_taking('outcome')})"
+    )
+    parser.add_argument(
+        "--time", metavar="COL", help=f"follow-up time column ({_families_taking('time')})"
+    )
+    parser.add_argument(
+        "--event", metavar="COL", help=f"0/1 event column ({_families_taking('event')})"
+    )
     parser.add_argument(
         "--exposure",
         metavar="COL",
@@ -180,25 +187,66 @@ def configure_data_columns(parser: argparse.ArgumentParser) -> None:
         default="error",
         help="rows with missing values: refuse (default) or drop them, counted per trial",
     )
-
-
-def read_ipd(args: argparse.Namespace, covariates: Sequence[str], min_trials: int = 2) -> Any:
-    """The participant data named by the data-column arguments (at least ``min_trials``
-    trials: one for a site summarising its own trial)."""
-    from bayes_ipd.data import IPD
-
-    return IPD.read_csv(
-        args.file,
-        study=args.study,
-        treatment=args.treatment,
-        covariates=list(covariates),
-        family=args.family,
-        missing=args.missing,
-        experimental=args.experimental,
-        min_trials=min_trials,
-        levels=getattr(args, "levels", None),
-        **response_columns(args),
+    parser.add_argument(
+        "--participant",
+        metavar="COL",
+        help="participant identifier column, checked unique within each trial (one row per "
+        "participant; repeated measures are not yet modelled) and otherwise unused",
     )
+
+
+def _families_taking(option: str) -> str:
+    """The families whose response is given by ``--option`` (``"gaussian, binomial, ..."``),
+    read from the registry so that the help follows the families."""
+    return ", ".join(
+        f.name for f in REGISTRY.values() if any(r.option_name == option for r in f.responses)
+    )
+
+
+def read_rows(args: argparse.Namespace) -> Any:
+    """The rows of ``args.file`` as read (the study column as text), read once: a pipe or
+    ``<(...)`` cannot be read again for ``--save-aggregate``."""
+    from bayes_ipd.data.reading import read_table
+
+    return read_table(Path(args.file), sep=",", text_columns=(args.study,))
+
+
+def read_ipd(
+    args: argparse.Namespace, covariates: Sequence[str], min_trials: int = 2, rows: Any = None
+) -> Any:
+    """The participant data named by the data-column arguments (at least ``min_trials``
+    trials: one for a site summarising its own trial); ``rows``, when given, is
+    :func:`read_rows` of ``args`` already read."""
+    from bayes_ipd.data import IPD, Columns
+    from bayes_ipd.data.messages import file_row_name
+    from bayes_ipd.data.missing import DROP_HINT
+    from bayes_ipd.data.reading import build_ipd
+    from bayes_ipd.errors import IPDDataError
+
+    responses = response_columns(args)  # a usage error before the file is read
+    try:
+        return build_ipd(
+            IPD,
+            Columns,
+            read_rows(args) if rows is None else rows,
+            row_name=file_row_name(Path(args.file)),
+            study=args.study,
+            treatment=args.treatment,
+            covariates=list(covariates),
+            family=args.family,
+            missing=args.missing,
+            experimental=args.experimental,
+            min_trials=min_trials,
+            levels=getattr(args, "levels", None),
+            participant=getattr(args, "participant", None),
+            **responses,
+        )
+    except IPDDataError as exc:
+        # the data layer speaks Python (missing='drop'); on the command line it is an option
+        message = str(exc)
+        if DROP_HINT not in message:
+            raise
+        raise IPDDataError(message.replace(DROP_HINT, "pass --missing drop")) from exc
 
 
 _RESPONSE_OPTIONS = ("outcome", "time", "event", "exposure")

@@ -16,7 +16,9 @@ def _configure_datasets(parser: argparse.ArgumentParser) -> None:
     export = actions.add_parser("export", help="write a shipped data set to PATH (plain CSV)")
     export.add_argument("name", metavar="NAME", help="a name from 'bayes-ipd datasets list'")
     export.add_argument("path", metavar="PATH", help="file to write (refused if it exists)")
-    export.add_argument("--overwrite", action="store_true", help="replace an existing PATH")
+    export.add_argument(
+        "--overwrite", action="store_true", help="replace an existing file PATH (not a folder)"
+    )
     add_json(export)
 
 

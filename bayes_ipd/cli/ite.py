@@ -10,6 +10,8 @@
 "ite", "se", "ci_low", "ci_high", "pi_low", "pi_high"}]}``; ``pooled``,
 ``between_trial_sd`` and ``between_trial_cor`` only for the stage-2 methods with
 coefficients (mvma, mvbayes). One prediction per row of PATIENTS.csv, in its order.
+``"warnings": [...]`` only when a new patient's covariate lies outside the range of the
+trials' rows (the patient row and covariate named; also printed on stderr).
 """
 
 from __future__ import annotations
@@ -66,6 +68,10 @@ def _configure_ite(parser: argparse.ArgumentParser) -> None:
     add_json(parser)
 
 
+SEED_LIMIT = 2**32
+"""Seeds run from 0 to 2**32 - 1 (numpy's legacy seeding and scikit-learn's random_state)."""
+
+
 def _progress(args: argparse.Namespace, text: str) -> None:
     if not args.json:
         print(text, file=sys.stderr)
@@ -79,6 +85,8 @@ def _run_ite(args: argparse.Namespace) -> Payload:
         raise UsageError("--covariates names no column")
     if not 0 < args.level < 1:
         raise UsageError(f"--level {args.level}: must be between 0 and 1")
+    if not 0 <= args.seed < SEED_LIMIT:  # the learners' random_state takes 32-bit seeds
+        raise UsageError(f"--seed {args.seed}: must be a whole number from 0 to {SEED_LIMIT - 1}")
     report = ite_report(
         read_rows(args.file, args.study),
         read_patients(args.new),

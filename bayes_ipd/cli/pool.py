@@ -11,6 +11,7 @@ from bayes_ipd.cli.common import (
     add_pooling,
     forest_path,
     report,
+    split_names,
 )
 from bayes_ipd.conventions import SCALE_CODES
 
@@ -24,6 +25,12 @@ def _configure_pool(parser: argparse.ArgumentParser) -> None:
     spread.add_argument("--se", metavar="COL", help="standard-error column")
     spread.add_argument("--var", metavar="COL", help="sampling-variance column (e.g. vi)")
     parser.add_argument("--study", metavar="COL", help="trial-label column (default: row number)")
+    parser.add_argument(
+        "--label",
+        metavar="COL[,COL]",
+        help="columns whose values, joined by spaces, label the trials in the table and the "
+        "figure (e.g. author,year), in place of --study's ids",
+    )
     parser.add_argument(
         "--scale", choices=SCALE_CODES, help="effect scale (log scales are also exponentiated)"
     )
@@ -42,6 +49,7 @@ def _run_pool(args: argparse.Namespace) -> Payload:
         var=args.var,
         study=args.study,
         scale=args.scale,
+        label=split_names(args.label) if args.label else None,
     )
     pooled = pool_aggregate(agg, method=args.method, hksj=args.hksj, level=args.level)
     result = TwoStageResult(per_study=agg, pooled=pooled)

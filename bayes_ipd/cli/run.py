@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +16,6 @@ from bayes_ipd.cli.common import (
     Payload,
     UsageError,
     add_json,
-    progress_reporter,
     say,
 )
 
@@ -101,6 +103,15 @@ def _check_report_path(report: str | None, inputs: list[Path]) -> None:
         raise UsageError(f"--report {report!r} is an input file; choose another name")
 
 
+def _announcer(args: argparse.Namespace) -> Callable[[str], None] | None:
+    """Where the fit says what it is doing ("compiling the model ..."): standard error,
+    in a terminal and in a log alike (a redirected run must say why it waits too);
+    nothing under ``--json``."""
+    if args.json:
+        return None
+    return lambda message: print(message, file=sys.stderr, flush=True)
+
+
 def _run_run(args: argparse.Namespace) -> Payload:
     from bayes_ipd.analysis import run_analysis
     from bayes_ipd.models import resolve_spec
@@ -118,7 +129,7 @@ def _run_run(args: argparse.Namespace) -> Payload:
         spec = dataclasses.replace(spec, sampler=sampler)
     from bayes_ipd.one_stage.sampling import reporting
 
-    with reporting(progress_reporter(args)):
+    with reporting(_announcer(args)):
         result = run_analysis(spec)
     payload = result.to_dict()
     say(args, repr(result.one_stage))
@@ -130,20 +141,55 @@ def _run_run(args: argparse.Namespace) -> Payload:
         say(args, "\n" + repr(result.hybrid))
     if result.ite is not None:
         say(args, "\nIndividualised treatment effects ([ite], same rows)\n" + str(result.ite))
-    if args.sensitivity:
-        from bayes_ipd.sensitivity import cli_sweep
+    with _staged(args.out) as stage:
+        if args.sensitivity:
+            from bayes_ipd.sensitivity import cli_sweep
 
-        payload["sensitivity"] = cli_sweep(spec, result.one_stage, args.out, lambda m: say(args, m))
-    if args.report:
-        from bayes_ipd.report import write_report
+            sweep = cli_sweep(spec, result.one_stage, stage, lambda m: say(args, m))
+            if "files" in sweep:
+                sweep["files"] = {k: _final(args.out, p) for k, p in sweep["files"].items()}
+            payload["sensitivity"] = sweep
+        if args.report:
+            from bayes_ipd.report import render_report
 
-        payload["report"] = str(write_report(result, args.report))
-        say(args, f"\nReport written to {args.report}")
+            payload["report"] = str(_write_whole(Path(args.report), render_report(result)))
+            say(args, f"\nReport written to {args.report}")
+        written = result.write_files(stage) if stage is not None else {}
     if args.out:
-        written = result.write(args.out)
-        payload["files"] = {kind: str(path) for kind, path in written.items()}
-        say(args, "\nWritten: " + ", ".join(str(p) for p in written.values()))
+        payload["files"] = {kind: _final(args.out, path) for kind, path in written.items()}
+        say(args, "\nWritten: " + ", ".join(payload["files"].values()))
     return payload
+
+
+def _staged(out_dir: str | None) -> contextlib.AbstractContextManager[Path | None]:
+    """Where ``--out`` files are written: a temporary folder moved into place as a whole
+    when every file is written (:func:`bayes_ipd.analysis.staged_folder`), so that an
+    interrupted or failed run leaves the previous run's folder or nothing; None without
+    ``--out``."""
+    if out_dir is None:
+        return contextlib.nullcontext(None)
+    from bayes_ipd.analysis import staged_folder
+
+    return staged_folder(out_dir)
+
+
+def _write_whole(path: Path, text: str) -> Path:
+    """Write ``text`` to ``path`` through a temporary file beside it: an interrupted write
+    leaves the previous file or none, never half a report."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")  # the usual permissions
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _final(out_dir: str, written: str | Path) -> str:
+    """The path a file written into the staging folder has once the folder is in place."""
+    return str(Path(out_dir) / Path(written).name)
 
 
 COMMAND = Command(

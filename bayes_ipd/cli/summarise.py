@@ -31,7 +31,10 @@ def _configure_summarise(parser: argparse.ArgumentParser) -> None:
         help="survival: interior cut points of the baseline hazard (needed to combine "
         "summaries from several sites)",
     )
-    parser.add_argument("--out", required=True, metavar="PATH", help="summary file (JSON)")
+    parser.add_argument(
+        "--out", required=True, metavar="PATH", help="summary file (JSON; refused if it exists)"
+    )
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     add_json(parser)
 
 
@@ -42,6 +45,13 @@ def _run_summarise(args: argparse.Namespace) -> Payload:
     out = Path(args.out)
     if out.resolve() == Path(args.file).resolve():
         raise UsageError(f"--out {args.out!r} is the input file; choose another path")
+    # Checked before reading the data: a mistyped --out must not replace earlier summaries.
+    if out.is_dir():
+        raise UsageError(f"--out {args.out!r} is a folder; give a file path")
+    if (out.exists() or out.is_symlink()) and not args.overwrite:
+        raise UsageError(
+            f"--out {args.out!r} exists; choose another path, or replace it (--overwrite)"
+        )
     covariates = split_names(args.covariates)
     interactions = split_names(args.interactions)
     ipd = read_ipd(args, list(dict.fromkeys((*covariates, *interactions))), min_trials=1)

@@ -23,7 +23,9 @@ from bayes_ipd.cli.common import (
     figure_path,
     forest_path,
     read_ipd,
+    read_rows,
     report,
+    response_columns,
     say,
     split_names,
 )
@@ -142,7 +144,9 @@ def _run_two_stage(args: argparse.Namespace) -> Payload:
     adjust = split_names(args.covariates)
     modifier = _interaction_covariate(args.pool_var)
     extra = [c for c in (modifier, spline[0] if spline else None) if c and c not in adjust]
-    ipd = read_ipd(args, adjust + list(dict.fromkeys(extra)))
+    response_columns(args)  # a usage error before the file is read
+    rows = read_rows(args)  # once: FILE may be a pipe, and --save-aggregate reads it too
+    ipd = read_ipd(args, adjust + list(dict.fromkeys(extra)), rows=rows)
     result = two_stage(
         ipd,
         covariates=adjust,
@@ -161,7 +165,7 @@ def _run_two_stage(args: argparse.Namespace) -> Payload:
         payload["effect_curve"] = _effect_curve(args, ipd, spline, adjust, values, curve_path)
     if save_path is not None:
         roles = [args.treatment, args.outcome, args.time, args.event, args.exposure, *adjust]
-        payload["saved_aggregate"] = save_stage_one(args, result, save_path, roles)
+        payload["saved_aggregate"] = save_stage_one(args, result, save_path, roles, rows)
     return payload
 
 

@@ -12,6 +12,9 @@ Modules, each depending only on those above it:
 * :mod:`~bayes_ipd.data.parsing` -- parsing of the used columns on all rows;
 * :mod:`~bayes_ipd.data.missing` -- the missing-data policy;
 * :mod:`~bayes_ipd.data.checks` -- argument checks and checks of the kept rows;
+* :mod:`~bayes_ipd.data.participants` -- one row per participant (repeated rows refused or
+  warned of);
+* :mod:`~bayes_ipd.data.sources` -- a file's text, read once (pipes), decompressed, decoded;
 * :mod:`~bayes_ipd.data.reading` -- reading files and the builder behind ``from_frame``;
 * :mod:`~bayes_ipd.data.ipd` -- the :class:`IPD` value and :class:`Columns`.
 

@@ -289,7 +289,12 @@ def check_responses(
         check(responses[column], column, role.label, rows)
 
 
-def treatment_levels(treatment: Treatment, column: str, experimental: Any) -> tuple[Any, Any]:
+def treatment_levels(
+    treatment: Treatment,
+    column: str,
+    experimental: Any,
+    trials: tuple[np.ndarray, tuple[str, ...]] | None = None,
+) -> tuple[Any, Any]:
     """(experimental level, control level) among the present values, or an error.
 
     Parameters
@@ -299,6 +304,9 @@ def treatment_levels(treatment: Treatment, column: str, experimental: Any) -> tu
     column : str
     experimental : object or None
         The level the user named as experimental.
+    trials : (codes, labels), optional
+        Trial code per kept row and the trial labels: a refusal of more than two levels
+        then names the trials holding them.
 
     Returns
     -------
@@ -313,9 +321,10 @@ def treatment_levels(treatment: Treatment, column: str, experimental: Any) -> tu
         levels = sorted(set(values.tolist()))
         shown = list(levels)
     if len(levels) != 2:
+        where = "" if trials is None else _trials_with_extra_levels(values, levels, shown, trials)
         raise IPDDataError(
             f"treatment {column!r} must take exactly two values (0 = control, 1 = experimental); "
-            f"found {len(levels)}: {quoted(shown)}"
+            f"found {len(levels)}: {quoted(shown)}{where}"
         )
     if experimental is not None:
         wanted = value_label(experimental)
@@ -333,6 +342,37 @@ def treatment_levels(treatment: Treatment, column: str, experimental: Any) -> tu
         f"treatment {column!r} has two {kind} {shown[0]!r} and {shown[1]!r}, not 0/1; say which "
         f"is the experimental arm with experimental={shown[0]!r} or experimental={shown[1]!r} "
         "(the other level is the control)"
+    )
+
+
+def _trials_with_extra_levels(
+    values: np.ndarray,
+    levels: list[Any],
+    shown: list[str],
+    trials: tuple[np.ndarray, tuple[str, ...]],
+) -> str:
+    """``"; trial 'C' has 3 levels ('0', '1', '2')"``: the trials with more than two levels,
+    else the trials of each level (two-level trials that disagree on the levels)."""
+    codes, labels = trials
+    per_trial: dict[int, list[int]] = {}
+    for index, level in enumerate(levels):
+        for code in np.unique(codes[values == level]).tolist():
+            per_trial.setdefault(int(code), []).append(index)
+    many = [(code, found) for code, found in per_trial.items() if len(found) > 2]
+    if many:
+        parts = [
+            f"trial {labels[code]!r} has {len(found)} levels ({quoted([shown[i] for i in found])})"
+            for code, found in many[:5]
+        ]
+        more = f" and {len(many) - 5} more trial(s)" if len(many) > 5 else ""
+        note = " (a multi-arm trial: choose two arms, or split it into two-arm comparisons)"
+        return "; " + "; ".join(parts) + more + note
+    by_level = {
+        shown[i]: [labels[code] for code, found in per_trial.items() if i in found]
+        for i in range(len(levels))
+    }
+    return "; trials per level: " + "; ".join(
+        f"{level!r} in {quoted(names, 5)}" for level, names in by_level.items()
     )
 
 

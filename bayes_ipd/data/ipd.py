@@ -126,6 +126,7 @@ class IPD:
         experimental: Any = None,
         min_trials: int = 2,
         levels: str | Iterable[Any] | None = None,
+        participant: str | None = None,
     ) -> IPD:
         """Validate participant rows and return an :class:`IPD`.
 
@@ -136,7 +137,9 @@ class IPD:
         study : str
             Trial identifier column. Labels are text (``1.0`` is written ``"1"``) with
             surrounding whitespace stripped, so ``"A"``, ``" A"`` and ``"A "`` are one trial
-            ``"A"``; a blank label is missing.
+            ``"A"``; a blank label is missing. Labels are normalised to Unicode NFC, so two
+            spellings of ``"Zürich"`` (composed ``ü`` or ``u`` + combining diaeresis) are one
+            trial.
         treatment : str
             Treatment column: 0/1 or bool (1/True = experimental), or two levels of which
             ``experimental`` names the experimental one.
@@ -161,6 +164,13 @@ class IPD:
         min_trials : int, optional
             Fewest trials accepted: 2 (default) for a meta-analysis; 1 for a site that
             summarises its own trial (:func:`~bayes_ipd.one_stage.summaries.summarise`).
+        participant : str, optional
+            Participant-identifier column. Each kept row is one participant, so an
+            identifier that repeats within a trial (one row per visit) is refused; the same
+            identifier in two trials is fine. The column is only checked, never modelled.
+            Without it, a warning says when every row of a trial repeats another row's
+            treatment and covariates exactly while a covariate is continuous (more than 10
+            distinct values in the trial): long data that would count people several times.
 
         Returns
         -------
@@ -171,8 +181,11 @@ class IPD:
         IPDDataError
             On any of: absent columns, unknown family, wrong outcome arguments for the
             family, missing values (with ``missing="error"``), a treatment that is not two
-            valued, a trial with one arm, fewer than two trials, a binomial outcome or event
-            outside {0, 1}, a survival time <= 0, text in a numeric column, no rows.
+            valued (the trials with a third level are named), a trial with one arm, fewer
+            than two trials, a binomial outcome or event outside {0, 1}, a survival time
+            <= 0, text in a numeric column, numbers written with commas (``"1,000"``,
+            ``"60,1232"``) in a covariate or numeric column, a trial label holding a control
+            character (newline, escape), a participant repeated within a trial, no rows.
 
         Examples
         --------
@@ -199,6 +212,7 @@ class IPD:
             row_name=index_row_name(df.index) if isinstance(df, pd.DataFrame) else None,
             min_trials=min_trials,
             levels=levels,
+            participant=participant,
         )
 
     @classmethod
@@ -208,7 +222,9 @@ class IPD:
         Parameters
         ----------
         path : str or Path
-            The file (UTF-8 text; ``.gz`` and other compressions pandas infers are fine).
+            The file, a pipe or ``/dev/stdin`` (read once). UTF-8 text, or UTF-16/32 with a
+            byte-order mark; ``.gz``, ``.bz2``, ``.xz``, ``.zip`` and ``.tar`` are
+            decompressed (``.zst`` is refused).
         sep : str
             Field delimiter.
         **kwargs
@@ -221,9 +237,9 @@ class IPD:
         Raises
         ------
         IPDDataError
-            If the file does not exist, is not text, is empty, its header names a column
-            twice, or it fails validation. Error messages name rows as
-            ``data row i (line j of path)``.
+            If the file does not exist, cannot be decompressed (damaged or truncated), is
+            not text, is empty, its header names a column twice, or it fails validation.
+            Error messages name rows as ``data row i (line j of path)``.
 
         Notes
         -----

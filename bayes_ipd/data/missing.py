@@ -16,6 +16,7 @@ from bayes_ipd.data.messages import counts_text
 from bayes_ipd.errors import IPDDataError
 
 __all__ = [
+    "DROP_HINT",
     "MISSING_POLICIES",
     "MISSING_STUDY",
     "MissingReport",
@@ -25,6 +26,9 @@ __all__ = [
 
 MISSING_POLICIES = ("error", "drop")
 """What :meth:`~bayes_ipd.data.IPD.from_frame` may do with rows holding a missing value."""
+
+DROP_HINT = "pass missing='drop'"
+"""How the refusal of missing values names the drop policy (the CLI says ``--missing drop``)."""
 
 MISSING_STUDY = "<missing trial label>"
 """The trial label under which rows without a trial label are counted."""
@@ -103,7 +107,7 @@ def apply_missing_policy(report: MissingReport, missing: str, n_rows: int) -> No
     if missing == "error":
         raise IPDDataError(
             f"{n_missing} of {n_rows} rows have missing values in the columns used ({detail}); "
-            "fill them in, or pass missing='drop' to drop those rows (counted per trial)"
+            f"fill them in, or {DROP_HINT} to drop those rows (counted per trial)"
         )
     # stacklevel 5: here, the builder's validation, the builder, IPD.from_frame, its caller
     warnings.warn(

@@ -6,6 +6,8 @@ value: a numeric column holding text is refused with the value and its row named
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass
 
 import numpy as np
@@ -93,6 +95,7 @@ def numeric_column(
     bad = np.flatnonzero(~missing & parsed.isna().to_numpy())
     if bad.size:
         first = int(bad[0])
+        check_comma_numbers(values, column, missing, row_name)
         raise IPDDataError(
             f"column {column!r} ({role}) must be numeric but holds text: {values.iloc[first]!r} "
             f"at {row_name(first)} ({bad.size} non-numeric value(s) in all){hint}"
@@ -100,6 +103,52 @@ def numeric_column(
     out = parsed.to_numpy(dtype=np.float64, copy=True)
     out[missing] = np.nan
     return out
+
+
+_COMMA_NUMBER = re.compile(r"\s*[+-]?[\d.,]*\d[\d.,]*\s*")
+"""Digits with commas (and perhaps points): ``"1,000"``, ``"60,1232"``, ``"1.000,5"``."""
+
+
+def check_comma_numbers(
+    values: pd.Series, column: str, missing: np.ndarray, row_name: RowName
+) -> None:
+    """Refuse a text column whose values are all numbers, some written with a comma.
+
+    A comma is a thousands separator (``"1,000"``) or a decimal mark (``"60,1232"``);
+    which one cannot be told from the value (``"1,000"`` is also 1.000 with a decimal comma),
+    so neither is guessed: read as text, such a column would become a categorical covariate
+    with one level per value, or be refused without the reason.
+
+    Parameters
+    ----------
+    values : Series
+        The source column.
+    column : str
+        Its name, for the message.
+    missing : ndarray of bool
+        :func:`missing_mask` of ``values``.
+    row_name : RowName
+        Names the source row of a position.
+    """
+    if values.dtype != object and not pd.api.types.is_string_dtype(values.dtype):
+        return
+    present = values.astype(object)[~missing]
+    codes, uniques = pd.factorize(present)
+    texts = [u for u in uniques.tolist() if isinstance(u, str)]
+    if len(texts) != len(uniques) or not texts:
+        return
+    if not all(_COMMA_NUMBER.fullmatch(t) for t in texts):
+        return
+    with_comma = [i for i, t in enumerate(uniques.tolist()) if "," in t]
+    if not with_comma:
+        return
+    first = int(np.flatnonzero(~missing)[int(np.flatnonzero(codes == with_comma[0])[0])])
+    raise IPDDataError(
+        f"column {column!r} holds numbers written with a comma, e.g. {values.iloc[first]!r} at "
+        f"{row_name(first)}: a comma as thousands separator ('1,000') or as decimal mark "
+        "('60,1232') is not read; write plain numbers with a decimal point ('1000', "
+        "'60.1232'), e.g. by exporting the file with English number settings"
+    )
 
 
 def parse_label(role: ResponseRole) -> str:
@@ -205,6 +254,7 @@ def parse_covariate(
             "a pandas 'category' dtype column)"
         )
         return Covariate(numeric_column(values, column, role, missing, row_name, hint), None)
+    check_comma_numbers(values, column, missing, row_name)
     labels = _text_labels(values, missing)
     levels = sorted({label for label in labels.tolist() if label is not None})
     return Covariate(None, pd.Categorical(labels, categories=levels))
@@ -214,7 +264,10 @@ def study_codes(values: pd.Series, missing: np.ndarray) -> tuple[np.ndarray, lis
     """Integer code per row (-1 where missing) and labels, in order of first appearance.
 
     Distinct source values with the same label (``1`` and ``1.0``, ``"A"`` and ``" A "``:
-    surrounding whitespace is stripped) share one trial.
+    surrounding whitespace is stripped) share one trial, and so do two Unicode spellings of
+    one label (``"Zu\u0308rich"`` and ``"Z\u00fcrich"``: labels are normalised to NFC). A
+    label holding a control character (a newline, an ANSI escape) is refused: printed, it
+    would break or recolour tables and messages.
 
     Parameters
     ----------
@@ -229,7 +282,16 @@ def study_codes(values: pd.Series, missing: np.ndarray) -> tuple[np.ndarray, lis
     """
     raw = values.astype(object).where(~missing, None)
     codes, uniques = pd.factorize(raw, use_na_sentinel=True)
-    labels = [value_label(u).strip() for u in np.asarray(uniques, dtype=object)]
+    labels = [
+        unicodedata.normalize("NFC", value_label(u).strip())
+        for u in np.asarray(uniques, dtype=object)
+    ]
+    for label in labels:
+        if any(unicodedata.category(ch) == "Cc" for ch in label):
+            raise IPDDataError(
+                f"trial label {label!r} holds a control character (a newline, tab, escape, "
+                "...); trial labels must be printable text"
+            )
     merged, label_uniques = pd.factorize(np.array(labels, dtype=object))
     merged = np.asarray(merged, dtype=np.int64)
     row_codes = np.where(codes >= 0, merged[np.maximum(codes, 0)], -1).astype(np.int64)

@@ -10,12 +10,13 @@ plug-in (:func:`bayes_ipd.families.get_family`). The caller's DataFrame is never
 
 from __future__ import annotations
 
+import io
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from os import PathLike
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -49,6 +50,8 @@ from bayes_ipd.data.parsing import (
     parse_treatment,
     study_codes,
 )
+from bayes_ipd.data.participants import check_one_row_per_participant, warn_repeated_profiles
+from bayes_ipd.data.sources import COMPRESSED_SUFFIXES, read_source_text, rereadable
 from bayes_ipd.errors import IPDDataError
 from bayes_ipd.families import Family, get_family
 
@@ -58,12 +61,11 @@ __all__ = [
     "build_ipd",
     "duplicate_header_names",
     "raw_header",
+    "read_source_text",
     "read_table",
+    "rereadable",
     "text_read_options",
 ]
-
-COMPRESSED_SUFFIXES = (".gz", ".bz2", ".zip", ".xz", ".zst", ".tar")
-"""File suffixes pandas decompresses; such files are not sniffed for NUL bytes."""
 
 PANDAS_NA_TEXT: tuple[str, ...] = (
     "",
@@ -115,6 +117,7 @@ def build_ipd(
     row_name: RowName | None = None,
     min_trials: int = 2,
     levels: str | Iterable[Any] | None = None,
+    participant: str | None = None,
 ) -> Data:
     """Validate participant rows and build an :class:`~bayes_ipd.data.IPD`.
 
@@ -128,6 +131,9 @@ def build_ipd(
         One row per participant. Never modified.
     study, treatment, outcome, time, event, covariates, family, missing, experimental, levels
         As in :meth:`~bayes_ipd.data.IPD.from_frame`.
+    participant : str, optional
+        As in :meth:`~bayes_ipd.data.IPD.from_frame`: a participant-identifier column,
+        unique within each trial (checked, then left out of the value).
     row_name : RowName, optional
         Names a source row in messages; by default by the frame's index label.
     min_trials : int, optional
@@ -152,13 +158,17 @@ def build_ipd(
     responses = (("outcome", outcome), ("time", time), ("event", event))
     roles.update({role: name for role, name in responses if name is not None})
     roles.update({f"covariate {name!r}": name for name in covariate_names})
+    if participant is not None:
+        roles["participant"] = participant
     check_column_names(roles)
     check_columns_exist(df, roles)
     if len(df) == 0:
         raise IPDDataError("the data have no rows")
     row_name = row_name or index_row_name(df.index)
     columns = columns_type(study, treatment, outcome, time, event, covariate_names)
-    return _validated(cls, df, columns, plugin, missing, experimental, row_name, min_trials, levels)
+    return _validated(
+        cls, df, columns, plugin, missing, experimental, row_name, min_trials, levels, participant
+    )
 
 
 def _validated(
@@ -171,6 +181,7 @@ def _validated(
     row_name: RowName,
     min_trials: int = 2,
     levels: Any = None,
+    participant: str | None = None,
 ) -> Data:
     n_rows = len(df)
     response_columns: dict[str, str] = {
@@ -210,7 +221,9 @@ def _validated(
     studies = tuple(labels[int(i)] for i in kept_uniques)
 
     kept_treatment = Treatment(treatment.kind, treatment.values[kept])
-    level_1, level_0 = treatment_levels(kept_treatment, cols.treatment, experimental)
+    level_1, level_0 = treatment_levels(
+        kept_treatment, cols.treatment, experimental, (codes, studies)
+    )
     treat = (kept_treatment.values == level_1).astype(np.float64)
     names_of_arms = arm_names(treatment.kind, level_1, level_0, experimental)
 
@@ -221,6 +234,10 @@ def _validated(
     kept_responses = {name: values[kept] for name, values in responses.items()}
     check_responses(family, response_columns, kept_responses, rows)
     covariate_frame = _covariate_frame(parsed_covariates, rows)
+    if participant is not None:
+        check_one_row_per_participant(df[participant], participant, codes, studies, kept)
+    else:
+        warn_repeated_profiles(covariate_frame, treat, codes, studies)
     by_role = {role: kept_responses[name] for role, name in response_columns.items()}
     if family.event_role is not None:
         warn_event_free_trials(family, by_role[family.event_role], codes, studies)
@@ -261,12 +278,16 @@ def _covariate_frame(parsed: Mapping[str, Covariate], rows: KeptRows) -> pd.Data
 
 
 def read_table(path: Path, *, sep: str, text_columns: tuple[Hashable, ...]) -> pd.DataFrame:
-    """A delimited UTF-8 text file as a DataFrame.
+    """A delimited text file as a DataFrame.
+
+    The file is read once, as bytes, before anything looks at it: a pipe or process
+    substitution (``<(cat rows.csv)``, ``/dev/stdin``) cannot be read twice. See
+    :func:`read_source_text` for compression and encodings.
 
     Parameters
     ----------
     path : Path
-        The file (compressions pandas infers from the suffix are fine).
+        The file (``.gz``, ``.bz2``, ``.xz``, ``.zip`` and ``.tar`` are decompressed).
     sep : str
         Field delimiter.
     text_columns : tuple
@@ -281,38 +302,32 @@ def read_table(path: Path, *, sep: str, text_columns: tuple[Hashable, ...]) -> p
     Raises
     ------
     IPDDataError
-        If the file does not exist, is a directory, is not text, is empty, cannot be parsed
-        or its header names a column twice.
+        If the file does not exist, is a directory, cannot be read or decompressed, is not
+        text, is empty, cannot be parsed or its header names a column twice.
     """
-    if not path.exists():
-        raise IPDDataError(f"file not found: {path}")
-    if path.is_dir():
-        raise IPDDataError(f"{path} is a directory, not a data file")
-    _check_text_file(path)
+    text = read_source_text(path)
     try:
-        problem = duplicate_header_names(path, raw_header(path, sep=sep))
+        problem = duplicate_header_names(path, raw_header(io.StringIO(text), sep=sep))
         if problem:
             raise IPDDataError(problem)
-        header = pd.read_csv(path, sep=sep, nrows=0)
+        header = pd.read_csv(io.StringIO(text), sep=sep, nrows=0)
         options = text_read_options(header.columns, text_columns)
-        return pd.read_csv(path, sep=sep, **options)
+        return pd.read_csv(io.StringIO(text), sep=sep, **options)
     except IPDDataError:
         raise
     except pd.errors.EmptyDataError as exc:
         raise IPDDataError(f"{path} is empty (no header, no rows)") from exc
-    except UnicodeDecodeError as exc:
-        raise IPDDataError(f"{path} is not UTF-8 text: {exc.reason} at byte {exc.start}") from exc
     except (pd.errors.ParserError, ValueError, OSError) as exc:
         raise IPDDataError(f"{path} could not be parsed as delimited text: {exc}") from exc
 
 
-def raw_header(path: str | PathLike[str], *, sep: str) -> list[str]:
+def raw_header(path: str | PathLike[str] | IO[str], *, sep: str) -> list[str]:
     """The names on a file's header line as written (pandas renames ``y,y`` to ``y, y.1``).
 
     Parameters
     ----------
-    path : path-like
-        The file (compression inferred from the suffix, as pandas does).
+    path : path-like or text stream
+        The file (compression inferred from the suffix, as pandas does), or its text.
     sep : str
         Field delimiter.
 
@@ -381,16 +396,3 @@ def text_read_options(
         "keep_default_na": False,
         "na_values": {c: list(PANDAS_NA_TEXT) for c in names if c not in text},
     }
-
-
-def _check_text_file(path: Path) -> None:
-    """Refuse an uncompressed file holding NUL bytes in its first 64 KiB."""
-    if path.suffix.lower() in COMPRESSED_SUFFIXES:
-        return
-    try:
-        with path.open("rb") as handle:
-            head = handle.read(65536)
-    except OSError as exc:
-        raise IPDDataError(f"{path} could not be read: {exc}") from exc
-    if b"\x00" in head:
-        raise IPDDataError(f"{path} is not a text file (it holds NUL bytes)")

@@ -153,10 +153,16 @@ def export_dataset(name: str, path: str | os.PathLike[str], *, overwrite: bool =
     Raises
     ------
     IPDDataError
-        Unknown name, or ``path`` exists and ``overwrite`` is false.
+        Unknown name; ``path`` exists and ``overwrite`` is false; or ``path`` is not a
+        regular file (a folder, a device), whatever ``overwrite``.
     """
     entry = get_dataset(name)
     target = Path(path)
+    if (target.exists() or target.is_symlink()) and not target.is_file():
+        # A folder, device node, socket or broken link is never "an existing file": even
+        # with overwrite, replacing it would destroy something that is not a data file.
+        kind = "a folder" if target.is_dir() else "not a regular file"
+        raise IPDDataError(f"{target} is {kind}; give a file path")
     if target.exists() and not overwrite:
         raise IPDDataError(
             f"{target} exists; choose another path, or overwrite it (--overwrite; "

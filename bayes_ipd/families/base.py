@@ -182,6 +182,45 @@ class Family:
         """Exact one-stage sufficient statistics of one trial from its design rows."""
         raise NotImplementedError
 
+    def statistics_problem(
+        self, stats: Mapping[str, np.ndarray], n_arm: np.ndarray, width: int
+    ) -> str | None:
+        """Why a trial's sufficient statistics cannot come from any data, or None.
+
+        The default checks what holds for every family: each statistic is finite, and the
+        cell statistics that count participants, events or exposure (:data:`COUNT_CELLS`)
+        are non-negative, counts (not exposure) whole. A family adds its own identities
+        (gaussian: ``Z'Z``'s count equals ``n_arm``, moments possible).
+
+        Parameters
+        ----------
+        stats : Mapping of str to numpy.ndarray
+            The statistics of one trial, by name (:attr:`statistics`).
+        n_arm : numpy.ndarray
+            (2,) participants in the control and the treated arm.
+        width : int
+            Number of design columns ``m``.
+
+        Returns
+        -------
+        str or None
+            The statistic and what is wrong with it, e.g. ``"cell_events holds -3, a
+            negative count"``.
+        """
+        for name, value in stats.items():
+            array = np.asarray(value, dtype=np.float64)
+            if not np.all(np.isfinite(array)):
+                return f"{name} holds {array[~np.isfinite(array)].flat[0]}, not a finite number"
+            if name in COUNT_CELLS and np.any(array < 0):
+                return f"{name} holds {array[array < 0].flat[0]:g}, a negative value"
+            whole = name in COUNT_CELLS and name not in ("cell_n", "cell_exposure")
+            if whole and np.any(array != np.round(array)):
+                bad = array[array != np.round(array)].flat[0]
+                return f"{name} holds {bad:g}, not a whole count"
+        if "cell_n" in stats and "cell_z" in stats and not self.has_baseline_hazard:
+            return _cell_count_problem(stats["cell_z"], stats["cell_n"], n_arm, width)
+        return None
+
     def arm_count_statistics(self, events: np.ndarray, n: np.ndarray) -> dict[str, np.ndarray]:
         """Exact sufficient statistics of a trial published as arm-level counts.
 
@@ -355,6 +394,29 @@ class Family:
         """Estimate and SE under a sparse-data method of :attr:`sparse_methods` (e.g. a
         continuity correction or Firth's penalised likelihood); none by default."""
         raise NotImplementedError
+
+
+COUNT_CELLS = ("cell_n", "cell_events", "cell_counts", "cell_exposure", "cell_freq")
+"""Cell statistics that count participants, events or exposure time: never negative
+(``cell_n`` is exposure time for survival, so only the others must be whole)."""
+
+
+def _cell_count_problem(
+    cell_z: np.ndarray, cell_n: np.ndarray, n_arm: np.ndarray, width: int
+) -> str | None:
+    """Participants per cell (``cell_n``; exposure time with a baseline hazard, so not
+    checked then) must be whole and add up to ``n_arm`` in each arm (column 1 of
+    ``cell_z`` is the treatment)."""
+    z, n = np.asarray(cell_z, dtype=np.float64), np.asarray(cell_n, dtype=np.float64)
+    if z.ndim != 2 or z.shape[1] != width or n.shape != (z.shape[0],):
+        return f"cell_z has shape {z.shape} and cell_n {n.shape}; expected (C, {width}) and (C,)"
+    if np.any(n != np.round(n)):
+        return f"cell_n holds {n[n != np.round(n)][0]:g}, not a whole number of participants"
+    for a in (0, 1):
+        total = n[z[:, 1] == a].sum()
+        if total != n_arm[a]:
+            return f"cell_n adds up to {total:g} in arm {a} but n_arm[{a}] is {int(n_arm[a])}"
+    return None
 
 
 def flat_draws(da: Any, *dims: str) -> np.ndarray:

@@ -2,7 +2,10 @@
 
 Sufficient statistics per trial and arm: ``n``, ``Z'Z``, ``Z'y``, ``y'y`` (exact). The
 collapsed log-likelihood is ``sum_i log N(y_i | z_i'b_k, sigma_k)`` written with them; the
-residual SD is per trial or common. Default priors are scale-aware (module
+residual SD is per trial or common. The likelihood reads the sums about each trial's own
+outcome mean (:func:`centred_sums`, an exact reparameterisation), so its value and the fit do
+not depend on the outcome's origin (``y + 1e8`` fits as ``y`` does, intercepts moved by 1e8).
+Default priors are scale-aware (module
 :mod:`bayes_ipd.priors`): with ``s`` the pooled within-trial-and-arm SD of the outcome and
 ``m`` its mean, intercept ``normal(m, 10 s)``, effect ``normal(0, 10 s)``, τ
 ``half_normal(s)``, coefficients and interactions ``normal(0, 2.5 s)`` per SD of each
@@ -48,6 +51,16 @@ LOG_2PI = math.log(2 * math.pi)
 def _round4(x: float) -> float:
     """``x`` rounded to 4 significant digits."""
     return float(f"{x:.4g}")
+
+
+def _round_mean(mean: float, sd: float) -> float:
+    """``mean`` to 4 significant digits, or finer when that would move it by more than
+    0.1% of ``sd`` (a mean of 1e8 + 140 is not 1e8 for an SD of 150)."""
+    rounded = _round4(mean)
+    if not sd > 0 or abs(rounded - mean) <= 1e-3 * sd:
+        return rounded
+    step = 10.0 ** (math.floor(math.log10(sd)) - 3)
+    return float(round(mean / step) * step)
 
 
 def outcome_moments(design: DesignLike) -> tuple[float, float]:
@@ -151,10 +164,12 @@ def gaussian_marginal_loglik(
     """
     n = design.n_arm.sum(axis=1).astype(np.float64)
     ztz = design.stats["ztz"].sum(axis=1)
-    zty = design.stats["zty"].sum(axis=1)
-    yty = design.stats["yty"].sum(axis=1)
+    centre, zty, yty = centred_sums(
+        n, ztz, design.stats["zty"].sum(axis=1), design.stats["yty"].sum(axis=1)
+    )
     b0 = np.array(coef, dtype=np.float64, copy=True)
     b0[:, :, :2] = u_mean
+    b0 = shift_intercept(b0, centre)  # sums about each trial's mean (centred_sums)
     rss = yty - 2.0 * np.einsum("skm,km->sk", b0, zty) + np.einsum("skm,kmn,skn->sk", b0, ztz, b0)
     var = sigma**2
     ll0 = -0.5 * n * LOG_2PI - n * np.log(sigma) - rss / (2.0 * var)
@@ -166,6 +181,80 @@ def gaussian_marginal_loglik(
     _, logdet = np.linalg.slogdet(m)
     quad = np.einsum("sku,sku->sk", v, np.linalg.solve(m, v[..., None])[..., 0])
     return ll0 - 0.5 * logdet + 0.5 * quad
+
+
+_GRAM_TOLERANCE = 1e-8
+"""Smallest eigenvalue of a correlation-scaled Gram matrix taken as rounding, not a flaw."""
+
+
+def _arm_problem(a: int, ztz: np.ndarray, zty: np.ndarray, yty: float, n: int) -> str | None:
+    """What makes one arm's ``Z'Z``, ``Z'y``, ``y'y`` impossible for ``n`` rows, or None."""
+    arm = ("control", "treated")[a]
+    if ztz[0, 0] != n:
+        return (
+            f"ztz[{a}][0][0] (the {arm} arm's count in Z'Z) is {ztz[0, 0]:g} but n_arm[{a}] is {n}"
+        )
+    if ztz[0, 1] != a * n:
+        return f"ztz[{a}][0][1] (the {arm} arm's treatment sum) is {ztz[0, 1]:g}, not {a * n}"
+    if not np.allclose(ztz, ztz.T, rtol=1e-12, atol=0.0):
+        return f"ztz[{a}] (the {arm} arm's Z'Z) is not symmetric"
+    if n == 0:
+        empty = np.any(ztz != 0) or np.any(zty != 0) or yty != 0
+        return f"the {arm} arm has no participants but non-zero ztz, zty or yty" if empty else None
+    if yty < zty[0] ** 2 / n * (1 - 1e-12):
+        return (
+            f"yty[{a}] = {yty:g} is below (Z'y)^2 / n = {zty[0] ** 2 / n:g} in the {arm} arm "
+            "(a negative variance)"
+        )
+    if np.any(np.diagonal(ztz) < 0):
+        return f"ztz[{a}] has a negative sum of squares on its diagonal (the {arm} arm)"
+    gram = np.block([[ztz, zty[:, None]], [zty[None, :], np.array([[yty]])]])
+    diag = np.sqrt(np.diagonal(gram))
+    scale = np.where(diag > 0, diag, 1.0)
+    smallest = float(np.linalg.eigvalsh(gram / np.outer(scale, scale))[0])
+    if smallest < -_GRAM_TOLERANCE:
+        return (
+            f"ztz[{a}], zty[{a}] and yty[{a}] are not the cross-products of any data (in the "
+            f"{arm} arm, [Z y]'[Z y] has a negative eigenvalue: an impossible variance or "
+            "correlation)"
+        )
+    return None
+
+
+def centred_sums(
+    n: np.ndarray, ztz: np.ndarray, zty: np.ndarray, yty: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-trial sums taken about the trial's own outcome mean ``c`` (summed over arms).
+
+    ``y = Z b + e`` is ``y - c 1 = Z (b - c e_0) + e`` (column 0 of ``Z`` is the
+    intercept), so ``Z'(y - c) = Z'y - c Z'1`` and ``(y - c)'(y - c) = y'y - (1'y)² / n``.
+    The residual sum of squares written with these is the same number without the
+    cancellation of terms of size ``n c²`` (an outcome of 1e8 gives ``y'y`` ~ 1e18, whose
+    rounding swamped the residuals and broke sampling): the likelihood no longer depends
+    on the outcome's origin. Callers subtract ``c`` from the intercept (:func:`shift_intercept`).
+
+    Parameters
+    ----------
+    n : (..., ) participants; ztz : (..., m, m); zty : (..., m); yty : (...,).
+
+    Returns
+    -------
+    centre, zty_c, yty_c : numpy.ndarray
+        ``c`` (0 for a trial without rows), ``Z'(y - c)`` and ``(y - c)'(y - c)``.
+    """
+    n = np.asarray(n, dtype=np.float64)
+    sums = zty[..., 0]
+    centre = np.divide(sums, n, out=np.zeros_like(sums, dtype=np.float64), where=n > 0)
+    zty_c = zty - centre[..., None] * ztz[..., 0, :]
+    yty_c = np.maximum(yty - centre * sums, 0.0)
+    return centre, zty_c, yty_c
+
+
+def shift_intercept(coef: np.ndarray, centre: np.ndarray) -> np.ndarray:
+    """``coef`` (..., K, m) with ``centre`` (K,) taken from its intercept column."""
+    out = np.array(coef, dtype=np.float64, copy=True)
+    out[..., 0] -= centre
+    return out
 
 
 def gaussian_loglik(coef: Any, sigma: Any, n: Any, ztz: Any, zty: Any, yty: Any) -> Any:
@@ -203,6 +292,27 @@ class GaussianFamily(Family):
             "zty": np.stack([z[arm == a].T @ y[arm == a] for a in (0, 1)]),
             "yty": np.array([y[arm == a] @ y[arm == a] for a in (0, 1)]),
         }
+
+    def statistics_problem(
+        self, stats: Mapping[str, np.ndarray], n_arm: np.ndarray, width: int
+    ) -> str | None:
+        """The base checks, then the identities of per-arm cross-products of ``[Z, y]``:
+        shapes, ``Z'Z[0, 0]`` (the count) equal to ``n_arm``, the treatment column's sum,
+        symmetry, and ``[Z y]'[Z y]`` positive semi-definite (so ``y'y >= (1'y)² / n``: no
+        negative variance)."""
+        problem = super().statistics_problem(stats, n_arm, width)
+        if problem is not None:
+            return problem
+        shapes = {"ztz": (2, width, width), "zty": (2, width), "yty": (2,)}
+        for name, shape in shapes.items():
+            if np.shape(stats[name]) != shape:
+                return f"{name} has shape {np.shape(stats[name])}, expected {shape}"
+        ztz, zty, yty = (np.asarray(stats[k], dtype=np.float64) for k in ("ztz", "zty", "yty"))
+        for a in (0, 1):
+            problem = _arm_problem(a, ztz[a], zty[a], float(yty[a]), int(n_arm[a]))
+            if problem is not None:
+                return problem
+        return None
 
     def stack_statistics(
         self, per_trial: Sequence[Mapping[str, np.ndarray]], columns: Sequence[np.ndarray]
@@ -256,8 +366,8 @@ class GaussianFamily(Family):
     ) -> dict[str, tuple[str, tuple[float, ...]]]:
         """Scale-aware defaults (module docstring); ``outcome_sd`` is required."""
         s = float(outcome_sd)  # type: ignore[arg-type]
-        m = _round4(float(outcome_mean or 0.0))
         wide = _round4(10.0 * s)
+        m = _round_mean(float(outcome_mean or 0.0), wide)
         return {
             "intercept": ("normal", (m, wide)),
             "effect": ("normal", (0.0, wide)),
@@ -268,13 +378,14 @@ class GaussianFamily(Family):
         }
 
     def data_arrays(self, design: DesignLike) -> dict[str, np.ndarray]:
-        """Sufficient statistics summed over arms: ``n, ztz, zty, yty``."""
-        return {
-            "n": design.n_arm.sum(axis=1).astype(np.float64),
-            "ztz": design.stats["ztz"].sum(axis=1),
-            "zty": design.stats["zty"].sum(axis=1),
-            "yty": design.stats["yty"].sum(axis=1),
-        }
+        """Sufficient statistics summed over arms, about each trial's outcome mean
+        (:func:`centred_sums`): ``n, ztz, zty, yty`` and the means ``y_centre``."""
+        n = design.n_arm.sum(axis=1).astype(np.float64)
+        ztz = design.stats["ztz"].sum(axis=1)
+        centre, zty, yty = centred_sums(
+            n, ztz, design.stats["zty"].sum(axis=1), design.stats["yty"].sum(axis=1)
+        )
+        return {"n": n, "ztz": ztz, "zty": zty, "yty": yty, "y_centre": centre}
 
     def loglik(
         self, design: DesignLike, spec: ModelSpecLike, priors: PriorSet, coef: Any, data: Mapping
@@ -287,7 +398,9 @@ class GaussianFamily(Family):
             sigma = priors.sigma.to_pymc("sigma", params=h) * pt.ones(design.k)
         else:
             sigma = priors.sigma.to_pymc("sigma", dims="study", params=h)
-        return gaussian_loglik(coef, sigma, data["n"], data["ztz"], data["zty"], data["yty"])
+        # the sums are about each trial's outcome mean: the intercept moves with them
+        shifted = pt.concatenate([coef[:, :1] - data["y_centre"][:, None], coef[:, 1:]], axis=1)
+        return gaussian_loglik(shifted, sigma, data["n"], data["ztz"], data["zty"], data["yty"])
 
     def model_description(self, spec: ModelSpecLike) -> str:
         """The residual SD option."""
@@ -315,10 +428,14 @@ class GaussianFamily(Family):
         from its sufficient statistics (summed over arms)."""
         n = float(design.n_arm[trial].sum())
         ztz = design.stats["ztz"][trial].sum(axis=0)
-        zty = design.stats["zty"][trial].sum(axis=0)
-        yty = float(design.stats["yty"][trial].sum())
+        centre, zty, yty = centred_sums(
+            np.array(n),
+            ztz,
+            design.stats["zty"][trial].sum(axis=0),
+            design.stats["yty"][trial].sum(),
+        )
         b = np.broadcast_to(draws.coef[:, trial, None, :], (*own.shape[:2], design.width))
-        b = np.concatenate([own, b[..., 2:]], axis=-1)
+        b = shift_intercept(np.concatenate([own, b[..., 2:]], axis=-1), centre)
         rss = yty - 2.0 * b @ zty + np.einsum("snm,mq,snq->sn", b, ztz, b)
         sigma = sigma_draws(draws.params, design.k)[:, trial, None]
         return -0.5 * n * LOG_2PI - n * np.log(sigma) - rss / (2.0 * sigma**2)

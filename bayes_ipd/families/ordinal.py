@@ -39,7 +39,13 @@ from bayes_ipd.families.cells import (
     unique_cells,
 )
 from bayes_ipd.families.ordinal_marginal import gaps_marginal_loglik, ordinal_cells_loglik
-from bayes_ipd.families.regression import Unfittable, check_design, quietly, separable
+from bayes_ipd.families.regression import (
+    Unfittable,
+    check_design,
+    quietly,
+    separable,
+    term_estimate,
+)
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -311,7 +317,8 @@ class OrdinalFamily(CellFamily):
         if separable(_category_differences(y, x)):
             raise Unfittable(
                 "complete separation: the design orders the categories perfectly, so the "
-                "cumulative odds ratio is not estimable (infinite)"
+                "cumulative odds ratio is not estimable (infinite); Firth's penalised "
+                "estimate is finite: sparse='firth' (CLI: --sparse firth)"
             )
         codes = np.unique(y, return_inverse=True)[1].astype(np.float64)
         model = OrderedModel(codes, x, distr="logit")
@@ -322,6 +329,29 @@ class OrdinalFamily(CellFamily):
         if not (np.isfinite(estimate) and np.isfinite(se) and se > 0):
             raise Unfittable(f"the fit gave estimate {estimate} with standard error {se}")
         return estimate, se
+
+    def fit_sparse_trial(
+        self,
+        responses: Mapping[str, np.ndarray],
+        treat: np.ndarray,
+        x: np.ndarray,
+        names: Sequence[str],
+        term: int,
+        method: str,
+    ) -> tuple[float, float]:
+        """Firth-penalised proportional-odds regression (``method="firth"``) in every
+        trial: finite under separation, where maximum likelihood has no estimate
+        (:func:`~bayes_ipd.families.sparse.firth_proportional_odds`)."""
+        from bayes_ipd.families.sparse import firth_proportional_odds
+
+        self.check_trial_events(responses, treat)
+        check_design(
+            np.column_stack([np.ones(len(x)), x]), ("intercept", *names), min_residual_df=0
+        )
+        codes = np.unique(responses["outcome"], return_inverse=True)[1]
+        fit = firth_proportional_odds(x, codes)
+        offset = len(fit.params) - x.shape[1]
+        return term_estimate(fit.params, fit.bse, offset + term)
 
 
 ORDINAL = OrdinalFamily(
@@ -336,4 +366,5 @@ ORDINAL = OrdinalFamily(
     statistics=("cell_z", "cell_n", "cell_events", "cell_counts"),
     stage_one_model="proportional-odds (cumulative logit) regression",
     ppc_statistics=(("mean_level", "Mean level (1 = lowest)"),),
+    sparse_methods=("firth",),
 )

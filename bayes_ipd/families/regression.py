@@ -66,8 +66,14 @@ def check_design(x: np.ndarray, names: Sequence[str], *, min_residual_df: int) -
     if n < p + min_residual_df:
         extra = " and a residual degree of freedom" if min_residual_df else ""
         raise Unfittable(f"{n} rows are too few for {p} parameters{extra}")
+    # Scale each column to unit largest magnitude first: matrix_rank's tolerance is relative
+    # to the largest singular value, so a column in large units (age in 1e-12 years) would
+    # otherwise make every other column look negligible and the design falsely singular.
+    # The rank of a column-scaled matrix is the rank of the design, whatever the units.
+    largest = np.max(np.abs(x), axis=0) if n else np.ones(p)
+    scaled = x / np.where(largest > 0, largest, 1.0)
     for j in range(1, p + 1):
-        if np.linalg.matrix_rank(x[:, :j]) < j:
+        if np.linalg.matrix_rank(scaled[:, :j]) < j:
             raise Unfittable(
                 f"singular design: {names[j - 1]!r} is a linear combination of the "
                 "columns before it"

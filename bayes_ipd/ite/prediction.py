@@ -11,7 +11,7 @@ from scipy import stats
 
 from bayes_ipd.conventions import readonly
 
-__all__ = ["ITEPrediction", "from_draws", "from_normal"]
+__all__ = ["ITEPrediction", "extrapolation_warnings", "from_draws", "from_normal"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -91,3 +91,47 @@ def from_draws(
         pi[1],
         level,
     )
+
+
+_ROWS_NAMED = 5
+"""Patient rows named per covariate in an extrapolation warning (then "and N more")."""
+
+
+def extrapolation_warnings(
+    x_new: np.ndarray, x_rows: np.ndarray, covariates: Sequence[str]
+) -> tuple[str, ...]:
+    """One message per covariate on which new patients lie outside the trials' rows.
+
+    An ITE there rests on the model's form alone (a linear term carried to age 1e300), not on
+    any participant like the patient, so it must not be given without a word.
+
+    Parameters
+    ----------
+    x_new : numpy.ndarray
+        (n, p) new patients' covariate profiles.
+    x_rows : numpy.ndarray
+        (m, p) covariates of the trials' participant rows (all trials together).
+    covariates : sequence of str
+        The p covariate names.
+
+    Returns
+    -------
+    tuple of str
+        Empty when every new patient lies within the observed range of every covariate;
+        patient rows are numbered from 1, as in the new-patients file's data rows.
+    """
+    x_new, x_rows = np.atleast_2d(x_new), np.atleast_2d(x_rows)
+    messages = []
+    for j, name in enumerate(covariates):
+        low, high = float(np.min(x_rows[:, j])), float(np.max(x_rows[:, j]))
+        outside = np.flatnonzero((x_new[:, j] < low) | (x_new[:, j] > high))
+        if outside.size == 0:
+            continue
+        named = ", ".join(f"{i + 1} ({x_new[i, j]:.6g})" for i in outside[:_ROWS_NAMED])
+        more = f" and {outside.size - _ROWS_NAMED} more" if outside.size > _ROWS_NAMED else ""
+        messages.append(
+            f"new patient row{'s' if outside.size > 1 else ''} {named}{more}: covariate "
+            f"{name!r} lies outside the range of the trials' rows ({low:.6g} to {high:.6g}); "
+            "the ITE there is an extrapolation of the model, not supported by the data"
+        )
+    return tuple(messages)

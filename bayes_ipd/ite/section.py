@@ -14,16 +14,19 @@ sections by their attributes (:class:`ITESpec`) and never imports the spec modul
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
 import pandas as pd
 
 from bayes_ipd.ite.data import ite_data, patient_matrix
 from bayes_ipd.ite.fit import ITEResult, fit_ite
 from bayes_ipd.ite.learners import get_learner
+from bayes_ipd.ite.prediction import extrapolation_warnings
 from bayes_ipd.ite.stage2 import default_ite_stage2
 
 __all__ = [
@@ -63,15 +66,22 @@ class ITEReport:
         The new patients' covariate profiles (one prediction per row, in its order).
     level : float
         Interval level of the CIs and PIs.
+    warnings : tuple of str
+        New patients whose covariates lie outside the trials' rows (extrapolated ITEs).
     """
 
     result: ITEResult
     patients: pd.DataFrame
     level: float = 0.95
+    warnings: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        """The ``bayes-ipd ite --json`` object (:meth:`ITEResult.to_dict`)."""
-        return self.result.to_dict(self.patients, level=self.level)
+        """The ``bayes-ipd ite --json`` object (:meth:`ITEResult.to_dict`), with a member
+        ``warnings`` (list of str) only when there is one."""
+        d = self.result.to_dict(self.patients, level=self.level)
+        if self.warnings:
+            d["warnings"] = list(self.warnings)
+        return d
 
     def table(self) -> pd.DataFrame:
         """One row per new patient: covariates, ``ite, se, ci_low, ci_high, pi_low,
@@ -141,6 +151,12 @@ def ite_report(
     -------
     ITEReport
 
+    Warns
+    -----
+    UserWarning
+        A new patient's covariate lies outside the range of the trials' rows (the patient
+        row and covariate named; also in :attr:`ITEReport.warnings`).
+
     Raises
     ------
     IPDDataError
@@ -163,7 +179,12 @@ def ite_report(
     if progress is not None:
         progress(f"fitting {stage1} in {data.k} trials, pooling by {stage2} ...")
     result = fit_ite(data, stage1, stage2, random=random, weights=weights, meta=meta, seed=seed)
-    return ITEReport(result, patients, level)
+    x_rows = np.vstack([trial.x for trial in data.trials])
+    names = data.covariates
+    notes = extrapolation_warnings(patient_matrix(patients, names), x_rows, names)
+    for note in notes:
+        warnings.warn(note, UserWarning, stacklevel=2)
+    return ITEReport(result, patients, level, notes)
 
 
 def ite_patients(spec: ITESpec) -> pd.DataFrame | None:

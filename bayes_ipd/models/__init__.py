@@ -8,12 +8,36 @@ name exists where it is typed. The specs name their data as ``dataset:FILE`` (a 
 
 from __future__ import annotations
 
+import errno
+import os
+import stat
 from importlib import resources
 from pathlib import Path
 
 from bayes_ipd.errors import SpecError
 
-__all__ = ["resolve_spec", "shipped_specs"]
+__all__ = ["resolve_spec", "shipped_specs", "spec_file_problem"]
+
+
+def spec_file_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be read as a spec file, or None when it is a regular file.
+
+    ``Path.is_file`` says False alike for a missing file, a folder, a device and a
+    symbolic link loop; a user needs to know which (and reading ``/dev/zero`` never ends).
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return "not found"
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            return "is a symbolic link loop"
+        return f"cannot be read: {err.strerror}"
+    if stat.S_ISDIR(mode):
+        return "is a folder, not a file"
+    if not stat.S_ISREG(mode):
+        return "is not a regular file"
+    return None
 
 
 def shipped_specs() -> dict[str, Path]:
@@ -38,12 +62,15 @@ def resolve_spec(given: str) -> Path:
         Neither a file nor a shipped spec; the message lists the shipped names.
     """
     path = Path(given)
-    if path.is_file():
+    problem = spec_file_problem(path)
+    if problem is None:
         return path
     shipped = shipped_specs()
     name = path.name[: -len(".toml")] if path.name.endswith(".toml") else path.name
     if path.parent == Path(".") and name in shipped:
         return shipped[name]
+    if problem != "not found":
+        raise SpecError(f"analysis spec {given} {problem}")
     raise SpecError(
         f"analysis spec file not found: {given} (shipped specs, runnable by name: "
         f"{', '.join(shipped) or 'none'})"

@@ -63,7 +63,41 @@ if TYPE_CHECKING:
 
     from bayes_ipd.spec import SamplerSettings
 
-__all__ = ["Posterior", "chain_draw", "posterior_node", "quantile_labels"]
+__all__ = ["Posterior", "SummaryFrame", "chain_draw", "posterior_node", "quantile_labels"]
+
+
+# ---------------------------------------------------------------------- the tables
+
+
+# Printing a table shows every column and row on one line per row: the default display
+# hides columns behind "..." ("[3 rows x 11 columns]"), and a summary is read whole.
+_WIDE = (
+    "display.max_columns",
+    None,
+    "display.max_rows",
+    None,
+    "display.expand_frame_repr",
+    False,
+)
+
+
+class SummaryFrame(pd.DataFrame):
+    """A :class:`pandas.DataFrame` that prints whole (every column, every row).
+
+    Only the display differs: values, columns and index are those of the frame it wraps,
+    and derived frames (slices, arithmetic) are plain DataFrames.
+    """
+
+    def __repr__(self) -> str:
+        with pd.option_context(*_WIDE):
+            return super().__repr__()
+
+    def __str__(self) -> str:
+        return self.__repr__()
+
+    def _repr_html_(self) -> str | None:
+        with pd.option_context(*_WIDE):
+            return super()._repr_html_()
 
 
 # ---------------------------------------------------------------------- the value
@@ -259,11 +293,12 @@ class Posterior:
 
         Returns
         -------
-        pandas.DataFrame
-            Index ``parameter``: ``effect`` (mu), ``tau``, ``new-trial effect``
-            (theta_new), ``coefficient: <term>`` per covariate term (``<term> [<trial>]``
-            with trial-specific effects), ``interaction within: <term>`` and
-            ``interaction across: <term>``, and when in the model ``tau interaction: <term>``,
+        SummaryFrame
+            A DataFrame that prints every column. Index ``parameter``: ``effect`` (mu),
+            ``tau``, ``new-trial effect`` (theta_new), ``coefficient: <term>`` per
+            covariate term (``<term> [<trial>]`` with trial-specific effects),
+            ``interaction within: <term>`` and ``interaction across: <term>``, and when
+            in the model ``tau interaction: <term>``,
             ``intercept mean`` / ``intercept SD``, ``moderator: <name>`` (the across-trial
             meta-regression coefficient per unit of a trial-level moderator, with ``tau``
             then the residual heterogeneity) and a common ``sigma`` (per-trial SDs are
@@ -286,16 +321,17 @@ class Posterior:
                     float(np.mean(x < threshold)) if kind == "effect" else math.nan
                 )
             records.append(rec)
-        return pd.DataFrame.from_records(records).set_index("parameter")
+        return SummaryFrame(pd.DataFrame.from_records(records).set_index("parameter"))
 
     def study_effects(self, level: float = 0.95) -> pd.DataFrame:
         """Shrunken treatment effect of each trial (``theta``, at the trial's covariate means).
 
         Returns
         -------
-        pandas.DataFrame
-            Index ``study``; columns ``mean, sd, median, q025, q975, ess_bulk, r_hat`` and,
-            on a log-ratio scale, ``exp_median, exp_q025, exp_q975``.
+        SummaryFrame
+            A DataFrame that prints every column. Index ``study``; columns ``mean, sd,
+            median, q025, q975, ess_bulk, r_hat`` and, on a log-ratio scale,
+            ``exp_median, exp_q025, exp_q975``.
         """
         lo, hi = quantile_labels(level)
         theta = self.idata.posterior["theta"]
@@ -307,7 +343,7 @@ class Posterior:
                 for col in ("median", lo, hi):
                     rec[f"exp_{col}"] = math.exp(rec[col])
             records.append(rec)
-        return pd.DataFrame.from_records(records).set_index("study")
+        return SummaryFrame(pd.DataFrame.from_records(records).set_index("study"))
 
     # ------------------------------------------------------------------ figures
 

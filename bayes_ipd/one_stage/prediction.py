@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -140,9 +141,33 @@ def _flat(post: Any, name: str, *dims: str) -> np.ndarray:
     return values.reshape(-1, *values.shape[2:])
 
 
+def patient_table(new_patients: pd.DataFrame | Mapping[str, Any]) -> pd.DataFrame:
+    """New patients as a table: a DataFrame as given (copied), or a mapping of column to
+    values (``{"age": [40, 60]}``, one scalar for one patient), as ``predict_theta`` takes.
+
+    Raises
+    ------
+    IPDDataError
+        Neither a table nor a mapping, or columns of different lengths (named).
+    """
+    if isinstance(new_patients, pd.DataFrame):
+        return new_patients.copy(deep=True).reset_index(drop=True)
+    if not isinstance(new_patients, Mapping):
+        raise IPDDataError(
+            "new patients must be a DataFrame or a dict of covariate values "
+            f"(e.g. {{'age': [40, 60]}}), got {type(new_patients).__name__}"
+        )
+    listed = (list, tuple, np.ndarray, pd.Series, pd.Index)
+    columns = {str(k): list(v) if isinstance(v, listed) else [v] for k, v in new_patients.items()}
+    lengths = {k: len(v) for k, v in columns.items()}
+    if len(set(lengths.values())) > 1:
+        raise IPDDataError(f"new patients: the covariate value lists differ in length: {lengths}")
+    return pd.DataFrame(columns)
+
+
 def predict_effect(
     result: Posterior,
-    new_patients: pd.DataFrame,
+    new_patients: pd.DataFrame | Mapping[str, Any],
     *,
     study: str | None = None,
     seed: int | None = None,
@@ -152,9 +177,10 @@ def predict_effect(
     Parameters
     ----------
     result : Posterior
-    new_patients : DataFrame
+    new_patients : DataFrame or dict
         One row per patient with a column per effect modifier of the model (a
-        categorical one as its levels); other columns are ignored. Never modified.
+        categorical one as its levels); other columns are ignored. Never modified. A dict
+        maps each column to its values, ``{"age": [40, 60]}`` (:func:`patient_table`).
     study : str, optional
         Also give the effect within this trial of the fit.
     seed : int, optional
@@ -166,7 +192,8 @@ def predict_effect(
     EffectPrediction
     """
     design = result.built.design
-    z = interaction_values(design, new_patients)
+    patients = patient_table(new_patients)
+    z = interaction_values(design, patients)
     q_idx = [design.covariate_terms.index(t) for t in design.interaction_terms]
     zbar_k = np.asarray(design.term_means)[:, q_idx]
     zbar = zbar_k.mean(axis=0) if zbar_k.size else np.zeros(0)
@@ -186,7 +213,6 @@ def predict_effect(
     draws = {"mean trial": mean_trial, "new trial": new_trial}
     if study is not None:
         draws[f"trial {study}"] = _trial_effect(result, design, study, z, zbar_k, q_idx)
-    patients = new_patients.copy(deep=True).reset_index(drop=True)
     return EffectPrediction(patients, draws, result.scale)
 
 

@@ -8,7 +8,9 @@ that take a posterior as a value: effect predictions at new patients' covariates
 and forest rows (:mod:`~bayes_ipd.one_stage.metareg`), posterior and prior predictive checks
 per trial and arm (:mod:`bayes_ipd.checks.ppc`), leave-one-trial-out PSIS-LOO
 (:mod:`bayes_ipd.checks.loo`), the prior sensitivity sweep (:mod:`bayes_ipd.one_stage.sensitivity`)
-and the netCDF file with the default leave-one-trial-out terms.
+and the netCDF file with the default leave-one-trial-out terms, which :func:`load` reads back
+into a working result (:mod:`~bayes_ipd.one_stage.storage`; the same record makes results
+picklable).
 
 The conventions (effect scale, new-trial effect, intervals, seeds of derived draws) are
 those of :mod:`bayes_ipd.one_stage.posterior`.
@@ -23,7 +25,7 @@ from typing import Any
 import pandas as pd
 import xarray as xr
 
-from bayes_ipd.checks.loo import LooResult, leave_one_trial_out, loo_idata, marginal_loglik
+from bayes_ipd.checks.loo import LooResult, leave_one_trial_out, marginal_loglik
 from bayes_ipd.checks.ppc import (
     PPCResult,
     posterior_predictive_check,
@@ -34,8 +36,15 @@ from bayes_ipd.conventions import NODE_KEYS
 from bayes_ipd.one_stage.metareg import forest_rows, metareg_lines, predict_theta
 from bayes_ipd.one_stage.posterior import Posterior
 from bayes_ipd.one_stage.prediction import EffectPrediction, predict_effect
+from bayes_ipd.one_stage.storage import (
+    ResultRecord,
+    posterior_of,
+    read_posterior,
+    record_of,
+    write_netcdf,
+)
 
-__all__ = ["NODE_KEYS", "OneStageResult"]
+__all__ = ["NODE_KEYS", "OneStageResult", "load"]
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -171,19 +180,64 @@ class OneStageResult(Posterior):
     # ------------------------------------------------------------------------ output
 
     def to_netcdf(self, path: str | Path) -> Path:
-        """Write :attr:`idata` to a netCDF file (h5netcdf engine); read back with
-        :func:`arviz.from_netcdf`.
+        """Write the result to a netCDF file (h5netcdf engine): :func:`load` gives it back
+        whole; :func:`arviz.from_netcdf` reads its InferenceData.
 
         The ``log_likelihood`` group holds the default leave-one-trial-out terms
         (:func:`bayes_ipd.checks.loo.loo_idata`: marginal wherever the family has them,
         the conditional ones then in ``conditional_log_likelihood``), so ``arviz.loo`` on
-        the file equals :meth:`loo`.
+        the file equals :meth:`loo`. The group ``bayes_ipd`` holds what rebuilds the model
+        (spec, priors, sampler settings, diagnostics and the design's exact per-trial
+        statistics, no participant rows; :mod:`~bayes_ipd.one_stage.storage`).
         """
-        path = Path(path)
-        loo_idata(self).to_netcdf(str(path), engine="h5netcdf")
-        return path
+        return write_netcdf(self, path)
+
+    def save(self, path: str | Path) -> Path:
+        """Save the result to a netCDF file that :func:`bayes_ipd.load` reads back
+        (:meth:`to_netcdf`).
+
+        Examples
+        --------
+        >>> result.save("fit.nc")  # doctest: +SKIP
+        >>> same = bayes_ipd.load("fit.nc")  # doctest: +SKIP
+        """
+        return write_netcdf(self, path)
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # The PyMC model holds compiled functions that do not pickle; the record rebuilds
+        # it on unpickling (and checks its fingerprint), so results travel to Dask workers.
+        return _unpickle, (self.idata, record_of(self))
 
     def _extra_lines(self) -> list[str]:
         """The meta-regression block of the printed summary
         (:func:`bayes_ipd.one_stage.metareg.metareg_lines`; empty without moderators)."""
         return metareg_lines(self)
+
+
+def load(path: str | Path) -> OneStageResult:
+    """A one-stage result saved by :meth:`OneStageResult.save` (or ``bayes-ipd run --out``'s
+    ``posterior.nc``), rebuilt whole: summary, study effects, checks, LOO and figures as
+    before saving.
+
+    The design and the PyMC model are rebuilt from the file's record (no participant rows
+    are stored or needed) and the model's graph fingerprint is checked against the saved
+    one (:func:`bayes_ipd.one_stage.storage.read_posterior`).
+
+    Raises
+    ------
+    bayes_ipd.one_stage.storage.ResultFileError
+        The file is missing, not netCDF, not a saved result (e.g. written by ArviZ alone)
+        or written by a version whose model differs.
+
+    Examples
+    --------
+    >>> import bayes_ipd as bi
+    >>> result = bi.load("out/posterior.nc")  # doctest: +SKIP
+    >>> result.summary()  # doctest: +SKIP
+    """
+    return OneStageResult.of(read_posterior(path))
+
+
+def _unpickle(idata: Any, record: ResultRecord) -> OneStageResult:
+    """The result of a pickle (:meth:`OneStageResult.__reduce__`)."""
+    return OneStageResult.of(posterior_of(idata, record))

@@ -5,15 +5,21 @@ per *structure* (a fingerprint of the model's graphs, :mod:`bayes_ipd.one_stage.
 in memory and on disk: fitting the same structure to new data, or with other prior
 numbers, swaps the model's data containers and samples again without recompiling
 (simulation studies, bootstrap, sensitivity sweeps), in this process or the next.
+
+Before each long step a fit says what it is doing, one line on standard error
+(``compiling the model ...``, ``sampling 2 chains x 1000 draws ...``), in a terminal and in
+a notebook alike; ``SamplerSettings(progress=False)`` keeps it quiet, :func:`reporting`
+sends the lines elsewhere (the CLI).
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -48,6 +54,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CacheStats",
     "SamplingDiagnostics",
+    "SamplingInterrupted",
     "cache_stats",
     "clear_compiled_cache",
     "reporting",
@@ -58,8 +65,22 @@ __all__ = [
 R_HAT_MAX = 1.01  # Vehtari et al. 2021
 ESS_MIN_PER_CHAIN = 100  # Vehtari et al. 2021: bulk and tail ESS > 100 per chain
 NO_DISK_ENV = "BAYES_IPD_NO_DISK_CACHE"
+COMPILING_MESSAGE = (
+    "compiling the model (first fit of this structure; later fits reuse it; "
+    "10 s to a few minutes) ..."
+)
 
-_REPORTER: ContextVar[Callable[[str], None] | None] = ContextVar("bayes_ipd_reporter", default=None)
+
+def _to_stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+_REPORTER: ContextVar[Callable[[str], None] | None] = ContextVar(
+    "bayes_ipd_reporter", default=_to_stderr
+)
+"""Who hears what a fit is doing: by default a line on standard error (the Python API in a
+terminal or a notebook), unless the sampler's ``progress`` is off; :func:`reporting`
+replaces it (the CLI), and ``reporting(None)`` silences it."""
 
 
 @dataclass(frozen=True)
@@ -169,18 +190,32 @@ def disk_cache_enabled() -> bool:
 @contextmanager
 def reporting(callback: Callable[[str], None] | None) -> Iterator[None]:
     """Within the block, :func:`sample` tells ``callback`` what it is doing before each
-    long step (``"compiling the model ..."``, ``"sampling 4 chains ..."``)."""
-    token = _REPORTER.set(callback)
+    long step (``"compiling the model ..."``, ``"sampling 4 chains ..."``), whatever the
+    sampler's ``progress``; ``None`` silences it. Outside any block the messages go to
+    standard error when ``progress`` is on."""
+    token = _REPORTER.set(_Chosen(callback))
     try:
         yield
     finally:
         _REPORTER.reset(token)
 
 
-def notify(message: str) -> None:
-    """Pass ``message`` to the callback of :func:`reporting` (nothing without one)."""
+@dataclass(frozen=True)
+class _Chosen:
+    """A reporter set by :func:`reporting` (heard whatever the sampler's ``progress``)."""
+
+    callback: Callable[[str], None] | None
+
+    def __call__(self, message: str) -> None:
+        if self.callback is not None:
+            self.callback(message)
+
+
+def notify(message: str, progress: bool = True) -> None:
+    """Pass ``message`` to the callback of :func:`reporting`; without one, print it on
+    standard error when ``progress`` (the sampler's setting) is on."""
     callback = _REPORTER.get()
-    if callback is not None:
+    if callback is not None and (progress or isinstance(callback, _Chosen)):
         callback(message)
 
 
@@ -196,8 +231,9 @@ def _run_settings(settings: SamplerSettings) -> dict[str, Any]:
     }
 
 
-def compiled_program(built: BuiltModel) -> tuple[CompiledCore, str, str]:
-    """The compiled program of ``built``: from memory, from disk, or compiled now.
+def compiled_program(built: BuiltModel, progress: bool = True) -> tuple[CompiledCore, str, str]:
+    """The compiled program of ``built``: from memory, from disk, or compiled now (said
+    first through :func:`notify`, ``progress`` as the sampler's setting).
 
     Returns the program, where it came from (``"memory"``, ``"disk"``, ``"compiled"``) and
     its key; :func:`~bayes_ipd.one_stage.cache.cache_stats` counts each.
@@ -214,7 +250,7 @@ def compiled_program(built: BuiltModel) -> tuple[CompiledCore, str, str]:
     core = load_core(key) if use_disk else None
     source = "disk"
     if core is None:
-        notify("compiling the model (once per model structure; kept for later fits) ...")
+        notify(COMPILING_MESSAGE, progress)
         core = core_of(lean_compile(built.model))
         count("compiles")
         source = "compiled"
@@ -232,11 +268,11 @@ def _sample_nutpie(
     import nutpie
 
     t0 = time.perf_counter()
-    core, source, key = compiled_program(built)
+    core, source, key = compiled_program(built, settings.progress)
     compile_seconds = 0.0 if source == "memory" else time.perf_counter() - t0
     compiled = for_model(core, built.model, key)
     run = _run_settings(settings)
-    notify(_sampling_message(settings))
+    notify(_sampling_message(settings), settings.progress)
     idata = nutpie.sample(
         compiled, seed=run.pop("seed"), progress_bar=settings.progress, save_warmup=False, **run
     )
@@ -255,7 +291,7 @@ def _sample_pymc(
 ) -> tuple[az.InferenceData, float, str]:
     with built.model:
         run = _run_settings(settings)
-        notify(_sampling_message(settings))
+        notify(_sampling_message(settings), settings.progress)
         idata = pm.sample(
             random_seed=run.pop("seed"),
             progressbar=settings.progress,
@@ -300,13 +336,38 @@ def _extreme(values: np.ndarray, pick: Callable[[np.ndarray], float]) -> float:
     return float(pick(finite)) if finite.size else float("nan")
 
 
+def divergence_advice(divergences: int, forms: Mapping[str, str]) -> str:
+    """The warning after ``divergences`` divergent transitions, suggesting only a
+    parameterisation other than the one in use (``forms``: the form of each random
+    effect, :attr:`BuiltModel.parameterisation`)."""
+    in_use = set(forms.values())
+    if in_use == {"noncentred"}:
+        switch = "try parameterisation='centred' (the model is non-centred now; centred suits "
+        switch += "trials with many participants), "
+    elif in_use == {"centred"}:
+        switch = "try parameterisation='noncentred' (the model is centred now), "
+    elif in_use:
+        now = ", ".join(f"{name} {form}" for name, form in sorted(forms.items()))
+        switch = f"try one parameterisation for every random effect (now: {now}), "
+    else:
+        switch = ""
+    return (
+        f"{divergences} divergent transitions after tuning: the posterior may be biased. Raise "
+        f"target_accept (e.g. 0.95-0.99), {switch}or use a more informative tau prior."
+    )
+
+
 def diagnose(
-    idata: az.InferenceData, var_names: list[str], chains: int
+    idata: az.InferenceData,
+    var_names: list[str],
+    chains: int,
+    forms: Mapping[str, str] | None = None,
 ) -> tuple[int, float, float, float, tuple[str, ...]]:
     """Divergences, max R-hat, min bulk/tail ESS, and the warnings they call for.
 
     R-hat and ESS are those of ``arviz.rhat`` and ``arviz.ess``, for all parameters at
-    once (:mod:`~bayes_ipd.convergence`).
+    once (:mod:`~bayes_ipd.convergence`). ``forms``, the parameterisation of each random
+    effect, keeps the divergence advice from suggesting the one in use.
     """
     div = int(idata.sample_stats["diverging"].sum()) if "diverging" in idata.sample_stats else 0
     conv = convergence(parameter_draws(idata, var_names))
@@ -315,11 +376,7 @@ def diagnose(
     ess_t = _extreme(conv.ess_tail, np.min)
     found: list[str] = []
     if div:
-        found.append(
-            f"{div} divergent transitions after tuning: the posterior may be biased. Raise "
-            "target_accept (e.g. 0.95-0.99), try parameterisation='noncentred' (or 'centred'), "
-            "or use a more informative tau prior."
-        )
+        found.append(divergence_advice(div, forms or {}))
     if rhat > R_HAT_MAX:
         found.append(
             f"R-hat up to {rhat:.3f} (> {R_HAT_MAX}): chains disagree. Run more tune and draws."
@@ -331,6 +388,27 @@ def diagnose(
             "increase draws before trusting intervals."
         )
     return div, rhat, ess_b, ess_t, tuple(found)
+
+
+class SamplingInterrupted(KeyboardInterrupt):
+    """Sampling stopped before every chain drew every draw (Ctrl-C: nutpie and PyMC then
+    return the draws made so far). A :class:`KeyboardInterrupt`, so that an interrupted
+    fit stops the caller as Ctrl-C anywhere else does; the partial draws are never used."""
+
+
+def check_complete(idata: az.InferenceData, settings: SamplerSettings, names: list[str]) -> None:
+    """Raise :class:`SamplingInterrupted` unless ``idata`` holds ``settings.chains`` chains
+    of ``settings.draws`` finite draws of every parameter in ``names``."""
+    posterior = idata.posterior if "posterior" in idata.groups() else None
+    chains = int(posterior.sizes.get("chain", 0)) if posterior is not None else 0
+    draws = int(posterior.sizes.get("draw", 0)) if posterior is not None else 0
+    # an aborted chain is padded with NaN up to the longest one
+    padded = draws > 0 and bool(np.isnan(parameter_draws(idata, names)).any())
+    if chains < settings.chains or draws < settings.draws or padded:
+        raise SamplingInterrupted(
+            f"sampling was interrupted ({chains} chain(s) x {draws} of {settings.chains} x "
+            f"{settings.draws} draws{', some missing' if padded else ''}); no result was kept"
+        )
 
 
 def sample(
@@ -350,14 +428,22 @@ def sample(
         The InferenceData has ``posterior``, ``sample_stats`` and ``log_likelihood`` (one
         term per trial, variable ``trial``) groups. Same seed, data and spec give identical
         draws.
+
+    Raises
+    ------
+    SamplingInterrupted
+        When sampling stopped early (Ctrl-C): the partial draws are not returned.
     """
     backend = resolve_backend(settings.backend)
     runner = _sample_nutpie if backend == "nutpie" else _sample_pymc
     t0 = time.perf_counter()
     idata, compile_seconds, source = runner(built, settings)
     sampling_seconds = time.perf_counter() - t0 - compile_seconds
+    check_complete(idata, settings, _free_variable_names(built))
     idata = _move_loglik(idata)
-    div, rhat, ess_b, ess_t, found = diagnose(idata, _free_variable_names(built), settings.chains)
+    div, rhat, ess_b, ess_t, found = diagnose(
+        idata, _free_variable_names(built), settings.chains, built.parameterisation
+    )
     for message in found:
         warnings.warn(message, stacklevel=2)
     diag = SamplingDiagnostics(

@@ -91,6 +91,14 @@ class TrialSummary:
     trial_level : Mapping of str to float
         Trial-level covariates (moderators of a one-stage meta-regression): one value per
         trial, e.g. ``{"ablat": 44.0}`` (:func:`trial_level_values`).
+
+    Raises
+    ------
+    IPDDataError
+        Summaries no trial's rows could give, checked whenever one is built or read:
+        negative counts, a count in ``stats`` that differs from ``n_arm``, impossible
+        moments (gaussian ``y'y < (1'y)² / n``), non-finite values; the trial and the
+        statistic are named (the family's part: :meth:`Family.statistics_problem`).
     """
 
     study: str
@@ -112,6 +120,24 @@ class TrialSummary:
                     f"trial {self.study!r}: trial-level covariate {name!r} is {v}; need a number"
                 )
         object.__setattr__(self, "trial_level", MappingProxyType(values))
+        problem = self._problem()
+        if problem is not None:
+            raise IPDDataError(f"trial summary of {self.study!r} is impossible: {problem}")
+
+    def _problem(self) -> str | None:
+        """Why these summaries cannot come from any trial's rows (None: they can). Checked
+        when a summary is read or built, so an impossible file never reaches a fit."""
+        n_arm = np.asarray(self.n_arm)
+        if n_arm.shape != (2,):
+            return f"n_arm has shape {n_arm.shape}, expected (2,) (control, treated)"
+        if np.any(n_arm < 0):
+            return f"n_arm {n_arm.tolist()} holds a negative count"
+        if np.shape(self.term_means) != (len(self.terms),):
+            return f"term_means has {np.size(self.term_means)} values for {len(self.terms)} terms"
+        if not np.all(np.isfinite(self.term_means)):
+            return "term_means holds a value that is not a finite number"
+        family = get_family(self.family, IPDDataError)
+        return family.statistics_problem(self.stats, n_arm, self.width)
 
     @property
     def n(self) -> int:
@@ -144,33 +170,84 @@ class TrialSummary:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> TrialSummary:
-        """Rebuild a summary from :meth:`to_dict` output; errors name the missing key."""
+        """Rebuild a summary from :meth:`to_dict` output.
+
+        Raises
+        ------
+        IPDDataError
+            A key missing, a value that is not what the key holds (NaN, ``null``, a list
+            where a number belongs, a count that is negative or not whole), or statistics no
+            data could give (:meth:`Family.statistics_problem`); the trial and the key are
+            named.
+        """
         if d.get("format") != SUMMARY_FORMAT:
             raise IPDDataError(
                 f"not a trial summary: 'format' is {d.get('format')!r}, expected {SUMMARY_FORMAT!r}"
             )
-        try:
-            study = str(d["study"])
-            family_name = str(d["family"])
-            kwargs: dict[str, Any] = {
-                "terms": tuple(d["terms"]),
-                "term_sources": tuple(d["term_sources"]),
-                "interaction_terms": tuple(d["interaction_terms"]),
-                "term_means": readonly(d["term_means"]),
-                "n_arm": readonly(d["n_arm"], np.int64),
-            }
-        except KeyError as exc:
-            raise IPDDataError(f"trial summary lacks the key {exc.args[0]!r}") from None
+        missing = [
+            k for k in ("study", "family", *_LABEL_KEYS, "term_means", "n_arm") if k not in d
+        ]
+        if missing:
+            raise IPDDataError(f"trial summary lacks the key {missing[0]!r}")
+        study = d["study"]
+        if isinstance(study, bool) or not isinstance(study, str | int):
+            raise IPDDataError(f"trial summary's 'study' is {study!r}; expected a trial label")
+        study = str(study)
+        family_name = str(d["family"])
         if family_name not in REGISTRY:
             raise IPDDataError(f"trial summary of {study!r} has unknown family {family_name!r}")
         family = REGISTRY[family_name]
         for name in family.statistics:
             if name not in d:
                 raise IPDDataError(f"trial summary of {study!r} ({family_name}) lacks {name!r}")
-        kwargs["stats"] = frozen_statistics({n: d[n] for n in family.statistics}, family)
-        kwargs["cutpoints"] = tuple(float(c) for c in d.get("cutpoints", ()))
-        kwargs["trial_level"] = dict(d.get("trial_level", {}))
+        kwargs: dict[str, Any] = {k: _labels(study, k, d[k]) for k in _LABEL_KEYS}
+        kwargs["term_means"] = readonly(_numbers(study, "term_means", d["term_means"]))
+        kwargs["n_arm"] = readonly(_numbers(study, "n_arm", d["n_arm"], whole=True), np.int64)
+        stats = {
+            n: _numbers(study, n, d[n], whole=n in family.integer_statistics)
+            for n in family.statistics
+        }
+        kwargs["stats"] = frozen_statistics(stats, family)
+        kwargs["cutpoints"] = tuple(_numbers(study, "cutpoints", d.get("cutpoints", [])).ravel())
+        level = d.get("trial_level", {})
+        if not isinstance(level, Mapping):
+            raise IPDDataError(f"trial summary of {study!r}: trial_level is {level!r}, not a table")
+        kwargs["trial_level"] = {
+            k: float(_numbers(study, f"trial_level.{k}", v, scalar=True)) for k, v in level.items()
+        }
         return cls(study=study, family=family_name, **kwargs)
+
+
+_LABEL_KEYS = ("terms", "term_sources", "interaction_terms")
+
+
+def _labels(study: str, key: str, value: Any) -> tuple[str, ...]:
+    """A summary's list of term labels, or an error naming the trial and the key."""
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise IPDDataError(
+            f"trial summary of {study!r}: {key} is {value!r:.80}; need a list of names"
+        )
+    return tuple(value)
+
+
+def _numbers(
+    study: str, key: str, value: Any, *, whole: bool = False, scalar: bool = False
+) -> np.ndarray:
+    """A summary value as a float array: finite (no NaN, null or nested list where a number
+    belongs), whole and non-negative for counts; errors name the trial and the key."""
+    where = f"trial summary of {study!r}: {key}"
+    text = json.dumps(value, default=str)[:80]
+    if isinstance(value, bool) or (scalar and not isinstance(value, int | float)):
+        raise IPDDataError(f"{where} is {text}; expected a number")
+    try:
+        array = np.array(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise IPDDataError(f"{where} is {text}; expected numbers (an array of its shape)") from None
+    if array.dtype != np.float64 or not np.all(np.isfinite(array)):
+        raise IPDDataError(f"{where} holds {text}: null, NaN or infinity where a number belongs")
+    if whole and (np.any(array != np.round(array)) or np.any(array < 0)):
+        raise IPDDataError(f"{where} is {text}; counts must be whole and non-negative")
+    return array
 
 
 def design_rows(
@@ -385,4 +462,6 @@ def read_summaries(path: str | Path) -> list[TrialSummary]:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise IPDDataError(f"summary file {path} is not JSON: {exc}") from None
     trials = doc.get("trials", [doc]) if isinstance(doc, dict) else doc
+    if not isinstance(trials, list) or not all(isinstance(t, dict) for t in trials):
+        raise IPDDataError(f"summary file {path}: 'trials' must be a list of trial summaries")
     return [TrialSummary.from_dict(t) for t in trials]

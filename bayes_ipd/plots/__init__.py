@@ -1,10 +1,11 @@
 """Figures: forest plots, one-stage vs two-stage comparison, posterior predictive checks.
 
 Every function takes rows, frames or arrays (never a result object) and returns a
-:class:`matplotlib.figure.Figure`; none calls ``pyplot.show`` or touches pyplot's global
-state (figures are built with :class:`~matplotlib.figure.Figure` directly, so a notebook
-shows the returned figure once and nothing has to be closed). :func:`save_figure` writes a
-figure by its file extension.
+:class:`matplotlib.figure.Figure` made through pyplot (:func:`~bayes_ipd.plots.figure.new_figure`,
+as ArviZ and seaborn figures are), so ``fig.show()`` and ``plt.show()`` display it and a
+notebook cell shows it; none calls ``pyplot.show``. :func:`save_figure` writes a figure by
+its extension and closes it (as the HTML report does with what it draws), so that writing
+many figures leaves none open.
 
 The forest plots draw :class:`ForestRow` values (plain numbers) and compute no statistic;
 :func:`bayes_ipd.two_stage.forest_rows.two_stage_rows` turns a pooled result and its
@@ -17,7 +18,8 @@ and :mod:`~bayes_ipd.plots.marks` (the table-and-plot engine of the forest plots
 module per figure: :mod:`~bayes_ipd.plots.forest`, :mod:`~bayes_ipd.plots.comparison`,
 :mod:`~bayes_ipd.plots.ppc`, :mod:`~bayes_ipd.plots.prior_posterior`,
 :mod:`~bayes_ipd.plots.km`, :mod:`~bayes_ipd.plots.rootogram` (counts, ordinal categories),
-and :mod:`~bayes_ipd.plots.save`.
+:mod:`~bayes_ipd.plots.trace` (trace and rank plots), :mod:`~bayes_ipd.plots.figure` (where
+every figure is made) and :mod:`~bayes_ipd.plots.save`.
 """
 
 from __future__ import annotations

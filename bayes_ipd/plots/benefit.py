@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from bayes_ipd.plots.figure import new_figure
 from bayes_ipd.plots.style import FONT_SIZE, GREY, PALETTE
 
 __all__ = ["calibration_benefit_plot", "ite_grid_plot"]
@@ -54,7 +55,7 @@ def calibration_benefit_plot(
         raise ValueError("calibration_benefit_plot: the table has no rows")
     ncol = max(1, min(columns, len(methods)))
     nrow = math.ceil(len(methods) / ncol)
-    fig = Figure(figsize=(3.2 * ncol, 3.0 * nrow + 0.4), layout="constrained")
+    fig = new_figure(figsize=(3.2 * ncol, 3.0 * nrow + 0.4), layout="constrained")
     axes = fig.subplots(nrow, ncol, squeeze=False)
     finite = table[np.isfinite(table["observed"].astype(float))]
     values = np.concatenate([finite["predicted"], finite["observed"]]) if len(finite) else [0, 1]
@@ -104,7 +105,7 @@ def ite_grid_plot(table: pd.DataFrame, *, title: str | None = None) -> Figure:
     if not scenarios:
         raise ValueError("ite_grid_plot: the table has no rows")
     methods = list(dict.fromkeys(table["method"]))
-    fig = Figure(figsize=(4.2 * len(scenarios), 0.3 * len(methods) + 1.6), layout="constrained")
+    fig = new_figure(figsize=(4.2 * len(scenarios), 0.3 * len(methods) + 1.6), layout="constrained")
     axes = fig.subplots(1, len(scenarios), squeeze=False)[0]
     for ax, scenario in zip(axes, scenarios, strict=True):
         rows = table[table["scenario"] == scenario]

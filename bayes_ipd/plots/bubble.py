@@ -5,8 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
+from bayes_ipd.plots.figure import new_figure
 from bayes_ipd.plots.style import FONT_SIZE, GREY, INK, TWO_STAGE_COLOUR
 
 __all__ = ["bubble_plot"]
@@ -76,7 +79,7 @@ def bubble_plot(
     if labels is not None and len(labels) != len(xs):
         raise ValueError(f"{len(labels)} labels for {len(xs)} trials")
     transform = np.exp if exponentiate else (lambda a: a)
-    fig = Figure(figsize=(6.4, 4.4), layout="constrained")
+    fig = new_figure(figsize=(6.4, 4.4), layout="constrained")
     ax = fig.subplots()
     if line is not None:
         grid, pred, low, high = (np.asarray(a, dtype=np.float64) for a in line)
@@ -96,6 +99,7 @@ def bubble_plot(
                 xytext=(4, 4),
                 textcoords="offset points",
             )
+    _size_key(ax, w)
     if exponentiate:
         ax.set_yscale("log")
         ax.axhline(1.0, color=GREY, lw=0.8, ls="--")
@@ -107,3 +111,39 @@ def bubble_plot(
     if title:
         ax.set_title(title, fontsize=FONT_SIZE + 1)
     return fig
+
+
+def _size_key(ax: Axes, w: np.ndarray) -> None:
+    """A legend of reference bubbles: the largest and about half and a tenth of its area,
+    labelled by their share of the total weight (area is proportional to weight)."""
+    share = 100.0 * w / w.sum()
+    top = float(share.max())
+    # legend-only markers (not drawn on the axes); a marker's size is its diameter, the
+    # square root of a scatter's area
+    handles = [
+        Line2D(
+            [],
+            [],
+            marker="o",
+            linestyle="",
+            markersize=float(np.sqrt(_MAX_AREA * fraction)),
+            markerfacecolor="none",
+            markeredgecolor=INK,
+            markeredgewidth=0.9,
+        )
+        for fraction in (1.0, 0.5, 0.1)
+    ]
+    labels = [f"{top * fraction:.2g}%" for fraction in (1.0, 0.5, 0.1)]
+    ax.legend(
+        handles,
+        labels,
+        title="weight (area ∝ weight)",
+        fontsize=FONT_SIZE - 2,
+        title_fontsize=FONT_SIZE - 2,
+        frameon=False,
+        labelspacing=1.6,
+        handletextpad=1.8,
+        borderpad=1.0,
+        loc="upper left",
+        bbox_to_anchor=(1.0, 1.0),
+    )

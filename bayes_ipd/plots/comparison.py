@@ -44,6 +44,7 @@ def comparison_forest_plot(
     xlim: tuple[float, float] | None = None,
     digits: int = 2,
     favours: tuple[str, str] | None = DEFAULT_FAVOURS,
+    footer: Sequence[str] = (),
 ) -> Figure:
     """Trial by trial, the two-stage estimate beside the one-stage shrunken estimate.
 
@@ -72,6 +73,8 @@ def comparison_forest_plot(
     favours : (str, str) or None
         Labels under the axis, left and right of the null line; the default suits effects
         where lower is better (see :func:`bayes_ipd.plots.forest_plot`); None for none.
+    footer : sequence of str
+        Lines under the figure (e.g. which trials the routes use).
 
     Returns
     -------
@@ -101,7 +104,7 @@ def comparison_forest_plot(
         exponentiate=exponentiate,
         xlabel=xlabel or ("Ratio" if exponentiate else "Effect"),
         title=title,
-        footer=(),
+        footer=tuple(footer),
         xlim=xlim,
         legend=handles,
         favours=favours,

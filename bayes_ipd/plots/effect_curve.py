@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from bayes_ipd.plots.figure import new_figure
 from bayes_ipd.plots.style import FONT_SIZE, GREY, INK, ONE_STAGE_COLOUR, PALETTE, TWO_STAGE_COLOUR
 
 __all__ = ["effect_curve_plot"]
@@ -67,7 +68,7 @@ def effect_curve_plot(
     'age'
     """
     curves = {"": curve} if isinstance(curve, pd.DataFrame) else dict(curve)
-    fig = Figure(figsize=(5.6, 3.6), layout="constrained")
+    fig = new_figure(figsize=(5.6, 3.6), layout="constrained")
     ax = fig.subplots()
     colours = tuple(colours) if colours else (ONE_STAGE_COLOUR, TWO_STAGE_COLOUR, *PALETTE[2:])
     for i, (label, frame) in enumerate(curves.items()):

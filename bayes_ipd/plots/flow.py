@@ -15,6 +15,7 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
+from bayes_ipd.plots.figure import new_figure
 from bayes_ipd.plots.style import FONT_SIZE, INK
 
 __all__ = ["flow_diagram"]
@@ -121,7 +122,7 @@ def flow_diagram(flow: Any, *, title: str | None = "PRISMA-IPD flow diagram") ->
     """
     main = _main_boxes(flow)
     side = _side_boxes(flow, len(main))
-    fig = Figure(figsize=(8.0, 1.0 + 1.05 * len(main)), layout="constrained")
+    fig = new_figure(figsize=(8.0, 1.0 + 1.05 * len(main)), layout="constrained")
     ax = fig.subplots()
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)

@@ -12,6 +12,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
+from bayes_ipd.plots.figure import new_figure
 from bayes_ipd.plots.style import FONT_SIZE, arm_colours, ordered_arms
 
 __all__ = ["km_ppc_plot"]
@@ -54,7 +55,7 @@ def km_ppc_plot(
     colours = arm_colours(arms)
     ncols = min(4, len(trials))
     nrows = math.ceil(len(trials) / ncols)
-    fig = Figure(figsize=(2.5 * ncols + 2.0, 2.1 * nrows + 0.9), layout="constrained")
+    fig = new_figure(figsize=(2.5 * ncols + 2.0, 2.1 * nrows + 0.9), layout="constrained")
     axes = fig.subplots(nrows, ncols, sharex=True, sharey=True, squeeze=False)
     for ax, trial in zip(axes.flat, trials, strict=False):
         for arm in arms:

@@ -22,6 +22,7 @@ from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 from matplotlib.textpath import TextToPath
 
+from bayes_ipd.plots.figure import new_figure
 from bayes_ipd.plots.marks import Mark, Slot, draw_marks
 from bayes_ipd.plots.style import FONT_SIZE, INK
 
@@ -233,7 +234,7 @@ def draw_table_figure(
     width = pad_side * 2 + left_w + _PLOT_WIDTH_IN + right_w
     height = top_h + rows_h + bottom_h
 
-    fig = Figure(figsize=(width, height))
+    fig = new_figure(figsize=(width, height))
     grid = fig.add_gridspec(
         1,
         3,
@@ -384,7 +385,8 @@ def _style_plot_axes(ax: Axes, xlabel: str, size: float, favours_h: float) -> No
 
 def _draw_favours(ax: Axes, favours: tuple[str, str], exponentiate: bool, size: float) -> None:
     """``← Favours treatment`` left of the null line, ``Favours control →`` right of it,
-    under the tick labels; kept inside the plot's width when the null is near an edge."""
+    under the tick labels; never overlapping, kept inside the figure when the null is near
+    an edge."""
     lo, hi = ax.get_xlim()
     null = 1.0 if exponentiate else 0.0
     if not lo < null < hi:
@@ -397,8 +399,15 @@ def _draw_favours(ax: Axes, favours: tuple[str, str], exponentiate: bool, size: 
     gap = 0.05 / _PLOT_WIDTH_IN
     left_w = _text_width_in(left, False, size - 0.5) / _PLOT_WIDTH_IN
     right_w = _text_width_in(right, False, size - 0.5) / _PLOT_WIDTH_IN
-    x_left = max(frac - gap, left_w)
-    x_right = min(frac + gap, 1.0 - right_w)
+    # Each label stays on its own side of the null line, so the two never overlap; near an
+    # edge a label runs on under the text columns beside the plot (empty below the rows),
+    # kept inside the figure. Clamping to the plot's own width made them collide.
+    box = ax.get_position()
+    fig_w = ax.figure.get_figwidth()
+    room_left = box.x0 * fig_w / _PLOT_WIDTH_IN
+    room_right = (1.0 - box.x1) * fig_w / _PLOT_WIDTH_IN
+    x_left = max(frac - gap, left_w - room_left)
+    x_right = min(frac + gap, 1.0 + room_right - right_w)
     y = -(3.0 + 2.0 + size + 3.0) / 72.0  # below the ticks and their labels, in inches
     for text, x, align, gid in (
         (left, x_left, "right", "favours-left"),

@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, NullFormatter
 
+from bayes_ipd.plots.figure import new_figure
 from bayes_ipd.plots.style import FONT_SIZE, INK, arm_colours, ordered_arms
 
 __all__ = ["PPC_COLUMNS", "XSCALES", "checked_table", "choose_xscale", "ppc_plot"]
@@ -99,7 +100,7 @@ def ppc_plot(
     offsets = _arm_offsets(len(arms))
     colours = arm_colours(arms)
     height = 1.4 + 0.22 * len(studies) * max(len(arms), 2)
-    fig = Figure(figsize=(6.4, height), layout="constrained")
+    fig = new_figure(figsize=(6.4, height), layout="constrained")
     ax = fig.subplots()
     p_ticks, p_labels, p_colours = [], [], []
     for row in frame.itertuples(index=False):

@@ -8,6 +8,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from scipy import stats
 
+from bayes_ipd.plots.figure import new_figure
 from bayes_ipd.plots.style import FONT_SIZE, PALETTE
 
 __all__ = ["prior_posterior_plot"]
@@ -72,7 +73,7 @@ def prior_posterior_plot(
         raise ValueError(f"xlim must be increasing, got {(lo, hi)}")
     grid = np.linspace(lo, hi, 400)
     prior = _prior_density(prior_logpdf, grid, name)
-    fig = Figure(figsize=(5.6, 3.6), layout="constrained")
+    fig = new_figure(figsize=(5.6, 3.6), layout="constrained")
     ax = fig.subplots()
     edges = np.linspace(lo, hi, int(np.clip(np.sqrt(x.size), 15, 60)) + 1)
     counts, _ = np.histogram(x, bins=edges)

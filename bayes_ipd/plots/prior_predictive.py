@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from bayes_ipd.plots.figure import new_figure
 from bayes_ipd.plots.style import FONT_SIZE, INK, PALETTE, arm_colours, ordered_arms
 
 __all__ = ["prior_predictive_plot"]
@@ -88,7 +89,7 @@ def prior_predictive_plot(
     matplotlib.figure.Figure
     """
     k = outcomes["study"].nunique()
-    fig = Figure(figsize=(11.0, max(3.4, 1.2 + 0.3 * k)), layout="constrained")
+    fig = new_figure(figsize=(11.0, max(3.4, 1.2 + 0.3 * k)), layout="constrained")
     axes = fig.subplots(1, 3, gridspec_kw={"width_ratios": [1, 1, 1.3]})
     _density_panel(axes[0], tau, tau_logpdf, "τ")
     _density_panel(axes[1], effect, effect_logpdf, "pooled effect μ")

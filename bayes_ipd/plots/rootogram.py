@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from bayes_ipd.plots.figure import new_figure
 from bayes_ipd.plots.ppc import checked_table
 from bayes_ipd.plots.style import FONT_SIZE, GREY, INK, arm_colours, ordered_arms
 
@@ -31,6 +32,7 @@ def rootogram_plot(
     *,
     value_label: str = "proportion of participants",
     title: str | None = None,
+    category_label: str | None = None,
 ) -> Figure:
     """Hanging rootogram per trial and arm.
 
@@ -45,6 +47,10 @@ def rootogram_plot(
         What the frequencies are; the axis reads ``sqrt(<value_label>)``.
     title : str, optional
         Figure title.
+    category_label : str, optional
+        The x-axis label. By default ``"count"`` when the table's ``statistic`` column names
+        count frequencies (``count_0``, ..., as the count families' predictive check
+        writes) or a category reads like ``3+``, else ``"category"`` (ordinal levels).
 
     Returns
     -------
@@ -68,7 +74,9 @@ def rootogram_plot(
     arms = ordered_arms(frame["arm"])
     categories = list(dict.fromkeys(frame["category"]))
     colours = arm_colours(arms)
-    fig = Figure(figsize=(2.6 * len(arms) + 1.0, 0.9 + 1.35 * len(studies)), layout="constrained")
+    fig = new_figure(
+        figsize=(2.6 * len(arms) + 1.0, 0.9 + 1.35 * len(studies)), layout="constrained"
+    )
     axes = fig.subplots(len(studies), len(arms), sharex=True, sharey=True, squeeze=False)
     x_of = {c: i for i, c in enumerate(categories)}
     for (study, arm), rows in frame.groupby(["study", "arm"], sort=False):
@@ -101,7 +109,7 @@ def rootogram_plot(
             if j == 0:
                 ax.set_ylabel(study, fontsize=FONT_SIZE)
     axes[-1, 0].set_xticks(range(len(categories)), [str(c) for c in categories])
-    fig.supxlabel("category", fontsize=FONT_SIZE)
+    fig.supxlabel(category_label or _category_axis(table), fontsize=FONT_SIZE)
     fig.supylabel(
         f"sqrt({value_label}); bars hang from the replicated mean (line, 95% interval)",
         fontsize=FONT_SIZE - 0.5,
@@ -123,3 +131,15 @@ def _rootogram_frame(table: pd.DataFrame) -> pd.DataFrame:
             f"category={row['category']!r} has no observed or replicated frequency"
         )
     return frame
+
+
+def _category_axis(frame: pd.DataFrame) -> str:
+    """``"count"`` for count frequencies (the x-axis then shows counts 0, 1, 2, 3+), else
+    ``"category"``: a count outcome's bins are not categories to a reader."""
+    if "statistic" in frame.columns:
+        names = [str(s) for s in frame["statistic"]]
+        if names and all(n.startswith("count_") for n in names):
+            return "count"
+    if any(str(c).endswith("+") for c in frame["category"]):
+        return "count"
+    return "category"

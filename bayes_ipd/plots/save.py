@@ -6,9 +6,10 @@ import io
 from pathlib import Path
 from typing import Any
 
+import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
-__all__ = ["PNG_DPI", "SAVE_FORMATS", "png_bytes", "save_figure"]
+__all__ = ["PNG_DPI", "SAVE_FORMATS", "close_figure", "png_bytes", "save_figure"]
 
 SAVE_FORMATS: tuple[str, ...] = (".png", ".pdf", ".svg")
 """File extensions :func:`save_figure` writes."""
@@ -17,15 +18,28 @@ PNG_DPI = 150
 """Resolution of every PNG the package writes (files and the HTML report's figures)."""
 
 
-def png_bytes(fig: Figure) -> bytes:
+def png_bytes(fig: Figure, *, close: bool = True) -> bytes:
     """``fig`` rendered once as PNG bytes (:data:`PNG_DPI`, tight bounding box): what
-    :func:`save_figure` writes to a ``.png`` file, for a caller that also embeds it."""
+    :func:`save_figure` writes to a ``.png`` file, for a caller that also embeds it.
+
+    The figure is closed afterwards (``close=False`` keeps it open in pyplot): the
+    package's figures are pyplot-managed, and a report drawing dozens must not leave them
+    open."""
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=PNG_DPI, bbox_inches="tight")
+    try:
+        fig.savefig(buffer, format="png", dpi=PNG_DPI, bbox_inches="tight")
+    finally:
+        if close:
+            close_figure(fig)
     return buffer.getvalue()
 
 
-def save_figure(fig: Figure, path: str | Path) -> Path:
+def close_figure(fig: Figure) -> None:
+    """Release ``fig`` from pyplot (a no-op for a figure pyplot does not hold)."""
+    plt.close(fig)
+
+
+def save_figure(fig: Figure, path: str | Path, *, close: bool = True) -> Path:
     """Write ``fig`` to ``path``; the format follows the extension.
 
     Parameters
@@ -35,6 +49,9 @@ def save_figure(fig: Figure, path: str | Path) -> Path:
     path : str or Path
         Ends in ``.png`` (:data:`PNG_DPI`), ``.pdf`` or ``.svg``. Missing parent folders are
         created.
+    close : bool
+        Close the figure in pyplot once written (default), so that writing many figures
+        leaves none open; ``False`` keeps it for ``plt.show()``.
 
     Returns
     -------
@@ -57,5 +74,9 @@ def save_figure(fig: Figure, path: str | Path) -> Path:
     options: dict[str, Any] = {"bbox_inches": "tight", "format": suffix[1:]}
     if suffix == ".png":
         options["dpi"] = PNG_DPI
-    fig.savefig(path, **options)
+    try:
+        fig.savefig(path, **options)
+    finally:
+        if close:
+            close_figure(fig)
     return path

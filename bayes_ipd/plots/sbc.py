@@ -8,6 +8,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from scipy import stats
 
+from bayes_ipd.plots.figure import new_figure
 from bayes_ipd.plots.style import FONT_SIZE, GREY, PALETTE
 
 __all__ = ["coverage_plot", "ecdf_difference_plot", "rank_histogram_plot"]
@@ -22,7 +23,7 @@ def rank_histogram_plot(counts: Mapping[str, np.ndarray], *, title: str | None =
     counts : mapping of parameter name to bin counts
     title : str, optional
     """
-    fig = Figure(figsize=(3.3 * len(counts), 2.8), layout="constrained")
+    fig = new_figure(figsize=(3.3 * len(counts), 2.8), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(counts)))
     for ax, (name, c) in zip(axes, counts.items(), strict=True):
         c = np.asarray(c)
@@ -60,7 +61,7 @@ def ecdf_difference_plot(
         The band of ``ECDF - z``.
     title : str, optional
     """
-    fig = Figure(figsize=(3.3 * len(ecdfs), 2.8), layout="constrained")
+    fig = new_figure(figsize=(3.3 * len(ecdfs), 2.8), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(ecdfs), sharey=True))
     for ax, (name, f) in zip(axes, ecdfs.items(), strict=True):
         ax.fill_between(
@@ -107,7 +108,7 @@ def coverage_plot(
     ncols = min(columns, len(rows))
     nrows = -(-len(rows) // ncols)
     height = 0.3 * max(map(len, rows.values())) + 1.0
-    fig = Figure(figsize=(3.1 * ncols, height * nrows + 0.4), layout="constrained")
+    fig = new_figure(figsize=(3.1 * ncols, height * nrows + 0.4), layout="constrained")
     axes = np.atleast_1d(fig.subplots(nrows, ncols, sharey=True, sharex=True)).ravel()
     for ax in axes[len(rows) :]:
         ax.set_visible(False)

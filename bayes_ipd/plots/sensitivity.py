@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from bayes_ipd.plots.figure import new_figure
 from bayes_ipd.plots.style import FONT_SIZE, GREY, PALETTE
 
 __all__ = ["PANELS", "sensitivity_plot"]
@@ -40,7 +41,7 @@ def sensitivity_plot(
     matplotlib.figure.Figure
     """
     priors = list(dict.fromkeys(table["prior"]))
-    fig = Figure(figsize=(11.0, 1.8 + 0.32 * len(priors)), layout="constrained")
+    fig = new_figure(figsize=(11.0, 1.8 + 0.32 * len(priors)), layout="constrained")
     axes = fig.subplots(1, len(PANELS), sharey=True)
     y = np.arange(len(priors))
     ref = dict(reference or {})

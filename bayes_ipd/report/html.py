@@ -25,9 +25,13 @@ import jinja2
 import pandas as pd
 from matplotlib.figure import Figure
 
+from bayes_ipd.hybrid import one_stage_trials, two_stage_trials
 from bayes_ipd.one_stage.aggregate_trials import trial_effects
 from bayes_ipd.plots.flow import flow_diagram
 from bayes_ipd.plots.save import png_bytes
+from bayes_ipd.plots.trace import trace_rank_plot
+from bayes_ipd.report.cells import MISSING, frame_cells
+from bayes_ipd.report.meta import diagnostic_rows, run_date, software_versions
 
 if TYPE_CHECKING:
     from bayes_ipd.analysis import AnalysisResult
@@ -61,12 +65,11 @@ class Table:
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame, *, index: bool = True) -> Table:
-        """Cells of a DataFrame (the index as the first column when ``index``)."""
-        df = frame.reset_index() if index else frame
-        return cls(
-            columns=tuple(str(c) for c in df.columns),
-            rows=tuple(tuple(_cell(v) for v in row) for row in df.itertuples(index=False)),
-        )
+        """Cells of a DataFrame: readable headers, formatted numbers
+        (:func:`~bayes_ipd.report.cells.frame_cells`; the index as the first column when
+        ``index``, unless it is the default row number)."""
+        columns, rows = frame_cells(frame, index=index)
+        return cls(columns=columns, rows=rows)
 
 
 @dataclass(frozen=True)
@@ -107,10 +110,16 @@ class Figures:
 
 def _cell(value: Any) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
+        return MISSING
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     if isinstance(value, float):
         return f"{value:.4g}"
     return str(value)
+
+
+_SURVIVAL_ONLY = ("intervals",)
+"""Spec keys of the ``[model]`` section that only a survival model reads."""
 
 
 # ----------------------------------------------------------------------------- sections
@@ -118,11 +127,17 @@ def _cell(value: Any) -> str:
 
 def _plan(result: AnalysisResult) -> Section:
     spec = result.spec.to_dict()
+    # only a time-to-event analysis (a time column) reads the baseline-hazard keys
+    survival = getattr(result.spec.data, "time", None) is not None
     rows = []
     for section, values in spec.items():
         if section == "priors" or not isinstance(values, dict):
             continue
-        rows += [(f"{section}.{key}", _cell(v)) for key, v in values.items()]
+        rows += [
+            (f"{section}.{key}", _cell(v))
+            for key, v in values.items()
+            if survival or section != "model" or key not in _SURVIVAL_ONLY
+        ]
     one = result.one_stage
     priors = one.built.priors.describe(one.built.prior_slots).splitlines()
     source = result.spec.source
@@ -130,7 +145,7 @@ def _plan(result: AnalysisResult) -> Section:
         id="plan",
         title=dict(SECTIONS)["plan"],
         paragraphs=(f"Spec file: {source}" if source else "Spec given in code.",),
-        tables=(("Analysis spec", Table(("setting", "value"), tuple(rows))),),
+        tables=(("Analysis spec", Table(("Setting", "Value"), tuple(rows))),),
         blocks=("\n".join(["Priors in use:", *priors]),),
     )
 
@@ -156,10 +171,12 @@ def _integrity(result: AnalysisResult) -> Section:
 
 def _one_stage(result: AnalysisResult) -> Section:
     one = result.one_stage
-    tables = [("Posterior summary", Table.from_frame(one.summary()))]
+    trials = f"trials: {one_stage_trials(one)}"
+    tables = [(f"Posterior summary ({trials})", Table.from_frame(one.summary()))]
     tables.append(("Trial effects (shrunken)", Table.from_frame(trial_effects(one))))
     if result.one_stage_ipd is not None:
-        tables.append(("IPD-only fit", Table.from_frame(result.one_stage_ipd.summary())))
+        ipd_only = f"IPD-only fit (trials: {one_stage_trials(result.one_stage_ipd)})"
+        tables.append((ipd_only, Table.from_frame(result.one_stage_ipd.summary())))
     title = dict(SECTIONS)["one-stage"]
     return Section("one-stage", title, blocks=(repr(one),), tables=tuple(tables))
 
@@ -169,7 +186,8 @@ def _two_stage(result: AnalysisResult) -> Section:
     two = result.two_stage
     if two is None:
         return Section("two-stage", title, missing="No participant rows: no stage-one regressions.")
-    tables = [("Per trial and pooled", Table.from_frame(two.summary_frame(), index=False))]
+    caption = f"Per trial and pooled (trials pooled: {two_stage_trials(two)})"
+    tables = [(caption, Table.from_frame(two.summary_frame(), index=False))]
     return Section("two-stage", title, blocks=(str(two),), tables=tuple(tables))
 
 
@@ -179,8 +197,10 @@ def _comparison(result: AnalysisResult) -> Section:
         return Section(
             "comparison", title, missing="Needs both routes on the same trials (participant rows)."
         )
-    table = Table.from_frame(result.comparison.table)
-    return Section("comparison", title, tables=(("", table),))
+    comparison = result.comparison
+    table = Table.from_frame(comparison.table, index=False)
+    caption = f"{comparison.trials_label} ({comparison.two_stage_method} beside the posterior)"
+    return Section("comparison", title, tables=((caption, table),))
 
 
 def _hybrid(result: AnalysisResult) -> Section:
@@ -189,18 +209,23 @@ def _hybrid(result: AnalysisResult) -> Section:
         return Section("hybrid", title, missing="No aggregate-data trials beside the IPD ones.")
     ad = [t[0] for t in result.hybrid.trials if t[1] != "IPD"]
     paragraphs = [f"Trials with a published estimate only (AD): {', '.join(ad) or 'none'}."]
-    paragraphs += list(result.hybrid.notes)
+    paragraphs += [result.hybrid.trials_line(), *result.hybrid.notes]
     table = Table.from_frame(result.hybrid.table(), index=False)
     return Section("hybrid", title, paragraphs=tuple(paragraphs), tables=(("", table),))
 
 
 def _forest(result: AnalysisResult, figures: Figures) -> Section:
     if result.two_stage is not None:
-        figures.add("Two-stage forest plot", result.two_stage.plot_forest())
+        caption = f"Two-stage forest plot (trials pooled: {two_stage_trials(result.two_stage)})"
+        figures.add(caption, result.two_stage.plot_forest())
     if result.comparison_png is not None:  # rendered once, shared with AnalysisResult.write
-        figures.add_png("One-stage vs two-stage", result.comparison_png)
+        label = "" if result.comparison is None else f" ({result.comparison.trials_label})"
+        figures.add_png(f"One-stage vs two-stage{label}", result.comparison_png)
     if result.hybrid is not None:
-        figures.add("IPD only vs IPD + AD (Data column: IPD or AD only)", result.hybrid.plot())
+        caption = (
+            f"IPD only vs IPD + AD (Data column: IPD or AD only). {result.hybrid.trials_line()}"
+        )
+        figures.add(caption, result.hybrid.plot())
     found = figures.take()
     missing = None if found else "No forest plot for this analysis."
     return Section("forest", dict(SECTIONS)["forest"], figures=found, missing=missing)
@@ -219,13 +244,16 @@ def _ppc(result: AnalysisResult, figures: Figures) -> Section:
 def _diagnostics(result: AnalysisResult, figures: Figures) -> Section:
     one = result.one_stage
     figures.add("τ: prior density and posterior draws", one.tau_plot())
-    d = one.diagnostics.to_dict()
-    rows = tuple((k, _cell(v) if not isinstance(v, list) else "; ".join(v)) for k, v in d.items())
+    post = one.idata.posterior
+    draws = {name: post[name].values for name in ("mu", "tau") if name in post}
+    if draws and post.sizes.get("draw", 0) >= 2:
+        figures.add("Trace and rank plots of mu and tau", trace_rank_plot(draws))
+    rows = diagnostic_rows(one.diagnostics.to_dict())
     return Section(
         "diagnostics",
         dict(SECTIONS)["diagnostics"],
         paragraphs=tuple(f"Warning: {w}" for w in one.diagnostics.warnings),
-        tables=(("", Table(("diagnostic", "value"), rows)),),
+        tables=(("", Table(("Diagnostic", "Value"), rows)),),
         figures=figures.take(),
     )
 
@@ -280,7 +308,13 @@ def render_report(result: AnalysisResult, *, title: str | None = None) -> str:
     return (
         environment()
         .get_template(TEMPLATE)
-        .render(title=heading, sections=sections, version=package_version())
+        .render(
+            title=heading,
+            sections=sections,
+            version=package_version(),
+            written=run_date(),
+            software=software_versions(),
+        )
     )
 
 

@@ -18,7 +18,12 @@ import numpy as np
 import pandas as pd
 
 from bayes_ipd.conventions import SCALE_CODES, readonly
-from bayes_ipd.data.reading import duplicate_header_names, raw_header, text_read_options
+from bayes_ipd.data.reading import (
+    duplicate_header_names,
+    raw_header,
+    rereadable,
+    text_read_options,
+)
 from bayes_ipd.errors import PoolingError
 
 SCALES: tuple[str | None, ...] = (*SCALE_CODES, None)
@@ -233,7 +238,12 @@ class AggregateData:
 
     @classmethod
     def read_csv(cls, path: str | PathLike[str], **kw: Any) -> AggregateData:
-        """Read a CSV of trial results; keywords as in :meth:`from_frame`.
+        """Read a CSV of trial results; keywords as in :meth:`from_frame`, and ``label``.
+
+        ``label`` (a column name or a sequence of them) gives the trials readable labels
+        for tables and figures: the values of those columns joined by spaces (e.g.
+        ``("author", "year")`` gives ``"Aronson 1948"``), in place of the ``study``
+        column's (which may hold bare ids 1, 2, ...). Each label must be present and unique.
 
         The ``study`` column is read as text exactly as written: ``"007"`` and ``"7"`` are
         two trials, ``"1e3"`` stays ``"1e3"``, and ``"NA"`` or ``"None"`` are labels, not
@@ -245,14 +255,18 @@ class AggregateData:
             The file is missing, empty or cannot be parsed, or its header names a column
             twice (the path is named), or its content fails :meth:`from_frame`.
         """
+        label = kw.pop("label", None)
+        label_columns = (label,) if isinstance(label, str) else tuple(label or ())
         study = kw.get("study")
+        source = rereadable(path, PoolingError)  # a pipe (/dev/stdin) is read once
         try:
-            problem = duplicate_header_names(path, raw_header(path, sep=","))
+            problem = duplicate_header_names(path, raw_header(source(), sep=","))
             if problem:
                 raise PoolingError(problem)
-            header = pd.read_csv(path, nrows=0)
-            text = (study,) if isinstance(study, str) else ()
-            df = pd.read_csv(path, **text_read_options(header.columns, text))
+            header = pd.read_csv(source(), nrows=0)
+            text = ((study,) if isinstance(study, str) else ()) + label_columns
+            text = tuple(c for c in dict.fromkeys(text) if c in header.columns)
+            df = pd.read_csv(source(), **text_read_options(header.columns, text))
         except FileNotFoundError as exc:
             raise PoolingError(f"{path}: file not found") from exc
         except pd.errors.EmptyDataError as exc:
@@ -260,6 +274,8 @@ class AggregateData:
         except (pd.errors.ParserError, UnicodeDecodeError, IsADirectoryError) as exc:
             raise PoolingError(f"{path}: cannot be read as CSV ({exc})") from exc
         try:
+            if label_columns:
+                df, kw["study"] = _with_labels(df, label_columns)
             return cls.from_frame(df, **kw)
         except PoolingError as exc:
             raise PoolingError(f"{path}: {exc}") from exc
@@ -428,3 +444,20 @@ def _count_column(df: pd.DataFrame, column: str, labels: tuple[str, ...]) -> np.
         if np.isnan(value):
             raise PoolingError(f"column {column!r}: trial {label!r} has a missing value")
     return values
+
+
+def _with_labels(df: pd.DataFrame, columns: tuple[str, ...]) -> tuple[pd.DataFrame, str]:
+    """``df`` (a copy) with a column of labels joined from ``columns``, and its name."""
+    for column in columns:
+        if column not in df.columns:
+            raise PoolingError(f"label column {column!r} is not in the file")
+        missing = np.flatnonzero(df[column].isna().to_numpy())
+        if missing.size:
+            raise PoolingError(
+                f"label column {column!r} is empty in row {int(missing[0]) + 1} (data rows)"
+            )
+    name = "label"
+    while name in df.columns:
+        name = f"_{name}"
+    joined = df[list(columns)].astype(str).agg(" ".join, axis=1)
+    return df.assign(**{name: joined}), name

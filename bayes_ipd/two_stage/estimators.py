@@ -110,19 +110,28 @@ def weighted_mean(y: np.ndarray, w: np.ndarray) -> float:
 
 
 def weighted_residuals(y: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """``y - weighted_mean(y, w)``, computed pairwise as ``Σ_j w_j (y_i - y_j) / Σw``.
+    """``y - weighted_mean(y, w)``, i.e. ``Σ_j w_j (y_i - y_j) / Σw``, in O(k) memory.
 
     Subtracting the mean loses every digit of the residual of a trial whose weight
-    dominates; the pairwise form keeps them, so ``w * r`` stays exact when weights span
-    many orders of magnitude.
+    dominates. Measuring every estimate from that trial's (``d = y - y_top``) keeps them:
+    its residual is then ``-Σ_j w_j d_j / Σw``, the pairwise sum itself, so ``w * r`` stays
+    exact when weights span many orders of magnitude; no k x k matrix is formed.
     """
-    return np.sum(w[None, :] * (y[:, None] - y[None, :]), axis=1) / np.sum(w)
+    d = y - y[int(np.argmax(w))]
+    return d - float(np.sum(w * d)) / float(np.sum(w))
+
+
+def sum_of_others(a: np.ndarray) -> np.ndarray:
+    """``Σ_{j≠i} a_j`` for each ``i`` (non-negative ``a``), without the cancellation of
+    ``Σa - a_i``: the sums before and after ``i``, in O(k) memory."""
+    before = np.concatenate([[0.0], np.cumsum(a[:-1])])
+    after = np.concatenate([np.cumsum(a[::-1][:-1])[::-1], [0.0]])
+    return before + after
 
 
 def weight_spread(w: np.ndarray) -> float:
     """``Σw - Σw²/Σw`` without cancellation: ``Σ_i w_i (Σ_{j≠i} w_j) / Σw``."""
-    others = np.sum(w[None, :] * (1.0 - np.eye(len(w))), axis=1)
-    return float(np.sum(w * (others / np.sum(w))))
+    return float(np.sum(w * (sum_of_others(w) / np.sum(w))))
 
 
 def generalised_q(y: np.ndarray, v: np.ndarray, tau2: float) -> float:
@@ -234,6 +243,11 @@ def projection(v: np.ndarray, x: np.ndarray, tau2: float) -> np.ndarray:
     return np.diag(w) - wx @ np.linalg.solve(x.T @ wx, wx.T)
 
 
+def _is_intercept(x: np.ndarray) -> bool:
+    """Whether the design is a single column of ones (pooling, not meta-regression)."""
+    return x.shape[1] == 1 and bool(np.all(x == 1.0))
+
+
 def hedges_tau2(y: np.ndarray, v: np.ndarray, x: np.ndarray) -> float:
     """Hedges' estimator (metafor ``"HE"``), the start of metafor's Fisher scoring.
 
@@ -241,6 +255,10 @@ def hedges_tau2(y: np.ndarray, v: np.ndarray, x: np.ndarray) -> float:
     under τ² = 0, over ``k - p``; not truncated.
     """
     k, p = x.shape
+    if _is_intercept(x):
+        # the hat matrix is 11'/k: residuals from the mean, diagonal 1/k (O(k) memory)
+        resid = y - float(np.mean(y))
+        return float(resid @ resid - (np.sum(v) - np.sum(v) / k)) / (k - p)
     hat = x @ np.linalg.pinv(x)
     resid = y - hat @ y
     return float(resid @ resid - (np.sum(v) - np.sum(np.diag(hat) * v))) / (k - p)
@@ -255,6 +273,8 @@ def scoring_step(y: np.ndarray, v: np.ndarray, x: np.ndarray, tau2: float, metho
     """
     k, p = x.shape
     w = 1.0 / (v + tau2)
+    if _is_intercept(x):
+        return _pooling_scoring_step(y, w, method)
     proj = projection(v, x, tau2)
     py = proj @ y
     if method == "EB":
@@ -263,6 +283,27 @@ def scoring_step(y: np.ndarray, v: np.ndarray, x: np.ndarray, tau2: float, metho
     if method == "ML":
         return (yppy - float(np.sum(w))) / float(np.sum(w**2))
     return (yppy - float(np.trace(proj))) / float(np.sum(proj * proj))
+
+
+def _pooling_scoring_step(y: np.ndarray, w: np.ndarray, method: str) -> float:
+    """:func:`scoring_step` for an intercept-only design in O(k) memory.
+
+    There ``P = W - w w'/Σw``, so ``Py = w r`` (``r`` the weighted residuals),
+    ``tr P = Σw - Σw²/Σw`` and ``tr PP = Σ_i w_i² (1 - w_i/Σw)² + Σ_i w_i² Σ_{j≠i} w_j² / (Σw)²``,
+    each summed without cancellation.
+    """
+    k = len(y)
+    total = float(np.sum(w))
+    wr = w * weighted_residuals(y, w)
+    if method == "EB":
+        return (float(np.sum(wr * wr / w)) * k / (k - 1) - k) / total
+    yppy = float(np.sum(wr * wr))
+    if method == "ML":
+        return (yppy - total) / float(np.sum(w**2))
+    w2 = w * w
+    trace_pp = float(np.sum(w2 * (sum_of_others(w) / total) ** 2))
+    trace_pp += float(np.sum(w2 * sum_of_others(w2))) / total**2
+    return (yppy - weight_spread(w)) / trace_pp
 
 
 def fisher_scoring(

@@ -32,7 +32,12 @@ import pandas as pd
 from scipy import stats
 
 from bayes_ipd.conventions import METAREG_METHODS
-from bayes_ipd.data.reading import duplicate_header_names, raw_header, text_read_options
+from bayes_ipd.data.reading import (
+    duplicate_header_names,
+    raw_header,
+    rereadable,
+    text_read_options,
+)
 from bayes_ipd.errors import PoolingError
 from bayes_ipd.two_stage.aggregate import AggregateData
 from bayes_ipd.two_stage.metareg_estimators import (
@@ -185,13 +190,14 @@ def read_trial_table(path: str | PathLike[str], study: str | None = None) -> pd.
     PoolingError
         The file is missing, empty, unreadable or names a column twice.
     """
+    source = rereadable(path, PoolingError)  # a pipe (/dev/stdin) is read once
     try:
-        problem = duplicate_header_names(path, raw_header(path, sep=","))
+        problem = duplicate_header_names(path, raw_header(source(), sep=","))
         if problem:
             raise PoolingError(problem)
-        header = pd.read_csv(path, nrows=0)
+        header = pd.read_csv(source(), nrows=0)
         text = (study,) if study else ()
-        return pd.read_csv(path, **text_read_options(header.columns, text))
+        return pd.read_csv(source(), **text_read_options(header.columns, text))
     except FileNotFoundError as exc:
         raise PoolingError(f"{path}: file not found") from exc
     except pd.errors.EmptyDataError as exc:

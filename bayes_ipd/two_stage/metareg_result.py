@@ -251,8 +251,8 @@ class MetaRegression:
         values = {m: (grid if m == name else np.full(grid.shape, held[m])) for m in self.moderators}
         line = self.predict(values)
         kw.setdefault("xlabel", name)
-        kw.setdefault("ylabel", self.scale or "estimate")
         kw.setdefault("exponentiate", self.scale in SCALES and SCALES[self.scale].is_ratio)
+        kw.setdefault("ylabel", _axis_label(self.scale, kw["exponentiate"]))
         return bubble_plot(
             x,
             self.y,
@@ -267,6 +267,16 @@ class MetaRegression:
             ),
             **kw,
         )
+
+
+def _axis_label(scale: str | None, exponentiate: bool) -> str:
+    """The bubble plot's y-axis label: the effect measure in words and its code."""
+    if scale not in SCALES:
+        return "estimate (effect scale not given)"
+    measure = SCALES[str(scale)]
+    if exponentiate and measure.is_ratio:
+        return f"{measure.ratio_name} ({measure.ratio_label}, log axis)"
+    return f"{measure.name} ({measure.code})"
 
 
 def critical_value(level: float, df: int | None) -> float:

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import html
 import math
+import textwrap
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from bayes_ipd.conventions import (
     METHOD_NAMES,
@@ -222,7 +224,27 @@ class PooledResult:
                 f"({pct} CI {_num(_exp(self.ci_low))} to {_num(_exp(self.ci_high))})"
             )
         lines.append(f"{pct} prediction interval: {self._prediction_text()}")
+        lines += self._prediction_note()
         return lines
+
+    def _prediction_note(self) -> list[str]:
+        """Words beside a prediction interval that few trials make wide: what it means and
+        why it is wide, so that an odds ratio 'from 0.0000 to 29,299.95' is not misread."""
+        if math.isnan(self.pi_low):
+            return []
+        ratio_span = self.pi_high - self.pi_low if self.is_ratio else 0.0
+        if self.k >= SMALL_K and ratio_span <= math.log(WIDE_RATIO_SPAN):
+            return []
+        crit = float(stats.t.isf((1.0 - self.level) / 2.0, self.k - 2))
+        note = (
+            f"the prediction interval is where the effect of a new, similar trial is "
+            f"expected to lie; with k = {self.k} trials it uses a t distribution on k - 2 = "
+            f"{self.k - 2} df (critical value {crit:.2f}) and a τ² estimated from only "
+            f"{self.k} trials, so it is wide and imprecise. It reflects how little the trials "
+            "say about the spread of effects between trials, not a plausible range of true "
+            "effects; read it with the τ² interval above."
+        )
+        return textwrap.wrap(note, width=92, initial_indent="  Note: ", subsequent_indent="  ")
 
     def _single_trial_lines(self) -> list[str]:
         """One trial: nothing is pooled and no between-trial variance is estimated."""
@@ -250,8 +272,8 @@ class PooledResult:
         text = f"{_num(self.pi_low)} to {_num(self.pi_high)}"
         if self.is_ratio:
             text += (
-                f" ({SCALES[str(self.scale)].ratio_name} {_num(_exp(self.pi_low))} to "
-                f"{_num(_exp(self.pi_high))})"
+                f" ({SCALES[str(self.scale)].ratio_name} {_ratio_num(_exp(self.pi_low))} to "
+                f"{_ratio_num(_exp(self.pi_high))})"
             )
         return text
 
@@ -276,6 +298,21 @@ class PooledResult:
 
 
 # --- formatting ---------------------------------------------------------------------------
+
+
+SMALL_K = 5
+"""Below this many trials the prediction interval is printed with a note on its width."""
+WIDE_RATIO_SPAN = 100.0
+"""A ratio-scale prediction interval whose upper end exceeds its lower end this many times
+over is printed with a note, whatever k."""
+
+
+def _ratio_num(x: float) -> str:
+    """A ratio with 4 decimals, or in scientific notation when that would print 0.0000 or
+    a very large number."""
+    if math.isnan(x):
+        return "NA"
+    return f"{x:.4f}" if 1e-3 <= x < 1e5 else f"{x:.3g}"
 
 
 def _lower_first(text: str) -> str:

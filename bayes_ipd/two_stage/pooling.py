@@ -249,7 +249,24 @@ def _check_inputs(
                 f"{'divides by zero (se² underflows)' if variance == 0 else 'overflows'}; "
                 "rescale the estimates and SEs"
             )
+    _check_span(y, se**2, labels)
     return y, se**2, labels
+
+
+def _check_span(y: np.ndarray, v: np.ndarray, labels: tuple[str, ...]) -> None:
+    """Refuse estimates whose differences, or products with the weights, overflow: every
+    estimator works on residuals ``y_i - y_j`` weighted by ``1/v``."""
+    low, high = int(np.argmin(y)), int(np.argmax(y))
+    with np.errstate(over="ignore", invalid="ignore"):
+        span = y[high] - y[low]
+        weighted = span / float(np.min(v))
+    if not (np.isfinite(span) and np.isfinite(weighted)):
+        raise PoolingError(
+            f"estimates from {y[low]:g} (trial {labels[low]!r}) to {y[high]:g} (trial "
+            f"{labels[high]!r}): their difference{'' if np.isfinite(span) else ' overflows'}"
+            f"{' times the largest weight 1/se² overflows' if np.isfinite(span) else ''} in "
+            "double precision; check these values (or rescale the estimates and SEs)"
+        )
 
 
 def _as_vector(values: Any, name: str) -> np.ndarray:

@@ -233,6 +233,7 @@ def _table_lines(frame: pd.DataFrame, pooled: PooledResult) -> list[str]:
     decimals per interval column chosen from the standard errors (:func:`decimals_for`)."""
     pct = f"{100 * pooled.level:g}%"
     scale = pooled.scale or "estimate"
+    per_unit = _per_unit(pooled.term)
     excluded = frame["excluded"].map(lambda r: isinstance(r, str))
     columns = [TextColumn("study", tuple(str(s) for s in frame["study"]), "left")]
     for name in ("n", "events"):
@@ -241,7 +242,7 @@ def _table_lines(frame: pd.DataFrame, pooled: PooledResult) -> list[str]:
     se = frame["se"].astype(float).where(~excluded)
     columns.append(
         TextColumn(
-            f"{scale} [{pct} CI]",
+            f"{scale}{' change' if per_unit else ''}{per_unit} [{pct} CI]",
             _interval_cells(frame[["estimate", "ci_low", "ci_high"]], decimals_for(se)),
         )
     )
@@ -250,7 +251,8 @@ def _table_lines(frame: pd.DataFrame, pooled: PooledResult) -> list[str]:
         exp_cols = frame[["exp_estimate", "exp_ci_low", "exp_ci_high"]]
         exp_se = (exp_cols["exp_estimate"].astype(float) * se).tolist()
         exp_cells = _interval_cells(exp_cols, decimals_for(exp_se))
-        columns.append(TextColumn(f"{ratio} [{pct} CI]", exp_cells))
+        ratio_head = f"ratio of {ratio}s{per_unit}" if per_unit else str(ratio)
+        columns.append(TextColumn(f"{ratio_head} [{pct} CI]", exp_cells))
     weights = tuple(
         "excluded" if out else fmt_fixed(float(w), 2)
         for w, out in zip(frame["weight"], excluded, strict=True)
@@ -258,6 +260,14 @@ def _table_lines(frame: pd.DataFrame, pooled: PooledResult) -> list[str]:
     columns.append(TextColumn("weight %", weights))
     lines = text_table(columns, rules=(len(frame) - 1,))
     return [*lines, lines[1]]
+
+
+def _per_unit(term: str | None) -> str:
+    """``" per unit of age"`` for an interaction ``treat:age`` (its coefficient is the
+    change in the treatment effect per unit of the covariate), else ``""``."""
+    if not term or ":" not in term:
+        return ""
+    return f" per unit of {term.split(':', 1)[1]}"
 
 
 def _interval_cells(values: pd.DataFrame, decimals: int) -> tuple[str, ...]:

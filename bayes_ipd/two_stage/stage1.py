@@ -24,7 +24,7 @@ import pandas as pd
 from bayes_ipd.data import IPD
 from bayes_ipd.errors import IPDDataError, SpecError
 from bayes_ipd.families import Family, get_family
-from bayes_ipd.families.regression import Unfittable, arm_name
+from bayes_ipd.families.regression import MAGNITUDE_LIMIT, Unfittable, arm_name
 from bayes_ipd.two_stage.aggregate import AggregateData
 
 __all__ = [
@@ -251,17 +251,38 @@ def _fit_one_trial(
         if sparse == "none":
             family.check_trial_events(responses, treat)
         design = _trial_design(ipd, rows, label, adjust, term)
+        x, unit = _unit_scaled(design.x)
         if sparse == "none":
-            estimate, se = family.fit_trial(responses, design.x, design.names, design.term_index)
+            estimate, se = family.fit_trial(responses, x, design.names, design.term_index)
         else:
             estimate, se = family.fit_sparse_trial(
-                responses, treat, design.x, design.names, design.term_index, sparse
+                responses, treat, x, design.names, design.term_index, sparse
             )
+        # the coefficient of x_j / u is u times that of x_j
+        estimate, se = estimate / unit[design.term_index], se / unit[design.term_index]
     except Unfittable as exc:
         reason = str(exc)
         warnings.warn(f"trial {label!r} excluded from pooling: {reason}", UserWarning, stacklevel=3)
         return _TrialFit(np.nan, np.nan, reason)
     return _TrialFit(estimate, se, None)
+
+
+def _unit_scaled(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``x`` with each column divided by the power of two nearest its largest magnitude,
+    and those divisors.
+
+    So a covariate's unit (age in years or in 1e-12 years) does not change which trials are
+    fitted nor their estimates: the solvers' tolerances are relative to the largest column
+    and would otherwise treat a column in small units as negligible. Dividing by a power
+    of two is exact, so designs in ordinary units give the same numbers as before.
+    Columns holding values too large to square (refused by the families, naming them)
+    are left as they are.
+    """
+    largest = np.max(np.abs(x), axis=0) if len(x) else np.ones(x.shape[1])
+    usable = (largest > 0) & (largest <= MAGNITUDE_LIMIT)
+    unit = np.ones(x.shape[1])
+    unit[usable] = np.exp2(np.round(np.log2(largest[usable])))
+    return x / unit, unit
 
 
 def check_arms(treat: np.ndarray) -> None:
