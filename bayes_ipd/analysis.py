@@ -223,7 +223,7 @@ def read_rows(data: DataSection) -> pd.DataFrame | None:
     and the ``[ite]`` section are both built from these rows."""
     if data.path is None:
         return None
-    from bayes_ipd.ite.section import read_rows as read_rows_csv
+    from bayes_ipd.data.reading import read_rows as read_rows_csv
 
     return read_rows_csv(data.path, data.study)
 

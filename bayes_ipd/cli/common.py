@@ -206,9 +206,9 @@ def _families_taking(option: str) -> str:
 def read_rows(args: argparse.Namespace) -> Any:
     """The rows of ``args.file`` as read (the study column as text), read once: a pipe or
     ``<(...)`` cannot be read again for ``--save-aggregate``."""
-    from bayes_ipd.data.reading import read_table
+    from bayes_ipd.data.reading import read_rows as read_rows_csv
 
-    return read_table(Path(args.file), sep=",", text_columns=(args.study,))
+    return read_rows_csv(args.file, args.study)
 
 
 def read_ipd(

@@ -61,6 +61,7 @@ __all__ = [
     "build_ipd",
     "duplicate_header_names",
     "raw_header",
+    "read_rows",
     "read_source_text",
     "read_table",
     "rereadable",
@@ -319,6 +320,13 @@ def read_table(path: Path, *, sep: str, text_columns: tuple[Hashable, ...]) -> p
         raise IPDDataError(f"{path} is empty (no header, no rows)") from exc
     except (pd.errors.ParserError, ValueError, OSError) as exc:
         raise IPDDataError(f"{path} could not be parsed as delimited text: {exc}") from exc
+
+
+def read_rows(path: str | PathLike[str], study: str) -> pd.DataFrame:
+    """A participant-rows CSV as read, before any check: the ``study`` column as text,
+    exactly as written (as :meth:`~bayes_ipd.data.IPD.read_csv` reads it). The one reader
+    the CLI, an analysis run and the ITE step share, so a run reads its file once."""
+    return read_table(Path(path), sep=",", text_columns=(study,))
 
 
 def raw_header(path: str | PathLike[str] | IO[str], *, sep: str) -> list[str]:

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
+from bayes_ipd.data.reading import read_rows
 from bayes_ipd.ite.data import ite_data, patient_matrix
 from bayes_ipd.ite.fit import ITEResult, fit_ite
 from bayes_ipd.ite.learners import get_learner
@@ -100,14 +101,6 @@ def read_patients(path: str | Path) -> pd.DataFrame:
     from bayes_ipd.data.reading import read_table
 
     return read_table(Path(path), sep=",", text_columns=())
-
-
-def read_rows(path: str | Path, study: str) -> pd.DataFrame:
-    """A participant-rows CSV as read for the ITE route (and for an
-    :class:`~bayes_ipd.data.IPD`): the ``study`` column as text, exactly as written."""
-    from bayes_ipd.data.reading import read_table
-
-    return read_table(Path(path), sep=",", text_columns=(study,))
 
 
 def ite_report(
@@ -222,7 +215,8 @@ def run_ite_section(
     progress : callable, optional
         Told what is being fitted.
     rows : DataFrame, optional
-        ``data.path`` already read (:func:`read_rows`); read here when not given.
+        ``data.path`` already read (:func:`~bayes_ipd.data.reading.read_rows`); read here
+        when not given.
     patients : DataFrame, optional
         The new patients already read (:func:`ite_patients`); read here when not given.
 
