@@ -11,6 +11,7 @@ import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from importlib import metadata
 from typing import Any
 
 import numpy as np
@@ -26,6 +27,7 @@ __all__ = [
     "SCALE_CODES",
     "SEED_OFFSETS",
     "EffectScale",
+    "distribution_version",
     "effect_scale",
     "interaction_covariate",
     "json_ready",
@@ -182,3 +184,12 @@ def readonly(values: Any, dtype: Any = np.float64) -> np.ndarray:
     out = np.array(values, dtype=dtype, copy=True)
     out.flags.writeable = False
     return out
+
+
+def distribution_version(name: str, missing: str = "unknown") -> str:
+    """The installed version of distribution ``name`` from its metadata (nothing is
+    imported), or ``missing`` when it is not installed (a source tree never installed)."""
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return missing

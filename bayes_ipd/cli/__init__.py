@@ -83,12 +83,9 @@ class _Parser(argparse.ArgumentParser):
 def package_version() -> str:
     """The installed version of ``bayes_ipd`` (``"unknown"`` when run from a source tree
     that was never installed)."""
-    from importlib import metadata
+    from bayes_ipd.conventions import distribution_version
 
-    try:
-        return metadata.version("bayes_ipd")
-    except metadata.PackageNotFoundError:
-        return "unknown"
+    return distribution_version("bayes_ipd")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -13,23 +13,17 @@ import hashlib
 import platform
 import sys
 from collections.abc import Iterable
-from importlib import metadata
 from typing import Any
 
 import numpy as np
+
+from bayes_ipd.conventions import distribution_version
 
 __all__ = ["FORMAT", "entry_key", "graph_fingerprint", "model_fingerprint", "versions"]
 
 FORMAT = 1
 """The disk-entry format; part of every key, so a new format never reads an old entry."""
 _VERSIONED = ("numpy", "pymc", "pytensor", "nutpie", "numba", "llvmlite", "bayes_ipd")
-
-
-def _version(name: str) -> str:
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return "absent"
 
 
 def versions() -> dict[str, str]:
@@ -39,7 +33,7 @@ def versions() -> dict[str, str]:
     import numba
 
     out = {"python": sys.version, "machine": platform.machine(), "format": str(FORMAT)}
-    out.update({name: _version(name) for name in _VERSIONED})
+    out.update({name: distribution_version(name, missing="absent") for name in _VERSIONED})
     out["cpu"] = llvm.get_host_cpu_name()
     out["cpu_features"] = llvm.get_host_cpu_features().flatten()
     out["numba_opt"] = str(numba.config.OPT)

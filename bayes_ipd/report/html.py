@@ -17,7 +17,6 @@ import base64
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +24,7 @@ import jinja2
 import pandas as pd
 from matplotlib.figure import Figure
 
+from bayes_ipd.conventions import distribution_version
 from bayes_ipd.hybrid import one_stage_trials, two_stage_trials
 from bayes_ipd.one_stage.aggregate_trials import trial_effects
 from bayes_ipd.plots.flow import flow_diagram
@@ -321,10 +321,7 @@ def render_report(result: AnalysisResult, *, title: str | None = None) -> str:
 def package_version() -> str:
     """The installed bayes_ipd's version (``bayes_ipd.__version__``), from its distribution
     metadata: the report sits below the package's root and does not import it."""
-    try:
-        return metadata.version("bayes_ipd")
-    except metadata.PackageNotFoundError:  # a source tree on the path, never installed
-        return "unknown"
+    return distribution_version("bayes_ipd")
 
 
 def write_report(result: AnalysisResult, path: str | Path, *, title: str | None = None) -> Path:

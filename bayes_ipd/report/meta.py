@@ -6,9 +6,9 @@ from __future__ import annotations
 import platform
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from importlib import metadata
 from typing import Any
 
+from bayes_ipd.conventions import distribution_version
 from bayes_ipd.report.cells import MISSING, column_cells
 
 __all__ = ["SOFTWARE", "diagnostic_rows", "run_date", "software_versions"]
@@ -43,17 +43,13 @@ def run_date(now: datetime | None = None) -> str:
     return (now or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def _version(name: str) -> str:
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return "not installed"
-
-
 def software_versions() -> tuple[tuple[str, str], ...]:
     """``(name, version)`` of Python and of :data:`SOFTWARE`, read from the installed
     distributions' metadata (nothing is imported)."""
-    return (("python", platform.python_version()), *((n, _version(n)) for n in SOFTWARE))
+    return (
+        ("python", platform.python_version()),
+        *((n, distribution_version(n, missing="not installed")) for n in SOFTWARE),
+    )
 
 
 def diagnostic_rows(diagnostics: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
