@@ -12,9 +12,11 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bayes_ipd.checks.rmst import follow_up_times, warn_extrapolation
 from bayes_ipd.compare import Comparison, compare
 from bayes_ipd.conventions import json_ready
 from bayes_ipd.data import IPD, Columns
+from bayes_ipd.data.missing import IMPUTE
 from bayes_ipd.datasets import load_bcg_ipd
 from bayes_ipd.errors import SpecError
 from bayes_ipd.hybrid import HybridComparison, hybrid_comparison
@@ -26,6 +28,7 @@ from bayes_ipd.one_stage.aggregate_trials import (
 from bayes_ipd.one_stage.fitting import fit
 from bayes_ipd.one_stage.result import OneStageResult
 from bayes_ipd.one_stage.summaries import TrialSummary, read_summaries
+from bayes_ipd.one_stage.survival_estimands import SURVIVAL_FIGURES, survival_figures
 from bayes_ipd.output_folder import check_free_space
 from bayes_ipd.output_folder import staged_folder as stage_folder
 from bayes_ipd.plots import save_figure
@@ -33,11 +36,13 @@ from bayes_ipd.plots.save import png_bytes
 from bayes_ipd.spec import AnalysisSpec, DataSection, ModelSpec, SamplerSettings
 from bayes_ipd.two_stage import AggregateData, TwoStageResult, fit_per_study, two_stage
 from bayes_ipd.two_stage.forest_rows import arm_count_columns
+from bayes_ipd.two_stage.imputation import DEFAULT_IMPUTATIONS
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from bayes_ipd.checks.ppc import PPCResult
+    from bayes_ipd.data.harmonise import HarmonisationLog
 
 
 @dataclass(frozen=True)
@@ -85,6 +90,8 @@ OUTPUT_FILES: dict[str, str] = {
     "posterior": "posterior.nc",
     "ppc": "ppc.png",
     "comparison_forest": "comparison_forest.png",
+    "harmonisation_log": "harmonisation_log.csv",
+    **{kind: f"{kind}.png" for kind in SURVIVAL_FIGURES},
 }
 """The files :meth:`AnalysisResult.write` may write into its folder, by kind (the CLI checks
 them against the inputs before any fitting)."""
@@ -114,9 +121,19 @@ class AnalysisResult:
     flow, integrity : PrismaFlow, IntegrityResult or None
         The PRISMA-IPD flow and the data-integrity check, when ``[report]`` names their
         files (:mod:`bayes_ipd.prisma`, :mod:`bayes_ipd.two_stage.integrity`).
+    responders : ResponderComparison or None
+        Trials that supplied IPD beside those that did not (:mod:`bayes_ipd.responders`),
+        when ``[report] trials`` or the flow's ``[[trial]]`` tables give their
+        characteristics.
     ite : ITEReport or None
         The individualised treatment effects of the spec's ``[ite]`` section
         (:mod:`bayes_ipd.ite.section`), fitted on the same participant rows.
+    harmonisation : HarmonisationLog or None
+        Every ``[harmonise]`` rule applied to the rows before anything else
+        (:func:`bayes_ipd.data.harmonise.harmonise`); None without the section.
+    ipd : IPD or None
+        The participant rows fitted (survival: the Kaplan-Meier and log-cumulative-hazard
+        checks of :attr:`survival_pngs` read them).
 
     The posterior predictive check (:attr:`ppc`) is computed on first use and kept, so the
     report and :meth:`write` draw the same replicates once; the figures both of them show
@@ -133,6 +150,9 @@ class AnalysisResult:
     flow: Any = None
     integrity: Any = None
     ite: Any = None
+    harmonisation: Any = None
+    ipd: Any = None
+    responders: Any = None
 
     def to_dict(self) -> dict[str, Any]:
         """``{"spec", "posterior", "diagnostics", "two_stage", ...}`` (the ``run --json``
@@ -150,6 +170,11 @@ class AnalysisResult:
             }
             | ({"hybrid": self.hybrid.to_dict()} if self.hybrid is not None else {})
             | ({"ite": self.ite.to_dict()} if self.ite is not None else {})
+            | (
+                {"harmonisation": self.harmonisation.to_dict()}
+                if self.harmonisation is not None
+                else {}
+            )
         )
 
     @cached_property
@@ -173,6 +198,16 @@ class AnalysisResult:
         and ``comparison_forest.png``; None without a comparison."""
         return None if self.comparison is None else png_bytes(self.comparison.plot())
 
+    @cached_property
+    def survival_pngs(self) -> dict[str, bytes]:
+        """A survival fit's figures as PNG bytes by kind
+        (:func:`~bayes_ipd.one_stage.survival_estimands.survival_figures`: curves per arm in
+        each trial and a new trial, the hazard ratio over time, the Kaplan-Meier and
+        log-cumulative-hazard checks), drawn once for the report and ``run --out``; empty
+        for other families."""
+        figures = survival_figures(self.one_stage, self.ipd)
+        return {kind: png_bytes(fig) for kind, fig in figures.items()}
+
     def write(self, out_dir: str | Path) -> dict[str, Path]:
         """Write summary.json, posterior.nc, comparison_forest.png and ppc.png into
         ``out_dir``, all together: into a temporary folder beside it, moved into place at
@@ -191,6 +226,7 @@ class AnalysisResult:
         target = output_paths(folder)
         summary = json.dumps(json_ready(self.to_dict()), indent=2, allow_nan=False) + "\n"
         shared = {"ppc": self.ppc_png, "comparison_forest": self.comparison_png}
+        shared |= self.survival_pngs
         pngs = {kind: png for kind, png in shared.items() if png is not None}
         idata = getattr(self.one_stage, "idata", None)
         size = len(summary) + sum(len(png) for png in pngs.values())
@@ -200,6 +236,8 @@ class AnalysisResult:
         check_free_space(folder, size)
         paths = {"summary": target["summary"]}
         paths["summary"].write_text(summary, encoding="utf-8")
+        if self.harmonisation is not None:
+            paths["harmonisation_log"] = self.harmonisation.to_csv(target["harmonisation_log"])
         paths["posterior"] = self.one_stage.to_netcdf(target["posterior"])
         for kind, png in pngs.items():  # absent: no rows to replicate / no comparison
             target[kind].write_bytes(png)
@@ -250,6 +288,13 @@ def _ipd_from_rows(data: DataSection, rows: pd.DataFrame, model: ModelSpec) -> I
     from bayes_ipd.data.reading import build_ipd
     from bayes_ipd.errors import IPDDataError
 
+    if data.visit is not None:
+        raise SpecError(
+            f"[data] visit = {data.visit!r}: the one-stage model of repeated measures is not "
+            "yet built for bayes-ipd run (in Python: bayes_ipd.fit_repeated); run the "
+            "two-stage route: bayes-ipd two-stage FILE ... --participant "
+            "ID --visit VISIT (docs/longitudinal.md)"
+        )
     try:
         return build_ipd(
             IPD,
@@ -370,24 +415,33 @@ def run_analysis(spec: AnalysisSpec, *, progress: bool | None = None) -> Analysi
     integrity check reads it for a published analysis with the model's covariates.
     """
     patients = _ite_patients(spec)  # a bad new-patients file fails before any fit
-    rows = read_rows(spec.data)
+    rows, log = harmonised_rows(spec)
     data = load_analysis_data(spec.data, spec.model, rows=rows)
     sampler = spec.sampler
     if progress is not None and progress != sampler.progress:
         sampler = replace(sampler, progress=progress)
     one = fit(data.for_fit(), spec.model, sampler)
+    if spec.model.rmst_horizons and data.ipd is not None:  # beyond follow-up: said once
+        studies = [s for s in one.built.design.studies if s in data.ipd.studies]
+        warn_extrapolation(spec.model.rmst_horizons, follow_up_times(data.ipd, studies))
     one_ipd = None
     if data.is_hybrid:
         one_ipd = fit(data.for_fit(with_aggregate=False), spec.model, sampler)
     two = two_ipd = comparison = hybrid = stage_one = None
     if data.ipd is not None:
-        stage_one = fit_per_study(data.ipd, covariates=spec.model.covariates)
         options = {"covariates": spec.model.covariates, "method": spec.two_stage.method}
-        options |= {"hksj": spec.two_stage.hksj, "stage_one": stage_one}
-        two = two_ipd = two_stage(data.ipd, **options)
+        options |= {"hksj": spec.two_stage.hksj}
+        if spec.data.missing == IMPUTE:  # stage one: Rubin's rules over M completed data sets
+            imputing = {"imputations": DEFAULT_IMPUTATIONS, "seed": spec.sampler.seed}
+            two = two_ipd = two_stage(data.ipd, **options, **imputing)
+            stage_one = two.per_study
+        else:
+            stage_one = fit_per_study(data.ipd, covariates=spec.model.covariates)
+            two = two_ipd = two_stage(data.ipd, **options, stage_one=stage_one)
+        options["stage_one"] = stage_one
         if data.aggregate is not None:
             ad = _two_stage_aggregate(data.aggregate, spec.data.family)
-            two = two_stage(data.ipd, aggregate=ad, **options)
+            two = replace(two_stage(data.ipd, aggregate=ad, **options), missing=two_ipd.missing)
         if not data.summaries:
             comparison = compare(one_ipd or one, two_ipd)
     if data.is_hybrid:
@@ -403,8 +457,23 @@ def run_analysis(spec: AnalysisSpec, *, progress: bool | None = None) -> Analysi
         two_stage_ipd=two_ipd if data.is_hybrid else None,
         hybrid=hybrid,
         ite=_ite_section(spec, rows, patients),
-        **review_checks(spec, data.ipd, two, stage_one=stage_one),
+        harmonisation=log,
+        ipd=data.ipd,
+        **review_checks(spec, data.ipd, two, stage_one=stage_one, two_ipd=two_ipd),
     )
+
+
+def harmonised_rows(spec: AnalysisSpec) -> tuple[pd.DataFrame | None, HarmonisationLog | None]:
+    """The participant rows of ``data.path`` with the spec's ``[harmonise]`` rules applied
+    (before anything else reads them), and the log of the rules; ``(rows, None)`` without
+    the section."""
+    rows = read_rows(spec.data)
+    if spec.harmonise is None or rows is None:
+        return rows, None
+    from bayes_ipd.data.harmonise import harmonise
+
+    out = harmonise(rows, spec.harmonise, study=spec.data.study, treatment=spec.data.treatment)
+    return out.frame, out.log
 
 
 def _ite_patients(spec: AnalysisSpec) -> pd.DataFrame | None:
@@ -431,17 +500,24 @@ def review_checks(
     two: TwoStageResult | None,
     *,
     stage_one: AggregateData | None = None,
+    two_ipd: TwoStageResult | None = None,
 ) -> dict:
-    """The ``[report]`` section's flow and integrity check (``{}`` for those not named).
+    """The ``[report]`` section's flow, integrity check and comparison of the trials that
+    supplied IPD with those that did not (``{}`` for those not named).
 
     ``stage_one``, the two-stage route's per-trial fits of ``ipd`` (adjusted for the model's
-    covariates), is reused by the integrity check rather than fitted again.
+    covariates), is reused by the integrity check rather than fitted again; ``two_ipd``, the
+    two-stage result of the IPD trials alone, gives the pooled line of the responders'
+    funnel figure.
     """
     out: dict[str, Any] = {}
     if spec.report.flow is not None:
         from bayes_ipd.prisma import read_flow
 
         out["flow"] = read_flow(spec.report.flow, ipd=ipd, two_stage=two)
+    responders = _responders(spec, ipd, out.get("flow"), two_ipd)
+    if responders is not None:
+        out["responders"] = responders
     if spec.report.published is not None:
         if ipd is None:
             raise SpecError("report.published: the integrity check needs participant rows")
@@ -453,6 +529,22 @@ def review_checks(
             kw["stage_one"] = {tuple(spec.model.covariates): stage_one}
         out["integrity"] = check_integrity(ipd, spec.report.published, **kw)
     return out
+
+
+def _responders(
+    spec: AnalysisSpec, ipd: IPD | None, flow: Any, two_ipd: TwoStageResult | None
+) -> Any:
+    """Trials that supplied IPD vs those that did not, from ``[report] trials`` or the flow
+    TOML's ``[[trial]]`` tables (None when neither is given)."""
+    from bayes_ipd.responders import compare_responders, flow_has_trials
+
+    source = spec.report.trials
+    if source is None and spec.report.flow is not None and flow_has_trials(spec.report.flow):
+        source = spec.report.flow
+    if source is None:
+        return None
+    pooled = None if two_ipd is None else float(two_ipd.pooled.estimate)
+    return compare_responders(source, ipd=ipd, flow=flow, pooled=pooled)
 
 
 # --- the demo ----------------------------------------------------------------------------

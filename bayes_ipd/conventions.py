@@ -72,6 +72,8 @@ SCALES: dict[str, EffectScale] = {
     "logHR": EffectScale("logHR", "log hazard ratio", "HR", "hazard ratio"),
     "logIRR": EffectScale("logIRR", "log rate ratio", "RR", "rate ratio"),
     "logCOR": EffectScale("logCOR", "log cumulative odds ratio", "OR", "cumulative odds ratio"),
+    # survival two-stage --effect rmst (bayes_ipd.two_stage.rmst): the code is its own name
+    "RMST difference": EffectScale("RMST difference", "RMST difference"),
 }
 """Every effect scale the package writes, by code."""
 

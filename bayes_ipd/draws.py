@@ -23,12 +23,14 @@ import xarray as xr
 from bayes_ipd.convergence import convergence
 from bayes_ipd.families.base import draw_count, flat_draws
 from bayes_ipd.families.survival import hazard_walk
+from bayes_ipd.families.survival_time import interval_log_hazard_ratio
 
 __all__ = [
     "Fit",
     "chain_draw",
     "coefficient_draws",
     "log_hazard_draws",
+    "log_hazard_ratio_draws",
     "model_coefficients",
     "posterior_node",
     "quantile_labels",
@@ -180,6 +182,28 @@ def log_hazard_draws(result: Fit, draws: xr.Dataset | None = None) -> np.ndarray
     params = result.idata.posterior if draws is None else draws
     alpha = flat_draws(params["alpha"], "study")
     return alpha[:, :, None] + hazard_walk(params, design)
+
+
+def log_hazard_ratio_draws(result: Fit, draws: xr.Dataset | None = None) -> np.ndarray:
+    """Survival: the log hazard ratio of every trial in every baseline interval, per draw.
+
+    A per-period effect or a treatment-by-log-time interaction gives ``log_hr_interval``;
+    under proportional hazards ``theta`` is repeated over the intervals
+    (:func:`bayes_ipd.families.survival_time.interval_log_hazard_ratio`). The intervals are
+    those of :func:`log_hazard_draws` (``result.built.design.cutpoints``).
+
+    Returns
+    -------
+    numpy.ndarray
+        (S, K, J), draws chain-major.
+    """
+    design = result.built.design
+    if not design.plugin.has_baseline_hazard:
+        raise ValueError(
+            f"log_hazard_ratio_draws needs a survival fit; this one is {design.family}"
+        )
+    params = result.idata.posterior if draws is None else draws
+    return interval_log_hazard_ratio(params, design)
 
 
 def thin(n_samples: int, draws: int | None) -> np.ndarray:

@@ -25,6 +25,11 @@ TOML::
     [not_obtained]            # optional: reason = trials (aggregate_only + neither in all)
     "investigators did not respond" = 1
 
+    [[trial]]                 # optional: one table per eligible trial, with IPD or not
+    study = "Aronson 1948"    # (its characteristics: bayes_ipd.responders)
+    ipd = true
+    year = 1948
+
 CSV: columns ``section, item, count`` with the same sections and keys (one row per count
 or reason).
 """
@@ -304,7 +309,8 @@ def flow_from_counts(
 ) -> PrismaFlow:
     """:class:`PrismaFlow` from a mapping of sections (``trials``, ``records``,
     ``not_sought``, ``not_obtained``) as :func:`read_flow` reads them."""
-    unknown = [s for s in counts if s not in ("trials", "records", *_REASON_SECTIONS)]
+    # [[trial]] tables: each eligible trial's characteristics (bayes_ipd.responders)
+    unknown = [s for s in counts if s not in ("trials", "trial", "records", *_REASON_SECTIONS)]
     if unknown:
         raise SpecError(f"{source}: unknown section(s) {', '.join(map(repr, unknown))}")
     trials = dict(counts.get("trials", {}))

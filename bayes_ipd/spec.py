@@ -30,8 +30,13 @@ analysis read from a TOML file:
     random_interactions = false
     parameterisation = "auto"    # | "centred" | "noncentred"
     intervals = 6                # survival: number of intervals, or a list of cut points
+    # treatment_by_interval = [12, 36]  # survival: a random effect per period (or:
+    # treatment_time = "log")           #   a treatment-by-log-time interaction)
+    # baseline = "spline"               # survival: spline baseline in log time,
+    # knots = 4                         #   3-5 knots or knot times
     splines = {age = 4}          # restricted cubic splines: covariate = knots (3-5)
     moderators = ["ablat"]       # trial-level covariates of a one-stage meta-regression
+    rmst_horizons = [24, 36]     # survival: RMST differences up to these times (one-stage)
 
     [priors]     # optional, per slot; defaults in bayes_ipd.priors
     tau = "half_normal(5)"
@@ -53,6 +58,11 @@ analysis read from a TOML file:
     new = "new_patients.csv"     # covariate profiles of the patients to predict for
     stage1 = "ols"               # | ridge | lasso | forest | boosting | bayes
     stage2 = "mvma"              # | weighted | mvbayes | mixing (default: by stage1)
+
+    [[harmonise.convert]]  # optional: rules applied to the rows before anything else, logged
+    trial = "T2"                 # (bayes_ipd.data.harmonise_rules: rename, recode, convert,
+    column = "weight"            #  crosswalk, standardise; docs/data_preparation.md)
+    units = "lb -> kg"
 
     [sensitivity]  # optional: the prior grid of `bayes-ipd run --sensitivity` (<= 100 pairs)
     tau = ["half_normal(0.5)", "half_cauchy(0.5)", "turner()"]
@@ -77,8 +87,10 @@ from typing import Any
 import tomli_w
 
 from bayes_ipd.conventions import METHODS
+from bayes_ipd.data.harmonise_rules import HarmoniseRules
 from bayes_ipd.errors import PriorError, SpecError
-from bayes_ipd.families import FAMILY_NAMES
+from bayes_ipd.families import FAMILY_NAMES, get_family
+from bayes_ipd.families.survival_time import check_time_settings, time_settings
 from bayes_ipd.models import spec_file_problem
 from bayes_ipd.priors import SLOTS, Prior
 from bayes_ipd.spec_sections import (
@@ -95,6 +107,7 @@ from bayes_ipd.spec_values import (
     names_value,
     positive_int,
     prior_mapping,
+    rmst_horizons,
 )
 from bayes_ipd.spline_basis import check_splines
 
@@ -118,7 +131,17 @@ RESIDUAL_SDS = ("per_study", "common")
 PARAMETERISATIONS = ("auto", "centred", "noncentred")
 BACKENDS = ("auto", "nutpie", "pymc")
 POOLING_METHODS = METHODS
-SECTIONS = ("data", "model", "priors", "sampler", "two_stage", "report", "sensitivity", "ite")
+SECTIONS = (
+    "data",
+    "model",
+    "priors",
+    "sampler",
+    "two_stage",
+    "report",
+    "sensitivity",
+    "ite",
+    "harmonise",
+)
 
 
 @dataclass(frozen=True, repr=False)
@@ -161,6 +184,23 @@ class ModelSpec:
         ``mu`` is the effect at the mean moderator). A column constant within each trial
         (IPD) or of the aggregate file (AD trials); an across-trial (ecological)
         association, not a treatment-covariate interaction.
+    rmst_horizons : tuple of float
+        Survival only: horizons (times > 0) of the restricted mean survival time; the
+        one-stage result then reports the posterior RMST difference (experimental minus
+        control) up to each, per trial and averaged over trials
+        (:mod:`bayes_ipd.checks.rmst`).
+    treatment_by_interval : tuple of float
+        Survival only: interior cut points of periods with a random treatment effect each
+        (``(12, 36)``: ``[0, 12), [12, 36), [36, inf)``); ``mu``, ``tau``, ``theta`` are
+        then the first period's. Added to the baseline cut points.
+    treatment_time : {"constant", "log"}
+        Survival only: ``"log"`` adds a treatment-by-log-time interaction.
+    baseline : {"piecewise", "spline"}
+        Survival only: the baseline log hazard as a random walk over intervals, or a
+        restricted cubic spline in log time held constant on a fine grid
+        (:mod:`bayes_ipd.families.survival_time`).
+    knots : int or tuple of float
+        Spline baseline: 3, 4 or 5 knots at event-time quantiles, or the knot times.
 
     Raises
     ------
@@ -186,6 +226,11 @@ class ModelSpec:
     intervals: int | tuple[float, ...] = 6
     splines: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}), hash=False)
     moderators: tuple[str, ...] = ()
+    rmst_horizons: tuple[float, ...] = ()
+    treatment_by_interval: tuple[float, ...] = ()
+    treatment_time: str = "constant"
+    baseline: str = "piecewise"
+    knots: int | tuple[float, ...] = 4
 
     def __post_init__(self) -> None:
         set_ = self._set
@@ -222,6 +267,17 @@ class ModelSpec:
                     "a trial-level covariate (constant within each trial), not a "
                     "within-trial one"
                 )
+        set_("rmst_horizons", rmst_horizons(self.rmst_horizons, get_family(self.family)))
+        times = check_time_settings(
+            get_family(self.family),
+            self.treatment_by_interval,
+            self.treatment_time,
+            self.baseline,
+            self.knots,
+            covariates_ok=not (self.interactions or self.moderators),
+        )
+        for name, value in dataclasses.asdict(times).items():
+            set_(name, value)
 
     def _set(self, name: str, value: Any) -> None:
         object.__setattr__(self, name, value)
@@ -252,7 +308,9 @@ class ModelSpec:
             else list(self.intervals),
         }
         out |= {"splines": dict(self.splines)} if self.splines else {}
-        return out | ({"moderators": list(self.moderators)} if self.moderators else {})
+        out |= {"moderators": list(self.moderators)} if self.moderators else {}
+        out |= time_settings(self).to_dict()  # only the keys that differ from the defaults
+        return out | ({"rmst_horizons": list(self.rmst_horizons)} if self.rmst_horizons else {})
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ModelSpec:
@@ -368,7 +426,9 @@ class AnalysisSpec:
 
     ``model.family`` must equal ``data.family`` (in TOML, the family is given once, in
     ``[data]``). ``source`` is the TOML file it was read from, if any. ``sensitivity`` is
-    the ``[sensitivity]`` prior grid (None without the section).
+    the ``[sensitivity]`` prior grid (None without the section). ``harmonise`` holds the
+    ``[harmonise]`` rules, applied to the participant rows before anything else (None
+    without the section; :func:`bayes_ipd.data.harmonise.harmonise`).
     """
 
     data: DataSection
@@ -379,8 +439,11 @@ class AnalysisSpec:
     source: Path | None = None
     ite: ITESettings | None = None
     sensitivity: SensitivityGrid | None = None
+    harmonise: HarmoniseRules | None = None
 
     def __post_init__(self) -> None:
+        if self.harmonise is not None and self.data.path is None:
+            raise SpecError("[harmonise] needs participant rows (data.path) to apply its rules to")
         if self.model.family != self.data.family:
             raise SpecError(
                 f"model.family = {self.model.family!r} differs from data.family = "
@@ -405,6 +468,7 @@ class AnalysisSpec:
             **({"report": self.report.to_dict()} if self.report != ReportSettings() else {}),
             **({"ite": self.ite.to_dict()} if self.ite is not None else {}),
             **({"sensitivity": self.sensitivity.to_dict()} if self.sensitivity is not None else {}),
+            **({"harmonise": self.harmonise.to_dict()} if self.harmonise is not None else {}),
         }
 
 
@@ -443,7 +507,13 @@ def _spec_from_document(
         source=source,
         ite=ITESettings.from_dict(_table(doc, "ite"), base_dir) if "ite" in doc else None,
         sensitivity=grid,
+        harmonise=_harmonise(doc),
     )
+
+
+def _harmonise(doc: Mapping[str, Any]) -> HarmoniseRules | None:
+    """The ``[harmonise]`` rules (None without the section)."""
+    return HarmoniseRules.from_dict(doc["harmonise"]) if "harmonise" in doc else None
 
 
 _NOT_IN_MODEL = ("family", "priors")
@@ -524,6 +594,7 @@ def write_analysis_spec(spec: AnalysisSpec, path: str | os.PathLike) -> None:
         ("data", "aggregate"),
         ("report", "flow"),
         ("report", "published"),
+        ("report", "trials"),
         ("ite", "new"),
     ):
         if key in doc.get(table, {}):

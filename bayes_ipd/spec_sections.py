@@ -102,6 +102,11 @@ class DataSection:
     participant : str or None
         Participant identifier column (``--participant`` on the command line): refused when
         it repeats within a trial (repeated rows counted as participants); None: not checked.
+    visit, visit_order : str or None, tuple of str or None
+        Long data (repeated measures, ``docs/longitudinal.md``): the visit column (needs
+        ``participant``) and the order of named visits (``--visit``, ``--visit-order``).
+        Checked here; the one-stage model of repeated measures is not yet built, so a run
+        with ``visit`` is refused (the two-stage route takes them on the command line).
     """
 
     path: Path | None
@@ -124,6 +129,8 @@ class DataSection:
     aggregate_n_treated: str = "n_treated"
     levels: tuple[str, ...] | None = None
     participant: str | None = None
+    visit: str | None = None
+    visit_order: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         set_ = self._set
@@ -148,8 +155,9 @@ class DataSection:
         treatment = name_value if has_rows else optional_name  # aggregate data has no arm column
         set_("treatment", treatment("data.treatment", self.treatment))
         set_("family", choice("data.family", self.family, FAMILY_NAMES))
-        for key in ("outcome", "time", "event", "participant"):
+        for key in ("outcome", "time", "event", "participant", "visit"):
             set_(key, optional_name(f"data.{key}", getattr(self, key)))
+        self._check_visit_keys()
         self._check_outcome_columns()
         if self.experimental is not None and not isinstance(self.experimental, str):
             raise SpecError(
@@ -162,6 +170,23 @@ class DataSection:
 
     def _set(self, name: str, value: Any) -> None:
         object.__setattr__(self, name, value)
+
+    def _check_visit_keys(self) -> None:
+        from bayes_ipd.data.visits import parse_visit_order
+        from bayes_ipd.errors import IPDDataError
+
+        if self.visit is not None and self.participant is None:
+            raise SpecError("data.visit needs data.participant (whose visits the rows are)")
+        if self.visit_order is None:
+            return
+        if self.visit is None:
+            raise SpecError("data.visit_order is for long data: give data.visit too")
+        if not isinstance(self.visit_order, list | tuple):
+            raise SpecError(f"data.visit_order = {self.visit_order!r} must be a list of names")
+        try:
+            self._set("visit_order", parse_visit_order(self.visit_order))
+        except IPDDataError as exc:
+            raise SpecError(f"data.{exc}") from exc
 
     def _check_outcome_columns(self) -> None:
         needed = get_family(self.family).required_response_names
@@ -203,6 +228,9 @@ class DataSection:
             d["aggregate_se"] = self.aggregate_se
         if self.levels is not None:
             d["levels"] = list(self.levels)
+        d["visit"] = self.visit
+        if self.visit_order is not None:
+            d["visit_order"] = list(self.visit_order)
         return {k: v for k, v in d.items() if v is not None}
 
     @classmethod
@@ -257,11 +285,15 @@ def _check_aggregate_keys(d: Mapping[str, Any]) -> None:
 @dataclass(frozen=True)
 class ReportSettings:
     """``[report]``: PRISMA-IPD flow counts and published primary results for ``run --report``
-    (integrity differences beyond ``integrity_threshold`` SEs are flagged)."""
+    (integrity differences beyond ``integrity_threshold`` SEs are flagged); ``trials``, a
+    CSV of every eligible trial's characteristics, with IPD or not, for the comparison of
+    trials that supplied IPD with those that did not (:mod:`bayes_ipd.responders`; the
+    flow TOML's ``[[trial]]`` tables serve when it is not given)."""
 
     flow: Path | None = None
     published: Path | None = None
     integrity_threshold: float | None = None
+    trials: Path | None = None
 
     def __post_init__(self) -> None:
         x = self.integrity_threshold
@@ -278,9 +310,11 @@ class ReportSettings:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], base_dir: Path | None = None) -> ReportSettings:
         """Build from a ``[report]`` table; relative paths are taken from ``base_dir``."""
-        check_keys("report", d, ("flow", "published", "integrity_threshold"))
+        check_keys("report", d, ("flow", "published", "integrity_threshold", "trials"))
         paths = {
-            k: spec_path(f"report.{k}", d[k], base_dir) for k in ("flow", "published") if k in d
+            k: spec_path(f"report.{k}", d[k], base_dir)
+            for k in ("flow", "published", "trials")
+            if k in d
         }
         return cls(**{**d, **paths})
 

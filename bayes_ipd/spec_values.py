@@ -31,6 +31,7 @@ __all__ = [
     "optional_name",
     "positive_int",
     "prior_mapping",
+    "rmst_horizons",
     "spec_path",
 ]
 
@@ -103,6 +104,30 @@ def intervals(value: Any) -> int | tuple[float, ...]:
         if not a < b:
             raise SpecError(f"model.intervals: cut points must increase, but {b!r} follows {a!r}")
     return tuple(cuts)
+
+
+def rmst_horizons(value: Any, family: Any) -> tuple[float, ...]:
+    """Horizons of the restricted mean survival time: distinct finite times > 0, for a
+    family with a baseline hazard (``model.rmst_horizons``)."""
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        value = (value,)
+    if not isinstance(value, list | tuple):
+        raise SpecError(f"model.rmst_horizons = {value!r} must be a list of times > 0")
+    out = []
+    for v in value:
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v):
+            raise SpecError(f"model.rmst_horizons: horizon {v!r} is not a finite number")
+        if v <= 0:
+            raise SpecError(f"model.rmst_horizons: horizon {v!r} must be > 0")
+        out.append(float(v))
+    repeated = sorted({v for v in out if out.count(v) > 1})
+    if repeated:
+        raise SpecError(f"model.rmst_horizons lists {repeated[0]!r} more than once")
+    if out and not family.has_baseline_hazard:
+        raise SpecError(
+            f"model.rmst_horizons is for a survival outcome, not family {family.name!r}"
+        )
+    return tuple(out)
 
 
 def level_list(name: str, value: Any, family: Any) -> tuple[str, ...]:

@@ -31,6 +31,7 @@ EXPECTED = (
     "04_survival.ipynb",
     "05_individualised_effects.ipynb",
     "06_evidence_workflow.ipynb",
+    "09_data_preparation.ipynb",
 )
 
 

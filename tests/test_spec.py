@@ -326,7 +326,7 @@ def test_data_section_converts_paths():
         ({"study": ""}, "data.study"),
         ({"treatment": None}, "data.treatment"),
         ({"experimental": 1}, "data.experimental = 1"),
-        ({"missing": "impute"}, "data.missing = 'impute'"),
+        ({"missing": "skip"}, "data.missing = 'skip'"),  # 'impute' is a policy (issue 28)
         ({"path": 3}, "data.path = 3"),
         ({"summaries": 3}, "data.summaries = 3"),
     ],

@@ -16,6 +16,7 @@ import pandas as pd
 from bayes_ipd.checks.baseline_hazard import interval_labels, require_survival
 from bayes_ipd.conventions import ARMS
 from bayes_ipd.draws import coefficient_draws, log_hazard_draws, quantile_labels
+from bayes_ipd.families.survival_time import treated_offset
 
 if TYPE_CHECKING:
     from bayes_ipd.draws import Fit
@@ -25,7 +26,7 @@ __all__ = ["expected_interval_events", "interval_event_ppc"]
 
 
 def expected_interval_events(
-    design: Design, coef: np.ndarray, log_hazard: np.ndarray
+    design: Design, coef: np.ndarray, log_hazard: np.ndarray, offset: np.ndarray | None = None
 ) -> np.ndarray:
     """(S, K·J·2) expected events per trial, interval and arm, for each draw.
 
@@ -35,9 +36,11 @@ def expected_interval_events(
     (its intercept column, ``alpha_k``, is ignored) and ``log_hazard`` (S, K, J) from
     :func:`~bayes_ipd.draws.log_hazard_draws` (which already holds ``alpha_k``).
     The survival family computes it
-    (:meth:`~bayes_ipd.families.survival.SurvivalFamily.expected_interval_events`).
+    (:meth:`~bayes_ipd.families.survival.SurvivalFamily.expected_interval_events`);
+    ``offset`` (S, K, J): a time-varying effect's addition to treated cells
+    (:func:`~bayes_ipd.families.survival_time.treated_offset`).
     """
-    return design.plugin.expected_interval_events(design, coef, log_hazard)
+    return design.plugin.expected_interval_events(design, coef, log_hazard, offset)
 
 
 def interval_event_ppc(
@@ -88,7 +91,10 @@ def interval_event_ppc(
         if draws is None or draws >= n
         else np.unique(np.linspace(0, n - 1, max(int(draws), 1)).round().astype(np.int64))
     )
-    expected = expected_interval_events(design, coef[index], log_hazard_draws(result)[index])
+    offset = treated_offset(result.idata.posterior, design)
+    offset = None if offset is None else offset[index]
+    log_h = log_hazard_draws(result)[index]
+    expected = expected_interval_events(design, coef[index], log_h, offset)
     rep = rng.poisson(np.minimum(expected, 1e15)).astype(np.float64)
     observed, exposure = design.plugin.interval_totals(design)
     q_lo, q_hi = np.quantile(rep, [(1 - level) / 2, (1 + level) / 2], axis=0)

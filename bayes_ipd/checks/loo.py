@@ -169,7 +169,7 @@ def leave_one_trial_out(result: Fit, marginal: bool | None = None) -> LooResult:
     leave-one-trial-out check. For an exact answer for a flagged trial, refit without it.
     """
     if marginal is None:
-        marginal = result.built.design.plugin.supports_marginal_loo
+        marginal = marginal_by_default(result)
     if marginal:
         terms = marginal_loglik(result)
     else:
@@ -341,6 +341,15 @@ def conditional_loglik(result: Fit) -> xr.DataArray:
     return _trial_terms(result, columns, ad_labels, ad_values, "conditional")
 
 
+def marginal_by_default(result: Fit) -> bool:
+    """Whether the fit's default leave-one-trial-out terms are the marginal ones: the family
+    integrates its trials' own parameters out (:attr:`Family.supports_marginal_loo`) and
+    that integral covers this fit (:meth:`Family.marginal_loo_fits`; not a survival fit
+    with a time-varying effect or a spline baseline)."""
+    plugin = result.built.design.plugin
+    return plugin.supports_marginal_loo and plugin.marginal_loo_fits(result.idata.posterior)
+
+
 def loo_idata(result: Fit) -> az.InferenceData:
     """The fit's InferenceData with the default leave-one-trial-out terms as its
     ``log_likelihood`` group (variable ``trial``).
@@ -350,7 +359,7 @@ def loo_idata(result: Fit) -> az.InferenceData:
     the returned (or saved) data gives :func:`leave_one_trial_out`'s default answer.
     """
     idata = result.idata
-    if not result.built.design.plugin.supports_marginal_loo:
+    if not marginal_by_default(result):
         return idata
     groups = {g: idata[g] for g in idata.groups() if g != "log_likelihood"}
     if "log_likelihood" in idata.groups():

@@ -19,8 +19,15 @@ time-to-event analysis is judged by, one module per job, all importable from her
 * :func:`interval_event_ppc` — observed against replicated events per trial, interval and
   arm (works from exposure cells, so also for trials given as summaries;
   :mod:`~bayes_ipd.checks.interval_events`);
-* :func:`km_ppc` — Kaplan-Meier curves drawn over the predictive bands, and
-  :func:`interval_event_ppc_plot` (:mod:`~bayes_ipd.checks.survival_plots`);
+* :func:`km_ppc` — Kaplan-Meier curves drawn over the predictive bands,
+  :func:`log_cumulative_hazard_ppc` — the same on the ``log(-log S)`` against ``log t``
+  scale, and :func:`interval_event_ppc_plot` (:mod:`~bayes_ipd.checks.survival_plots`);
+* :func:`rmst_difference` — the posterior RMST difference per trial and on average
+  (:mod:`~bayes_ipd.checks.rmst`); :func:`survival_curves`, :func:`hazard_ratio_curve`,
+  :func:`median_survival` — each arm's curve in each trial and a new trial, the pooled
+  hazard ratio over time, median survival (:mod:`~bayes_ipd.checks.survival_estimands`,
+  on the arrays of :mod:`~bayes_ipd.checks.arm_hazards` and
+  :mod:`~bayes_ipd.checks.piecewise_survival`);
 * :func:`hazard_ratio_summary` — pooled, new-trial, per-trial hazard ratios and
   interaction ratios on the hazard-ratio scale in one table
   (:mod:`~bayes_ipd.checks.hazard_ratio`);
@@ -40,8 +47,18 @@ from bayes_ipd.checks.event_free import event_free_trials, warn_event_free_trial
 from bayes_ipd.checks.hazard_ratio import hazard_ratio_summary
 from bayes_ipd.checks.interval_events import expected_interval_events, interval_event_ppc
 from bayes_ipd.checks.kaplan_meier import kaplan_meier, observed_km
+from bayes_ipd.checks.rmst import rmst_difference
 from bayes_ipd.checks.survival_curves import GRID_POINTS, predictive_survival
-from bayes_ipd.checks.survival_plots import interval_event_ppc_plot, km_ppc
+from bayes_ipd.checks.survival_estimands import (
+    hazard_ratio_curve,
+    median_survival,
+    survival_curves,
+)
+from bayes_ipd.checks.survival_plots import (
+    interval_event_ppc_plot,
+    km_ppc,
+    log_cumulative_hazard_ppc,
+)
 from bayes_ipd.conventions import SEED_OFFSETS
 
 __all__ = [
@@ -50,6 +67,7 @@ __all__ = [
     "cumulative_baseline_hazard",
     "event_free_trials",
     "expected_interval_events",
+    "hazard_ratio_curve",
     "hazard_ratio_summary",
     "interval_edges",
     "interval_event_ppc",
@@ -57,8 +75,12 @@ __all__ = [
     "interval_labels",
     "kaplan_meier",
     "km_ppc",
+    "log_cumulative_hazard_ppc",
+    "median_survival",
     "observed_km",
     "participant_design_rows",
     "predictive_survival",
+    "rmst_difference",
+    "survival_curves",
     "warn_event_free_trials",
 ]

@@ -32,6 +32,7 @@ from bayes_ipd.covariates import check_spec_columns
 from bayes_ipd.draws import coefficient_draws, log_hazard_draws
 from bayes_ipd.errors import IPDDataError
 from bayes_ipd.families.survival import EXP_MAX
+from bayes_ipd.families.survival_time import treated_offset
 
 if TYPE_CHECKING:
     from bayes_ipd.data import IPD
@@ -140,6 +141,7 @@ def predictive_survival(
     index = _draw_index(coef_all.shape[0], draws, rng)
     coef = coef_all[index]
     log_h = log_hazard_draws(result)[index]
+    offset = treated_offset(result.idata.posterior, design)  # a time-varying effect
     q = ((1 - level) / 2, 0.5, (1 + level) / 2)
     out: dict[str, dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]] = {}
     for label in labels:
@@ -147,11 +149,15 @@ def predictive_survival(
         z = participant_design_rows(result, ipd, label)
         t_grid = grid if grid is not None else _default_times(ipd, trial_rows(ipd, label))
         cum_h = cumulative_baseline_hazard(log_h[:, k, :], design.cutpoints, t_grid)
+        treated_h = cum_h
+        if offset is not None:
+            treated_log_h = log_h[:, k, :] + offset[index, k, :]
+            treated_h = cumulative_baseline_hazard(treated_log_h, design.cutpoints, t_grid)
         # The intercept column (alpha_k) is already the first interval's log hazard.
         eta = coef[:, k, 1:] @ z[:, 1:].T  # (S, n)
         out[label] = {}
         for a, arm in enumerate(ARMS):
-            surv = _mean_survival(cum_h, eta[:, z[:, 1] == a])
+            surv = _mean_survival(treated_h if a else cum_h, eta[:, z[:, 1] == a])
             low, median, high = np.quantile(surv, q, axis=0)
             out[label][arm] = tuple(readonly(v) for v in (t_grid, median, low, high))
     return out

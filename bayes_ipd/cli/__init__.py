@@ -6,6 +6,10 @@ Subcommands::
     bayes-ipd two-stage FILE --study COL --treatment COL --family F (--outcome COL |
               --time COL --event COL) [--covariates a,b] [--pool-var TERM] ...
     bayes-ipd demo [--out DIR] [--json]
+    bayes-ipd network FILE --study COL --treatment COL --reference LEVEL [--family F]
+              (--outcome COL | --time COL --event COL) [--method REML|ML|FE] ...
+    bayes-ipd harmonise (SPEC | FILE --rules TOML --study COL) [--out CSV] [--log CSV] [--json]
+    bayes-ipd check-data FILE --study COL [--columns a,b] [--json]
 
 Contracts: with ``--json`` the only thing on standard output is one JSON object (warnings
 and library output go to standard error). On bad input the process exits with status 2 and
@@ -31,11 +35,14 @@ from typing import Any, NoReturn
 
 from bayes_ipd.cli import cache as cache_cli
 from bayes_ipd.cli import calibrate as calibrate_cli
+from bayes_ipd.cli import check_data as check_data_cli
 from bayes_ipd.cli import check_integrity as check_integrity_cli
 from bayes_ipd.cli import datasets as datasets_cli
 from bayes_ipd.cli import demo, pool, run, summarise, two_stage
+from bayes_ipd.cli import harmonise as harmonise_cli
 from bayes_ipd.cli import ite as ite_cli
 from bayes_ipd.cli import metareg as metareg_cli
+from bayes_ipd.cli import network as network_cli
 from bayes_ipd.cli.common import Command, UsageError
 from bayes_ipd.conventions import json_ready
 from bayes_ipd.errors import BayesIPDError
@@ -59,11 +66,14 @@ QUIET_WARNINGS = (
 COMMANDS: list[Command] = [
     pool.COMMAND,
     two_stage.COMMAND,
+    network_cli.COMMAND,
     run.COMMAND,
     summarise.COMMAND,
     demo.COMMAND,
     metareg_cli.COMMAND,
     check_integrity_cli.COMMAND,
+    harmonise_cli.COMMAND,
+    check_data_cli.COMMAND,
     ite_cli.COMMAND,
     cache_cli.COMMAND,
     datasets_cli.COMMAND,

@@ -183,15 +183,18 @@ def configure_data_columns(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--missing",
-        choices=("error", "drop"),
+        choices=("error", "drop", "impute"),
         default="error",
-        help="rows with missing values: refuse (default) or drop them, counted per trial",
+        help="rows with missing values: refuse (default) or drop them, counted per trial; "
+        "impute: keep missing covariate values for multiple imputation (two-stage; a missing "
+        "trial, treatment or outcome is still refused)",
     )
     parser.add_argument(
         "--participant",
         metavar="COL",
         help="participant identifier column, checked unique within each trial (one row per "
-        "participant; repeated measures are not yet modelled) and otherwise unused",
+        "participant) and otherwise unused; with two-stage --visit COL: the participant of "
+        "each row of long data (repeated measures)",
     )
 
 

@@ -31,7 +31,8 @@ def _configure_run(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out",
         metavar="DIR",
-        help="write summary.json, posterior.nc, comparison_forest.png and ppc.png into DIR",
+        help="write summary.json, posterior.nc, comparison_forest.png and ppc.png into DIR "
+        "(and harmonisation_log.csv when the spec has a [harmonise] section)",
     )
     parser.add_argument(
         "--report",
@@ -66,7 +67,7 @@ def _spec_inputs(spec_path: str, spec: Any) -> list[Path]:
     patients. Inputs are only read; ``--out`` and ``--report`` must not name one."""
     data = spec.data
     inputs = [spec_path, data.path, *data.summaries, data.aggregate]
-    inputs += [spec.report.flow, spec.report.published]
+    inputs += [spec.report.flow, spec.report.published, spec.report.trials]
     inputs += [spec.ite.new] if spec.ite is not None else []
     return [Path(p) for p in inputs if p is not None]
 
@@ -132,6 +133,8 @@ def _run_run(args: argparse.Namespace) -> Payload:
     with reporting(_announcer(args)):
         result = run_analysis(spec)
     payload = result.to_dict()
+    if result.harmonisation is not None:  # applied first, so shown first
+        say(args, f"{result.harmonisation}\n")
     say(args, repr(result.one_stage))
     if result.two_stage is not None:
         say(args, f"\n{_two_stage_header(spec)}\n" + str(result.two_stage))

@@ -29,6 +29,18 @@ from bayes_ipd.cli.common import (
     say,
     split_names,
 )
+from bayes_ipd.cli.two_stage_missing import add_missing_options, imputation_options
+from bayes_ipd.cli.two_stage_repeated import (
+    add_repeated_options,
+    repeated_requested,
+    run_repeated,
+)
+from bayes_ipd.cli.two_stage_rmst import add_rmst_options, rmst_requested, run_rmst
+from bayes_ipd.cli.two_stage_survival import (
+    add_survival_options,
+    survival_options,
+    write_figures,
+)
 from bayes_ipd.families.sparse import SPARSE_METHODS
 
 __all__ = ["COMMAND", "SPLINE_DEFAULT_KNOTS", "SPLINE_PERCENTILES"]
@@ -57,6 +69,10 @@ def _configure_two_stage(parser: argparse.ArgumentParser) -> None:
         "either arm is always excluded",
     )
     add_pooling(parser)
+    add_missing_options(parser)
+    add_rmst_options(parser)
+    add_repeated_options(parser)
+    add_survival_options(parser)
     _add_spline_options(parser)
     add_aggregate_options(parser)
     add_json(parser)
@@ -135,12 +151,18 @@ def _interaction_covariate(pool_var: str) -> str | None:
 def _run_two_stage(args: argparse.Namespace) -> Payload:
     from bayes_ipd.two_stage import two_stage
 
+    if repeated_requested(args):
+        return run_repeated(args)
+    survival = survival_options(args)
+    if rmst_requested(args):
+        return run_rmst(args)
     forest = forest_path(args.forest, [args.file])
     spline = _spline_option(args.spline)
     _check_spline_usage(args, spline)
     values = _spline_values(args.spline_at)
     curve_path = figure_path(args.curve, [args.file], "--curve")
     save_path = check_save_path(args)
+    imputing = imputation_options(args)
     adjust = split_names(args.covariates)
     modifier = _interaction_covariate(args.pool_var)
     extra = [c for c in (modifier, spline[0] if spline else None) if c and c not in adjust]
@@ -157,10 +179,14 @@ def _run_two_stage(args: argparse.Namespace) -> Payload:
         aggregate=read_aggregate(args),
         overlap=args.overlap,
         sparse=args.sparse,
+        **imputing,
+        ph_test=survival.ph_test,
+        effect_intervals=survival.effect_intervals,
     )
     if args.sparse != "none":
         say(args, f"Sparse trials: {args.sparse} ({SPARSE_METHODS[args.sparse]})\n")
     payload = report(args, result, forest)
+    write_figures(args, survival, result, ipd, payload)
     if spline is not None:
         payload["effect_curve"] = _effect_curve(args, ipd, spline, adjust, values, curve_path)
     if save_path is not None:

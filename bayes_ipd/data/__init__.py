@@ -18,6 +18,11 @@ Modules, each depending only on those above it:
 * :mod:`~bayes_ipd.data.reading` -- reading files and the builder behind ``from_frame``;
 * :mod:`~bayes_ipd.data.ipd` -- the :class:`IPD` value and :class:`Columns`.
 
+Beside them, on rows as they arrive: :mod:`~bayes_ipd.data.units` (named unit conversions),
+:mod:`~bayes_ipd.data.harmonise_rules` and :mod:`~bayes_ipd.data.harmonise` (harmonisation
+rules applied and logged) and :mod:`~bayes_ipd.data.unit_check` (a trial in another unit or
+coding).
+
 What differs between outcome families is asked of :mod:`bayes_ipd.families`.
 """
 

@@ -153,9 +153,12 @@ class IPD:
             column in which some values are numbers must be numeric throughout (text such
             as ``"unknown"`` in it is refused, naming the value and its row).
         family : {"gaussian", "binomial", "survival"}
-        missing : {"error", "drop"}
+        missing : {"error", "drop", "impute"}
             What to do with rows that have a missing value in a used column: refuse, or drop
-            them (counted per trial in :attr:`dropped`, with a warning).
+            them (counted per trial in :attr:`dropped`, with a warning), or (``"impute"``)
+            keep a missing covariate value as NaN for a route that imputes it (two-stage:
+            ``two_stage(..., imputations=M)``); a missing trial label, treatment or outcome
+            is then refused (never imputed).
         experimental : str or number, optional
             The treatment level coded 1. Required when the treatment is not coded 0/1.
         levels : str or sequence, optional

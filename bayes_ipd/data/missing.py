@@ -7,25 +7,36 @@ by trial, and :attr:`bayes_ipd.data.IPD.dropped` keeps the count per trial.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from bayes_ipd.data.messages import counts_text
 from bayes_ipd.errors import IPDDataError
 
 __all__ = [
     "DROP_HINT",
+    "IMPUTE",
     "MISSING_POLICIES",
     "MISSING_STUDY",
     "MissingReport",
     "apply_missing_policy",
+    "covariate_missing",
     "missing_report",
+    "refuse_missing_covariates",
+    "systematically_missing",
 ]
 
-MISSING_POLICIES = ("error", "drop")
-"""What :meth:`~bayes_ipd.data.IPD.from_frame` may do with rows holding a missing value."""
+MISSING_POLICIES = ("error", "drop", "impute")
+"""What :meth:`~bayes_ipd.data.IPD.from_frame` may do with rows holding a missing value:
+refuse them, drop them (counted per trial), or keep a missing covariate value as missing
+(``NaN``) for a route that imputes it; under ``"impute"`` a missing trial label, treatment or
+response is still refused (an outcome is never imputed)."""
+
+IMPUTE = "impute"
+"""The policy that keeps missing covariate values for imputation."""
 
 DROP_HINT = "pass missing='drop'"
 """How the refusal of missing values names the drop policy (the CLI says ``--missing drop``)."""
@@ -94,7 +105,9 @@ def apply_missing_policy(report: MissingReport, missing: str, n_rows: int) -> No
     Parameters
     ----------
     report : MissingReport
-    missing : {"error", "drop"}
+    missing : {"error", "drop", "impute"}
+        Under ``"impute"`` the report holds only the columns never imputed (trial label,
+        treatment, responses): any missing value there is refused.
     n_rows : int
         Rows in the input.
     """
@@ -104,6 +117,12 @@ def apply_missing_policy(report: MissingReport, missing: str, n_rows: int) -> No
     detail = (
         f"by column: {counts_text(report.by_column)}; rows by trial: {counts_text(report.by_trial)}"
     )
+    if missing == IMPUTE:
+        raise IPDDataError(
+            f"{n_missing} of {n_rows} rows have a missing trial label, treatment or outcome "
+            f"({detail}); missing='impute' imputes covariates only, an outcome is never "
+            f"imputed: remove those rows, or {DROP_HINT} to drop them (counted per trial)"
+        )
     if missing == "error":
         raise IPDDataError(
             f"{n_missing} of {n_rows} rows have missing values in the columns used ({detail}); "
@@ -115,3 +134,78 @@ def apply_missing_policy(report: MissingReport, missing: str, n_rows: int) -> No
         UserWarning,
         stacklevel=5,
     )
+
+
+def covariate_missing(
+    covariates: pd.DataFrame, study: np.ndarray, studies: Sequence[str]
+) -> dict[str, dict[str, int]]:
+    """Missing covariate values per column and trial (kept under ``missing="impute"``).
+
+    Parameters
+    ----------
+    covariates : DataFrame
+        An IPD's covariate frame (``NaN`` / missing category where a value is missing).
+    study : ndarray of int64
+        Trial code per row.
+    studies : sequence of str
+        Trial labels of the codes.
+
+    Returns
+    -------
+    dict of str to dict of str to int
+        ``{column: {trial: missing values}}``; columns and trials without any are left out.
+    """
+    out: dict[str, dict[str, int]] = {}
+    for column in covariates.columns:
+        mask = covariates[column].isna().to_numpy()
+        if mask.any():
+            counts = np.bincount(study[mask], minlength=len(studies))
+            out[str(column)] = {studies[i]: int(c) for i, c in enumerate(counts) if c}
+    return out
+
+
+def systematically_missing(
+    covariates: pd.DataFrame, study: np.ndarray, studies: Sequence[str]
+) -> dict[str, tuple[str, ...]]:
+    """The trials that never recorded a covariate (every value missing), per column.
+
+    Parameters are those of :func:`covariate_missing`.
+
+    Returns
+    -------
+    dict of str to tuple of str
+        ``{column: trials}``; columns recorded (at least once) in every trial are left out.
+    """
+    sizes = np.bincount(study, minlength=len(studies))
+    out: dict[str, tuple[str, ...]] = {}
+    for column, by_trial in covariate_missing(covariates, study, studies).items():
+        trials = tuple(s for s in studies if by_trial.get(s, 0) == sizes[studies.index(s)])
+        if trials:
+            out[column] = trials
+    return out
+
+
+def refuse_missing_covariates(covariates: pd.DataFrame, names: Sequence[str], what: str) -> None:
+    """Refuse missing values in the covariates a route uses without imputing them.
+
+    Parameters
+    ----------
+    covariates : DataFrame
+        An IPD's covariate frame.
+    names : sequence of str
+        The covariates used.
+    what : str
+        The route, named in the message (``"two-stage stage one"``).
+
+    Raises
+    ------
+    IPDDataError
+        A used covariate holds a missing value (kept by ``missing="impute"``).
+    """
+    counts = {n: int(covariates[n].isna().sum()) for n in names if n in covariates.columns}
+    counts = {n: c for n, c in counts.items() if c}
+    if counts:
+        raise IPDDataError(
+            f"{what}: covariates hold missing values ({counts_text(counts)}) kept by "
+            "missing='impute'; impute them first (two-stage: imputations=M)"
+        )

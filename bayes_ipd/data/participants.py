@@ -39,8 +39,10 @@ ROWS_PER_VALUE = 10
 """A continuous covariate takes at least one distinct value per this many rows of a trial."""
 
 REPEATED_MEASURES_NOTE = (
-    "repeated measures are not yet modelled: keep one row per participant (e.g. the "
-    "final visit, with baseline values as covariates, or a per-participant summary)"
+    "repeated measures are not yet modelled here: for long data also name the visit "
+    "column (two-stage, gaussian: --visit COL, or bi.fit_two_stage_repeated(..., visit=); "
+    "see docs/longitudinal.md), or keep one row per participant (e.g. the final visit, "
+    "with baseline values as covariates, or a per-participant summary)"
 )
 """Where a refusal or warning about repeated participants points."""
 

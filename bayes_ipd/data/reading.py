@@ -39,7 +39,7 @@ from bayes_ipd.data.checks import (
 from bayes_ipd.data.columns import Columns
 from bayes_ipd.data.levels import ordinal_codes
 from bayes_ipd.data.messages import RowName, index_row_name, value_label
-from bayes_ipd.data.missing import apply_missing_policy, missing_report
+from bayes_ipd.data.missing import IMPUTE, apply_missing_policy, missing_report
 from bayes_ipd.data.parsing import (
     Covariate,
     Treatment,
@@ -211,7 +211,9 @@ def _validated(
     }
     row_codes, labels = study_codes(df[cols.study], masks[cols.study])
 
-    report = missing_report(masks, row_codes, labels)
+    kept_missing = cols.covariates if missing == IMPUTE else ()  # imputed later, by a route
+    policed = {name: mask for name, mask in masks.items() if name not in kept_missing}
+    report = missing_report(policed, row_codes, labels)
     apply_missing_policy(report, missing, n_rows)
     kept = np.flatnonzero(report.keep)
     if kept.size == 0:
@@ -234,7 +236,7 @@ def _validated(
     rows = KeptRows(codes, studies, row_name, kept)
     kept_responses = {name: values[kept] for name, values in responses.items()}
     check_responses(family, response_columns, kept_responses, rows)
-    covariate_frame = _covariate_frame(parsed_covariates, rows)
+    covariate_frame = _covariate_frame(parsed_covariates, rows, keep_missing=missing == IMPUTE)
     if participant is not None:
         check_one_row_per_participant(df[participant], participant, codes, studies, kept)
     else:
@@ -260,13 +262,17 @@ def _validated(
     )
 
 
-def _covariate_frame(parsed: Mapping[str, Covariate], rows: KeptRows) -> pd.DataFrame:
-    """The kept rows of every covariate; a numeric one must be finite."""
+def _covariate_frame(
+    parsed: Mapping[str, Covariate], rows: KeptRows, *, keep_missing: bool = False
+) -> pd.DataFrame:
+    """The kept rows of every covariate; a numeric one must be finite (``keep_missing``:
+    finite where present, NaN where missing, for ``missing="impute"``)."""
     data: dict[str, Any] = {}
     for name, covariate in parsed.items():
         if covariate.numeric is not None:
             values = covariate.numeric[rows.kept]
-            check_finite(values, name, "covariate", rows)
+            present = ~np.isnan(values) if keep_missing else np.ones(values.shape, dtype=bool)
+            check_finite(np.where(present, values, 0.0), name, "covariate", rows)
             data[name] = values
         else:
             assert covariate.categorical is not None

@@ -28,6 +28,10 @@ __all__ = [
     "load_bcg_trial_level",
     "load_bp_ipd",
     "load_bp_trials",
+    "load_depression_trials",
+    "load_hamd_visits",
+    "load_hasselblad1998",
+    "load_hasselblad1998_rows",
     "load_huber2000",
     "load_lanza",
     "load_ovarian",
@@ -140,6 +144,41 @@ def load_bcg_trial_level() -> pd.DataFrame:
     )
 
 
+def load_depression_trials() -> pd.DataFrame:
+    """Six simulated depression trials as they arrive (the data-preparation example).
+
+    Two outcome scales (``score``: HAM-D-17 in D1-D4, BDI-II in D5 and D6), weight in
+    pounds in D3, episode duration in days in D4, sex coded ``gender`` = F/M in D2, weight
+    missing at random given the outcome and never recorded in D6. The truth and the recipe:
+    ``SOURCES.md`` and :mod:`bayes_ipd.simulate.preparation`; the harmonisation rules that
+    fix it: ``models/depression_preparation.toml``.
+
+    Examples
+    --------
+    >>> load_depression_trials().shape
+    (930, 9)
+    """
+    return _read("depression_trials.csv")
+
+
+def load_hamd_visits() -> pd.DataFrame:
+    """Eight simulated depression trials with repeated measures (the longitudinal example).
+
+    Long data, one row per participant and observed visit: ``study, id, treat, week,
+    baseline, hamd_change`` (change from baseline in HAM-D-17 at weeks 2, 4, 8, 12;
+    ``baseline`` the standardised baseline severity). Monotone dropout missing at random
+    given the last observed change, and intermittent missed visits. Planted mean treatment
+    effects per week -0.8, -1.5, -2.2, -2.8 HAM-D points; the whole truth and the recipe:
+    ``SOURCES.md`` and ``_generate.hamd_visits``.
+
+    Examples
+    --------
+    >>> load_hamd_visits().shape
+    (5700, 6)
+    """
+    return _read("hamd_visits.csv")
+
+
 def dataset_path(name: str) -> Path:
     """Path of a shipped file, e.g. ``"bcg_flow.toml"`` (illustrative PRISMA-IPD counts) or
     ``"bcg_published.csv"``.
@@ -165,6 +204,48 @@ def load_huber2000() -> pd.DataFrame:
         ``recurrences`` (count of urinary-tract-infection recurrences).
     """
     return _read("huber2000.csv")
+
+
+def load_hasselblad1998() -> pd.DataFrame:
+    """Hasselblad (1998): 24 smoking-cessation trials of 4 interventions, one row per arm.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``id, study, authors, year, trt, xi, ni``: ``trt`` one of
+        ``no_contact, self_help, ind_counseling, grp_counseling``; ``xi`` of ``ni``
+        participants quit smoking (R ``metadat::dat.hasselblad1998``). Two trials have
+        three arms; two arms have no events.
+    """
+    return _read("hasselblad1998.csv")
+
+
+def load_hasselblad1998_rows() -> pd.DataFrame:
+    """The Hasselblad (1998) arm counts expanded to one row per participant (16,740 rows).
+
+    Returns
+    -------
+    DataFrame
+        Columns ``study`` (``authors`` and ``year``, e.g. ``"Reid et al. 1974"``),
+        ``treatment`` and ``quit`` (1: stopped smoking, 0: not), for the network route
+        (``bi.fit_network(..., reference="no_contact", outcome="quit")``).
+    """
+    arms = load_hasselblad1998()
+    labels = arms["authors"] + " " + arms["year"].astype(str)
+    repeat = arms["ni"].to_numpy()
+    quit = np.concatenate(
+        [
+            np.r_[np.ones(x, dtype=int), np.zeros(n - x, dtype=int)]
+            for x, n in zip(arms.xi, arms.ni, strict=True)
+        ]
+    )
+    return pd.DataFrame(
+        {
+            "study": np.repeat(labels.to_numpy(), repeat),
+            "treatment": np.repeat(arms["trt"].to_numpy(), repeat),
+            "quit": quit,
+        }
+    )
 
 
 def load_lanza() -> pd.DataFrame:

@@ -71,6 +71,11 @@ CATALOGUE: tuple[Dataset, ...] = (
         "simulated time-to-event trials: time, event, smoking, sbp, age, bmi",
     ),
     Dataset(
+        "survival_crossing", "survival_crossing.csv", "participant",
+        "6 simulated trials with crossing hazards (log HR -0.5, 0, 0.5 in months "
+        "[0,12), [12,36), [36,60]): time, event",
+    ),
+    Dataset(
         "huber2000", "huber2000.csv", "participant",
         "5 trials of Uro-Vaxom vs placebo (Huber 2000): counts of UTI recurrences",
     ),
@@ -85,6 +90,11 @@ CATALOGUE: tuple[Dataset, ...] = (
     Dataset(
         "hackshaw1998", "hackshaw1998.csv", "study",
         "37 studies of passive smoking and lung cancer (Hackshaw 1998; metadat): OR and 95% CI",
+    ),
+    Dataset(
+        "hasselblad1998", "hasselblad1998.csv", "arm",
+        "24 smoking-cessation trials of 4 interventions, 2 three-arm (Hasselblad 1998; "
+        "metadat): quitters xi of ni per arm, a network (load_hasselblad1998_rows)",
     ),
     Dataset(
         "rubin1981", "rubin1981.csv", "school",
@@ -109,6 +119,30 @@ CATALOGUE: tuple[Dataset, ...] = (
     Dataset(
         "bcg_hybrid_flow", "bcg_hybrid_flow.toml", "count",
         "illustrative PRISMA-IPD flow counts of the hybrid (IPD + AD) BCG review (TOML)",
+    ),
+    Dataset(
+        "bcg_hybrid_trials", "bcg_hybrid_trials.csv", "trial",
+        "the hybrid BCG review's 15 eligible trials, with IPD or not: year, size, "
+        "allocation, latitude, published log OR (responders vs non-responders)",
+    ),
+    Dataset(
+        "depression_trials", "depression_trials.csv", "participant",
+        "6 simulated depression trials as they arrive: HAM-D or BDI-II, weight in lb in one "
+        "trial, duration in days in one, weight missing (MAR; never in D6)",
+    ),
+    Dataset(
+        "depression_flow", "depression_flow.toml", "count",
+        "PRISMA-IPD flow of the simulated depression review, with [[trial]] tables: every "
+        "eligible trial's characteristics and published effect (TOML)",
+    ),
+    Dataset(
+        "depression_rules", "depression_rules.toml", "rule",
+        "the [harmonise] rules that map depression_trials.csv onto one schema (TOML)",
+    ),
+    Dataset(
+        "hamd_visits", "hamd_visits.csv", "visit",
+        "8 simulated depression trials, HAM-D change at weeks 2, 4, 8, 12 (long data, MAR "
+        "dropout; planted effects -0.8, -1.5, -2.2, -2.8): repeated measures",
     ),
     Dataset(
         "bp_new_patients", "bp_new_patients.csv", "patient",

@@ -129,6 +129,9 @@ class Family:
     sparse_methods : tuple of str
         Stage-one options for sparse trials besides ``"none"`` (binomial: continuity
         corrections and Firth), each handled by :meth:`fit_sparse_trial`.
+    repeated_measures : bool
+        Whether outcomes measured at several visits per participant can be analysed (a
+        mixed model for repeated measures; gaussian).
     """
 
     name: str
@@ -145,6 +148,7 @@ class Family:
     has_baseline_hazard: bool = False
     marginal_loo: bool = True
     sparse_methods: tuple[str, ...] = ()
+    repeated_measures: bool = False
 
     @property
     def response_names(self) -> tuple[str, ...]:
@@ -169,6 +173,11 @@ class Family:
     def cutpoints(self, event_times: np.ndarray, intervals: Any) -> tuple[float, ...]:
         """Interior cut points of a piecewise baseline (none for families without one)."""
         return ()
+
+    def model_cutpoints(self, event_times: np.ndarray, spec: ModelSpecLike) -> tuple[float, ...]:
+        """The cut points a model spec needs (default: :meth:`cutpoints` of its
+        ``intervals``; survival adds period cut points or a spline baseline's grid)."""
+        return self.cutpoints(event_times, spec.intervals)
 
     # ------------------------------------------------------------ sufficient statistics
 
@@ -299,6 +308,43 @@ class Family:
         """Per-trial log-likelihood (a length-K PyTensor vector) of the coefficient matrix."""
         raise NotImplementedError
 
+    def row_loglik(
+        self, eta: Any, responses: Mapping[str, Any], study: Any, extra_var: Any = None
+    ) -> Any:
+        """Row-level log-likelihood (PyTensor, one value per row) of participants whose
+        linear predictor is ``eta``; the one-stage imputation of missing covariates
+        (:mod:`bayes_ipd.one_stage.imputation_model`) uses it for incomplete rows only.
+
+        Parameters
+        ----------
+        eta : tensor (R,)
+            Linear predictor of each row.
+        responses : Mapping of str to tensor
+            The rows' responses by role (``"outcome"``, ``"time"``, ``"event"``).
+        study : ndarray of int64 (R,)
+            Trial index of each row (for a trial-specific nuisance parameter, e.g. the
+            gaussian ``sigma``, created by :meth:`loglik` in the same model).
+        extra_var : tensor (R,), optional
+            Variance of ``eta`` left by covariates integrated out in closed form; only a
+            family with :attr:`integrates_normal_covariates` accepts it.
+
+        A family without it (the default) cannot impute covariates inside the one-stage
+        model: :attr:`supports_row_loglik` is False and ``missing="impute"`` is refused.
+        """
+        raise NotImplementedError
+
+    @property
+    def supports_row_loglik(self) -> bool:
+        """Whether the family provides :meth:`row_loglik` (one-stage imputation)."""
+        return type(self).row_loglik is not Family.row_loglik
+
+    @property
+    def integrates_normal_covariates(self) -> bool:
+        """Whether :meth:`row_loglik` integrates normally distributed missing covariates
+        out in closed form (``extra_var``): the gaussian family does, others need one latent
+        value per missing value."""
+        return False
+
     def model_description(self, spec: ModelSpecLike) -> str:
         """Words appended to the model line of a report (e.g. the residual SD option)."""
         return ""
@@ -306,6 +352,26 @@ class Family:
     def design_lines(self, design: DesignLike) -> list[str]:
         """Extra report lines about the design (e.g. the baseline-hazard intervals)."""
         return []
+
+    def spec_lines(self, design: DesignLike, spec: ModelSpecLike) -> list[str]:
+        """Extra report lines about model options of the family (none by default; survival:
+        a time-varying effect, a spline baseline, periods without events)."""
+        return []
+
+    def marginal_loo_fits(self, posterior: xr.Dataset) -> bool:
+        """Whether the marginal LOO's integral over ``(alpha_k, theta_k)`` covers a fit with
+        these draws (True by default; survival: not with a time-varying effect or a spline
+        baseline, whose other per-trial parameters it does not integrate)."""
+        return True
+
+    def posterior_blocks(
+        self, design: DesignLike, spec: ModelSpecLike, posterior: xr.Dataset
+    ) -> dict[str, Any]:
+        """Extra ``posterior`` members of a result's JSON, by key: ``(labels, draws)`` or a
+        list of them, ``labels`` a dict of fields and ``draws`` a (chain, draw) DataArray
+        (summarised as a posterior node beside the labels). None by default; survival: a
+        per-period effect's ``effect_by_interval`` and ``tau_by_interval``."""
+        return {}
 
     # ------------------------------------------------------------- predictive checks
 
@@ -393,6 +459,34 @@ class Family:
     ) -> tuple[float, float]:
         """Estimate and SE under a sparse-data method of :attr:`sparse_methods` (e.g. a
         continuity correction or Firth's penalised likelihood); none by default."""
+        raise NotImplementedError
+
+    # ------------------------------------------ time-to-event checks (survival family)
+
+    @property
+    def supports_time_effects(self) -> bool:
+        """Whether the family offers :meth:`proportionality_test` and
+        :meth:`fit_trial_by_period` (a time-to-event outcome)."""
+        return type(self).proportionality_test is not Family.proportionality_test
+
+    def proportionality_test(
+        self, responses: Mapping[str, np.ndarray], x: np.ndarray, names: Sequence[str]
+    ) -> Any:
+        """The test that the effects do not change in time, on the trial's stage-one model
+        (survival: Grambsch-Therneau, a :class:`~bayes_ipd.families.cox_zph.ZphResult`);
+        none by default."""
+        raise NotImplementedError
+
+    def fit_trial_by_period(
+        self,
+        responses: Mapping[str, np.ndarray],
+        x: np.ndarray,
+        names: Sequence[str],
+        term: int,
+        cuts: Sequence[float],
+    ) -> tuple[Any, ...]:
+        """The effect of design column ``term`` in each period between ``cuts`` (survival:
+        :class:`~bayes_ipd.families.cox_periods.PeriodFit` per period); none by default."""
         raise NotImplementedError
 
 

@@ -125,6 +125,16 @@ class BinomialFamily(CellFamily):
         z, study = data["cell_z"], data["cell_study"]
         return logistic_kernel(coef, z, study, data["cell_events"], data["cell_n"])
 
+    def row_loglik(
+        self, eta: Any, responses: Mapping[str, Any], study: Any, extra_var: Any = None
+    ) -> Any:
+        """Bernoulli ``y eta - log(1 + e^eta)`` per row (one-stage imputation)."""
+        import pytensor.tensor as pt
+
+        if extra_var is not None:
+            raise NotImplementedError("the binomial row likelihood has no closed-form margin")
+        return responses["outcome"] * eta - pt.softplus(eta)
+
     def cell_kernel(self, eta: np.ndarray, n: np.ndarray, events: np.ndarray) -> np.ndarray:
         """``y eta - n log(1 + e^eta)`` (numpy; for the marginal leave-one-trial-out LOO)."""
         return events * eta - n * np.logaddexp(0.0, eta)

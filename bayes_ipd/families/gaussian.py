@@ -402,6 +402,27 @@ class GaussianFamily(Family):
         shifted = pt.concatenate([coef[:, :1] - data["y_centre"][:, None], coef[:, 1:]], axis=1)
         return gaussian_loglik(shifted, sigma, data["n"], data["ztz"], data["zty"], data["yty"])
 
+    def row_loglik(
+        self, eta: Any, responses: Mapping[str, Any], study: Any, extra_var: Any = None
+    ) -> Any:
+        """``log N(y | eta, sqrt(sigma_k² + extra_var))`` per row, ``sigma`` the model's
+        (per trial or common; :meth:`loglik` creates it). ``extra_var`` is the variance of
+        ``eta`` over normally distributed covariates integrated out: ``y = eta + b x + e``
+        with ``x ~ N(m, s²)`` gives ``y ~ N(eta + b m, sigma² + b² s²)``."""
+        import pymc as pm
+        import pytensor.tensor as pt
+
+        sigma = pm.modelcontext(None)["sigma"]
+        sd = sigma[study] if sigma.ndim else sigma * pt.ones_like(eta)
+        var = sd**2 if extra_var is None else sd**2 + extra_var
+        resid = responses["outcome"] - eta
+        return -0.5 * LOG_2PI - 0.5 * pt.log(var) - resid**2 / (2.0 * var)
+
+    @property
+    def integrates_normal_covariates(self) -> bool:
+        """Missing normal covariates are integrated out in closed form (:meth:`row_loglik`)."""
+        return True
+
     def model_description(self, spec: ModelSpecLike) -> str:
         """The residual SD option."""
         return f", residual SD {spec.residual_sd.replace('_', ' ')}"
@@ -493,4 +514,5 @@ GAUSSIAN = GaussianFamily(
     stage_one_model="linear regression (OLS)",
     ppc_statistics=(("mean", "Arm mean of the outcome"), ("sd", "Arm SD of the outcome")),
     marginal_loo=True,
+    repeated_measures=True,
 )

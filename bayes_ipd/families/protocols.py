@@ -74,7 +74,27 @@ class ModelSpecLike(Protocol):
     residual_sd : str
         ``"common"`` or ``"per_study"``: one residual SD (or dispersion) for all trials,
         or one per trial.
+    intervals : int or tuple of float
+        Survival: number of baseline intervals or their cut points.
+    treatment_by_interval, treatment_time, baseline, knots
+        Survival: a time-varying treatment effect and the baseline's form
+        (:mod:`bayes_ipd.families.survival_time`).
     """
 
     @property
     def residual_sd(self) -> str: ...
+
+    @property
+    def intervals(self) -> int | tuple[float, ...]: ...
+
+    @property
+    def treatment_by_interval(self) -> tuple[float, ...]: ...
+
+    @property
+    def treatment_time(self) -> str: ...
+
+    @property
+    def baseline(self) -> str: ...
+
+    @property
+    def knots(self) -> int | tuple[float, ...]: ...

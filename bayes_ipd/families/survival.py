@@ -34,6 +34,8 @@ from bayes_ipd.families.cells import (
     sum_arms,
     unique_cells,
 )
+from bayes_ipd.families.cox_periods import PeriodFit, fit_periods
+from bayes_ipd.families.cox_zph import ZphResult, cox_zph
 from bayes_ipd.families.regression import (
     Unfittable,
     check_design,
@@ -41,8 +43,19 @@ from bayes_ipd.families.regression import (
     separable,
     term_estimate,
 )
-from bayes_ipd.families.survival_exposure import exposure_rows, weighted_exposure
+from bayes_ipd.families.survival_exposure import (
+    default_cutpoints,
+    exposure_rows,
+    weighted_exposure,
+)
 from bayes_ipd.families.survival_marginal import interval_sums, steps_marginal_loglik
+from bayes_ipd.families.survival_time import (
+    describe_settings,
+    model_cutpoints,
+    time_posterior_blocks,
+    time_settings,
+    treated_offset,
+)
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -67,22 +80,6 @@ _MAX_SEPARATION_CONSTRAINTS = 200_000
 the fit's own convergence check decides."""
 
 
-def default_cutpoints(event_times: np.ndarray, intervals: int) -> tuple[float, ...]:
-    """Interior cut points at the ``j / intervals`` quantiles of the event times.
-
-    The intervals then hold roughly equal numbers of events. Ties among quantiles are
-    merged, so fewer intervals may result when events are few.
-    """
-    if intervals < 1:
-        raise IPDDataError(f"intervals must be at least 1, got {intervals}")
-    if event_times.size == 0:
-        raise IPDDataError("no events in the data: cannot place survival cut points")
-    probs = np.arange(1, intervals) / intervals
-    cuts = np.unique(np.quantile(event_times, probs))
-    cuts = cuts[(cuts > 0) & (cuts < event_times.max())]
-    return tuple(float(c) for c in cuts)
-
-
 def split_exposure(
     time: np.ndarray, event: np.ndarray, cutpoints: Sequence[float]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -104,7 +101,10 @@ def split_exposure(
 
 
 def hazard_walk(params: xr.Dataset, design: DesignLike) -> np.ndarray:
-    """(S, K, J) deviation of each interval's log hazard from the first (0 for the first)."""
+    """(S, K, J) deviation of each interval's log hazard from the first (0 for the first):
+    the random walk, or a spline baseline's ``log_hazard_walk``."""
+    if "log_hazard_walk" in params:
+        return flat_draws(params["log_hazard_walk"], "study", "interval")
     s, k = draw_count(params), design.k
     if design.n_intervals == 1:
         return np.zeros((s, k, 1))
@@ -136,7 +136,11 @@ def poisson_exposure_loglik(eta: Any, exposure: Any, events: Any, cell_study: An
 
 
 def replicate_survival(
-    design: DesignLike, coef: np.ndarray, walk: np.ndarray, rng: np.random.Generator
+    design: DesignLike,
+    coef: np.ndarray,
+    walk: np.ndarray,
+    rng: np.random.Generator,
+    offset: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Replicated total events per trial and arm (piecewise-exponential model).
 
@@ -149,6 +153,9 @@ def replicate_survival(
     walk : numpy.ndarray
         (S, K, J) deviation of each interval's log hazard from the first.
     rng : numpy.random.Generator
+    offset : numpy.ndarray, optional
+        (S, K, J) what a treated cell adds to ``z'b`` in each interval (a time-varying
+        effect: :func:`~bayes_ipd.families.survival_time.treated_offset`).
 
     Returns
     -------
@@ -161,6 +168,9 @@ def replicate_survival(
     for block in draw_blocks(coef.shape[0], len(st["cell_n"])):
         eta = cell_eta(design, coef[block])
         eta = eta + walk[block][:, st["cell_study"], st["cell_interval"]]
+        if offset is not None:
+            cell = offset[block][:, st["cell_study"], st["cell_interval"]]
+            eta = eta + cell * st["cell_z"][:, 1]
         rate = st["cell_n"] * np.exp(np.minimum(eta, EXP_MAX))
         events = rng.poisson(np.minimum(rate, _POISSON_RATE_MAX)).astype(np.float64)
         out[block] = sum_arms(events, design)
@@ -195,6 +205,32 @@ def _risk_set_differences(time: np.ndarray, event: np.ndarray, x: np.ndarray) ->
     return np.concatenate(blocks)
 
 
+def _beyond_ph(params: xr.Dataset) -> bool:
+    """Draws of a time-varying effect or a spline baseline."""
+    return "log_hr_interval" in params or "log_hazard_walk" in params
+
+
+def _refuse_marginal(params: xr.Dataset) -> None:
+    """A time-varying effect or a spline baseline has more own parameters per trial than
+    the quadrature over ``(alpha_k, theta_k)`` integrates out."""
+    if _beyond_ph(params):
+        raise NotImplementedError(
+            "the marginal leave-one-trial-out LOO integrates (alpha_k, theta_k) and a random "
+            "walk; a time-varying effect or a spline baseline has other per-trial "
+            "parameters: use loo(marginal=False)"
+        )
+
+
+def _check_cox_design(time: np.ndarray, event: np.ndarray, x: np.ndarray, names: Any) -> None:
+    """Refuse a singular design or a monotone partial likelihood (separation)."""
+    check_design(x, names, min_residual_df=0)
+    differences = _risk_set_differences(time, event, x)
+    if differences is not None and separable(differences):
+        raise Unfittable(
+            "monotone partial likelihood (separation): the hazard ratio estimate is infinite"
+        )
+
+
 def _crude_log_rates(events: np.ndarray, exposure: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     ev = events + 0.5
     return np.log(ev / exposure), 1 / ev
@@ -209,6 +245,13 @@ class SurvivalFamily(CellFamily):
         if isinstance(intervals, int):
             return default_cutpoints(event_times, intervals)
         return tuple(float(c) for c in intervals)
+
+    def model_cutpoints(self, event_times: np.ndarray, spec: ModelSpecLike) -> tuple[float, ...]:
+        """:meth:`cutpoints` (or a spline baseline's grid) with the period cut points
+        added (:func:`~bayes_ipd.families.survival_time.model_cutpoints`)."""
+        settings = time_settings(spec)
+        base = () if settings.baseline == "spline" else self.cutpoints(event_times, spec.intervals)
+        return model_cutpoints(base, event_times, settings)
 
     def trial_statistics(
         self,
@@ -267,6 +310,26 @@ class SurvivalFamily(CellFamily):
 
         from bayes_ipd.families.kernels import exposure_kernel
 
+        settings = time_settings(spec)
+        aggregate = getattr(design, "aggregate", None)  # a hybrid design's AD trials
+        if settings.time_varying and aggregate is not None and aggregate.k:
+            raise IPDDataError(
+                "aggregate-data trials report one hazard ratio, which a treatment effect "
+                "that changes with time (model.treatment_by_interval or model.treatment_time) "
+                "cannot pool; fit the trials with participant rows or summaries alone"
+            )
+        if not settings.is_default:
+            from bayes_ipd.families.survival_time_model import (
+                free_walk,
+                spline_walk,
+                time_varying_loglik,
+            )
+
+            if settings.baseline == "spline":
+                walk = spline_walk(design, settings.knots)
+            else:  # a time-varying effect: free offsets, not the shrunken walk
+                walk = free_walk(design)
+            return time_varying_loglik(design, settings, priors, coef, data, walk)
         walk = baseline_log_hazard_steps(design)
         exposure = weighted_exposure(pt.exp(walk), data, data["row_study"].shape[0])
         rows = exposure_kernel(coef, data["row_z"], data["row_study"], data["row_events"], exposure)
@@ -280,6 +343,7 @@ class SurvivalFamily(CellFamily):
         """(S, C) the baseline log hazard's walk from the first interval, at its draws
         (:meth:`trial_loglik` conditions on the walk steps; :meth:`marginal_trial_loglik`
         integrates them out)."""
+        _refuse_marginal(draws.params)
         sel = design.stats["cell_study"] == trial
         walk = hazard_walk(draws.params, design)[:, trial, :]
         return walk[:, design.stats["cell_interval"][sel]]
@@ -291,6 +355,7 @@ class SurvivalFamily(CellFamily):
         hazard's walk steps integrated out: Laplace over the steps (their standard-normal
         prior, :mod:`bayes_ipd.families.survival_marginal`) inside the adaptive
         Gauss-Hermite quadrature over ``(alpha_k, theta_k)``."""
+        _refuse_marginal(draws.params)
         st = design.stats
         sel = st["cell_study"] == trial
         z = st["cell_z"][sel]
@@ -312,6 +377,23 @@ class SurvivalFamily(CellFamily):
         """The baseline hazard's intervals."""
         return [f"Baseline hazard: piecewise constant on {design.n_intervals} intervals"]
 
+    def spec_lines(self, design: DesignLike, spec: ModelSpecLike) -> list[str]:
+        """A time-varying effect, a spline baseline, periods without events
+        (:func:`~bayes_ipd.families.survival_time.describe_settings`)."""
+        return describe_settings(design, time_settings(spec))
+
+    def marginal_loo_fits(self, posterior: xr.Dataset) -> bool:
+        """Not with a time-varying effect or a spline baseline (their other per-trial
+        parameters are not integrated out): ``loo()`` is then conditional."""
+        return not _beyond_ph(posterior)
+
+    def posterior_blocks(
+        self, design: DesignLike, spec: ModelSpecLike, posterior: xr.Dataset
+    ) -> dict[str, Any]:
+        """``effect_by_interval`` and ``tau_by_interval`` of a per-period model; the
+        log-time interaction as ``effect_log_time`` (with its ``reference_time``)."""
+        return time_posterior_blocks(design, posterior)
+
     def observed_statistics(self, design: DesignLike) -> dict[str, np.ndarray]:
         """Total events per trial and arm."""
         return {"events": arm_totals(design, "cell_events")}
@@ -320,7 +402,9 @@ class SurvivalFamily(CellFamily):
         self, design: DesignLike, params: xr.Dataset, coef: np.ndarray, index: np.ndarray, rng: Any
     ) -> dict[str, np.ndarray]:
         """Replicated events per trial and arm (:func:`replicate_survival`)."""
-        return replicate_survival(design, coef, hazard_walk(params, design)[index], rng)
+        offset = treated_offset(params, design)
+        offset = None if offset is None else offset[index]
+        return replicate_survival(design, coef, hazard_walk(params, design)[index], rng, offset)
 
     def interval_totals(self, design: DesignLike) -> tuple[np.ndarray, np.ndarray]:
         """Observed events and exposure per trial, interval and arm.
@@ -335,14 +419,20 @@ class SurvivalFamily(CellFamily):
         return groups.T @ design.stats["cell_events"], groups.T @ design.stats["cell_n"]
 
     def expected_interval_events(
-        self, design: DesignLike, coef: np.ndarray, log_hazard: np.ndarray
+        self,
+        design: DesignLike,
+        coef: np.ndarray,
+        log_hazard: np.ndarray,
+        offset: np.ndarray | None = None,
     ) -> np.ndarray:
         """(S, K·J·2) expected events per trial, interval and arm, for each draw.
 
         ``sum_c E_c exp(log h_kj + z_c'b_k)`` over the cells of the group, where ``b_k``
         leaves out the intercept: ``coef`` is (S, K, m) coefficient draws (its intercept
         column, ``alpha_k``, is ignored) and ``log_hazard`` (S, K, J) the baseline log
-        hazards (which already hold ``alpha_k``).
+        hazards (which already hold ``alpha_k``); ``offset`` (S, K, J) what a treated cell
+        adds in each interval under a time-varying effect
+        (:func:`~bayes_ipd.families.survival_time.treated_offset`).
         """
         st = design.stats
         groups = _interval_groups(design)
@@ -351,6 +441,9 @@ class SurvivalFamily(CellFamily):
             b = coef[block][:, st["cell_study"], 1:]
             eta = np.einsum("cm,scm->sc", st["cell_z"][:, 1:], b)
             eta = eta + log_hazard[block][:, st["cell_study"], st["cell_interval"]]
+            if offset is not None:
+                cell = offset[block][:, st["cell_study"], st["cell_interval"]]
+                eta = eta + cell * st["cell_z"][:, 1]
             rate = st["cell_n"] * np.exp(np.minimum(eta, EXP_MAX))
             out[block] = np.asarray((groups.T @ rate.T).T)
         return out
@@ -362,14 +455,38 @@ class SurvivalFamily(CellFamily):
         from statsmodels.duration.hazard_regression import PHReg
 
         time, event = responses["time"], responses["event"]
-        check_design(x, names, min_residual_df=0)
-        differences = _risk_set_differences(time, event, x)
-        if differences is not None and separable(differences):
-            raise Unfittable(
-                "monotone partial likelihood (separation): the hazard ratio estimate is infinite"
-            )
+        _check_cox_design(time, event, x, names)
         fit = quietly(lambda: PHReg(time, x, status=event, ties="efron").fit())
         return term_estimate(fit.params, fit.bse, term)
+
+    def proportionality_test(
+        self, responses: Mapping[str, np.ndarray], x: np.ndarray, names: Sequence[str]
+    ) -> ZphResult:
+        """Grambsch-Therneau test (R ``cox.zph(fit, transform = "km")``) of the stage-one
+        Cox model (Efron ties)."""
+        from statsmodels.duration.hazard_regression import PHReg
+
+        time, event = responses["time"], responses["event"]
+        check_design(x, names, min_residual_df=0)  # separation: stage one's check decides
+        fit = quietly(lambda: PHReg(time, x, status=event, ties="efron").fit())
+        try:
+            return cox_zph(time, event, x, fit.params, names, ties="efron")
+        except np.linalg.LinAlgError as exc:
+            raise Unfittable(
+                f"the proportional-hazards test is undefined here (singular information: {exc}; "
+                "e.g. every event at one time)"
+            ) from exc
+
+    def fit_trial_by_period(
+        self,
+        responses: Mapping[str, np.ndarray],
+        x: np.ndarray,
+        names: Sequence[str],
+        term: int,
+        cuts: Sequence[float],
+    ) -> tuple[PeriodFit, ...]:
+        """One log hazard ratio per period: Cox on episode-split data (Efron ties)."""
+        return fit_periods(responses["time"], responses["event"], x, names, term, cuts)
 
 
 SURVIVAL = SurvivalFamily(

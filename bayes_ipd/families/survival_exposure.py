@@ -26,9 +26,16 @@ from typing import Any
 
 import numpy as np
 
+from bayes_ipd.errors import IPDDataError
 from bayes_ipd.families.cells import unique_cells
 
-__all__ = ["exposure_rows", "interval_widths", "prefix_rows", "weighted_exposure"]
+__all__ = [
+    "default_cutpoints",
+    "exposure_rows",
+    "interval_widths",
+    "prefix_rows",
+    "weighted_exposure",
+]
 
 _RELATIVE_TOLERANCE = 1e-12
 """How close a row's exposure before its last interval must be to ``c`` widths."""
@@ -169,3 +176,19 @@ def _prefix_exposure(hazard: Any, data: Mapping[str, Any]) -> Any:
         cumulative = pt.zeros((k, 1))
     at = (data["prefix_study"], data["prefix_last"])
     return data["prefix_count"] * cumulative[at] + data["prefix_partial"] * hazard[at]
+
+
+def default_cutpoints(event_times: np.ndarray, intervals: int) -> tuple[float, ...]:
+    """Interior cut points at the ``j / intervals`` quantiles of the event times.
+
+    The intervals then hold roughly equal numbers of events. Ties among quantiles are
+    merged, so fewer intervals may result when events are few.
+    """
+    if intervals < 1:
+        raise IPDDataError(f"intervals must be at least 1, got {intervals}")
+    if event_times.size == 0:
+        raise IPDDataError("no events in the data: cannot place survival cut points")
+    probs = np.arange(1, intervals) / intervals
+    cuts = np.unique(np.quantile(event_times, probs))
+    cuts = cuts[(cuts > 0) & (cuts < event_times.max())]
+    return tuple(float(c) for c in cuts)

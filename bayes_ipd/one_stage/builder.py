@@ -66,6 +66,12 @@ from bayes_ipd.one_stage.aggregate_trials import (
     aggregate_loglik,
 )
 from bayes_ipd.one_stage.design import Design, crude_effects, moderator_arrays
+from bayes_ipd.one_stage.imputation_model import (
+    covariate_model,
+    imputation_arrays,
+    imputation_coords,
+    imputed_loglik,
+)
 from bayes_ipd.priors import (
     SLOTS,
     Prior,
@@ -283,6 +289,7 @@ def _coords(design: Design, moderators: tuple[str, ...] = ()) -> dict[str, list]
         coords["interaction"] = list(design.interaction_terms)
     coords.update(design.plugin.coords(design))
     coords.update(aggregate_coords(design))
+    coords.update(imputation_coords(design))
     return coords
 
 
@@ -295,6 +302,7 @@ def data_arrays(design: Design, moderators: tuple[str, ...] = ()) -> dict[str, n
     """
     out = design.plugin.data_arrays(design) if design.k else {}
     out.update(aggregate_arrays(design))
+    out.update(imputation_arrays(design))
     if moderators:
         values = moderator_arrays(design, moderators)
         out["moderator_scale"] = values.scale
@@ -304,7 +312,7 @@ def data_arrays(design: Design, moderators: tuple[str, ...] = ()) -> dict[str, n
             out["ad_moderators"] = values.ad
     if design.covariate_terms:
         out["term_scale"] = design.term_scales()
-    if design.interaction_terms:
+    if design.interaction_terms and design.imputation is None:  # imputed: modelled centres
         out["across"] = design.across
     return out
 
@@ -365,6 +373,8 @@ def build_model(design: Design, spec: ModelSpec, *, priors: PriorSet | None = No
         data = {name: pm.Data(name, value) for name, value in arrays.items()}
         mu = priors.effect.to_pymc("mu", params=hyperparameters("effect", priors.effect))
         tau = tau_to_pymc(priors.tau, name="tau", params=hyperparameters("tau", priors.tau))
+        # missing covariates imputed in the model: their trial centres are parameters
+        covariates = covariate_model(design, data) if design.imputation is not None else None
         shift_ipd, shift_ad = moderator_shift(priors, data, spec.moderators)
         theta_mean = shifted(mu * pt.ones(k), shift_ipd)
         gamma_w: Any = None
@@ -377,7 +387,8 @@ def build_model(design: Design, spec: ModelSpec, *, priors: PriorSet | None = No
             gamma_a = scaled_coefficients(
                 priors.interactions, "gamma_across", iscale, "interaction", "interactions", per_sd
             )
-            theta_mean = theta_mean + pt.dot(data["across"], gamma_a)
+            across = data["across"] if covariates is None else covariates.across(design)
+            theta_mean = theta_mean + pt.dot(across, gamma_a)
         theta = _random_vector("theta", theta_mean, tau, form["theta"], "study")
         if spec.intercepts == "random":
             h = hyperparameters("intercept", priors.intercept)
@@ -426,7 +437,10 @@ def build_model(design: Design, spec: ModelSpec, *, priors: PriorSet | None = No
         coef = pt.concatenate(columns, axis=1)
         if priors.sigma is not None:
             data["prior_sigma"] = hyperparameters("sigma", priors.sigma)
-        loglik = design.plugin.loglik(design, spec, priors, coef, data)
+        if covariates is None:
+            loglik = design.plugin.loglik(design, spec, priors, coef, data)
+        else:
+            loglik = imputed_loglik(design, spec, priors, coef, data, covariates)
         pm.Deterministic("loglik_trial", loglik, dims="study")
         pm.Potential("likelihood", loglik.sum())
         aggregate_loglik(design, shifted(mu, shift_ad), tau, data, form["theta"])

@@ -74,6 +74,10 @@ class Design:
     trial_level : Mapping of str to numpy.ndarray
         Trial-level covariates (moderators) by name, one value per trial of ``studies``
         (NaN where a trial's summary has none); :func:`moderator_arrays` centres them.
+    imputation : ImputationData or None
+        Missing covariates imputed inside the model (``missing="impute"``;
+        :mod:`bayes_ipd.one_stage.imputation`): the statistics then hold the complete rows
+        only and the incomplete rows enter one by one.
     """
 
     family: str
@@ -88,6 +92,7 @@ class Design:
     aggregate: Any = None
     splines: tuple[SplineBasis, ...] = ()
     trial_level: Mapping[str, np.ndarray] = field(default_factory=lambda: MappingProxyType({}))
+    imputation: Any = None
 
     @property
     def plugin(self) -> Family:

@@ -25,6 +25,7 @@ from bayes_ipd.errors import IPDDataError
 from bayes_ipd.one_stage.aggregate_trials import drop_duplicates, label_aggregate, split_aggregate
 from bayes_ipd.one_stage.builder import aggregate_only_design, build_aggregate_model, build_model
 from bayes_ipd.one_stage.design import Design, design_from_summaries
+from bayes_ipd.one_stage.imputation import imputation_design, missing_covariates
 from bayes_ipd.one_stage.posterior import Posterior
 from bayes_ipd.one_stage.sampling import sample
 from bayes_ipd.one_stage.summaries import TrialSummary, summarise
@@ -118,6 +119,8 @@ def _given_design(data: Design, spec: ModelSpec, duplicates: str) -> Design:
 
 def _stacked_design(parts: list[Any], spec: ModelSpec, duplicates: str) -> Design:
     """The design of several parts: IPD trials first, then the aggregate-data trials."""
+    if any(isinstance(p, IPD) and missing_covariates(p, spec) for p in parts):
+        return _imputed_design(parts, spec)
     if spec.splines:  # basis columns on knots pooled over all rows (bayes_ipd.splines)
         parts, flat, bases = expand_spline_parts(parts, spec)
         return replace(_stacked_design(list(parts), flat, duplicates), splines=bases)
@@ -133,6 +136,16 @@ def _stacked_design(parts: list[Any], spec: ModelSpec, duplicates: str) -> Desig
     ad = drop_duplicates(split.aggregate, [s.study for s in summaries], duplicates)
     design = design_from_summaries(summaries, minimum=1 if ad.k else 2)
     return replace(design, aggregate=ad)
+
+
+def _imputed_design(parts: list[Any], spec: ModelSpec) -> Design:
+    """Rows with missing covariates (read with ``missing="impute"``): imputed in the model."""
+    if len(parts) != 1:
+        raise IPDDataError(
+            "covariates imputed in the one-stage model (missing='impute') need the participant "
+            "rows alone: no trial summaries or aggregate-data trials beside them"
+        )
+    return imputation_design(parts[0], spec)
 
 
 def design_for(data: FitData, spec: ModelSpec, duplicates: str = "error") -> Design:

@@ -60,7 +60,13 @@ def _input_signature(var: Any) -> str:
 
     if isinstance(var, Constant):
         data = np.asarray(var.data)
-        digest = hashlib.sha256(np.ascontiguousarray(data).tobytes()).hexdigest()
+        # an object constant (None of a slice, as in x[:, idx]) by its repr: its bytes are
+        # a pointer, which differs between processes
+        if data.dtype.hasobject:
+            raw = repr(var.data).encode()
+        else:
+            raw = np.ascontiguousarray(data).tobytes()
+        digest = hashlib.sha256(raw).hexdigest()
         return f"const {var.type} {data.dtype.str} {data.shape} {digest}"
     if isinstance(var, SharedVariable):
         return f"data {var.name} {var.type}"

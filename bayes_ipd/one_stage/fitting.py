@@ -31,6 +31,9 @@ def fit(
     ----------
     data : IPD, TrialSummary, Design, or a sequence of IPD and TrialSummary
         Participant rows and/or exact per-trial summaries (identical posteriors either way).
+        Rows read with ``missing="impute"`` whose covariates have missing values are
+        imputed inside the model (gaussian and binomial families;
+        :mod:`~bayes_ipd.one_stage.imputation`, ``docs/data_preparation.md``).
     spec : ModelSpec, optional
         The model; by default ``ModelSpec(family=data.family)`` with no covariates.
     sampler : SamplerSettings, optional

@@ -42,8 +42,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from bayes_ipd.checks.rmst import rmst_json
 from bayes_ipd.conventions import SEED_OFFSETS, EffectScale, json_ready
 from bayes_ipd.draws import chain_draw, posterior_node, quantile_labels
+from bayes_ipd.one_stage.imputation import missing_summary
 from bayes_ipd.plots import prior_posterior_plot
 from bayes_ipd.plots.effect_curve import effect_curve_plot
 from bayes_ipd.plots.text import (
@@ -270,6 +272,7 @@ class Posterior:
             (f"tau interaction: {t}", "sd", x) for t, x in b.get("tau_interaction", {}).items()
         ]
         rows += [(f"moderator: {m}", "interaction", x) for m, x in b.get("moderators", {}).items()]
+        rows += self._family_rows()
         if "intercept_mean" in b:
             rows += [
                 ("intercept mean", "coefficient", b["intercept_mean"]),
@@ -277,6 +280,24 @@ class Posterior:
             ]
         if isinstance(b.get("sigma"), np.ndarray):
             rows.append(("sigma", "sd", b["sigma"]))
+        return rows
+
+    def _family_rows(self) -> list[tuple[str, str, np.ndarray]]:
+        """Summary rows of the family's JSON blocks (survival: ``effect [12, 36)``,
+        ``tau [12, 36)``, ``effect x log time``)."""
+        design = self.built.design
+        if not design.k:
+            return []
+        blocks = design.plugin.posterior_blocks(design, self.built.spec, self.idata.posterior)
+        rows = []
+        for key, block in blocks.items():
+            name, kind = _BLOCK_ROWS.get(key, (key, "coefficient"))
+            for labels, draws in block if isinstance(block, list) else [block]:
+                span = ""
+                if "start" in labels:
+                    end = labels["end"]
+                    span = f" [{labels['start']:g}, {'inf' if end is None else f'{end:g}'})"
+                rows.append((f"{name}{span}", kind, chain_draw(draws)))
         return rows
 
     def summary(self, threshold: float | None = None, level: float = 0.95) -> pd.DataFrame:
@@ -390,9 +411,16 @@ class Posterior:
         Keys ``model``, ``spec``, ``priors``, ``sampler``, ``posterior`` (``effect``,
         ``tau``, ``new_study_effect``, ``coefficients``, ``interactions_within``,
         ``interactions_across``, ``study_effects``; when in the model also ``sigma``,
-        ``tau_interaction``, ``intercept_mean``, ``intercept_sd``, ``moderators`` and, for
-        estimate-and-SE aggregate-data trials, ``aggregate_study_effects``) and
-        ``diagnostics``; ``model.aggregate_studies`` lists the AD trials.
+        ``tau_interaction``, ``intercept_mean``, ``intercept_sd``, ``moderators``, for
+        estimate-and-SE aggregate-data trials, ``aggregate_study_effects`` and, with the
+        spec's ``rmst_horizons``, ``rmst_difference`` (``[{"horizon", ...node}]``, the
+        equal-weight average over trials) and ``rmst_difference_by_study``
+        (``{STUDY: [{"horizon", ...node}]}``; :mod:`bayes_ipd.checks.rmst`)) and
+        ``diagnostics``; ``model.aggregate_studies`` lists the AD trials. With covariates
+        imputed inside the model (``missing="impute"``) also ``missing``: ``{"method":
+        "model", "imputed": {COLUMN: count}, "systematic": {COLUMN: [STUDY, ...]},
+        "kinds": {COLUMN: "continuous" | "binary"}, "rows_one_by_one": R}``
+        (:func:`~bayes_ipd.one_stage.imputation.missing_summary`).
         """
         posterior: dict[str, Any] = {}
         for key, value in self._blocks().items():
@@ -405,19 +433,26 @@ class Posterior:
         posterior["study_effects"] = {
             s: posterior_node(chain_draw(post["theta"].sel(study=s))) for s in design.studies
         }
+        horizons = getattr(self.built.spec, "rmst_horizons", ())
+        if horizons and design.k:
+            posterior |= rmst_json(self, horizons)
+        if design.k:  # family options' blocks (survival: effect_by_interval, ...)
+            for key, block in design.plugin.posterior_blocks(design, self.built.spec, post).items():
+                posterior[key] = _labelled_nodes(block)
         ad = design.aggregate
         if ad is not None and ad.k:
             posterior["aggregate_study_effects"] = {
                 s: posterior_node(chain_draw(post["theta_ad"].sel(ad_study=s))) for s in ad.studies
             }
         sampler = self.sampler.to_dict() if hasattr(self.sampler, "to_dict") else None
-        return json_ready(
+        imputation = design.imputation
+        out = json_ready(
             {
                 "model": {
                     "family": self.family,
                     "effect_scale": self.effect_scale,
                     "k": design.k,
-                    "n": design.n,
+                    "n": design.n if imputation is None else imputation.n_rows,
                     "studies": list(design.studies),
                     "aggregate_studies": [] if ad is None else list(ad.labels),
                     "parameterisation": dict(self.built.parameterisation),
@@ -429,6 +464,9 @@ class Posterior:
                 "diagnostics": self.diagnostics.to_dict(),
             }
         )
+        if imputation is not None:  # covariates imputed inside the model
+            out["missing"] = json_ready(missing_summary(imputation))
+        return out
 
     def to_json(self, path: str | Path | None = None) -> str:
         """:meth:`to_dict` as JSON text (strict: no NaN); written to ``path`` when given."""
@@ -463,6 +501,7 @@ class Posterior:
                 + ", ".join(spec.moderators)
             )
         lines += design.plugin.design_lines(design) if design.k else []
+        lines += design.plugin.spec_lines(design, spec) if design.k else []
         return lines
 
     def _prior_lines(self) -> list[str]:
@@ -516,6 +555,22 @@ class Posterior:
             parts.append("<p>" + "<br>".join(esc(x) for x in block) + "</p>")
         parts.append("<p>" + "<br>".join(esc(x) for x in self._diagnostic_lines()) + "</p>")
         return "\n".join(parts)
+
+
+_BLOCK_ROWS = {
+    "effect_by_interval": ("effect", "effect"),
+    "tau_by_interval": ("tau", "sd"),
+    "effect_log_time": ("effect x log time", "interaction"),
+}
+"""Summary-table label and kind of a family's JSON blocks (:meth:`Family.posterior_blocks`)."""
+
+
+def _labelled_nodes(block: Any) -> Any:
+    """``{**labels, **node}`` of a family's ``(labels, draws)`` block, or a list of them."""
+    if isinstance(block, list):
+        return [_labelled_nodes(b) for b in block]
+    labels, draws = block
+    return {**labels, **posterior_node(chain_draw(draws))}
 
 
 def _model_description(design: Any, spec: Any) -> str:

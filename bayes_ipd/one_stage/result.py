@@ -7,7 +7,10 @@ that take a posterior as a value: effect predictions at new patients' covariates
 (:mod:`~bayes_ipd.one_stage.prediction`), the meta-regression's effect at moderator values
 and forest rows (:mod:`~bayes_ipd.one_stage.metareg`), posterior and prior predictive checks
 per trial and arm (:mod:`bayes_ipd.checks.ppc`), leave-one-trial-out PSIS-LOO
-(:mod:`bayes_ipd.checks.loo`), the prior sensitivity sweep (:mod:`bayes_ipd.one_stage.sensitivity`)
+(:mod:`bayes_ipd.checks.loo`), survival estimands (RMST differences, each arm's
+survival curve in each trial and a new trial, the hazard ratio over time, median survival;
+:mod:`~bayes_ipd.one_stage.survival_estimands`), the prior sensitivity sweep
+(:mod:`bayes_ipd.one_stage.sensitivity`)
 and the netCDF file with the default leave-one-trial-out terms, which :func:`load` reads back
 into a working result (:mod:`~bayes_ipd.one_stage.storage`; the same record makes results
 picklable).
@@ -43,12 +46,13 @@ from bayes_ipd.one_stage.storage import (
     record_of,
     write_netcdf,
 )
+from bayes_ipd.one_stage.survival_estimands import SurvivalEstimands, rmst_lines
 
 __all__ = ["NODE_KEYS", "OneStageResult", "load"]
 
 
 @dataclass(frozen=True, eq=False, repr=False)
-class OneStageResult(Posterior):
+class OneStageResult(Posterior, SurvivalEstimands):
     """Posterior of a one-stage model (ArviZ InferenceData) with its model and diagnostics.
 
     Every method derives a new value; the result itself never changes. The fields and the
@@ -210,8 +214,10 @@ class OneStageResult(Posterior):
 
     def _extra_lines(self) -> list[str]:
         """The meta-regression block of the printed summary
-        (:func:`bayes_ipd.one_stage.metareg.metareg_lines`; empty without moderators)."""
-        return metareg_lines(self)
+        (:func:`bayes_ipd.one_stage.metareg.metareg_lines`; empty without moderators) and
+        the RMST block (:func:`~bayes_ipd.one_stage.survival_estimands.rmst_lines`; empty
+        without ``rmst_horizons``)."""
+        return metareg_lines(self) + rmst_lines(self)
 
 
 def load(path: str | Path) -> OneStageResult:

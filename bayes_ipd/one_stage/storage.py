@@ -115,7 +115,9 @@ def _aggregate_meta(ad: AggregateTrials | None) -> dict[str, Any] | None:
 
 
 def _design_meta(design: Design) -> dict[str, Any]:
+    imputed = {"imputed": True} if design.imputation is not None else {}
     return {
+        **imputed,
         "family": design.family,
         "studies": list(design.studies),
         "covariate_terms": list(design.covariate_terms),
@@ -226,6 +228,12 @@ def posterior_of(idata: az.InferenceData, record: ResultRecord) -> Posterior:
         expected = (meta["fingerprint"], meta["parameterisation"], _priors_meta(priors))
     except (KeyError, TypeError, ValueError) as err:  # BayesIPDError is a ValueError
         raise ResultFileError(f"the saved result's record cannot be read: {err}") from err
+    if meta["design"].get("imputed"):  # the record holds no incomplete rows
+        raise ResultFileError(
+            "the saved result imputed missing covariates inside the model "
+            "(missing='impute'); its incomplete rows are not saved, so it cannot be loaded: "
+            "refit it from the data"
+        )
     builder = build_model if design.k else build_aggregate_model
     try:
         built = builder(design, spec, priors=priors)

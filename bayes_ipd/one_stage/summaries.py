@@ -40,6 +40,7 @@ import pandas as pd
 
 from bayes_ipd.conventions import readonly
 from bayes_ipd.covariates import check_spec_columns, expand_covariates
+from bayes_ipd.data.missing import refuse_missing_covariates
 from bayes_ipd.errors import IPDDataError
 from bayes_ipd.families import REGISTRY, Family, get_family
 
@@ -372,6 +373,10 @@ def summarise(
     ('Aronson 1948', 262)
     """
     check_spec_columns(ipd, spec)
+    # missing covariates (missing="impute") are imputed by the one-stage fit of the rows
+    refuse_missing_covariates(
+        ipd.covariates, spec.covariates, "exact trial summaries (fit the rows to impute)"
+    )
     cuts = tuple(cutpoints) if cutpoints is not None else survival_cutpoints(ipd, spec)
     names = {
         role: name
@@ -439,7 +444,7 @@ def survival_cutpoints(ipd: IPD, spec: ModelSpec) -> tuple[float, ...]:
     family = get_family(ipd.family, IPDDataError)
     if not family.has_baseline_hazard:
         return ()
-    return family.cutpoints(ipd.time[ipd.event > 0], spec.intervals)
+    return family.model_cutpoints(ipd.time[ipd.event > 0], spec)
 
 
 def write_summaries(summaries: Sequence[TrialSummary], path: str | Path) -> Path:

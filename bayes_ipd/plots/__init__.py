@@ -18,7 +18,8 @@ and :mod:`~bayes_ipd.plots.marks` (the table-and-plot engine of the forest plots
 module per figure: :mod:`~bayes_ipd.plots.forest`, :mod:`~bayes_ipd.plots.comparison`,
 :mod:`~bayes_ipd.plots.ppc`, :mod:`~bayes_ipd.plots.prior_posterior`,
 :mod:`~bayes_ipd.plots.km`, :mod:`~bayes_ipd.plots.rootogram` (counts, ordinal categories),
-:mod:`~bayes_ipd.plots.trace` (trace and rank plots), :mod:`~bayes_ipd.plots.figure` (where
+:mod:`~bayes_ipd.plots.trace` (trace and rank plots), :mod:`~bayes_ipd.plots.visits`
+(repeated measures over visits), :mod:`~bayes_ipd.plots.figure` (where
 every figure is made) and :mod:`~bayes_ipd.plots.save`.
 """
 

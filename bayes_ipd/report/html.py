@@ -27,6 +27,7 @@ from matplotlib.figure import Figure
 from bayes_ipd.conventions import distribution_version
 from bayes_ipd.hybrid import one_stage_trials, two_stage_trials
 from bayes_ipd.one_stage.aggregate_trials import trial_effects
+from bayes_ipd.one_stage.survival_estimands import SURVIVAL_FIGURES, survival_tables
 from bayes_ipd.plots.flow import flow_diagram
 from bayes_ipd.plots.save import png_bytes
 from bayes_ipd.plots.trace import trace_rank_plot
@@ -41,6 +42,7 @@ __all__ = ["SECTIONS", "Figures", "Section", "Table", "render_report", "write_re
 SECTIONS: tuple[tuple[str, str], ...] = (
     ("plan", "Analysis plan"),
     ("flow", "PRISMA-IPD flow"),
+    ("responders", "Trials that supplied IPD and trials that did not"),
     ("integrity", "Data integrity"),
     ("one-stage", "One-stage Bayesian model"),
     ("two-stage", "Two-stage route"),
@@ -48,10 +50,15 @@ SECTIONS: tuple[tuple[str, str], ...] = (
     ("hybrid", "Hybrid sensitivity analysis: IPD only vs IPD + aggregate data"),
     ("forest", "Forest plots"),
     ("ppc", "Posterior predictive check"),
+    ("survival", "Survival curves, median survival and RMST"),
     ("diagnostics", "Sampler diagnostics"),
 )
 """Every section of the report, in order, as ``(id, heading)``; a section without its
 input says why it is empty."""
+
+HARMONISATION_SECTION = ("harmonisation", "Harmonisation log")
+"""The section after the plan listing every ``[harmonise]`` rule applied; only in the report
+of a spec with rules (not in :data:`SECTIONS`, whose sections every report has)."""
 
 TEMPLATE = "report.html.j2"
 
@@ -118,7 +125,7 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-_SURVIVAL_ONLY = ("intervals",)
+_SURVIVAL_ONLY = ("intervals", "rmst_horizons")
 """Spec keys of the ``[model]`` section that only a survival model reads."""
 
 
@@ -150,6 +157,23 @@ def _plan(result: AnalysisResult) -> Section:
     )
 
 
+def _harmonisation(result: AnalysisResult) -> list[Section]:
+    """The harmonisation log as a table (no section without ``[harmonise]`` rules)."""
+    log = getattr(result, "harmonisation", None)
+    if log is None:
+        return []
+    entries = log.to_dict()
+    columns = ("Trial", "Column", "Rule", "Rows changed", "Before", "After")
+    rows = tuple(tuple(_cell(v) for v in entry.values()) for entry in entries)
+    text = (
+        f"{len(entries)} rule application(s), in the order applied (renames, recodes, "
+        "conversions, crosswalks, standardisations), before any other step of the analysis. "
+        "Also written as harmonisation_log.csv by run --out."
+    )
+    sid, title = HARMONISATION_SECTION
+    return [Section(sid, title, paragraphs=(text,), tables=(("", Table(columns, rows)),))]
+
+
 def _flow(result: AnalysisResult, figures: Figures) -> Section:
     title = dict(SECTIONS)["flow"]
     if result.flow is None:
@@ -157,6 +181,29 @@ def _flow(result: AnalysisResult, figures: Figures) -> Section:
     figures.add("PRISMA-IPD flow diagram", flow_diagram(result.flow))
     tables = [("Flow", Table.from_frame(result.flow.table(), index=False))]
     return Section("flow", title, tables=tuple(tables), figures=figures.take())
+
+
+def _responders(result: AnalysisResult, figures: Figures) -> Section:
+    title = dict(SECTIONS)["responders"]
+    comparison = getattr(result, "responders", None)
+    if comparison is None:
+        return Section(
+            "responders",
+            title,
+            missing="No trial characteristics given ([report] trials = FILE, or [[trial]] "
+            "tables in the flow file).",
+        )
+    if comparison.has_effects:
+        line = "" if comparison.pooled is None else " (line: pooled estimate of the IPD trials)"
+        figures.add(f"Published effects by IPD availability{line}", comparison.plot())
+    table = Table.from_frame(comparison.report_frame(), index=False)
+    return Section(
+        "responders",
+        title,
+        paragraphs=comparison.notes(),
+        tables=((f"Characteristics ({Path(comparison.source).name})", table),),
+        figures=figures.take(),
+    )
 
 
 def _integrity(result: AnalysisResult) -> Section:
@@ -241,6 +288,47 @@ def _ppc(result: AnalysisResult, figures: Figures) -> Section:
     return Section("ppc", title, tables=(("", table),), figures=figures.take())
 
 
+def _median_display(table: pd.DataFrame) -> pd.DataFrame:
+    """Median survival per arm with "not reached" where the posterior says so."""
+    shown = table[["study", "arm", "until", "median", "q025", "q975", "p_reached"]].copy()
+    shown["median"] = [
+        f"{m:.3f}" if reached else "not reached"
+        for m, reached in zip(table["median"], table["reached"], strict=True)
+    ]
+    return shown.rename(columns={"until": "follow-up", "p_reached": "P(reached)"})
+
+
+def _survival(result: AnalysisResult, figures: Figures) -> Section:
+    title = dict(SECTIONS)["survival"]
+    pngs = result.survival_pngs  # drawn once, shared with AnalysisResult.write
+    if not pngs:
+        return Section("survival", title, missing="Not a survival outcome (or no IPD trial).")
+    for kind, png in pngs.items():
+        figures.add_png(SURVIVAL_FIGURES[kind], png)
+    tables = survival_tables(result.one_stage, result.ipd)
+    shown = [
+        (
+            "Median survival per arm (posterior median, 95% interval)",
+            Table.from_frame(_median_display(tables["median"]), index=False),
+        )
+    ]
+    if "rmst" in tables:
+        rmst = tables["rmst"].drop(columns=["ess_bulk", "r_hat"])
+        shown.append(
+            (
+                "RMST difference, experimental minus control, up to each horizon",
+                Table.from_frame(rmst, index=False),
+            )
+        )
+    notes = (
+        "Curves are for a participant at each trial's covariate means; the new trial has the "
+        "trials' average baseline hazard and the new-trial effect (mu + tau e). Beyond the "
+        "last cut point the hazard is the last interval's constant hazard; beyond a trial's "
+        "follow-up the curves, medians and RMST are extrapolations on it.",
+    )
+    return Section("survival", title, paragraphs=notes, tables=tuple(shown), figures=figures.take())
+
+
 def _diagnostics(result: AnalysisResult, figures: Figures) -> Section:
     one = result.one_stage
     figures.add("τ: prior density and posterior draws", one.tau_plot())
@@ -263,7 +351,9 @@ def report_sections(result: AnalysisResult) -> list[Section]:
     figures = Figures()
     return [
         _plan(result),
+        *_harmonisation(result),
         _flow(result, figures),
+        _responders(result, figures),
         _integrity(result),
         _one_stage(result),
         _two_stage(result),
@@ -271,6 +361,7 @@ def report_sections(result: AnalysisResult) -> list[Section]:
         _hybrid(result),
         _forest(result, figures),
         _ppc(result, figures),
+        _survival(result, figures),
         _diagnostics(result, figures),
     ]
 

@@ -33,15 +33,18 @@ from bayes_ipd.simulate.generators import (
     simulate_continuous,
     simulate_survival,
 )
+from bayes_ipd.simulate.time_varying import PeriodSurvivalTruth, simulate_survival_periods
 from bayes_ipd.simulate.trials import Seed as Seed  # the seed argument's type
 from bayes_ipd.simulate.truth import BinaryTruth, ContinuousTruth, SurvivalTruth, Truth
 
 __all__ = [
     "BinaryTruth",
     "ContinuousTruth",
+    "PeriodSurvivalTruth",
     "SurvivalTruth",
     "Truth",
     "simulate_binary",
     "simulate_continuous",
     "simulate_survival",
+    "simulate_survival_periods",
 ]

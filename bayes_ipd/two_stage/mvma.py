@@ -108,26 +108,47 @@ class MultivariateMA:
         }
 
 
-def _gls(y: np.ndarray, s: np.ndarray, psi: np.ndarray) -> tuple[np.ndarray, ...]:
-    """beta, (sum W)^{-1}, W (K, d, d), log|S_k + Psi| (K,) for a given ``Psi``."""
+def _gls(
+    y: np.ndarray, s: np.ndarray, psi: np.ndarray, observed: np.ndarray | None = None
+) -> tuple[np.ndarray, ...]:
+    """beta, (sum W)^{-1}, W (K, d, d), log|S_k + Psi| (K,) for a given ``Psi``.
+
+    With ``observed`` (K, d) boolean, trial k's missing elements are left out exactly: its
+    ``S_k + Psi`` is restricted to the observed rows and columns (the missing ones replaced
+    by the identity, so the determinant and inverse are those of the observed block) and
+    its weight is zero on them (``y`` must be 0 there)."""
     m = s + psi[None, :, :]
+    if observed is not None:
+        both = observed[:, :, None] & observed[:, None, :]
+        eye = np.eye(m.shape[1], dtype=bool)[None] & ~observed[:, :, None]
+        m = np.where(both, m, 0.0) + eye
     chol = np.linalg.cholesky(m)
     logdet = 2.0 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(axis=1)
     w = np.linalg.inv(m)
+    if observed is not None:
+        w = np.where(both, w, 0.0)
     a = w.sum(axis=0)
     b = np.einsum("kij,kj->i", w, y)
     a_inv = np.linalg.inv(a)
     return a_inv @ b, a_inv, w, logdet
 
 
-def restricted_loglik(y: np.ndarray, s: np.ndarray, psi: np.ndarray, method: str = "REML") -> float:
+def restricted_loglik(
+    y: np.ndarray,
+    s: np.ndarray,
+    psi: np.ndarray,
+    method: str = "REML",
+    observed: np.ndarray | None = None,
+) -> float:
     """The (restricted) log-likelihood of ``Psi`` (module docstring), ``-inf`` where
-    ``S_k + Psi`` is not positive definite."""
+    ``S_k + Psi`` is not positive definite; ``observed`` as in :func:`mvma`."""
     try:
-        beta, a_inv, w, logdet = _gls(y, s, psi)
+        beta, a_inv, w, logdet = _gls(y, s, psi, observed)
     except np.linalg.LinAlgError:
         return -math.inf
     r = y - beta
+    if observed is not None:
+        r = np.where(observed, r, 0.0)
     value = -0.5 * (logdet.sum() + np.einsum("ki,kij,kj->", r, w, r))
     if method == "REML":
         _, logdet_a_inv = np.linalg.slogdet(a_inv)
@@ -152,16 +173,39 @@ def _psi(theta: np.ndarray, structure: str, d: int) -> np.ndarray:
     return psi
 
 
-def _start(y: np.ndarray, s: np.ndarray, structure: str) -> np.ndarray:
+def _start(
+    y: np.ndarray, s: np.ndarray, structure: str, observed: np.ndarray | None = None
+) -> np.ndarray:
     """Method-of-moments-like start: excess spread over the mean within variance."""
     d = y.shape[1]
-    spread = y.var(axis=0, ddof=1) if y.shape[0] > 1 else np.ones(d)
-    within = np.diagonal(s, axis1=1, axis2=2).mean(axis=0)
+    if observed is None:
+        spread = y.var(axis=0, ddof=1) if y.shape[0] > 1 else np.ones(d)
+        within = np.diagonal(s, axis1=1, axis2=2).mean(axis=0)
+    else:
+        seen = np.where(observed, y, np.nan)
+        spread = np.where(observed.sum(axis=0) > 1, np.nanvar(seen, axis=0, ddof=1), 1.0)
+        within = np.nanmean(np.where(observed, np.diagonal(s, axis1=1, axis2=2), np.nan), 0)
     sd = np.sqrt(np.maximum(spread - within, 0.1 * within) + 1e-12)
     if structure == "unstructured":
         lower = np.diag(sd)
         return lower[np.tril_indices(d)]
     return sd if structure == "diagonal" else sd[:1]
+
+
+def _observed_mask(observed: Any, y: np.ndarray) -> np.ndarray | None:
+    """``observed`` as a (K, d) boolean mask, None when every element is observed."""
+    if observed is None:
+        return None
+    mask = np.asarray(observed, dtype=bool)
+    if mask.shape != y.shape:
+        raise PoolingError(f"observed has shape {mask.shape}; expected {y.shape}")
+    lacking = np.flatnonzero(mask.sum(axis=0) < 2)
+    if lacking.size:
+        raise PoolingError(
+            f"element {int(lacking[0]) + 1} is observed in fewer than two trials; a "
+            "multivariate meta-analysis needs at least two per element"
+        )
+    return None if mask.all() else mask
 
 
 def _check_inputs(y: np.ndarray, s: np.ndarray, structure: str, method: str) -> None:
@@ -193,6 +237,7 @@ def mvma(
     structure: str = "unstructured",
     method: str = "REML",
     terms: Sequence[str] | None = None,
+    observed: np.ndarray | None = None,
 ) -> MultivariateMA:
     """Pool coefficient vectors with their full within-trial covariance matrices.
 
@@ -207,6 +252,11 @@ def mvma(
     method : {"REML", "ML"}
     terms : sequence of str, optional
         Names of the d elements (default ``"b0", "b1", ...``).
+    observed : array_like of bool, optional
+        (K, d): which elements each trial reports (default: all). A trial's missing
+        elements are left out of its likelihood exactly (the rows ``rma.mv`` would not
+        have); their values in ``estimates`` and ``covariances`` are ignored. Each element
+        must be observed in at least two trials.
 
     Returns
     -------
@@ -230,17 +280,24 @@ def mvma(
     if s.ndim == 1:
         s = s[:, None, None]
     method = method.upper()
+    mask = _observed_mask(observed, y)
+    if mask is not None:
+        y, s = _fill_missing(y, s, mask)
     _check_inputs(y, s, structure, method)
     k, d = y.shape
-    scale = np.sqrt(np.median(np.diagonal(s, axis1=1, axis2=2), axis=0))
+    diagonals = np.diagonal(s, axis1=1, axis2=2)
+    if mask is None:
+        scale = np.sqrt(np.median(diagonals, axis=0))
+    else:
+        scale = np.sqrt(np.nanmedian(np.where(mask, diagonals, np.nan), axis=0))
     ys, ss = y / scale, s / np.outer(scale, scale)[None]
 
     def objective(theta: np.ndarray) -> float:
-        value = restricted_loglik(ys, ss, _psi(theta, structure, d), method)
+        value = restricted_loglik(ys, ss, _psi(theta, structure, d), method, mask)
         return -value if math.isfinite(value) else 1e300
 
     best = None
-    for start in (_start(ys, ss, structure), np.full(_n_params(structure, d), 0.05)):
+    for start in (_start(ys, ss, structure, mask), np.full(_n_params(structure, d), 0.05)):
         res = optimize.minimize(objective, start, method="BFGS", options={"gtol": 1e-9})
         polish = optimize.minimize(
             objective, res.x, method="Nelder-Mead", options={"xatol": 1e-10, "fatol": 1e-13}
@@ -250,7 +307,7 @@ def mvma(
             best = cand
     assert best is not None
     psi_s = _psi(best.x, structure, d)
-    beta_s, cov_s, _, _ = _gls(ys, ss, psi_s)
+    beta_s, cov_s, _, _ = _gls(ys, ss, psi_s, mask)
     outer = np.outer(scale, scale)
     names = tuple(terms) if terms is not None else tuple(f"b{i}" for i in range(d))
     if len(names) != d:
@@ -263,6 +320,14 @@ def mvma(
         structure=structure,
         method=method,
         k=k,
-        loglik=restricted_loglik(y, s, psi_s * outer, method),
+        loglik=restricted_loglik(y, s, psi_s * outer, method, mask),
         converged=bool(best.success),
     )
+
+
+def _fill_missing(y: np.ndarray, s: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Missing elements set to 0 in ``y`` and to the identity in ``s`` (they carry no
+    weight; this keeps the input checks on the observed blocks)."""
+    both = mask[:, :, None] & mask[:, None, :]
+    eye = np.eye(y.shape[1], dtype=bool)[None] & ~mask[:, :, None]
+    return np.where(mask, y, 0.0), np.where(both, s, 0.0) + eye

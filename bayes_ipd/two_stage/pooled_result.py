@@ -316,6 +316,8 @@ def _ratio_num(x: float) -> str:
 
 
 def _lower_first(text: str) -> str:
+    if text[:2].isupper():  # an acronym ("RMST difference") keeps its capitals
+        return text
     return text[:1].lower() + text[1:]
 
 

@@ -25,7 +25,9 @@ from bayes_ipd.plots.text import TextColumn, decimals_for, fmt_count, fmt_fixed,
 from bayes_ipd.two_stage.aggregate import AggregateData
 from bayes_ipd.two_stage.forest_rows import two_stage_forest
 from bayes_ipd.two_stage.pooling import PooledResult
+from bayes_ipd.two_stage.rubin import ImputationSummary
 from bayes_ipd.two_stage.saving import aggregate_frame, write_aggregate
+from bayes_ipd.two_stage.time_effect_report import time_effect_json, time_effect_text
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -51,6 +53,16 @@ class TwoStageResult:
     sources : Mapping[str, str]
         ``"IPD"`` or ``"AD"`` per trial when aggregate-data trials were pooled beside the
         IPD ones (:func:`bayes_ipd.two_stage.two_stage` with ``aggregate=``); empty otherwise.
+    missing : ImputationSummary or None
+        Missing covariates multiply imputed: M, the method and each trial's Rubin's-rules
+        combination (its fraction of missing information); None without imputation.
+    ph_tests : ProportionalityChecks or None
+        Survival with ``ph_test=True``: each trial's proportional-hazards test
+        (:mod:`bayes_ipd.two_stage.ph_test`); in JSON each ``per_study`` record's
+        ``ph_test`` (global ``{"statistic", "df", "p"}``) and ``ph_test_terms`` (per term).
+    by_interval : tuple of IntervalResult
+        Survival with ``effect_intervals``: the per-period analyses
+        (:mod:`bayes_ipd.two_stage.periods`), JSON ``by_interval``; empty otherwise.
 
     Examples
     --------
@@ -66,6 +78,9 @@ class TwoStageResult:
     family: str | None = None
     dropped: Mapping[str, int] = field(default_factory=dict)
     sources: Mapping[str, str] = field(default_factory=dict)
+    missing: ImputationSummary | None = None
+    ph_tests: Any = None
+    by_interval: tuple[Any, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "dropped", MappingProxyType(dict(self.dropped)))
@@ -105,15 +120,21 @@ class TwoStageResult:
 
         Keys ``pooled`` (:meth:`PooledResult.to_dict`), ``per_study`` (one record per
         trial: ``study, estimate, se, n, events, excluded``), ``term``, ``family`` and
-        ``dropped``.
+        ``dropped``; ``missing`` (``{"method", "imputations", "fmi": {STUDY: value}}``)
+        only when missing covariates were imputed.
         """
-        return {
-            "pooled": self.pooled.to_dict(),
-            "per_study": _per_study_records(self.per_study),
-            "term": self.per_study.term,
-            "family": self.family,
-            "dropped": {str(k): int(v) for k, v in self.dropped.items()},
-        } | ({"sources": dict(self.sources)} if self.sources else {})
+        out = (
+            {
+                "pooled": self.pooled.to_dict(),
+                "per_study": _per_study_records(self.per_study),
+                "term": self.per_study.term,
+                "family": self.family,
+                "dropped": {str(k): int(v) for k, v in self.dropped.items()},
+            }
+            | ({"sources": dict(self.sources)} if self.sources else {})
+            | ({} if self.missing is None else {"missing": self.missing.to_dict()})
+        )
+        return out | time_effect_json(out["per_study"], self.ph_tests, self.by_interval)
 
     def summary_frame(self) -> pd.DataFrame:
         """One row per trial, then the pooled row.
@@ -130,7 +151,9 @@ class TwoStageResult:
         ad = self._aggregate_only()
         if ad:
             text += f"\n\nAggregate data only (no participant rows): {', '.join(ad)}"
-        return text
+        if self.missing is not None:
+            text += "\n\n" + "\n".join(self.missing.lines())
+        return text + time_effect_text(self.ph_tests, self.by_interval)
 
     def _aggregate_only(self) -> list[str]:
         """Trials pooled from a published estimate, not from participant rows."""

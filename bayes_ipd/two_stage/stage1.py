@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from bayes_ipd.data import IPD
+from bayes_ipd.data.missing import refuse_missing_covariates
 from bayes_ipd.errors import IPDDataError, SpecError
 from bayes_ipd.families import Family, get_family
 from bayes_ipd.families.regression import MAGNITUDE_LIMIT, Unfittable, arm_name
@@ -218,6 +219,7 @@ def _adjustment_covariates(ipd: IPD, covariates: Sequence[str], term: PoolTerm) 
     check_covariate_columns(ipd, names, what="covariates")
     if term.modifier is not None and term.modifier not in names:
         names.append(term.modifier)
+    refuse_missing_covariates(ipd.covariates, names, "two-stage stage one")
     return names
 
 

@@ -1,0 +1,191 @@
+"""``bayes-ipd network``: network meta-analysis of participant rows (two-stage route, or
+the one-stage Bayesian model with ``--route one-stage``)."""
+
+from __future__ import annotations
+
+import argparse
+
+from bayes_ipd.cli.common import (
+    Command,
+    Payload,
+    UsageError,
+    add_json,
+    figure_path,
+    progress_reporter,
+    say,
+)
+
+__all__ = ["COMMAND"]
+
+ROUTES = ("two-stage", "one-stage")
+
+
+def _configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", metavar="FILE", help="CSV with one row per participant")
+    parser.add_argument("--study", required=True, metavar="COL", help="trial column")
+    parser.add_argument(
+        "--treatment", required=True, metavar="COL", help="treatment column (any number of levels)"
+    )
+    parser.add_argument(
+        "--reference", required=True, metavar="LEVEL", help="the network's common comparator"
+    )
+    parser.add_argument(
+        "--family",
+        default="binomial",
+        choices=("binomial", "gaussian", "poisson", "survival"),
+        help="outcome family (default binomial: log odds ratios; gaussian: mean differences; "
+        "poisson: log rate ratios; survival: log hazard ratios)",
+    )
+    parser.add_argument(
+        "--outcome", metavar="COL", help="outcome column (binomial, gaussian, poisson)"
+    )
+    parser.add_argument(
+        "--exposure", metavar="COL", help="person-time column (poisson; default 1 per row)"
+    )
+    parser.add_argument("--time", metavar="COL", help="follow-up time column (survival)")
+    parser.add_argument("--event", metavar="COL", help="event indicator column (survival)")
+    parser.add_argument(
+        "--route", default="two-stage", choices=ROUTES, help="analysis route (default two-stage)"
+    )
+    parser.add_argument(
+        "--method",
+        default="REML",
+        type=str.upper,
+        choices=("REML", "ML", "FE"),
+        help="estimator of tau^2 (default REML; FE: common effect)",
+    )
+    parser.add_argument(
+        "--sparse",
+        choices=("none", "cc"),
+        help="arms with no events: 'none' excludes their trials, 'cc' adds 0.5 to every "
+        "cell of those trials (default: refuse them)",
+    )
+    parser.add_argument(
+        "--small-values",
+        default="desirable",
+        choices=("desirable", "undesirable"),
+        help="orientation of the P-scores (one-stage: SUCRA and rank probabilities), as R "
+        "netmeta's small.values (default desirable)",
+    )
+    parser.add_argument(
+        "--hksj",
+        action="store_true",
+        help="Hartung-Knapp-Sidik-Jonkman intervals (t on contrasts - basic parameters df)",
+    )
+    parser.add_argument(
+        "--plot",
+        metavar="PATH",
+        help="write the network graph and the forest plot to PATH (one-stage: the forest "
+        "plot and the rankogram)",
+    )
+    sampling = parser.add_argument_group(
+        "one-stage route (NUTS; --method FE gives fixed effects, else random effects)"
+    )
+    for name, default, text in (
+        ("draws", 1000, "posterior draws per chain"),
+        ("tune", 1000, "tuning steps per chain"),
+        ("chains", 4, "chains"),
+        ("seed", 20240601, "random seed"),
+    ):
+        sampling.add_argument(
+            f"--{name}", type=int, default=default, metavar="N", help=f"{text} (default {default})"
+        )
+    sampling.add_argument(
+        "--inconsistency",
+        action="store_true",
+        help="also fit the unrelated-mean-effects model (residual deviance and DIC; NICE DSU "
+        "TSD4) and split each comparison with direct and indirect evidence (one fit each)",
+    )
+    add_json(parser)
+
+
+def _run_one_stage(args: argparse.Namespace) -> Payload:
+    """``--route one-stage``: the Bayesian network model (docs/network.md)."""
+    refused = [o for o, v in (("--sparse", args.sparse), ("--hksj", args.hksj)) if v]
+    if refused:
+        raise UsageError(
+            f"{', '.join(refused)}: two-stage options; the one-stage route uses the exact "
+            "likelihood of every arm (zero-event arms included)"
+        )
+    plot_path = figure_path(args.plot, [args.file], "--plot")
+    from bayes_ipd.data.reading import read_rows
+    from bayes_ipd.one_stage.network_fit import fit_network
+    from bayes_ipd.one_stage.sampling import reporting
+    from bayes_ipd.spec import SamplerSettings
+
+    sampler = SamplerSettings(
+        draws=args.draws, tune=args.tune, chains=args.chains, seed=args.seed, progress=False
+    )
+    rows = read_rows(args.file, args.study)
+    with reporting(progress_reporter(args)):
+        result = fit_network(
+            rows,
+            study=args.study,
+            treatment=args.treatment,
+            reference=args.reference,
+            family=args.family,
+            outcome=args.outcome,
+            time=args.time if args.exposure is None else args.exposure,
+            event=args.event,
+            route="one-stage",
+            method=args.method,
+            small_values=args.small_values,
+            sampler=sampler,
+            inconsistency=args.inconsistency,
+        )
+    say(args, result.summary())
+    if plot_path is not None:
+        from bayes_ipd.plots.save import save_figure
+
+        save_figure(result.plot(), plot_path)
+        say(args, f"\nForest plot and rankogram written to {plot_path}")
+    return result.to_dict()
+
+
+def _run(args: argparse.Namespace) -> Payload:
+    if args.time is not None and args.exposure is not None:
+        raise UsageError("give --time (survival) or --exposure (poisson), not both")
+    if args.route == "one-stage":
+        return _run_one_stage(args)
+    if args.inconsistency:
+        raise UsageError(
+            "--inconsistency belongs to --route one-stage (the two-stage route always reports "
+            "the design-by-treatment decomposition and node-splitting)"
+        )
+    plot_path = figure_path(args.plot, [args.file], "--plot")
+    from bayes_ipd.data.reading import read_rows
+    from bayes_ipd.two_stage.network import fit_network
+
+    rows = read_rows(args.file, args.study)
+    result = fit_network(
+        rows,
+        study=args.study,
+        treatment=args.treatment,
+        reference=args.reference,
+        family=args.family,
+        outcome=args.outcome,
+        time=args.time if args.exposure is None else args.exposure,
+        event=args.event,
+        method=args.method,
+        sparse=args.sparse,
+        small_values=args.small_values,
+        hksj=args.hksj,
+    )
+    say(args, result.data.summary())
+    say(args, result.summary())
+    payload = result.to_dict()
+    if plot_path is not None:
+        from bayes_ipd.plots.save import save_figure
+
+        save_figure(result.plot(), plot_path)
+        say(args, f"\nNetwork figure written to {plot_path}")
+    return payload
+
+
+COMMAND = Command(
+    "network",
+    "network meta-analysis of trials comparing several treatments (two-stage: consistency "
+    "model, league table, P-scores, inconsistency; one-stage: Bayesian model, SUCRA)",
+    _configure,
+    _run,
+)

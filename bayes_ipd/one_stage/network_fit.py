@@ -1,0 +1,223 @@
+"""Network meta-analysis of participant rows in one call, on either route.
+
+:func:`fit_network_bayes` fits the one-stage Bayesian network model
+(:mod:`~bayes_ipd.one_stage.network_model`) to the exact arm-level sums of the rows
+(:mod:`~bayes_ipd.one_stage.network_summaries`) with the package's NUTS sampler and
+compiled-model cache (:func:`~bayes_ipd.one_stage.sampling.sample`).
+:func:`fit_network` (``bayes_ipd.fit_network``) chooses the route: ``"two-stage"`` (the
+default, :func:`bayes_ipd.two_stage.network.fit_network`, unchanged) or ``"one-stage"``.
+PyMC is imported only when the one-stage route is taken.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from bayes_ipd.data.network import Network, network_from_frame
+from bayes_ipd.errors import SpecError
+from bayes_ipd.two_stage.network import fit_network_data
+
+if TYPE_CHECKING:
+    from bayes_ipd.one_stage.network_posterior import NetworkPosterior
+    from bayes_ipd.priors import Prior, PriorSet
+    from bayes_ipd.spec import SamplerSettings
+
+__all__ = ["ROUTES", "fit_network", "fit_network_bayes", "fit_network_bayes_data"]
+
+ROUTES = ("two-stage", "one-stage")
+
+
+def fit_network_bayes_data(
+    network: Network,
+    *,
+    sampler: SamplerSettings | None = None,
+    priors: Mapping[str, str | Prior] | PriorSet | None = None,
+    effects: str = "random",
+    small_values: str = "desirable",
+    inconsistency: bool = False,
+) -> NetworkPosterior:
+    """One-stage Bayesian network meta-analysis of a
+    :class:`~bayes_ipd.data.network.Network`; parameters as :func:`fit_network_bayes`."""
+    from bayes_ipd.one_stage.network_model import build_network_model
+    from bayes_ipd.one_stage.network_posterior import (
+        SMALL_VALUES,
+        NetworkPosterior,
+        ume_comparison,
+    )
+    from bayes_ipd.one_stage.network_summaries import network_arms
+    from bayes_ipd.one_stage.sampling import sample
+    from bayes_ipd.spec import SamplerSettings
+
+    if small_values not in SMALL_VALUES:
+        raise SpecError(f"small_values={small_values!r} is not one of {', '.join(SMALL_VALUES)}")
+    settings = SamplerSettings() if sampler is None else sampler
+    arms = network_arms(network)
+    if inconsistency and arms.cutpoints:
+        raise SpecError(
+            "inconsistency=True (deviance, DIC, node-splitting) is not available for the "
+            "survival network model yet"
+        )
+    built = build_network_model(arms, priors, effects)
+    idata, diagnostics = sample(built.as_built(), settings)
+    block, splits = None, ()
+    if inconsistency:
+        from bayes_ipd.one_stage.network_split import node_splits
+
+        ume = build_network_model(arms, built.priors, effects, consistency=False)
+        ume_idata, _ = sample(ume.as_built(), settings)
+        block = ume_comparison((built, idata), (ume, ume_idata))
+        splits = tuple(node_splits(arms, built.priors, effects, settings))
+    return NetworkPosterior(built, idata, diagnostics, settings, small_values, block, splits)
+
+
+def fit_network_bayes(
+    rows: pd.DataFrame,
+    *,
+    study: str,
+    treatment: str,
+    reference: str,
+    family: str = "binomial",
+    outcome: str | None = None,
+    time: str | None = None,
+    event: str | None = None,
+    sampler: SamplerSettings | None = None,
+    priors: Mapping[str, str | Prior] | PriorSet | None = None,
+    effects: str = "random",
+    small_values: str = "desirable",
+    inconsistency: bool = False,
+) -> NetworkPosterior:
+    """One-stage Bayesian network meta-analysis of participant rows.
+
+    Trial-specific baselines (stratified), basic parameters ``d_t`` (each treatment vs
+    ``reference``), consistency, random effects with a common ``tau`` and the multi-arm
+    correlation 1/2 (or fixed effects); the likelihood is the row-level one, summed exactly
+    per trial and arm. See ``docs/network.md``.
+
+    Parameters
+    ----------
+    rows : DataFrame
+        One row per participant (only read).
+    study, treatment : str
+        Columns: trial, treatment (text levels).
+    reference : str
+        The network's common comparator.
+    family : {"binomial", "gaussian", "poisson", "survival"}
+    outcome : str
+        The outcome column (0/1, continuous, or counts).
+    time : str, optional
+        Poisson: the exposure (person-time) column, 1 per row when not given; survival: the
+        follow-up time.
+    event : str, optional
+        Survival: the event indicator (piecewise-exponential model, log hazard ratios).
+    sampler : SamplerSettings, optional
+        NUTS settings (default ``SamplerSettings()``).
+    priors : mapping or PriorSet, optional
+        By slot: ``effect`` (every basic parameter), ``tau``, ``intercept`` (the trial
+        baselines); gaussian ``sigma`` (residual SD per trial). Other slots: the family's
+        defaults.
+    effects : {"random", "fixed"}
+    small_values : {"desirable", "undesirable"}
+        Orientation of the ranking (R ``netmeta``'s ``small.values``).
+    inconsistency : bool
+        Also fit the unrelated-mean-effects model (same priors, effects and sampler) and
+        compare residual deviance and DIC (NICE DSU TSD4; the JSON's ``inconsistency``),
+        and split every comparison with direct and indirect evidence (the JSON's
+        ``node_split``; one more fit each).
+
+    Returns
+    -------
+    NetworkPosterior
+        ``.to_dict()`` (the JSON), ``.network()`` (tables), ``.summary()``.
+    """
+    network = network_from_frame(
+        rows,
+        study=study,
+        treatment=treatment,
+        reference=reference,
+        family=family,
+        outcome=outcome,
+        time=time,
+        event=event,
+    )
+    return fit_network_bayes_data(
+        network,
+        sampler=sampler,
+        priors=priors,
+        effects=effects,
+        small_values=small_values,
+        inconsistency=inconsistency,
+    )
+
+
+def fit_network(
+    rows: pd.DataFrame,
+    *,
+    study: str,
+    treatment: str,
+    reference: str,
+    family: str = "binomial",
+    outcome: str | None = None,
+    time: str | None = None,
+    event: str | None = None,
+    route: str = "two-stage",
+    method: str = "REML",
+    sparse: str | None = None,
+    small_values: str = "desirable",
+    hksj: bool = False,
+    sampler: SamplerSettings | None = None,
+    priors: Mapping[str, str | Prior] | PriorSet | None = None,
+    inconsistency: bool = False,
+) -> Any:
+    """Network meta-analysis of participant rows on the chosen route.
+
+    ``route="two-stage"`` (default): :func:`bayes_ipd.two_stage.network.fit_network` with
+    ``method``, ``sparse``, ``hksj``; returns a ``NetworkResult``. ``route="one-stage"``:
+    :func:`fit_network_bayes` with ``sampler``, ``priors`` and ``inconsistency``, random
+    effects unless ``method="FE"``; returns a :class:`NetworkPosterior`. Arguments of the
+    other route are refused (``sparse``, ``hksj`` on the one-stage route; ``sampler``,
+    ``priors``, ``inconsistency`` on the two-stage route).
+
+    Examples
+    --------
+    >>> from bayes_ipd.datasets import load_hasselblad1998_rows
+    >>> res = fit_network(load_hasselblad1998_rows(), study="study", treatment="treatment",
+    ...                   reference="no_contact", outcome="quit", sparse="cc")
+    >>> res.to_dict()["route"]
+    'two-stage'
+    """
+    if route not in ROUTES:
+        raise SpecError(f"route={route!r} is not one of {', '.join(ROUTES)}")
+    network = network_from_frame(
+        rows,
+        study=study,
+        treatment=treatment,
+        reference=reference,
+        family=family,
+        outcome=outcome,
+        time=time,
+        event=event,
+    )
+    if route == "two-stage":
+        if sampler is not None or priors is not None or inconsistency:
+            raise SpecError("sampler=, priors= and inconsistency= belong to route='one-stage'")
+        return fit_network_data(
+            network, method=method, sparse=sparse, small_values=small_values, hksj=hksj
+        )
+    if sparse is not None or hksj:
+        raise SpecError(
+            "sparse= and hksj= belong to route='two-stage' (the one-stage model uses the "
+            "exact likelihood of every arm, zero-event arms included)"
+        )
+    if str(method).upper() not in ("REML", "ML", "FE"):
+        raise SpecError(f"method={method!r} is not one of REML, ML, FE")
+    return fit_network_bayes_data(
+        network,
+        sampler=sampler,
+        priors=priors,
+        effects="fixed" if str(method).upper() == "FE" else "random",
+        small_values=small_values,
+        inconsistency=inconsistency,
+    )

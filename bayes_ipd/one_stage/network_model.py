@@ -1,0 +1,290 @@
+"""The one-stage Bayesian network meta-analysis model (PyMC) on arm-level sums.
+
+Variables (dims in brackets):
+
+* ``alpha`` [study] — each trial's baseline (its reference arm's log odds, mean or log
+  rate), stratified (independent, prior slot ``intercept``);
+* ``d`` [treatment] — the basic parameters, each non-reference treatment vs the network
+  reference (``d_ref = 0``; prior slot ``effect`` for every one); consistency: the trial
+  contrast ``t`` vs ``b`` has mean ``d_t - d_b``;
+* random effects: ``tau`` (prior slot ``tau``, common to every comparison) and ``delta``
+  [contrast] ``~ N(d_t - d_b, tau^2)`` with correlation 1/2 between the contrasts of a
+  multi-arm trial, written non-centred, ``delta = (d_t - d_b) + tau L z``, ``z`` [contrast]
+  standard normal and ``L`` the block Cholesky factor of
+  :mod:`~bayes_ipd.one_stage.network_summaries` (Dias et al. 2011, NICE DSU TSD2); fixed
+  effects: ``delta = d_t - d_b``;
+* ``consistency=False``, the unrelated-mean-effects (UME) model of TSD4 (Dias et al.
+  2011): ``d_ume`` [comparison], one free effect per comparison ``t vs b`` met in the data
+  (``b`` a trial's reference arm), each with the ``effect`` prior; the contrasts' mean is
+  ``d_ume`` instead of ``d_t - d_b`` (same random effects). It has no ``d``: it serves the
+  deviance comparison (:mod:`~bayes_ipd.one_stage.network_deviance`);
+* ``split=(x, y)``, node-splitting (Dias et al. 2010, the SIDE form of R ``multinma``):
+  the trials holding both ``x`` and ``y`` are taken against ``x``
+  (:func:`~bayes_ipd.one_stage.network_summaries.rebased`) and their ``y vs x`` contrast
+  has its own mean ``d_direct`` (``effect`` prior); every other contrast keeps consistency,
+  so ``d_y - d_x`` is the indirect estimate;
+* gaussian: ``sigma`` [study] (prior slot ``sigma``); survival: ``alpha`` [study,
+  interval], each trial's log baseline hazard per interval of a piecewise-exponential model
+  (stratified, cut at the quartiles of the event times), the effects log hazard ratios;
+* ``loglik_trial`` [study] — each trial's log-likelihood (the ``log_likelihood`` group after
+  sampling).
+
+The likelihood of an arm is the row-level likelihood of its participants, summed exactly
+through the arm's sufficient statistics. Every array (and each prior's numbers, in the
+``prior_<slot>`` containers the two-arm builder also uses) is model data, so a second fit of
+a network of the same shape reuses the compiled program (:mod:`~bayes_ipd.one_stage.cache`);
+sampling is the package's :func:`~bayes_ipd.one_stage.sampling.sample`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, cast
+
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+
+from bayes_ipd.errors import PriorError, SpecError
+from bayes_ipd.one_stage.builder import BuiltModel
+from bayes_ipd.one_stage.network_summaries import NetworkArms
+from bayes_ipd.priors import Prior, PriorSet, resolve_priors, tau_to_pymc
+
+__all__ = [
+    "EFFECTS",
+    "NetworkModel",
+    "build_network_model",
+    "comparison_pairs",
+    "network_priors",
+    "network_slots",
+]
+
+EFFECTS = ("random", "fixed")
+"""Between-trial model of the contrasts: random effects (common tau) or fixed effects."""
+
+HYPER_PREFIX = "prior_"
+LOG_2PI = float(np.log(2.0 * np.pi))
+
+
+def network_slots(priors: PriorSet, effects: str) -> tuple[str, ...]:
+    """The prior slots the network model uses (``sigma`` only for a normal outcome)."""
+    slots = ("intercept", "effect") + (("tau",) if effects == "random" else ())
+    return slots + (("sigma",) if priors.sigma is not None else ())
+
+
+@dataclass(frozen=True, eq=False)
+class NetworkModel:
+    """A built network model: what :func:`~bayes_ipd.one_stage.sampling.sample` reads (the
+    PyMC model and the form of each random effect) with the arms and priors it was built
+    from.
+
+    Attributes
+    ----------
+    model : pymc.Model
+    arms : NetworkArms
+    priors : PriorSet
+    effects : str
+        ``"random"`` or ``"fixed"``.
+    consistency : bool
+        False: the unrelated-mean-effects model.
+    parameterisation : Mapping[str, str]
+        ``{"delta": "noncentred"}`` (random effects) or empty.
+    """
+
+    model: pm.Model
+    arms: NetworkArms
+    priors: PriorSet
+    effects: str
+    parameterisation: Mapping[str, str]
+    consistency: bool = True
+
+    def as_built(self) -> BuiltModel:
+        """The value the package's sampler takes (no two-arm design or spec: the sampler
+        reads only the model and the parameterisation)."""
+        return BuiltModel(
+            model=self.model,
+            design=cast(Any, None),
+            spec=cast(Any, None),
+            priors=self.priors,
+            parameterisation=self.parameterisation,
+        )
+
+
+def network_priors(
+    arms: NetworkArms, priors: Mapping[str, str | Prior] | PriorSet | None = None
+) -> PriorSet:
+    """The priors in use: the user's by slot (``effect`` for every basic parameter,
+    ``tau``, ``intercept``; gaussian ``sigma``), the family's defaults elsewhere (gaussian:
+    scaled by the outcome's pooled within-arm SD)."""
+    scale = arms.outcome_scale()
+    if isinstance(priors, PriorSet):
+        if scale is not None and priors.sigma is None:
+            raise PriorError("a normal outcome needs a prior in the sigma slot (residual SD)")
+        return priors
+    if scale is None:
+        return resolve_priors(arms.family, dict(priors or {}))
+    mean, sd = scale
+    return resolve_priors(arms.family, dict(priors or {}), outcome_sd=sd, outcome_mean=mean)
+
+
+def _hyper(slot: str, prior: Prior) -> list[Any]:
+    box = pm.Data(f"{HYPER_PREFIX}{slot}", np.asarray(prior.params, dtype=float))
+    return [box[i] for i in range(len(prior.params))]
+
+
+def _binomial_loglik(eta: Any, data: Mapping[str, Any], priors: PriorSet) -> Any:
+    """``r eta - n log(1 + e^eta)`` per arm."""
+    return data["events"] * eta - data["n"] * pt.softplus(eta)
+
+
+def _gaussian_loglik(eta: Any, data: Mapping[str, Any], priors: PriorSet) -> Any:
+    """``-n/2 log(2 pi sigma^2) - (ss + n (ybar - eta)^2) / (2 sigma^2)`` per arm."""
+    sigma = cast(Prior, priors.sigma).to_pymc(
+        "sigma", dims="study", params=_hyper("sigma", cast(Prior, priors.sigma))
+    )[data["arm_study"]]
+    n = data["n"]
+    quad = data["ss"] + n * (data["mean"] - eta) ** 2
+    return -0.5 * n * (LOG_2PI + 2.0 * pt.log(sigma)) - quad / (2.0 * sigma**2)
+
+
+def _poisson_loglik(eta: Any, data: Mapping[str, Any], priors: PriorSet) -> Any:
+    """``r eta - E e^eta + c`` per arm."""
+    return data["events"] * eta - data["exposure"] * pt.exp(eta) + data["const"]
+
+
+def _survival_loglik(eta: Any, data: Mapping[str, Any], priors: PriorSet) -> Any:
+    """``sum_j [d_j eta_j - E_j e^eta_j]`` per arm (piecewise-exponential, eta (A, J))."""
+    return (data["events"] * eta - data["exposure"] * pt.exp(eta)).sum(axis=1)
+
+
+_ARM_LOGLIK: Mapping[str, Callable[[Any, Mapping[str, Any], PriorSet], Any]] = {
+    "binomial": _binomial_loglik,
+    "gaussian": _gaussian_loglik,
+    "poisson": _poisson_loglik,
+    "survival": _survival_loglik,
+}
+"""Per family: the log-likelihood of each arm from its linear predictor and sums."""
+
+
+def _containers(arms: NetworkArms) -> dict[str, Any]:
+    """Every array as a data container (a refit of the same shape swaps them)."""
+    arrays: dict[str, np.ndarray] = {
+        "arm_study": arms.arm_study,
+        "arm_treatment": arms.arm_treatment,
+        "contrast_arm": arms.contrast_arm,
+        "contrast_treatment": arms.contrast_treatment,
+        "contrast_base": arms.contrast_base,
+        "chol_rows": arms.chol_rows,
+        "chol_cols": arms.chol_cols,
+        "chol_values": arms.chol_values,
+        **arms.stats,
+    }
+    return {name: pm.Data(name, np.asarray(value)) for name, value in arrays.items()}
+
+
+def comparison_pairs(arms: NetworkArms) -> tuple[list[tuple[int, int]], np.ndarray]:
+    """The comparisons ``(b, t)`` met in the data (a trial's reference arm ``b``), sorted,
+    and each contrast's index into them (the UME model's ``comparison`` coordinate)."""
+    keys = list(zip(arms.contrast_base.tolist(), arms.contrast_treatment.tolist(), strict=True))
+    pairs = sorted(set(keys))
+    index = {pair: i for i, pair in enumerate(pairs)}
+    return pairs, np.array([index[k] for k in keys], dtype=np.int64)
+
+
+def _contrast_mean(data: Mapping[str, Any], priors: PriorSet, consistency: bool) -> Any:
+    """``d_t - d_b`` per contrast (consistency) or the UME model's ``d_ume``."""
+    h = _hyper("effect", priors.effect)
+    if not consistency:
+        d_ume = priors.effect.to_pymc("d_ume", dims="comparison", params=h)
+        return d_ume[data["contrast_pair"]]
+    d = priors.effect.to_pymc("d", dims="treatment", params=h)
+    d_full = pt.concatenate([pt.zeros(1), d])
+    return d_full[data["contrast_treatment"]] - d_full[data["contrast_base"]]
+
+
+def _contrast_effects(
+    arms: NetworkArms,
+    data: Mapping[str, Any],
+    priors: PriorSet,
+    effects: str,
+    consistency: bool = True,
+) -> Any:
+    """Each trial contrast's ``delta``."""
+    mean = _contrast_mean(data, priors, consistency)
+    if "split_mask" in data:
+        direct = priors.effect.to_pymc("d_direct", params=_hyper("split", priors.effect))
+        mean = mean + data["split_mask"] * (direct - mean)
+    if effects == "fixed":
+        return pm.Deterministic("delta", mean, dims="contrast")
+    tau = tau_to_pymc(priors.tau, params=_hyper("tau", priors.tau))
+    z = pm.Normal("delta_z", 0.0, 1.0, dims="contrast")
+    spread = pt.zeros(arms.n_contrasts)
+    spread = pt.inc_subtensor(spread[data["chol_rows"]], data["chol_values"] * z[data["chol_cols"]])
+    return pm.Deterministic("delta", mean + tau * spread, dims="contrast")
+
+
+def build_network_model(
+    arms: NetworkArms,
+    priors: Mapping[str, str | Prior] | PriorSet | None = None,
+    effects: str = "random",
+    consistency: bool = True,
+    split: tuple[int, int] | None = None,
+) -> NetworkModel:
+    """The one-stage network model of ``arms`` (module docstring).
+
+    Parameters
+    ----------
+    arms : NetworkArms
+    priors : mapping of slot to prior, or PriorSet, optional
+        ``effect`` (every basic parameter), ``tau``, ``intercept``; gaussian ``sigma``.
+    effects : {"random", "fixed"}
+    consistency : bool
+        False: the unrelated-mean-effects model (module docstring).
+    split : (int, int), optional
+        Treatment codes ``(x, y)``: node-splitting of ``y vs x`` (module docstring; the
+        arms must already be :func:`~bayes_ipd.one_stage.network_summaries.rebased`).
+
+    Returns
+    -------
+    NetworkModel
+    """
+    if effects not in EFFECTS:
+        raise SpecError(f"effects={effects!r} is not one of {', '.join(EFFECTS)}")
+    resolved = network_priors(arms, priors)
+    coords = {
+        "study": list(arms.studies),
+        "treatment": list(arms.treatments[1:]),
+        "contrast": arms.contrast_labels(),
+    }
+    by_interval = bool(arms.cutpoints)  # survival: a baseline log hazard per interval
+    if by_interval:
+        edges = [0.0, *arms.cutpoints]
+        ends = [*edges[1:], np.inf]
+        coords["interval"] = [f"[{a:g}, {b:g})" for a, b in zip(edges, ends, strict=True)]
+    pairs, contrast_pair = comparison_pairs(arms)
+    if not consistency:
+        names = arms.treatments
+        coords["comparison"] = [f"{names[t]} vs {names[b]}" for b, t in pairs]
+    with pm.Model(coords=coords) as model:
+        data = _containers(arms)
+        if not consistency:
+            data["contrast_pair"] = pm.Data("contrast_pair", contrast_pair)
+        alpha = resolved.intercept.to_pymc(
+            "alpha",
+            dims=("study", "interval") if by_interval else "study",
+            params=_hyper("intercept", resolved.intercept),
+        )
+        if split is not None:
+            x, y = split
+            mask = (arms.contrast_base == x) & (arms.contrast_treatment == y)
+            data["split_mask"] = pm.Data("split_mask", mask.astype(float))
+        delta = _contrast_effects(arms, data, resolved, effects, consistency)
+        offset = pt.set_subtensor(pt.zeros(arms.n_arms)[data["contrast_arm"]], delta)
+        eta = alpha[data["arm_study"]] + (offset[:, None] if by_interval else offset)
+        per_arm = _ARM_LOGLIK[arms.family](eta, data, resolved)
+        loglik = pt.inc_subtensor(pt.zeros(arms.k)[data["arm_study"]], per_arm)
+        pm.Deterministic("loglik_trial", loglik, dims="study")
+        pm.Potential("likelihood", loglik.sum())
+    forms = {"delta": "noncentred"} if effects == "random" else {}
+    return NetworkModel(model, arms, resolved, effects, forms, consistency)
