@@ -397,16 +397,11 @@ def rmst_coverage_replicate(r: int) -> list[bool]:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    reason="measured 0.695 / 0.855 / 0.925 (200 replicates): the per-period model's first "
-    "period leans towards benefit in small trials; see docs/survival.md",
-    strict=False,
-)
 def test_rmst_coverage_over_200_replicates():
     """Coverage of the one-stage per-period model's 95% intervals of the average RMST
     difference over 200 crossing-hazards meta-analyses. Run with
-    ``python -m pytest -q -n 0 -m slow tests/test_survival_curves_one_stage.py``; the
-    figures of a run are in docs/survival.md."""
+    ``python -m pytest -q -n 0 -m slow tests/test_survival_curves_one_stage.py``; measured
+    0.945 / 0.945 / 0.940 at 12 / 36 / 60 months (docs/survival.md)."""
     inside = np.array([rmst_coverage_replicate(r) for r in range(200)])
     coverage = inside.mean(axis=0)
     mc_se = math.sqrt(0.95 * 0.05 / len(inside))

@@ -419,3 +419,15 @@ def test_per_period_coverage_over_200_replicates():
         f"MC SE {mc_se:.4f}"
     )
     assert np.all(np.abs(coverage - 0.95) < 3.5 * mc_se), coverage
+
+
+def test_models_differing_only_in_interval_count_do_not_share_a_program(crossing):
+    # two baseline grids give the same graph (a dimension's length is a data container),
+    # but a compiled program's parameter layout is fixed: before the layout entered the key,
+    # the second fit reused the first program and nutpie refused it ("dimension 'step' has
+    # inconsistent size")
+    ipd = _ipd(crossing[0])
+    specs = [ModelSpec("survival", intervals=(12.0, 24.0)),
+             ModelSpec("survival", intervals=(12.0, 24.0, 36.0, 48.0))]  # fmt: skip
+    keys = {model_fingerprint(build_model(build_design(ipd, s), s).model) for s in specs}
+    assert len(keys) == 2

@@ -19,7 +19,14 @@ import numpy as np
 
 from bayes_ipd.conventions import distribution_version
 
-__all__ = ["FORMAT", "entry_key", "graph_fingerprint", "model_fingerprint", "versions"]
+__all__ = [
+    "FORMAT",
+    "entry_key",
+    "graph_fingerprint",
+    "model_fingerprint",
+    "variable_layout",
+    "versions",
+]
 
 FORMAT = 1
 """The disk-entry format; part of every key, so a new format never reads an old entry."""
@@ -98,10 +105,36 @@ def graph_fingerprint(outputs: Iterable[Any], names: Iterable[str]) -> str:
     return h.hexdigest()
 
 
+def _dim_length(length: Any) -> int | str:
+    """A dimension's length as a number (a data container's or a constant's value)."""
+    value = getattr(length, "get_value", None)
+    if value is not None:
+        return int(np.asarray(value()))
+    data = getattr(length, "data", None)
+    return int(np.asarray(data)) if data is not None else str(length)
+
+
+def variable_layout(model: Any) -> list[tuple[str, tuple[int | str, ...]]]:
+    """Each free and deterministic variable's dimension lengths, in model order.
+
+    A compiled program's layout (the number of parameters, the traced shapes) is fixed when
+    it is compiled, while a dimension's length may be a data container that the graph does
+    not hold: two models that differ only in, say, the number of baseline intervals must
+    not share a program.
+    """
+    dims = model.named_vars_to_dims
+    return [
+        (var.name, tuple(_dim_length(model.dim_lengths[d]) for d in dims.get(var.name, ())))
+        for var in [*model.free_RVs, *model.deterministics]
+    ]
+
+
 def model_fingerprint(model: Any) -> str:
-    """:func:`graph_fingerprint` of the log density and of every traced variable."""
+    """:func:`graph_fingerprint` of the log density and of every traced variable, with the
+    variables' dimension lengths (:func:`variable_layout`)."""
     traced = list(model.unobserved_value_vars)
     names = [v.name for v in model.value_vars] + [v.name for v in traced]
+    names.append(repr(variable_layout(model)))
     return graph_fingerprint([model.logp(), *traced], names)
 
 
