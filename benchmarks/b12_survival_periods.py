@@ -136,16 +136,18 @@ def row_level_model(
 ) -> Any:
     """Plain PyMC model with one Poisson term per person-interval at risk.
 
-    ``d_ij ~ Poisson(E_ij exp(alpha_k + w_kj + logHR_kj t_i))``: ``w`` the random-walk baseline
-    (``hazard_smoothing * cumsum(log_hazard_step)``) or, with ``spline_basis``, the spline
-    walk ``(s + sd z_k)' B_j``; ``logHR_kj = theta_k`` (PH) or, with ``period_cuts``, the
-    effect of interval j's period, ``theta_{k,p} = mu_p + tau_p z_{k,p}`` (non-centred).
+    ``d_ij ~ Poisson(E_ij exp(alpha_k + w_kj + logHR_kj t_i))``: ``w`` the free offsets of
+    each interval's log hazard from the first (``log_hazard_offset``, Normal(0, 2.5)) or,
+    with ``spline_basis``, the spline walk ``(s + sd z_k)' B_j``; ``logHR_kj = theta_k``
+    (PH) or, with ``period_cuts``, the effect of interval j's period,
+    ``theta_{k,p} = mu_p + tau_p z_{k,p}`` (non-centred).
     """
     import pandas as pd
     import pymc as pm
     import pytensor.tensor as pt
 
     from bayes_ipd.families.survival_time import interval_periods
+    from bayes_ipd.families.survival_time_model import FREE_STEP_SD
     from bayes_ipd.priors import tau_to_pymc
 
     codes, labels = pd.factorize(frame["trial"], sort=True)
@@ -163,9 +165,10 @@ def row_level_model(
         theta = mu + tau * theta_z
         alpha = priors.intercept.to_pymc("alpha", dims="study")
         if spline_basis is None:
-            smooth = pm.HalfNormal("hazard_smoothing", 1.0)
-            step = pm.Normal("log_hazard_step", 0.0, 1.0, dims=("study", "step"))
-            walk = pt.concatenate([pt.zeros((k, 1)), pt.cumsum(smooth * step, axis=1)], axis=1)
+            # a time-varying effect sits on free per-interval offsets of the log hazard
+            # (families.survival_time_model.free_walk), not the PH model's random walk
+            offset = pm.Normal("log_hazard_offset", 0.0, FREE_STEP_SD, dims=("study", "step"))
+            walk = pt.concatenate([pt.zeros((k, 1)), offset], axis=1)
         else:
             model.add_coord("spline_term", list(range(spline_basis.shape[1])))
             mean = pm.Normal("baseline_spline_mean", 0.0, 1.0, dims="spline_term")

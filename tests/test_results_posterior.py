@@ -196,6 +196,12 @@ def test_survival_checks_keep_their_public_names():
         "participant_design_rows",
         "predictive_survival",
         "warn_event_free_trials",
+        # beyond proportional hazards (issue 26)
+        "hazard_ratio_curve",
+        "log_cumulative_hazard_ppc",
+        "median_survival",
+        "rmst_difference",
+        "survival_curves",
     }
     for name in survival_checks.__all__:
         assert hasattr(survival_checks, name)

@@ -198,7 +198,7 @@ def survival_figures(result: Any, ipd: IPD | None = None) -> dict[str, Figure]:
     """Every figure of :data:`SURVIVAL_FIGURES` a survival fit can draw, by kind (empty for
     another family or a fit without participant-row trials); the two predictive checks
     only for the trials with rows in ``ipd``."""
-    if not has_baseline_hazard(result.family) or not result.built.design.k:
+    if not result.built.design.k or not has_baseline_hazard(result.family):
         return {}
     trials = _rows_trials(result, ipd)
     # the curves span the follow-up when the rows give it, else the default grid
