@@ -8,11 +8,18 @@ per-period treatment effect and for the spline baseline.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-from benchmarks.b5_survival_ess import person_interval_rows
-from benchmarks.b12_survival_periods import (
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # the benchmarks folder is not an installed package
+    sys.path.insert(0, str(REPO))
+
+from benchmarks.b5_survival_ess import person_interval_rows  # noqa: E402
+from benchmarks.b12_survival_periods import (  # noqa: E402
     MODELS,
     baseline_inputs,
     model_spec,
