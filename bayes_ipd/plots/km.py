@@ -15,7 +15,43 @@ from matplotlib.patches import Patch
 from bayes_ipd.plots.figure import new_figure
 from bayes_ipd.plots.style import FONT_SIZE, arm_colours, ordered_arms
 
-__all__ = ["km_ppc_plot"]
+__all__ = ["finish_panels", "km_ppc_plot", "trial_panels"]
+
+
+def trial_panels(
+    observed: Mapping[str, Mapping[str, Any]],
+    predicted: Mapping[str, Mapping[str, Any]],
+    figure_name: str,
+) -> tuple[list[str], list[str], dict[str, Any], Figure, np.ndarray]:
+    """The grid of a per-trial survival check: one panel per trial (observed or predicted),
+    four to a row, shared axes; returns ``(trials, arms, colours, figure, axes)``.
+
+    Raises
+    ------
+    ValueError
+        There is no trial at all (``figure_name`` says which figure).
+    """
+    trials = list(dict.fromkeys([*observed, *predicted]))
+    if not trials:
+        raise ValueError(f"{figure_name} needs at least one trial")
+    arms = ordered_arms(a for t in trials for a in [*observed.get(t, {}), *predicted.get(t, {})])
+    ncols = min(4, len(trials))
+    nrows = math.ceil(len(trials) / ncols)
+    fig = new_figure(figsize=(2.5 * ncols + 2.0, 2.1 * nrows + 0.9), layout="constrained")
+    axes = fig.subplots(nrows, ncols, sharex=True, sharey=True, squeeze=False)
+    return trials, arms, arm_colours(arms), fig, axes
+
+
+def finish_panels(axes: np.ndarray, n_trials: int) -> None:
+    """Hide the grid's unused panels; a panel with an empty one below carries the time
+    axis labels."""
+    ncols = axes.shape[1]
+    for i, ax in enumerate(axes.flat):
+        if i >= n_trials:
+            ax.set_visible(False)
+        elif i + ncols >= n_trials:
+            # the panel below is empty: this one carries the time axis labels
+            ax.tick_params(axis="x", labelbottom=True)
 
 
 def km_ppc_plot(
@@ -48,15 +84,7 @@ def km_ppc_plot(
         Arrays of one curve differ in length (the trial and arm are named), or there is
         no trial at all.
     """
-    trials = list(dict.fromkeys([*observed, *predicted]))
-    if not trials:
-        raise ValueError("km_ppc_plot needs at least one trial")
-    arms = ordered_arms(a for t in trials for a in [*observed.get(t, {}), *predicted.get(t, {})])
-    colours = arm_colours(arms)
-    ncols = min(4, len(trials))
-    nrows = math.ceil(len(trials) / ncols)
-    fig = new_figure(figsize=(2.5 * ncols + 2.0, 2.1 * nrows + 0.9), layout="constrained")
-    axes = fig.subplots(nrows, ncols, sharex=True, sharey=True, squeeze=False)
+    trials, arms, colours, fig, axes = trial_panels(observed, predicted, "km_ppc_plot")
     for ax, trial in zip(axes.flat, trials, strict=False):
         for arm in arms:
             if arm in predicted.get(trial, {}):
@@ -68,12 +96,7 @@ def km_ppc_plot(
         ax.tick_params(labelsize=FONT_SIZE - 1)
         for side in ("top", "right"):
             ax.spines[side].set_visible(False)
-    for i, ax in enumerate(axes.flat):
-        if i >= len(trials):
-            ax.set_visible(False)
-        elif i + ncols >= len(trials):
-            # the panel below is empty: this one carries the time axis labels
-            ax.tick_params(axis="x", labelbottom=True)
+    finish_panels(axes, len(trials))
     if title:
         fig.suptitle(title, fontsize=11, fontweight="bold")
     fig.supxlabel("Time", fontsize=FONT_SIZE)

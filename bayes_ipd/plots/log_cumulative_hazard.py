@@ -8,7 +8,6 @@ with time; a straight line is a Weibull baseline (slope = its shape).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -17,8 +16,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from bayes_ipd.plots.figure import new_figure
-from bayes_ipd.plots.style import FONT_SIZE, arm_colours, ordered_arms
+from bayes_ipd.plots.km import finish_panels, trial_panels
+from bayes_ipd.plots.style import FONT_SIZE
 
 __all__ = ["log_cumulative_hazard", "log_cumulative_hazard_plot"]
 
@@ -56,15 +55,9 @@ def log_cumulative_hazard_plot(
     matplotlib.figure.Figure
         One panel per trial, four to a row, shared legend.
     """
-    trials = list(dict.fromkeys([*observed, *predicted]))
-    if not trials:
-        raise ValueError("log_cumulative_hazard_plot needs at least one trial")
-    arms = ordered_arms(a for t in trials for a in [*observed.get(t, {}), *predicted.get(t, {})])
-    colours = arm_colours(arms)
-    ncols = min(4, len(trials))
-    nrows = math.ceil(len(trials) / ncols)
-    fig = new_figure(figsize=(2.5 * ncols + 2.0, 2.1 * nrows + 0.9), layout="constrained")
-    axes = fig.subplots(nrows, ncols, sharex=True, sharey=True, squeeze=False)
+    trials, arms, colours, fig, axes = trial_panels(
+        observed, predicted, "log_cumulative_hazard_plot"
+    )
     for ax, trial in zip(axes.flat, trials, strict=False):
         for arm in arms:
             if arm in predicted.get(trial, {}):
@@ -87,11 +80,7 @@ def log_cumulative_hazard_plot(
         ax.tick_params(labelsize=FONT_SIZE - 1)
         for side in ("top", "right"):
             ax.spines[side].set_visible(False)
-    for i, ax in enumerate(axes.flat):
-        if i >= len(trials):
-            ax.set_visible(False)
-        elif i + ncols >= len(trials):
-            ax.tick_params(axis="x", labelbottom=True)
+    finish_panels(axes, len(trials))
     if title:
         fig.suptitle(title, fontsize=11, fontweight="bold")
     fig.supxlabel("log time", fontsize=FONT_SIZE)
