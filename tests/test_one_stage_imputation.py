@@ -138,8 +138,9 @@ def _point_values(model, names, seed=5):
     point = model.initial_point()
     rng = np.random.default_rng(seed)
     point = {k: v + rng.normal(0, 0.3, np.shape(v)) for k, v in point.items()}
+    outs = model.replace_rvs_by_values([model[n] for n in names])  # at the point, not a draw
     fn = model.compile_fn(
-        [model[n] for n in names],
+        outs,
         inputs=model.value_vars,
         on_unused_input="ignore",
         point_fn=True,
