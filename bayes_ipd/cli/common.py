@@ -18,11 +18,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Command",
+    "OptionDefault",
     "Payload",
     "UsageError",
     "add_json",
     "add_pooling",
     "configure_data_columns",
+    "first_given",
     "forest_path",
     "progress_reporter",
     "read_ipd",
@@ -275,3 +277,21 @@ def response_columns(args: argparse.Namespace) -> dict[str, str]:
 
 def split_names(text: str) -> list[str]:
     return [name.strip() for name in text.split(",") if name.strip()]
+
+
+OptionDefault = tuple[str, str, Any]
+"""An option as ``(flag, attribute, default)``, e.g. ``("--sparse", "sparse", "none")``."""
+
+
+def first_given(args: argparse.Namespace, options: Sequence[OptionDefault]) -> str | None:
+    """The flag of the first of ``options`` given a value other than its default, if any.
+
+    A mode of a command (``--effect rmst``, ``--visit``) refuses the options that have no
+    meaning for it; this finds the one the user gave. An option the parser does not have
+    counts as left at its default; an empty value (``--covariates ""``) as not given.
+    """
+    for flag, name, default in options:
+        value = getattr(args, name, default)
+        if value != default and value:
+            return flag
+    return None

@@ -16,6 +16,7 @@ from bayes_ipd.cli.common import (
     Payload,
     UsageError,
     figure_path,
+    first_given,
     forest_path,
     read_rows,
     report,
@@ -201,7 +202,6 @@ def _check_usage(args: argparse.Namespace) -> None:
         )
     if getattr(args, "effect", "coefficient") != "coefficient":
         raise UsageError("--visit does not take --effect rmst (a survival effect)")
-    for option, name, default in _REFUSED:
-        value = getattr(args, name, default)
-        if value != default and value:
-            raise UsageError(f"--visit (repeated measures) does not take {option}")
+    option = first_given(args, _REFUSED)
+    if option is not None:
+        raise UsageError(f"--visit (repeated measures) does not take {option}")

@@ -12,6 +12,7 @@ import math
 from bayes_ipd.cli.common import (
     Payload,
     UsageError,
+    first_given,
     forest_path,
     read_ipd,
     read_rows,
@@ -89,15 +90,14 @@ def run_rmst(args: argparse.Namespace) -> Payload:
 def _check_usage(args: argparse.Namespace) -> None:
     if args.horizon is None:
         raise UsageError("--effect rmst needs --horizon H[,H2,...] (e.g. --horizon 24,36)")
-    for option, name, default in _REFUSED:
-        value = getattr(args, name, default)
-        if value != default and value:
-            why = (
-                "each arm's restricted mean comes from its unadjusted Kaplan-Meier curve"
-                if name == "covariates"
-                else "it has no meaning for an RMST difference"
-            )
-            raise UsageError(f"--effect rmst does not take {option} ({why})")
+    option = first_given(args, _REFUSED)
+    if option is not None:
+        why = (
+            "each arm's restricted mean comes from its unadjusted Kaplan-Meier curve"
+            if option == "--covariates"
+            else "it has no meaning for an RMST difference"
+        )
+        raise UsageError(f"--effect rmst does not take {option} ({why})")
 
 
 def _horizons(text: str) -> list[float]:
