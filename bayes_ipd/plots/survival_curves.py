@@ -13,7 +13,8 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter
 
 from bayes_ipd.plots.figure import new_figure
-from bayes_ipd.plots.style import FONT_SIZE, GREY, PALETTE, arm_colours, ordered_arms
+from bayes_ipd.plots.km import finish_panels, trial_panels
+from bayes_ipd.plots.style import FONT_SIZE, GREY, PALETTE
 
 __all__ = ["hazard_ratio_curve_plot", "survival_curves_plot"]
 
@@ -48,13 +49,10 @@ def survival_curves_plot(
     if frame.empty:
         raise ValueError("survival_curves_plot needs at least one curve")
     lo, hi = _band_columns(frame)
-    trials = list(dict.fromkeys(frame["study"]))
-    arms = ordered_arms(frame["arm"])
-    colours = arm_colours(arms)
-    ncols = min(4, len(trials))
-    nrows = math.ceil(len(trials) / ncols)
-    fig = new_figure(figsize=(2.5 * ncols + 2.0, 2.1 * nrows + 0.9), layout="constrained")
-    axes = fig.subplots(nrows, ncols, sharex=True, sharey=True, squeeze=False)
+    curves = {
+        trial: dict.fromkeys(rows["arm"]) for trial, rows in frame.groupby("study", sort=False)
+    }
+    trials, arms, colours, fig, axes = trial_panels(curves, {}, "survival_curves_plot")
     for ax, trial in zip(axes.flat, trials, strict=False):
         for arm in arms:
             rows = frame[(frame["study"] == trial) & (frame["arm"] == arm)]
@@ -68,11 +66,7 @@ def survival_curves_plot(
         ax.tick_params(labelsize=FONT_SIZE - 1)
         for side in ("top", "right"):
             ax.spines[side].set_visible(False)
-    for i, ax in enumerate(axes.flat):
-        if i >= len(trials):
-            ax.set_visible(False)
-        elif i + ncols >= len(trials):
-            ax.tick_params(axis="x", labelbottom=True)
+    finish_panels(axes, len(trials))
     if title:
         fig.suptitle(title, fontsize=11, fontweight="bold")
     fig.supxlabel("Time", fontsize=FONT_SIZE)
