@@ -177,6 +177,15 @@ def test_ad_only_printout_lists_the_model_and_priors_it_uses(schools_fit):
     assert "sigma ~" not in html and "intercept (alpha)" not in html
 
 
+def test_ad_only_study_effects_point_to_trial_effects(schools_fit):
+    """No IPD trial, no theta per trial: a clear error naming where the AD effects are,
+    and trial_effects lists all eight schools."""
+    with pytest.raises(ValueError, match=r"no IPD trial.*bayes_ipd\.trial_effects"):
+        schools_fit.study_effects()
+    table = bi.trial_effects(schools_fit)
+    assert len(table) == 8 and set(table["source"]) == {"AD"}
+
+
 def test_ipd_and_exact_ad_give_agreeing_posteriors(schools_fit):
     """Every trial as rows (gaussian) and as its exact AD: the posteriors of mu and tau
     agree (the rows' per-trial residual SD is estimated, which widens the IPD posterior

@@ -353,7 +353,18 @@ class Posterior:
             A DataFrame that prints every column. Index ``study``; columns ``mean, sd,
             median, q025, q975, ess_bulk, r_hat`` and, on a log-ratio scale,
             ``exp_median, exp_q025, exp_q975``.
+
+        Raises
+        ------
+        ValueError
+            The fit has no IPD trial (aggregate data only): their effects are in
+            :func:`bayes_ipd.trial_effects`.
         """
+        if not self.built.design.studies:
+            raise ValueError(
+                "this fit has no IPD trial, so no theta per trial: the aggregate-data trials' "
+                "effects are in bayes_ipd.trial_effects(result)"
+            )
         lo, hi = quantile_labels(level)
         theta = self.idata.posterior["theta"]
         records = []
