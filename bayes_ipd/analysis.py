@@ -6,6 +6,7 @@ demo (:func:`run_demo`), both routes on the shipped BCG trials.
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
 from functools import cached_property
@@ -18,7 +19,7 @@ from bayes_ipd.conventions import json_ready
 from bayes_ipd.data import IPD, Columns
 from bayes_ipd.data.missing import IMPUTE
 from bayes_ipd.datasets import load_bcg_ipd
-from bayes_ipd.errors import SpecError
+from bayes_ipd.errors import AnalysisNote, SpecError
 from bayes_ipd.hybrid import HybridComparison, hybrid_comparison
 from bayes_ipd.one_stage.aggregate_trials import (
     AggregateTrials,
@@ -26,6 +27,16 @@ from bayes_ipd.one_stage.aggregate_trials import (
     read_moderator_columns,
 )
 from bayes_ipd.one_stage.fitting import fit
+from bayes_ipd.one_stage.network_analysis import (
+    NETWORK_FIGURES,
+    NetworkAnalysis,
+    run_network_analysis,
+)
+from bayes_ipd.one_stage.repeated_run import (
+    REPEATED_FILES,
+    RepeatedAnalysisResult,
+    run_repeated_analysis,
+)
 from bayes_ipd.one_stage.result import OneStageResult
 from bayes_ipd.one_stage.summaries import TrialSummary, read_summaries
 from bayes_ipd.one_stage.survival_estimands import SURVIVAL_FIGURES, survival_figures
@@ -92,6 +103,8 @@ OUTPUT_FILES: dict[str, str] = {
     "comparison_forest": "comparison_forest.png",
     "harmonisation_log": "harmonisation_log.csv",
     **{kind: f"{kind}.png" for kind in SURVIVAL_FIGURES},
+    **NETWORK_FIGURES,
+    **REPEATED_FILES,
 }
 """The files :meth:`AnalysisResult.write` may write into its folder, by kind (the CLI checks
 them against the inputs before any fitting)."""
@@ -183,6 +196,14 @@ class AnalysisResult:
         seed and draws), computed once; None for aggregate data only (no rows to
         replicate). Kept beside the one-stage result, which is immutable."""
         if not self.one_stage.built.design.k:
+            return None
+        if self.one_stage.built.design.imputation is not None:  # refused by ppc(): a note
+            warnings.warn(
+                "missing='impute': no posterior predictive check (it replicates the complete "
+                "rows' trial statistics, which a fit with imputed covariates does not have)",
+                AnalysisNote,
+                stacklevel=2,
+            )
             return None
         return self.one_stage.ppc()
 
@@ -290,10 +311,9 @@ def _ipd_from_rows(data: DataSection, rows: pd.DataFrame, model: ModelSpec) -> I
 
     if data.visit is not None:
         raise SpecError(
-            f"[data] visit = {data.visit!r}: the one-stage model of repeated measures is not "
-            "yet built for bayes-ipd run (in Python: bayes_ipd.fit_repeated); run the "
-            "two-stage route: bayes-ipd two-stage FILE ... --participant "
-            "ID --visit VISIT (docs/longitudinal.md)"
+            f"[data] visit = {data.visit!r}: long data are not participant rows of one "
+            "visit; run_analysis fits them on both routes (repeated measures, "
+            "bayes_ipd.one_stage.repeated_run; docs/longitudinal.md)"
         )
     try:
         return build_ipd(
@@ -391,7 +411,9 @@ def _two_stage_aggregate(aggregate: AggregateData | ArmCounts, family: str) -> A
     return aggregate
 
 
-def run_analysis(spec: AnalysisSpec, *, progress: bool | None = None) -> AnalysisResult:
+def run_analysis(
+    spec: AnalysisSpec, *, progress: bool | None = None
+) -> AnalysisResult | NetworkAnalysis | RepeatedAnalysisResult:
     """Fit the one-stage model and the two-stage route of an analysis spec (and, with an
     ``[ite]`` section, the individualised treatment effects on the same rows).
 
@@ -413,7 +435,25 @@ def run_analysis(spec: AnalysisSpec, *, progress: bool | None = None) -> Analysi
     Each input is read once and each trial's stage-one regression is fitted once: the
     IPD-only and the IPD + AD two-stage analyses pool the same stage one, and the
     integrity check reads it for a published analysis with the model's covariates.
+
+    A spec with ``[data] reference`` is a network of treatments: it returns a
+    :class:`~bayes_ipd.one_stage.network_analysis.NetworkAnalysis` (``docs/network.md``).
+    A spec with ``[data] visit`` holds repeated measures: it returns a
+    :class:`~bayes_ipd.one_stage.repeated_run.RepeatedAnalysisResult`
+    (``docs/longitudinal.md``).
     """
+    if spec.data.reference is not None:
+        rows, log = harmonised_rows(spec)
+        flow = None
+        if spec.report.flow is not None:  # the counts alone (read before any fit)
+            from bayes_ipd.prisma import read_flow
+
+            flow = read_flow(spec.report.flow)
+        result = run_network_analysis(spec, rows, harmonisation=log, progress=progress)
+        return replace(result, flow=flow)
+    if spec.data.visit is not None:  # long data: repeated measures on both routes
+        rows, log = harmonised_rows(spec)
+        return run_repeated_analysis(spec, rows, harmonisation=log, progress=progress)
     patients = _ite_patients(spec)  # a bad new-patients file fails before any fit
     rows, log = harmonised_rows(spec)
     data = load_analysis_data(spec.data, spec.model, rows=rows)

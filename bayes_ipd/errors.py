@@ -25,3 +25,8 @@ class SpecError(BayesIPDError):
 
 class PriorError(SpecError):
     """A prior string or Prior object that is malformed or has invalid parameters."""
+
+
+class AnalysisNote(UserWarning):
+    """A remark about how the analysis ran that is neither a problem nor an error (e.g.
+    ``missing="impute"`` with nothing missing); the CLI prints it as ``note: ...``."""

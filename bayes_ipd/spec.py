@@ -93,9 +93,11 @@ from bayes_ipd.families import FAMILY_NAMES, get_family
 from bayes_ipd.families.survival_time import check_time_settings, time_settings
 from bayes_ipd.models import spec_file_problem
 from bayes_ipd.priors import SLOTS, Prior
+from bayes_ipd.spec_repeated import REPEATED_MODEL_KEYS, RepeatedSettings, check_repeated_spec
 from bayes_ipd.spec_sections import (
     DataSection,
     ITESettings,
+    NetworkSettings,
     ReportSettings,
     SensitivityGrid,
 )
@@ -116,6 +118,7 @@ __all__ = [
     "DataSection",
     "ITESettings",
     "ModelSpec",
+    "NetworkSettings",
     "ReportSettings",
     "SamplerSettings",
     "SensitivityGrid",
@@ -141,6 +144,7 @@ SECTIONS = (
     "sensitivity",
     "ite",
     "harmonise",
+    "network",
 )
 
 
@@ -440,8 +444,19 @@ class AnalysisSpec:
     ite: ITESettings | None = None
     sensitivity: SensitivityGrid | None = None
     harmonise: HarmoniseRules | None = None
+    network: NetworkSettings | None = None
+    repeated: RepeatedSettings | None = None
 
     def __post_init__(self) -> None:
+        if self.data.visit is not None and self.repeated is None:
+            object.__setattr__(self, "repeated", RepeatedSettings())
+        if self.repeated is not None and self.data.visit is None:
+            raise SpecError(
+                f"model.{', model.'.join(REPEATED_MODEL_KEYS)} are for repeated measures "
+                "(data.visit)"
+            )
+        if self.network is not None and self.data.reference is None:
+            raise SpecError("[network] needs data.reference (the network's common comparator)")
         if self.harmonise is not None and self.data.path is None:
             raise SpecError("[harmonise] needs participant rows (data.path) to apply its rules to")
         if self.model.family != self.data.family:
@@ -459,6 +474,7 @@ class AnalysisSpec:
         model = self.model.to_dict()
         del model["family"]
         priors = model.pop("priors")
+        model |= {} if self.repeated is None else self.repeated.to_dict()
         return {
             "data": self.data.to_dict(),
             "model": model,
@@ -469,6 +485,7 @@ class AnalysisSpec:
             **({"ite": self.ite.to_dict()} if self.ite is not None else {}),
             **({"sensitivity": self.sensitivity.to_dict()} if self.sensitivity is not None else {}),
             **({"harmonise": self.harmonise.to_dict()} if self.harmonise is not None else {}),
+            **({"network": self.network.to_dict()} if self.network is not None else {}),
         }
 
 
@@ -491,14 +508,25 @@ def _spec_from_document(
     grid = SensitivityGrid.from_dict(_table(doc, "sensitivity")) if "sensitivity" in doc else None
     data = DataSection.from_dict(_table(doc, "data"), base_dir)
     model_table = _table(doc, "model")
-    check_keys("model", model_table, tuple(k for k in _MODEL_FIELDS if k not in _NOT_IN_MODEL))
+    written = set(model_table)
+    repeated_table = {k: model_table.pop(k) for k in REPEATED_MODEL_KEYS if k in model_table}
+    if repeated_table and data.visit is None:
+        raise SpecError(f"model.{next(iter(repeated_table))} is for repeated measures (data.visit)")
+    model_keys = tuple(k for k in _MODEL_FIELDS if k not in _NOT_IN_MODEL)
+    model_keys += REPEATED_MODEL_KEYS if data.visit is not None else ()
+    check_keys("model", model_table, model_keys)
     priors = _table(doc, "priors")
     check_keys("priors", priors, SLOTS)
     for slot, text in priors.items():
         if not isinstance(text, str):
             raise PriorError(f"priors.{slot} = {text!r} must be a string such as 'normal(0, 1)'")
     model = ModelSpec(**model_table, family=data.family, priors=priors)
+    repeated = None
+    if data.visit is not None:  # long data: the repeated-measures model's keys only
+        check_repeated_spec(data, model, written, set(doc))
+        repeated = RepeatedSettings.from_dict(repeated_table)
     return AnalysisSpec(
+        repeated=repeated,
         data=data,
         model=model,
         sampler=SamplerSettings.from_dict(_table(doc, "sampler")),
@@ -508,6 +536,7 @@ def _spec_from_document(
         ite=ITESettings.from_dict(_table(doc, "ite"), base_dir) if "ite" in doc else None,
         sensitivity=grid,
         harmonise=_harmonise(doc),
+        network=NetworkSettings.from_dict(_table(doc, "network")) if "network" in doc else None,
     )
 
 

@@ -41,9 +41,11 @@ __all__ = [
     "ITE_META",
     "ITE_RANDOM",
     "ITE_WEIGHTS",
+    "NETWORK_ROUTES",
     "RESPONSE_KEYS",
     "DataSection",
     "ITESettings",
+    "NetworkSettings",
     "ReportSettings",
     "SensitivityGrid",
     "default_ite_stage2",
@@ -58,6 +60,9 @@ AGGREGATE_COUNT_KEYS = (
     "aggregate_n_treated",
 )
 """``[data]`` keys naming the columns of an arm-count aggregate file (``aggregate_counts``)."""
+NETWORK_AGGREGATE_FILES = ("aggregate_arms", "aggregate_contrasts")
+NETWORK_AGGREGATE_KEYS = (*NETWORK_AGGREGATE_FILES, "allow_overlap")
+"""``[data]`` keys of a network's aggregate-data trials (with ``reference``)."""
 
 
 @dataclass(frozen=True)
@@ -104,9 +109,23 @@ class DataSection:
         it repeats within a trial (repeated rows counted as participants); None: not checked.
     visit, visit_order : str or None, tuple of str or None
         Long data (repeated measures, ``docs/longitudinal.md``): the visit column (needs
-        ``participant``) and the order of named visits (``--visit``, ``--visit-order``).
-        Checked here; the one-stage model of repeated measures is not yet built, so a run
-        with ``visit`` is refused (the two-stage route takes them on the command line).
+        ``participant``) and the order of named visits (``--visit``, ``--visit-order``);
+        ``bayes-ipd run`` then fits the repeated-measures model on both routes
+        (:mod:`bayes_ipd.spec_repeated`).
+    primary_visit : str or None
+        With ``visit``: the visit reported as the main result (default: the last;
+        ``--primary-visit``).
+    reference : str or None
+        The common comparator of a network of treatments: the treatment column then holds
+        any number of levels and ``bayes-ipd run`` fits the network meta-analysis
+        (``docs/network.md``; options in ``[network]``, :class:`NetworkSettings`).
+    aggregate_arms, aggregate_contrasts : Path or None
+        With ``reference``: CSVs of aggregate-data trials of the network, arm-level and
+        contrast-level (:mod:`bayes_ipd.data.network_aggregate`; ``bayes-ipd network
+        --aggregate-arms / --aggregate-contrasts``).
+    allow_overlap : bool
+        With ``aggregate_arms``: accept an arm given both as rows and as AD (other
+        participants; ``--allow-overlap``).
     """
 
     path: Path | None
@@ -131,10 +150,15 @@ class DataSection:
     participant: str | None = None
     visit: str | None = None
     visit_order: tuple[str, ...] | None = None
+    primary_visit: str | None = None
+    reference: str | None = None
+    aggregate_arms: Path | None = None
+    aggregate_contrasts: Path | None = None
+    allow_overlap: bool = False
 
     def __post_init__(self) -> None:
         set_ = self._set
-        for key in ("path", "aggregate"):
+        for key in ("path", "aggregate", *NETWORK_AGGREGATE_FILES):
             value = getattr(self, key)
             set_(key, None if value is None else spec_path(f"data.{key}", value, None))
         for key in ("aggregate_estimate", "aggregate_se", *AGGREGATE_COUNT_KEYS):
@@ -165,11 +189,55 @@ class DataSection:
                 f'(write experimental = "{self.experimental}")'
             )
         set_("missing", choice("data.missing", self.missing, MISSING_POLICIES))
+        self._check_reference()
+        self._check_network_aggregate()
         if self.levels is not None:
             set_("levels", level_list("data.levels", self.levels, get_family(self.family)))
 
     def _set(self, name: str, value: Any) -> None:
         object.__setattr__(self, name, value)
+
+    def _check_reference(self) -> None:
+        """``reference``: a network of treatments (the treatment column's common comparator;
+        ``docs/network.md``): participant rows only, not with ``experimental``."""
+        if self.reference is None:
+            return
+        if not isinstance(self.reference, str) or not self.reference.strip():
+            raise SpecError(
+                f"data.reference = {self.reference!r} must be a treatment label "
+                '(write reference = "No contact")'
+            )
+        clashes = {
+            "experimental": self.experimental is not None,
+            "summaries": bool(self.summaries),
+            "aggregate": self.aggregate is not None,
+            "visit": self.visit is not None,
+        }
+        for key, given in clashes.items():
+            if given:
+                raise SpecError(
+                    f"data.{key} is not used with data.reference (a network of treatments "
+                    "from participant rows; docs/network.md); remove it"
+                )
+        if self.path is None:
+            raise SpecError("data.reference needs participant rows (data.path)")
+
+    def _check_network_aggregate(self) -> None:
+        """``aggregate_arms``, ``aggregate_contrasts``, ``allow_overlap``: aggregate-data
+        trials of a network (``reference``); ``allow_overlap`` needs ``aggregate_arms``."""
+        set_ = self._set
+        set_("allow_overlap", flag("data.allow_overlap", self.allow_overlap))
+        given = [k for k in NETWORK_AGGREGATE_KEYS if getattr(self, k) not in (None, False)]
+        if given and self.reference is None:
+            raise SpecError(
+                f"data.{given[0]} is for a network of treatments: it needs data.reference "
+                "(two-arm aggregate data: data.aggregate)"
+            )
+        if self.allow_overlap and self.aggregate_arms is None:
+            raise SpecError(
+                "data.allow_overlap = true needs data.aggregate_arms (an arm given both as "
+                "rows and as aggregate data)"
+            )
 
     def _check_visit_keys(self) -> None:
         from bayes_ipd.data.visits import parse_visit_order
@@ -177,6 +245,7 @@ class DataSection:
 
         if self.visit is not None and self.participant is None:
             raise SpecError("data.visit needs data.participant (whose visits the rows are)")
+        self._check_primary_visit()
         if self.visit_order is None:
             return
         if self.visit is None:
@@ -187,6 +256,18 @@ class DataSection:
             self._set("visit_order", parse_visit_order(self.visit_order))
         except IPDDataError as exc:
             raise SpecError(f"data.{exc}") from exc
+
+    def _check_primary_visit(self) -> None:
+        value = self.primary_visit
+        if value is None:
+            return
+        if self.visit is None:
+            raise SpecError("data.primary_visit is for long data: give data.visit too")
+        if isinstance(value, bool) or not isinstance(value, str | numbers.Real):
+            raise SpecError(f"data.primary_visit = {value!r} must be a visit (a name or number)")
+        if isinstance(value, numbers.Real) and float(value).is_integer():
+            value = int(value)
+        self._set("primary_visit", str(value).strip())
 
     def _check_outcome_columns(self) -> None:
         needed = get_family(self.family).required_response_names
@@ -229,8 +310,13 @@ class DataSection:
         if self.levels is not None:
             d["levels"] = list(self.levels)
         d["visit"] = self.visit
+        d["reference"] = self.reference
         if self.visit_order is not None:
             d["visit_order"] = list(self.visit_order)
+        d["primary_visit"] = self.primary_visit
+        for key in NETWORK_AGGREGATE_FILES:
+            d[key] = None if getattr(self, key) is None else str(getattr(self, key))
+        d["allow_overlap"] = True if self.allow_overlap else None
         return {k: v for k, v in d.items() if v is not None}
 
     @classmethod
@@ -252,10 +338,11 @@ class DataSection:
             "aggregate_se",
             "aggregate_counts",
             *AGGREGATE_COUNT_KEYS,
+            "allow_overlap",
         )
         values = {k: d.get(k) for k in _DATA_FIELDS if k not in defaults}
         values.update({k: d[k] for k in defaults[2:] if k in d})
-        for key in ("path", "aggregate"):
+        for key in ("path", "aggregate", *NETWORK_AGGREGATE_FILES):
             if values[key] is not None:
                 values[key] = spec_path(f"data.{key}", values[key], base_dir)
         summaries = d.get("summaries", ())
@@ -280,6 +367,57 @@ def _check_aggregate_keys(d: Mapping[str, Any]) -> None:
                 else "count columns need data.aggregate_counts = true"
             )
             raise SpecError(f"data.{key} is not used here: {hint}; remove it")
+
+
+NETWORK_ROUTES = ("both", "two-stage", "one-stage")
+NETWORK_SPARSE = ("none", "cc")
+NETWORK_SMALL_VALUES = ("desirable", "undesirable")
+
+
+@dataclass(frozen=True)
+class NetworkSettings:
+    """``[network]``: options of a network meta-analysis (``[data] reference``; see
+    ``docs/network.md``).
+
+    Parameters
+    ----------
+    route : {"both", "two-stage", "one-stage"}
+        Which routes ``bayes-ipd run`` fits (default both, as ``run`` does for two arms).
+    sparse : {"none", "cc"} or None
+        Two-stage arms with no events: exclude their trials, or add 0.5 to every cell of
+        those trials; None refuses them (``bayes-ipd network --sparse``).
+    small_values : {"desirable", "undesirable"}
+        Orientation of P-scores, SUCRA and rank probabilities (R netmeta's ``small.values``).
+    inconsistency : bool
+        One-stage: also fit the unrelated-mean-effects model and the node-splits.
+    """
+
+    route: str = "both"
+    sparse: str | None = None
+    small_values: str = "desirable"
+    inconsistency: bool = False
+
+    def __post_init__(self) -> None:
+        choice("network.route", self.route, NETWORK_ROUTES)
+        if self.sparse is not None:
+            choice("network.sparse", self.sparse, NETWORK_SPARSE)
+        choice("network.small_values", self.small_values, NETWORK_SMALL_VALUES)
+        flag("network.inconsistency", self.inconsistency)
+
+    @property
+    def routes(self) -> tuple[str, ...]:
+        """The routes fitted, two-stage first."""
+        return ("two-stage", "one-stage") if self.route == "both" else (self.route,)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain TOML/JSON-ready values (``sparse`` left out when None)."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> NetworkSettings:
+        """Inverse of :meth:`to_dict`; an unknown key is a SpecError naming it."""
+        check_keys("network", d, tuple(f.name for f in dataclasses.fields(cls)))
+        return cls(**d)
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,12 @@ trial that never recorded it, then fits the same one-stage model twice: ``missin
 drops out). It records, per route, the posterior mean and SD of ``gamma_within`` and whether
 the central 95% interval covers the truth, and writes one CSV row per replicate.
 
-Run (resumable: replicates already in the CSV are skipped)::
+Run (resumable: replicates already in the CSV are skipped), e.g. in two processes over
+disjoint seeds, then merged::
 
-    python -m benchmarks.imputation_coverage --replicates 200 \
+    python -m benchmarks.imputation_coverage --first-seed 1000 --replicates 100 --out a.csv
+    python -m benchmarks.imputation_coverage --first-seed 1100 --replicates 100 --out b.csv
+    python -m benchmarks.imputation_coverage --merge a.csv b.csv \
         --out benchmarks/results/imputation_coverage.csv
 
 The model's parameterisation is fixed (``noncentred``) so that every replicate has the same
@@ -94,13 +97,33 @@ def summarise(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out).T
 
 
+def merge(paths: list[Path]) -> pd.DataFrame:
+    """The rows of several runs (e.g. two processes over disjoint seeds), one per seed, in
+    seed order, with the columns of one run."""
+    table = pd.concat([pd.read_csv(p) for p in paths], ignore_index=True)
+    table = table.drop_duplicates("seed").sort_values("seed", ignore_index=True)
+    return table
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--replicates", type=int, default=200)
     parser.add_argument("--first-seed", type=int, default=1000)
     parser.add_argument("--draws", type=int, default=500)
     parser.add_argument("--out", type=Path, default=Path("imputation_coverage.csv"))
+    parser.add_argument(
+        "--merge",
+        type=Path,
+        nargs="+",
+        metavar="CSV",
+        help="write these runs' rows (one per seed) to --out and summarise, fitting nothing",
+    )
     args = parser.parse_args(argv)
+    if args.merge:
+        merged = merge(args.merge)
+        merged.to_csv(args.out, index=False)
+        print(summarise(merged).to_string())
+        return
     done = pd.read_csv(args.out) if args.out.exists() else pd.DataFrame()
     seen = set(done["seed"].astype(int)) if len(done) else set()
     for seed in range(args.first_seed, args.first_seed + args.replicates):

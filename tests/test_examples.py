@@ -31,6 +31,8 @@ EXPECTED = (
     "04_survival.ipynb",
     "05_individualised_effects.ipynb",
     "06_evidence_workflow.ipynb",
+    "07_network.ipynb",
+    "08_repeated_measures.ipynb",
     "09_data_preparation.ipynb",
 )
 

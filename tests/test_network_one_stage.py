@@ -9,6 +9,7 @@ random-effects model of Hasselblad (1998) (slow).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -22,6 +23,7 @@ from scipy import stats
 from scipy.special import expit
 
 import bayes_ipd as bi
+from bayes_ipd import families
 from bayes_ipd.cli import main
 from bayes_ipd.data.network import network_from_frame
 from bayes_ipd.errors import IPDDataError, SpecError
@@ -262,7 +264,7 @@ def test_cli_one_stage_json(tmp_path, binary_rows, capsys, fe_fit):
     assert abs(node["mean"] - GLM_FE["C"][0]) < 5 * node["sd"] / math.sqrt(node["ess_bulk"]) + 0.01
 
 
-def test_refusals(binary_rows):
+def test_refusals(binary_rows, monkeypatch):
     kwargs = {"study": "study", "treatment": "treatment", "reference": "A", "outcome": "y"}
     with pytest.raises(SpecError, match="route"):
         bi.fit_network(binary_rows, route="bayes", **kwargs)
@@ -274,6 +276,10 @@ def test_refusals(binary_rows):
     with pytest.raises(SpecError, match="effects"):
         build_network_model(network_arms(network), effects="mixed")
     counts = pd.DataFrame({"s": [1, 1, 2, 2], "t": ["A", "B", "A", "B"], "y": [0, 1, 2, 1]})
+    # every family now has an arm-level network model (families/network_arms.py): a family
+    # without one (network_arms=None) is refused by name
+    bare = dataclasses.replace(families.REGISTRY["negative_binomial"], network_arms=None)
+    monkeypatch.setitem(families.REGISTRY, "negative_binomial", bare)
     with pytest.raises(IPDDataError, match="not 'negative_binomial' yet"):
         network_arms(network_from_frame(counts, study="s", treatment="t", reference="A",
                                         family="negative_binomial", outcome="y"))  # fmt: skip

@@ -8,6 +8,7 @@ rows expanded from the arm counts of ``metadat::dat.hasselblad1998``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -20,6 +21,7 @@ import bayes_ipd as bi
 from bayes_ipd.cli import main
 from bayes_ipd.datasets import load_hasselblad1998_rows
 from bayes_ipd.errors import IPDDataError, PoolingError, SpecError
+from bayes_ipd.families import REGISTRY
 from bayes_ipd.two_stage.network import fit_network
 
 TOL = 1e-4
@@ -339,8 +341,11 @@ def test_row_order_and_input_untouched(rows):
     pd.testing.assert_frame_equal(rows, before)
 
 
-def test_unsupported_family_method_and_orientation_refused():
+def test_unsupported_family_method_and_orientation_refused(monkeypatch):
     data = pd.read_csv(GAUSSIAN).assign(count=1)
+    # every family now has a network stage one: refusal shown on one with the hook removed
+    without = dataclasses.replace(REGISTRY["negative_binomial"], network_contrasts=None)
+    monkeypatch.setitem(REGISTRY, "negative_binomial", without)
     with pytest.raises(IPDDataError, match="supports the families binomial, gaussian"):
         fit_network(
             data,

@@ -22,7 +22,7 @@ import pytest
 from scipy import integrate, special, stats
 
 import bayes_ipd as bi
-from bayes_ipd.errors import IPDDataError
+from bayes_ipd.errors import AnalysisNote, IPDDataError
 from bayes_ipd.one_stage.builder import build_model
 from bayes_ipd.one_stage.estimation import design_for
 from bayes_ipd.one_stage.imputation import imputation_design, missing_summary
@@ -317,13 +317,69 @@ def test_missing_outcome_is_refused():
         imputation_design(broken, SPEC)
 
 
-def test_nothing_missing_fits_as_before():
+def test_nothing_missing_fits_as_before_with_a_note():
+    """missing='impute' with nothing missing: a note (AnalysisNote, a UserWarning), never
+    an error; the design is the complete-data one."""
     df = _tiny_frame().dropna()
-    ipd = bi.IPD.from_frame(
-        df, study="s", treatment="t", outcome="y", covariates=["w", "x", "z"], missing="impute"
-    )
+    with pytest.warns(AnalysisNote, match="nothing is imputed"):
+        ipd = bi.IPD.from_frame(
+            df, study="s", treatment="t", outcome="y", covariates=["w", "x", "z"], missing="impute"
+        )
     spec = bi.ModelSpec(family="gaussian", covariates=("w", "x", "z"))
     assert design_for(ipd, spec).imputation is None
+
+
+def test_missing_values_only_outside_the_model_give_a_note():
+    """x and z hold holes but the model uses w alone: nothing imputed, a note names them."""
+    spec = bi.ModelSpec(family="gaussian", covariates=("w",))
+    with pytest.warns(AnalysisNote, match=r"model \(w\).*'x', 'z'"):
+        design = design_for(_tiny_ipd(), spec)
+    assert design.imputation is None
+
+
+def test_cli_prints_the_note(tmp_path, capsys):
+    from bayes_ipd.cli import main
+
+    path = tmp_path / "complete.csv"
+    _tiny_frame().dropna().to_csv(path, index=False)
+    args = ["two-stage", str(path), "--family", "gaussian", "--study", "s", "--treatment", "t"]
+    code = main([*args, "--outcome", "y", "--covariates", "w,x,z", "--missing", "impute"])
+    assert code == 0
+    assert "note: missing='impute': no covariate has a missing value" in capsys.readouterr().err
+
+
+def _record_round_trip(design, spec):
+    """The record of a (never sampled) imputed model, read back."""
+    from bayes_ipd.one_stage.posterior import Posterior
+    from bayes_ipd.one_stage.sampling import SamplingDiagnostics
+    from bayes_ipd.one_stage.storage import posterior_of, record_of
+
+    built = build_model(design, spec)
+    diagnostics = SamplingDiagnostics("nutpie", 1, 1, 1, 0, 0, 1.0, 1.0, 1.0, 0.0, 0.0, False)
+    posterior = Posterior(idata=None, built=built, sampler=None, diagnostics=diagnostics)
+    record = record_of(posterior)
+    return record, posterior_of(None, record)
+
+
+def test_imputed_record_rebuilds_the_same_model():
+    """An imputed fit's record keeps its covariate model's rows: the rebuilt design holds
+    the same imputation arrays and the model the same graph fingerprint (checked inside
+    posterior_of); a record without them (older files) is refused, naming the reason."""
+    from bayes_ipd.one_stage.storage import ResultRecord, posterior_of
+
+    design = design_for(_tiny_ipd(), SPEC)
+    record, back = _record_round_trip(design, SPEC)
+    imp, got = design.imputation, back.built.design.imputation
+    for name in ("values", "rows", "study", "terms", "regressor_values", "complete", "centre"):
+        np.testing.assert_array_equal(getattr(got, name), getattr(imp, name))
+    assert got.responses.keys() == imp.responses.keys()
+    np.testing.assert_array_equal(got.responses["outcome"], imp.responses["outcome"])
+    assert (got.imputed, got.kinds, dict(got.systematic)) == (imp.imputed, imp.kinds, {"x": ("C",)})
+    meta = json.loads(record.meta)
+    del meta["design"]["imputation"]
+    legacy = ResultRecord(meta=json.dumps(meta), arrays=record.arrays)
+    with pytest.raises(ResultFileError, match=r"imputed missing covariates.*older version"):
+        posterior_of(None, legacy)
 
 
 # --------------------------------------------------- imputed vs complete case
@@ -368,26 +424,43 @@ def test_imputed_interaction_near_truth_complete_case_biased(tmp_path):
     missing = imputed.to_dict()["missing"]
     assert missing["method"] == "model" and missing["systematic"] == {"x": [sim.systematic[0]]}
     assert imputed.to_dict()["model"]["n"] == len(sim.data)  # every row analysed
-    path = imputed.to_netcdf(tmp_path / "imputed.nc")  # saved, but not loadable: refit
-    with pytest.raises(ResultFileError, match="imputed missing covariates"):
-        bi.load(path)
+    with pytest.raises(IPDDataError, match="posterior predictive check is not available"):
+        imputed.ppc()  # it would replicate complete rows' statistics: refused, never silent
+    with pytest.raises(IPDDataError, match="marginal leave-one-trial-out"):
+        imputed.loo(marginal=True)
+    with pytest.warns(AnalysisNote, match="conditional log-likelihood"):
+        loo = imputed.loo()  # the model's own per-trial terms: every row
+    assert np.isfinite(loo.elpd) and len(loo.pareto_k) == 8
+    path = imputed.save(tmp_path / "imputed.nc")  # the covariate model's rows are saved
+    loaded = bi.load(path)
+    assert loaded.to_dict() == imputed.to_dict()
+    assert loaded.built.design.imputation.counts == imputed.built.design.imputation.counts
+    np.testing.assert_array_equal(
+        loaded.built.design.imputation.values, imputed.built.design.imputation.values
+    )
 
 
 @pytest.mark.slow
 def test_interaction_coverage_over_replicates():
-    """>= 200 replicates (``benchmarks/imputation_coverage.py``; results in
-    docs/data_preparation.md): the imputed 95% interval covers the planted interaction at
-    the nominal rate (within 3 Monte Carlo SEs), complete-case analysis is biased (its mean
-    bias more than 3 MC SEs below 0)."""
-    repo = str(Path(__file__).resolve().parents[1])
-    if repo not in sys.path:  # the benchmarks folder is not an installed package
-        sys.path.insert(0, repo)
-    from benchmarks.imputation_coverage import replicate, summarise
+    """The coverage run's CSV (``benchmarks/imputation_coverage.py``; numbers and command in
+    docs/data_preparation.md and benchmarks/README.md): the imputed 95% interval covers the
+    planted interaction at the nominal rate (within 2 Monte Carlo SEs of 0.95, the SE at
+    0.95), its mean is unbiased (within 3 MC SEs), and complete-case analysis is biased
+    (its mean bias more than 3 MC SEs below 0). Run the benchmark first (resumable)."""
+    repo = Path(__file__).resolve().parents[1]
+    if str(repo) not in sys.path:  # the benchmarks folder is not an installed package
+        sys.path.insert(0, str(repo))
+    from benchmarks.imputation_coverage import summarise
 
-    table = pd.DataFrame([replicate(seed) for seed in range(1000, 1200)])
+    path = repo / "benchmarks" / "results" / "imputation_coverage.csv"
+    if not path.exists():
+        pytest.skip(f"{path} not written yet: run python -m benchmarks.imputation_coverage")
+    table = pd.read_csv(path)
+    assert len(table) >= 200 and table["seed"].is_unique  # the issue asks >= 200
     result = summarise(table)
     imputed, complete = result.loc["imputed"], result.loc["complete"]
-    assert abs(imputed["coverage"] - 0.95) < 3 * np.sqrt(0.95 * 0.05 / len(table))
+    assert abs(imputed["coverage"] - 0.95) < 2 * np.sqrt(0.95 * 0.05 / len(table))
+    assert abs(imputed["bias"]) < 3 * imputed["bias_mcse"]
     assert complete["bias"] < -3 * complete["bias_mcse"]
 
 

@@ -23,7 +23,8 @@ SPECS = sorted(shipped_specs().items())
 
 def test_the_shipped_specs_are_listed():
     names = {name for name, _ in SPECS}
-    assert {"bcg_binary", "bcg_hybrid", "huber2000_counts", "survival"} <= names
+    assert {"bcg_binary", "bcg_hybrid", "huber2000_counts", "survival", "smoking_network"} <= names
+    assert "hamd_visits" in names  # repeated measures (issue 27)
 
 
 @pytest.mark.slow

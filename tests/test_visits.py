@@ -131,7 +131,7 @@ def test_long_data_raise_no_repeated_profile_warning_and_input_unchanged():
     pd.testing.assert_frame_equal(rows, before)
 
 
-# --- [data] visit, visit_order (checked; a run is refused until the one-stage model exists) --
+# --- [data] visit, visit_order (checked; a run fits them: tests/test_repeated_run.py) -------
 
 
 def _data_table(**extra):
@@ -158,11 +158,11 @@ def test_spec_visit_keys_are_checked_and_written_back():
         _data_table(participant="id", visit="wk", visit_order=["a", "a"])
 
 
-def test_spec_run_with_visit_points_to_the_two_stage_route():
+def test_long_rows_are_not_read_as_participant_rows():
     from bayes_ipd.analysis import load_analysis_data
     from bayes_ipd.errors import SpecError
     from bayes_ipd.spec import ModelSpec
 
     section = _data_table(participant="id", visit="wk")
-    with pytest.raises(SpecError, match=r"not yet built.*two-stage .*--visit"):
+    with pytest.raises(SpecError, match=r"long data are not participant rows.*repeated"):
         load_analysis_data(section, ModelSpec(), rows=_rows())

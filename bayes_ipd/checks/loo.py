@@ -345,8 +345,13 @@ def marginal_by_default(result: Fit) -> bool:
     """Whether the fit's default leave-one-trial-out terms are the marginal ones: the family
     integrates its trials' own parameters out (:attr:`Family.supports_marginal_loo`) and
     that integral covers this fit (:meth:`Family.marginal_loo_fits`; not a survival fit
-    with a time-varying effect or a spline baseline)."""
-    plugin = result.built.design.plugin
+    with a time-varying effect or a spline baseline, nor a fit whose covariates were imputed
+    in the model, ``missing="impute"``: the integral covers complete rows only, while the
+    conditional terms are the model's own per-trial likelihood of every row)."""
+    design = result.built.design
+    if getattr(design, "imputation", None) is not None:
+        return False
+    plugin = design.plugin
     return plugin.supports_marginal_loo and plugin.marginal_loo_fits(result.idata.posterior)
 
 

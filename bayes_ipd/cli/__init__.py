@@ -45,7 +45,7 @@ from bayes_ipd.cli import metareg as metareg_cli
 from bayes_ipd.cli import network as network_cli
 from bayes_ipd.cli.common import Command, UsageError
 from bayes_ipd.conventions import json_ready
-from bayes_ipd.errors import BayesIPDError
+from bayes_ipd.errors import AnalysisNote, BayesIPDError
 
 __all__ = ["COMMANDS", "Command", "build_parser", "main", "package_version"]
 
@@ -125,7 +125,8 @@ def _show_warning(
     file: Any = None,
     line: str | None = None,
 ) -> None:
-    print(f"warning: {_one_line(str(message))}", file=sys.stderr)
+    kind = "note" if issubclass(category, AnalysisNote) else "warning"
+    print(f"{kind}: {_one_line(str(message))}", file=sys.stderr)
 
 
 @contextlib.contextmanager

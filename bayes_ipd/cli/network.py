@@ -1,9 +1,10 @@
 """``bayes-ipd network``: network meta-analysis of participant rows (two-stage route, or
-the one-stage Bayesian model with ``--route one-stage``)."""
+the one-stage Bayesian model with ``--route one-stage``, or both with ``--route both``)."""
 
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from bayes_ipd.cli.common import (
     Command,
@@ -17,7 +18,7 @@ from bayes_ipd.cli.common import (
 
 __all__ = ["COMMAND"]
 
-ROUTES = ("two-stage", "one-stage")
+ROUTES = ("two-stage", "one-stage", "both")
 
 
 def _configure(parser: argparse.ArgumentParser) -> None:
@@ -32,20 +33,45 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--family",
         default="binomial",
-        choices=("binomial", "gaussian", "poisson", "survival"),
+        choices=("binomial", "gaussian", "poisson", "survival", "negative_binomial", "ordinal"),
         help="outcome family (default binomial: log odds ratios; gaussian: mean differences; "
-        "poisson: log rate ratios; survival: log hazard ratios)",
+        "poisson, negative_binomial: log rate ratios; survival: log hazard ratios; ordinal: "
+        "log cumulative odds ratios, proportional odds)",
     )
     parser.add_argument(
-        "--outcome", metavar="COL", help="outcome column (binomial, gaussian, poisson)"
+        "--outcome",
+        metavar="COL",
+        help="outcome column (binomial, gaussian, poisson, negative_binomial, ordinal)",
     )
     parser.add_argument(
-        "--exposure", metavar="COL", help="person-time column (poisson; default 1 per row)"
+        "--exposure",
+        metavar="COL",
+        help="person-time column (poisson, negative_binomial; default 1 per row)",
     )
     parser.add_argument("--time", metavar="COL", help="follow-up time column (survival)")
     parser.add_argument("--event", metavar="COL", help="event indicator column (survival)")
     parser.add_argument(
-        "--route", default="two-stage", choices=ROUTES, help="analysis route (default two-stage)"
+        "--aggregate-arms",
+        metavar="CSV",
+        help="aggregate-data arms: study, treatment and binomial events, n; gaussian mean, "
+        "sd, n; poisson events, exposure (docs/network.md)",
+    )
+    parser.add_argument(
+        "--aggregate-contrasts",
+        metavar="CSV",
+        help="aggregate-data contrasts: study, treatment, comparator, estimate, se "
+        "(cov_with_base for multi-arm trials; docs/network.md)",
+    )
+    parser.add_argument(
+        "--allow-overlap",
+        action="store_true",
+        help="accept an arm given both as rows and as aggregate data (other participants)",
+    )
+    parser.add_argument(
+        "--route",
+        default="two-stage",
+        choices=ROUTES,
+        help="analysis route (default two-stage; both: the two routes on the same network)",
     )
     parser.add_argument(
         "--method",
@@ -76,7 +102,13 @@ def _configure(parser: argparse.ArgumentParser) -> None:
         "--plot",
         metavar="PATH",
         help="write the network graph and the forest plot to PATH (one-stage: the forest "
-        "plot and the rankogram)",
+        "plot and the rankogram; both: the network graph and the two-stage forest plot)",
+    )
+    parser.add_argument(
+        "--forest",
+        metavar="PATH",
+        help="--route both: write the forest plot of both routes overlaid (each treatment vs "
+        "the reference, with a new trial's intervals) to PATH",
     )
     sampling = parser.add_argument_group(
         "one-stage route (NUTS; --method FE gives fixed effects, else random effects)"
@@ -94,9 +126,32 @@ def _configure(parser: argparse.ArgumentParser) -> None:
         "--inconsistency",
         action="store_true",
         help="also fit the unrelated-mean-effects model (residual deviance and DIC; NICE DSU "
-        "TSD4) and split each comparison with direct and indirect evidence (one fit each)",
+        "TSD4) and split each comparison with direct and indirect evidence (one fit each); "
+        "all compared by leave-one-trial-out PSIS-LOO too",
     )
     add_json(parser)
+
+
+def _inputs(args: argparse.Namespace) -> list[str]:
+    """Every file the command reads (a figure may not overwrite one)."""
+    extra = (args.aggregate_arms, args.aggregate_contrasts)
+    return [args.file, *(f for f in extra if f is not None)]
+
+
+def _aggregate(args: argparse.Namespace) -> dict:
+    """The aggregate-data tables the options name (read as written; checked by the data
+    layer)."""
+    from bayes_ipd.data.reading import read_rows
+
+    return {
+        "aggregate_arms": None
+        if args.aggregate_arms is None
+        else read_rows(args.aggregate_arms, "study"),
+        "aggregate_contrasts": None
+        if args.aggregate_contrasts is None
+        else read_rows(args.aggregate_contrasts, "study"),
+        "allow_overlap": args.allow_overlap,
+    }
 
 
 def _run_one_stage(args: argparse.Namespace) -> Payload:
@@ -107,15 +162,12 @@ def _run_one_stage(args: argparse.Namespace) -> Payload:
             f"{', '.join(refused)}: two-stage options; the one-stage route uses the exact "
             "likelihood of every arm (zero-event arms included)"
         )
-    plot_path = figure_path(args.plot, [args.file], "--plot")
+    plot_path = figure_path(args.plot, _inputs(args), "--plot")
     from bayes_ipd.data.reading import read_rows
     from bayes_ipd.one_stage.network_fit import fit_network
     from bayes_ipd.one_stage.sampling import reporting
-    from bayes_ipd.spec import SamplerSettings
 
-    sampler = SamplerSettings(
-        draws=args.draws, tune=args.tune, chains=args.chains, seed=args.seed, progress=False
-    )
+    sampler = _sampler(args)
     rows = read_rows(args.file, args.study)
     with reporting(progress_reporter(args)):
         result = fit_network(
@@ -127,6 +179,7 @@ def _run_one_stage(args: argparse.Namespace) -> Payload:
             outcome=args.outcome,
             time=args.time if args.exposure is None else args.exposure,
             event=args.event,
+            **_aggregate(args),
             route="one-stage",
             method=args.method,
             small_values=args.small_values,
@@ -142,9 +195,78 @@ def _run_one_stage(args: argparse.Namespace) -> Payload:
     return result.to_dict()
 
 
+def _sampler(args: argparse.Namespace) -> Any:
+    """The one-stage NUTS settings of the options (no progress bar)."""
+    from bayes_ipd.spec import SamplerSettings
+
+    return SamplerSettings(
+        draws=args.draws, tune=args.tune, chains=args.chains, seed=args.seed, progress=False
+    )
+
+
+def _run_both(args: argparse.Namespace) -> Payload:
+    """``--route both``: the two routes on one network; the JSON is the routes' part of
+    ``run --json`` for a network spec (``"network"`` the one-stage object, ``"two_stage"``
+    the two-stage one, ``"diagnostics"``, ``"prediction"``; docs/network.md)."""
+    inputs = _inputs(args)
+    plot_path = figure_path(args.plot, inputs, "--plot")
+    forest = figure_path(args.forest, inputs, "--forest")
+    if plot_path is not None and forest is not None and plot_path.resolve() == forest.resolve():
+        raise UsageError("--plot and --forest name the same file; give two paths")
+    from bayes_ipd.data.network import network_from_frame
+    from bayes_ipd.data.reading import read_rows
+    from bayes_ipd.one_stage.network_analysis import (
+        fit_routes,
+        network_forest,
+        routes_document,
+        routes_summary,
+    )
+    from bayes_ipd.one_stage.sampling import reporting
+
+    network = network_from_frame(
+        read_rows(args.file, args.study),
+        study=args.study,
+        treatment=args.treatment,
+        reference=args.reference,
+        family=args.family,
+        outcome=args.outcome,
+        time=args.time if args.exposure is None else args.exposure,
+        event=args.event,
+        **_aggregate(args),
+    )
+    with reporting(progress_reporter(args)):
+        two, one = fit_routes(
+            network,
+            ("two-stage", "one-stage"),
+            method=args.method,
+            sparse=args.sparse,
+            small_values=args.small_values,
+            hksj=args.hksj,
+            sampler=_sampler(args),
+            inconsistency=args.inconsistency,
+        )
+    say(args, routes_summary(two, one))
+    from bayes_ipd.plots.save import save_figure
+
+    if plot_path is not None:
+        save_figure(two.plot(), plot_path)
+        say(args, f"\nNetwork figure written to {plot_path}")
+    if forest is not None:
+        save_figure(network_forest(two, one), forest)
+        say(args, f"Forest plot of both routes written to {forest}")
+    return routes_document(two, one)
+
+
 def _run(args: argparse.Namespace) -> Payload:
     if args.time is not None and args.exposure is not None:
         raise UsageError("give --time (survival) or --exposure (poisson), not both")
+    if args.forest is not None and args.route != "both":
+        raise UsageError(
+            "--forest draws both routes on one forest plot: it needs --route both "
+            "(--plot writes this route's figure)"
+        )
+    if args.route == "both":
+        return _run_both(args)
     if args.route == "one-stage":
         return _run_one_stage(args)
     if args.inconsistency:
@@ -152,7 +274,7 @@ def _run(args: argparse.Namespace) -> Payload:
             "--inconsistency belongs to --route one-stage (the two-stage route always reports "
             "the design-by-treatment decomposition and node-splitting)"
         )
-    plot_path = figure_path(args.plot, [args.file], "--plot")
+    plot_path = figure_path(args.plot, _inputs(args), "--plot")
     from bayes_ipd.data.reading import read_rows
     from bayes_ipd.two_stage.network import fit_network
 
@@ -166,6 +288,7 @@ def _run(args: argparse.Namespace) -> Payload:
         outcome=args.outcome,
         time=args.time if args.exposure is None else args.exposure,
         event=args.event,
+        **_aggregate(args),
         method=args.method,
         sparse=args.sparse,
         small_values=args.small_values,

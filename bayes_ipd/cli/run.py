@@ -67,6 +67,7 @@ def _spec_inputs(spec_path: str, spec: Any) -> list[Path]:
     patients. Inputs are only read; ``--out`` and ``--report`` must not name one."""
     data = spec.data
     inputs = [spec_path, data.path, *data.summaries, data.aggregate]
+    inputs += [data.aggregate_arms, data.aggregate_contrasts]  # a network's AD trials
     inputs += [spec.report.flow, spec.report.published, spec.report.trials]
     inputs += [spec.ite.new] if spec.ite is not None else []
     return [Path(p) for p in inputs if p is not None]
@@ -128,6 +129,12 @@ def _run_run(args: argparse.Namespace) -> Payload:
     if overrides:
         sampler = SamplerSettings.from_dict({**spec.sampler.to_dict(), **overrides})
         spec = dataclasses.replace(spec, sampler=sampler)
+    if spec.data.reference is not None:  # a network of treatments (docs/network.md)
+        from bayes_ipd.cli.run_network import run_network
+
+        return run_network(args, spec, _announcer(args))
+    if spec.data.visit is not None:  # repeated measures (docs/longitudinal.md)
+        _check_repeated_options(args)
     from bayes_ipd.one_stage.sampling import reporting
 
     with reporting(_announcer(args)):
@@ -153,15 +160,25 @@ def _run_run(args: argparse.Namespace) -> Payload:
                 sweep["files"] = {k: _final(args.out, p) for k, p in sweep["files"].items()}
             payload["sensitivity"] = sweep
         if args.report:
-            from bayes_ipd.report import render_report
+            from bayes_ipd.report import render_repeated_report, render_report
 
-            payload["report"] = str(_write_whole(Path(args.report), render_report(result)))
+            render = render_report if spec.data.visit is None else render_repeated_report
+            payload["report"] = str(_write_whole(Path(args.report), render(result)))
             say(args, f"\nReport written to {args.report}")
         written = result.write_files(stage) if stage is not None else {}
     if args.out:
         payload["files"] = {kind: _final(args.out, path) for kind, path in written.items()}
         say(args, "\nWritten: " + ", ".join(payload["files"].values()))
     return payload
+
+
+def _check_repeated_options(args: argparse.Namespace) -> None:
+    """A repeated-measures spec (``[data] visit``): the prior sweep is not built for it."""
+    if args.sensitivity:
+        raise UsageError(
+            "--sensitivity is not available for repeated measures ([data] visit); "
+            "change [priors] and run again"
+        )
 
 
 def _staged(out_dir: str | None) -> contextlib.AbstractContextManager[Path | None]:

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from bayes_ipd.data.messages import counts_text
-from bayes_ipd.errors import IPDDataError
+from bayes_ipd.errors import AnalysisNote, IPDDataError
 
 __all__ = [
     "DROP_HINT",
@@ -25,6 +25,7 @@ __all__ = [
     "apply_missing_policy",
     "covariate_missing",
     "missing_report",
+    "note_nothing_to_impute",
     "refuse_missing_covariates",
     "systematically_missing",
 ]
@@ -209,3 +210,17 @@ def refuse_missing_covariates(covariates: pd.DataFrame, names: Sequence[str], wh
             f"{what}: covariates hold missing values ({counts_text(counts)}) kept by "
             "missing='impute'; impute them first (two-stage: imputations=M)"
         )
+
+
+NOTHING_TO_IMPUTE = (
+    "missing='impute': no covariate has a missing value, so nothing is imputed "
+    "(the analysis is the complete-data one)"
+)
+"""The note of :func:`note_nothing_to_impute`."""
+
+
+def note_nothing_to_impute(covariates: pd.DataFrame, missing: str) -> None:
+    """Under ``missing="impute"``, a note (:class:`~bayes_ipd.errors.AnalysisNote`, never an
+    error) when no covariate column holds a missing value."""
+    if missing == IMPUTE and not bool(covariates.isna().to_numpy().any()):
+        warnings.warn(NOTHING_TO_IMPUTE, AnalysisNote, stacklevel=5)

@@ -28,6 +28,15 @@ from scipy.sparse.csgraph import connected_components
 from bayes_ipd.conventions import readonly
 from bayes_ipd.data.checks import VALUE_CHECKS, KeptRows, check_roles
 from bayes_ipd.data.messages import index_row_name, quoted
+from bayes_ipd.data.network_aggregate import (
+    AggregateArms,
+    AggregateContrasts,
+    aggregate_pairs,
+    aggregate_studies,
+    as_aggregate_arms,
+    as_aggregate_contrasts,
+    check_overlap,
+)
 from bayes_ipd.errors import IPDDataError
 from bayes_ipd.families import get_family
 
@@ -63,6 +72,11 @@ class Network:
         (n,) float values per response column.
     trial_treatments : tuple of tuple of int
         Each trial's treatment codes, in network order (its first is its reference arm).
+    aggregate_arms : AggregateArms, optional
+        Arm-level aggregate data (their trials are in ``studies``; an AD-only trial has no
+        rows), see :mod:`bayes_ipd.data.network_aggregate`.
+    aggregate_contrasts : AggregateContrasts, optional
+        Contrast-level aggregate data (trials with neither rows nor AD arms).
     """
 
     family: str
@@ -76,11 +90,44 @@ class Network:
     treatment_codes: np.ndarray
     responses: Mapping[str, np.ndarray]
     trial_treatments: tuple[tuple[int, ...], ...]
+    aggregate_arms: AggregateArms | None = None
+    aggregate_contrasts: AggregateContrasts | None = None
 
     @property
     def n(self) -> int:
         """Participants (rows)."""
         return int(self.study_codes.size)
+
+    @property
+    def has_aggregate(self) -> bool:
+        """Whether any trial enters with aggregate data."""
+        return self.aggregate_arms is not None or self.aggregate_contrasts is not None
+
+    def aggregate_arm_codes(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each AD arm's trial and treatment code (empty without arm-level AD)."""
+        ad = self.aggregate_arms
+        if ad is None:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        return (
+            pd.Index(self.studies).get_indexer(list(ad.studies)).astype(np.int64),
+            pd.Index(self.treatments).get_indexer(list(ad.treatments)).astype(np.int64),
+        )
+
+    def trial_sources(self) -> tuple[str, ...]:
+        """Per trial: ``"IPD"``, ``"AD"`` (arm-level), ``"IPD+AD"`` (some arms as AD) or
+        ``"AD contrasts"``."""
+        rows = np.zeros(self.k, dtype=bool)
+        rows[self.study_codes] = True
+        arms = np.zeros(self.k, dtype=bool)
+        arms[self.aggregate_arm_codes()[0]] = True
+        contrasts = set(
+            () if self.aggregate_contrasts is None else self.aggregate_contrasts.studies
+        )
+        names = {(True, False): "IPD", (False, True): "AD", (True, True): "IPD+AD"}
+        return tuple(
+            "AD contrasts" if s in contrasts else names[(bool(r), bool(a))]
+            for s, r, a in zip(self.studies, rows, arms, strict=True)
+        )
 
     @property
     def k(self) -> int:
@@ -100,12 +147,20 @@ class Network:
         network order)."""
         counts = np.zeros((self.k, len(self.treatments)), dtype=int)
         np.add.at(counts, (self.study_codes, self.treatment_codes), 1)
+        if self.aggregate_arms is not None:
+            np.add.at(
+                counts, self.aggregate_arm_codes(), self.aggregate_arms.values["n"].astype(int)
+            )
         rows = [
             (self.studies[s], self.treatments[t], int(counts[s, t]))
             for s, arms in enumerate(self.trial_treatments)
             for t in arms
         ]
-        return pd.DataFrame(rows, columns=["study", "treatment", "n"])
+        table = pd.DataFrame(rows, columns=["study", "treatment", "n"])
+        if self.has_aggregate:  # the source column only when AD are present (tables unchanged)
+            source = dict(zip(self.studies, self.trial_sources(), strict=True))
+            table["source"] = table["study"].map(source)
+        return table
 
     def design_table(self) -> pd.DataFrame:
         """Designs (the set of treatments of a trial, ``"A:B:C"`` in network order) with
@@ -113,10 +168,18 @@ class Network:
         found: dict[tuple[str, ...], list[str]] = {}
         for s in range(self.k):
             found.setdefault(self.design_of(s), []).append(self.studies[s])
-        return pd.DataFrame(
+        table = pd.DataFrame(
             [(":".join(d), len(d), len(trials), tuple(trials)) for d, trials in found.items()],
             columns=["design", "arms", "trials", "studies"],
         )
+        if self.has_aggregate:  # trials per design by source, only when AD are present
+            source = dict(zip(self.studies, self.trial_sources(), strict=True))
+            table["ipd_trials"] = [
+                sum(source[s] != "AD" and source[s] != "AD contrasts" for s in t)
+                for t in table.studies
+            ]
+            table["ad_trials"] = table["trials"] - table["ipd_trials"]
+        return table
 
     def comparison_table(self) -> pd.DataFrame:
         """Trials per pairwise comparison (a multi-arm trial counts for each of its pairs):
@@ -139,19 +202,42 @@ class Network:
     def participants_per_treatment(self) -> dict[str, int]:
         """Participants randomised to each treatment, over all trials."""
         counts = np.bincount(self.treatment_codes, minlength=len(self.treatments))
+        if self.aggregate_arms is not None:
+            counts = counts + np.bincount(
+                self.aggregate_arm_codes()[1],
+                weights=self.aggregate_arms.values["n"],
+                minlength=len(self.treatments),
+            ).astype(int)
         return {t: int(c) for t, c in zip(self.treatments, counts, strict=True)}
 
     def summary(self) -> str:
         """A few lines: treatments, trials, designs, comparisons."""
         designs = self.design_table()
         lines = [
-            f"network: {len(self.treatments)} treatments, {self.k} trials, {self.n} "
-            f"participants; reference {self.reference!r}",
+            f"network: {len(self.treatments)} treatments, {self.k} trials, "
+            f"{sum(self.participants_per_treatment().values())} participants; reference "
+            f"{self.reference!r}",
             "treatments: " + ", ".join(self.treatments),
             "designs: "
             + "; ".join(f"{d} ({t})" for d, t in zip(designs.design, designs.trials, strict=True)),
         ]
+        if self.has_aggregate:
+            sources = pd.Series(self.trial_sources()).value_counts()
+            lines.append(
+                "trials by source: "
+                + ", ".join(f"{name} {int(sources.get(name, 0))}" for name in _SOURCES)
+                + "; designs (IPD/AD trials): "
+                + "; ".join(
+                    f"{d} ({i}/{a})"
+                    for d, i, a in zip(
+                        designs.design, designs.ipd_trials, designs.ad_trials, strict=True
+                    )
+                )
+            )
         return "\n".join(lines)
+
+
+_SOURCES = ("IPD", "IPD+AD", "AD", "AD contrasts")
 
 
 def _labels(frame: pd.DataFrame, column: str, what: str) -> np.ndarray:
@@ -263,9 +349,12 @@ def network_from_frame(
     treatment: str,
     reference: str,
     family: str = "binomial",
+    aggregate_arms: pd.DataFrame | AggregateArms | None = None,
+    aggregate_contrasts: pd.DataFrame | AggregateContrasts | None = None,
+    allow_overlap: bool = False,
     **responses: str,
 ) -> Network:
-    """Read participant rows as a network of trials.
+    """Read participant rows (and aggregate-data trials) as a network of trials.
 
     Parameters
     ----------
@@ -277,6 +366,16 @@ def network_from_frame(
         The network's common comparator: a level of ``treatment``.
     family : str
         Outcome family name.
+    aggregate_arms : DataFrame or AggregateArms, optional
+        Arm-level aggregate data (:mod:`bayes_ipd.data.network_aggregate`): trials, or
+        arms of IPD trials, given as summaries. AD trials may bring treatments the rows do
+        not hold, if they connect to the network.
+    aggregate_contrasts : DataFrame or AggregateContrasts, optional
+        Contrast-level aggregate data (trials given as estimates against a base arm).
+    allow_overlap : bool
+        Accept an arm given both as rows and as AD in the same trial (its AD participants
+        are then added to the arm's rows: they must be other participants); refused by
+        default, naming trial and treatment.
     **responses : str
         The family's response columns by role (``outcome="quit"``; survival:
         ``time=, event=``).
@@ -312,13 +411,28 @@ def network_from_frame(
         )
     study_labels = _labels(frame, study, "study")
     treat_labels = _labels(frame, treatment, "treatment")
-    studies = tuple(str(s) for s in pd.unique(study_labels))
+    ad_arms = as_aggregate_arms(aggregate_arms, fam.name)
+    ad_contrasts = as_aggregate_contrasts(aggregate_contrasts)
+    ipd_studies = tuple(str(s) for s in pd.unique(study_labels))
+    studies = aggregate_studies(ipd_studies, ad_arms, ad_contrasts)
     s_codes = pd.Index(studies).get_indexer(study_labels).astype(np.int64)
-    treatments = _order(list(pd.unique(treat_labels)), str(reference), treatment)
+    ad_pairs = aggregate_pairs(ad_arms, ad_contrasts)
+    ad_levels = [t for _, t in ad_pairs]
+    treatments = _order(
+        list(dict.fromkeys([*pd.unique(treat_labels), *ad_levels])), str(reference), treatment
+    )
     t_codes = pd.Index(treatments).get_indexer(treat_labels).astype(np.int64)
-    arms = _trial_treatments(studies, s_codes, t_codes, len(treatments))
+    ad_s = pd.Index(studies).get_indexer([s for s, _ in ad_pairs]).astype(np.int64)
+    ad_t = pd.Index(treatments).get_indexer(ad_levels).astype(np.int64)
+    if ad_arms is not None:
+        check_overlap(
+            ad_arms,
+            set(zip(study_labels.tolist(), treat_labels.tolist(), strict=True)),
+            allow_overlap,
+        )
+    arms = _trial_treatments(studies, np.r_[s_codes, ad_s], np.r_[t_codes, ad_t], len(treatments))
     _check_arms(studies, arms, treatments)
-    check_connected(studies, arms, treatments)
+    _check_connected_with_ad(studies, arms, treatments, set(ad_levels) - set(treat_labels))
     kept = KeptRows(s_codes, studies, index_row_name(frame.index), np.arange(len(frame)))
     return Network(
         family=fam.name,
@@ -332,4 +446,23 @@ def network_from_frame(
         treatment_codes=readonly(t_codes, np.int64),
         responses=MappingProxyType(_responses(frame, fam.name, responses, kept)),
         trial_treatments=arms,
+        aggregate_arms=ad_arms,
+        aggregate_contrasts=ad_contrasts,
     )
+
+
+def _check_connected_with_ad(
+    studies: tuple[str, ...],
+    arms: tuple[tuple[int, ...], ...],
+    treatments: tuple[str, ...],
+    ad_only: set[str],
+) -> None:
+    try:
+        check_connected(studies, arms, treatments)
+    except IPDDataError as err:
+        if not ad_only:
+            raise
+        raise IPDDataError(
+            f"{err} (treatment(s) {quoted(sorted(ad_only))} appear only in the aggregate "
+            "data: a misspelt level, or trials that do not connect to the rest)"
+        ) from None

@@ -39,7 +39,12 @@ from bayes_ipd.data.checks import (
 from bayes_ipd.data.columns import Columns
 from bayes_ipd.data.levels import ordinal_codes
 from bayes_ipd.data.messages import RowName, index_row_name, value_label
-from bayes_ipd.data.missing import IMPUTE, apply_missing_policy, missing_report
+from bayes_ipd.data.missing import (
+    IMPUTE,
+    apply_missing_policy,
+    missing_report,
+    note_nothing_to_impute,
+)
 from bayes_ipd.data.parsing import (
     Covariate,
     Treatment,
@@ -237,6 +242,7 @@ def _validated(
     kept_responses = {name: values[kept] for name, values in responses.items()}
     check_responses(family, response_columns, kept_responses, rows)
     covariate_frame = _covariate_frame(parsed_covariates, rows, keep_missing=missing == IMPUTE)
+    note_nothing_to_impute(covariate_frame, missing)
     if participant is not None:
         check_one_row_per_participant(df[participant], participant, codes, studies, kept)
     else:

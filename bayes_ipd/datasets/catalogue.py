@@ -97,6 +97,11 @@ CATALOGUE: tuple[Dataset, ...] = (
         "metadat): quitters xi of ni per arm, a network (load_hasselblad1998_rows)",
     ),
     Dataset(
+        "hasselblad1998_rows", "hasselblad1998_rows.csv.gz", "participant",
+        "the Hasselblad (1998) network expanded to 16,740 participant rows: study, "
+        "treatment, quit (models/smoking_network.toml)",
+    ),
+    Dataset(
         "rubin1981", "rubin1981.csv", "school",
         "the eight-schools coaching experiments (Rubin 1981): effect and standard error",
     ),

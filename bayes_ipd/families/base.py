@@ -36,6 +36,8 @@ from bayes_ipd.conventions import EffectScale
 if TYPE_CHECKING:
     import xarray as xr
 
+    from bayes_ipd.families.network_arms import NetworkArmModel
+    from bayes_ipd.families.network_contrasts import TrialContrastFit
     from bayes_ipd.families.protocols import DesignLike, ModelSpecLike
     from bayes_ipd.families.quadrature import TrialDraws
     from bayes_ipd.prior_values import PriorSet
@@ -132,6 +134,13 @@ class Family:
     repeated_measures : bool
         Whether outcomes measured at several visits per participant can be analysed (a
         mixed model for repeated measures; gaussian).
+    network_arms : NetworkArmModel or None
+        The family's arm-level model of the one-stage network meta-analysis
+        (:mod:`bayes_ipd.families.network_arms`); None: the family has none.
+    network_contrasts : TrialContrastFit or None
+        Stage one of the two-stage network meta-analysis: the family's regression on a
+        treatment factor, a trial's contrasts and their covariance
+        (:mod:`bayes_ipd.families.network_contrasts`); None: the family has none.
     """
 
     name: str
@@ -149,6 +158,8 @@ class Family:
     marginal_loo: bool = True
     sparse_methods: tuple[str, ...] = ()
     repeated_measures: bool = False
+    network_arms: NetworkArmModel | None = None
+    network_contrasts: TrialContrastFit | None = None
 
     @property
     def response_names(self) -> tuple[str, ...]:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from scipy.special import expit
+from scipy.special import expit, logit
 
 from bayes_ipd.conventions import SCALES
 from bayes_ipd.families.base import ResponseRole
@@ -25,6 +25,14 @@ from bayes_ipd.families.cells import (
     draw_blocks,
     sum_arms,
     unique_cells,
+)
+from bayes_ipd.families.network_arms import NetworkArmModel
+from bayes_ipd.families.network_contrasts import (
+    CONTINUITY,
+    ArmSums,
+    ExcludedTrial,
+    ZeroArms,
+    independent_arms,
 )
 from bayes_ipd.families.regression import (
     Unfittable,
@@ -245,6 +253,98 @@ def grouped_rows(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, 
     return rows, events, n
 
 
+@dataclass(frozen=True)
+class BinomialArms(NetworkArmModel):
+    """Network arms of a 0/1 outcome: events ``r`` of ``n``, ``r eta - n log(1 + e^eta)``
+    (exact)."""
+
+    def sums(self, row_arm: np.ndarray, a: int, roles: Mapping[str, np.ndarray]) -> dict[str, Any]:
+        """The events per arm."""
+        return {"events": np.bincount(row_arm, weights=roles["outcome"], minlength=a)}
+
+    def loglik(self, eta: Any, data: Mapping[str, Any], priors: Any, hyper: Any) -> Any:
+        """``r eta - n log(1 + e^eta)`` per arm."""
+        import pytensor.tensor as pt
+
+        return data["events"] * eta - data["n"] * pt.softplus(eta)
+
+    def loglik_numpy(
+        self, stats: Mapping[str, np.ndarray], arm_study: np.ndarray, eta: np.ndarray, nuisance: Any
+    ) -> np.ndarray:
+        """``r eta - n log(1 + e^eta)`` per arm."""
+        r, n = stats["events"], stats["n"]
+        return r * eta - n * np.logaddexp(0.0, eta)
+
+    def saturated(self, stats: Mapping[str, np.ndarray]) -> np.ndarray:
+        """The binomial log-likelihood at the arm's observed proportion."""
+        r, n = stats["events"], stats["n"]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            terms = np.where(r > 0, r * np.log(r / n), 0.0)
+            terms += np.where(n - r > 0, (n - r) * np.log((n - r) / n), 0.0)
+        return terms
+
+    def replicate(
+        self,
+        stats: Mapping[str, np.ndarray],
+        arm_study: np.ndarray,
+        eta: np.ndarray,
+        nuisance: Any,
+        rng: np.random.Generator,
+    ) -> np.ndarray:
+        """Events ``Binomial(n, expit(eta))``."""
+        n = np.broadcast_to(stats["n"], eta.shape).astype(np.int64)
+        return rng.binomial(n, 1.0 / (1.0 + np.exp(-eta))).astype(float)
+
+    def eta_derivatives(
+        self, stats: Mapping[str, np.ndarray], eta: np.ndarray, nuisance: Any
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``r - n p`` and ``-n p (1 - p)``, ``p = expit(eta)``."""
+        p = expit(eta)
+        return stats["events"] - stats["n"] * p, -stats["n"] * p * (1.0 - p)
+
+    def mean_link(self) -> tuple[Any, Any]:
+        """The event probability: ``expit`` and ``logit``."""
+        return expit, logit
+
+
+BINOMIAL_ARMS = BinomialArms(
+    "binomial", ("events",), replicated="events", aggregate_columns=("events", "n")
+)
+"""The binomial family's arm-level network model."""
+
+
+def network_arm_log_odds(sums: ArmSums, sparse: str | None) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Each arm's log odds ``log(a_j / (n_j - a_j))`` and its variance ``1/a_j + 1/(n_j -
+    a_j)`` (the saturated logistic regression on a treatment factor; R ``metafor::escalc(
+    measure = "OR")`` per pair). Arms with no events (or only events): refused (``sparse=
+    None``), the trial excluded (``"none"``), or 0.5 added to every cell (``"cc"``)."""
+    a, n = sums.total, sums.n
+    zero = (a == 0) | (a == n)
+    if zero.all():
+        raise ExcludedTrial("every arm has no events (or only events): no odds ratio is estimable")
+    corrected = False
+    if zero.any():
+        if sparse is None:
+            raise ZeroArms(
+                [
+                    (arm, int(e), int(m))
+                    for arm, e, m, z in zip(sums.arms, a, n, zero, strict=True)
+                    if z
+                ]
+            )
+        if sparse == "none":
+            named = ", ".join(
+                f"{label!r} ({int(e)} of {int(m)})"
+                for label, e, m, z in zip(sums.labels, a, n, zero, strict=True)
+                if z
+            )
+            raise ExcludedTrial(
+                f"arm(s) with no events (or only events): {named}; --sparse none excludes the trial"
+            )
+        a, n, corrected = a + CONTINUITY, n + 2 * CONTINUITY, True
+    return np.log(a / (n - a)), 1.0 / a + 1.0 / (n - a), corrected
+
+
 BINOMIAL = BinomialFamily(
     name="binomial",
     data_kind="binary outcomes",
@@ -257,4 +357,6 @@ BINOMIAL = BinomialFamily(
     stage_one_model="logistic regression",
     ppc_statistics=(("event_rate", "Event proportion"),),
     sparse_methods=("cc", "tacc", "firth"),
+    network_arms=BINOMIAL_ARMS,
+    network_contrasts=independent_arms(network_arm_log_odds),
 )

@@ -28,6 +28,8 @@ from bayes_ipd.families.base import (
     flat_draws,
     take_columns,
 )
+from bayes_ipd.families.network_arms import NetworkArmModel, study_draws
+from bayes_ipd.families.network_contrasts import ArmSums, ExcludedTrial, independent_arms
 from bayes_ipd.families.regression import (
     Unfittable,
     check_design,
@@ -504,6 +506,111 @@ class GaussianFamily(Family):
         return term_estimate(fit.params, fit.bse, term + 1)
 
 
+@dataclass(frozen=True)
+class GaussianArms(NetworkArmModel):
+    """Network arms of a normal outcome: ``n``, the arm mean ``ybar`` and the within-arm
+    sum of squares ``ss`` (about the arm mean: no cancellation), ``-n/2 log(2 pi sigma_k^2)
+    - (ss + n (ybar - eta)^2) / (2 sigma_k^2)`` (exact); ``total`` and ``squares`` kept."""
+
+    def sums(self, row_arm: np.ndarray, a: int, roles: Mapping[str, np.ndarray]) -> dict[str, Any]:
+        """Mean, SS, sum and sum of squares per arm (arms without rows: 0)."""
+        y = roles["outcome"]
+        n = np.bincount(row_arm, minlength=a).astype(float)
+        total = np.bincount(row_arm, weights=y, minlength=a)
+        mean = np.divide(total, n, out=np.zeros_like(total), where=n > 0)  # AD-only arms
+        return {
+            "mean": mean,
+            "ss": np.bincount(row_arm, weights=(y - mean[row_arm]) ** 2, minlength=a),
+            "total": total,
+            "squares": np.bincount(row_arm, weights=y * y, minlength=a),
+        }
+
+    def loglik(self, eta: Any, data: Mapping[str, Any], priors: PriorSet, hyper: Any) -> Any:
+        """The normal log-likelihood per arm, ``sigma`` [study] from the ``sigma`` slot."""
+        import pytensor.tensor as pt
+
+        prior = priors.sigma
+        if prior is None:
+            raise ValueError("a normal outcome needs a prior in the sigma slot")
+        sigma = prior.to_pymc("sigma", dims="study", params=hyper("sigma", prior))[
+            data["arm_study"]
+        ]
+        n = data["n"]
+        quad = data["ss"] + n * (data["mean"] - eta) ** 2
+        return -0.5 * n * (LOG_2PI + 2.0 * pt.log(sigma)) - quad / (2.0 * sigma**2)
+
+    def loglik_numpy(
+        self, stats: Mapping[str, np.ndarray], arm_study: np.ndarray, eta: np.ndarray, nuisance: Any
+    ) -> np.ndarray:
+        """The normal log-likelihood per arm, ``nuisance`` (..., K) the residual SDs."""
+        n, s = stats["n"], np.asarray(nuisance)[..., arm_study]
+        quad = stats["ss"] + n * (stats["mean"] - eta) ** 2
+        return -0.5 * n * (np.log(2.0 * np.pi) + 2.0 * np.log(s)) - quad / (2.0 * s**2)
+
+    def saturated(self, stats: Mapping[str, np.ndarray]) -> None:
+        """None: no saturated model with an unknown residual SD."""
+        return None
+
+    def replicate(
+        self,
+        stats: Mapping[str, np.ndarray],
+        arm_study: np.ndarray,
+        eta: np.ndarray,
+        nuisance: Any,
+        rng: np.random.Generator,
+    ) -> np.ndarray:
+        """The arm mean, ``Normal(eta, sigma_k / sqrt(n))``."""
+        s = np.asarray(nuisance)[..., arm_study] / np.sqrt(stats["n"])
+        return eta + s * rng.standard_normal(eta.shape)
+
+    def eta_derivatives(
+        self, stats: Mapping[str, np.ndarray], eta: np.ndarray, nuisance: Any
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``n (ybar - eta) / sigma^2`` and ``-n / sigma^2`` (``nuisance``: sigma per arm)."""
+        prec = stats["n"] / nuisance**2
+        return prec * (stats["mean"] - eta), -prec * np.ones_like(eta)
+
+    def nuisance_draws(self, posterior: Any) -> np.ndarray:
+        """(S, K) residual SDs."""
+        return study_draws(posterior, "sigma")
+
+    def outcome_scale(self, stats: Mapping[str, np.ndarray]) -> tuple[float, float]:
+        """The outcome's mean and pooled within-arm SD (the scale of the default priors)."""
+        from bayes_ipd.errors import IPDDataError
+
+        n, ss = stats["n"], stats["ss"]
+        df = float(n.sum()) - int(np.count_nonzero(n))
+        if df < 1 or float(ss.sum()) <= 0:
+            raise IPDDataError("the outcome has no spread within the arms: no residual SD")
+        mean = float(np.sum(stats["total"]) / n.sum())
+        return mean, float(np.sqrt(ss.sum() / df))
+
+
+GAUSSIAN_ARMS = GaussianArms(
+    "gaussian",
+    ("mean", "ss", "total", "squares"),
+    replicated="mean",
+    aggregate_columns=("mean", "sd", "n"),
+)
+"""The gaussian family's arm-level network model."""
+
+
+def network_arm_means(sums: ArmSums, sparse: str | None) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Each arm's mean and its variance: the pooled within-trial residual variance ``s2 =
+    sum_j SS_j / (N - J)`` over ``n_j`` (the OLS fit on a treatment factor), or ``sd_j^2 /
+    n_j`` for an AD-only trial (R ``escalc(measure = "MD")``); ``sparse`` does not apply."""
+    n = sums.n
+    means = sums.total / n
+    if sums.arm_variance is not None:
+        return means, sums.arm_variance / n, False
+    within = float(np.sum(sums.squares - n * means**2))
+    df = float(n.sum()) - n.size
+    scale = max(float(np.sum(sums.squares)), 1e-300)
+    if df < 1 or within <= 1e-12 * scale:
+        raise ExcludedTrial("no spread of the outcome within the arms: no residual variance")
+    return means, (within / df) / n, False
+
+
 GAUSSIAN = GaussianFamily(
     name="gaussian",
     data_kind="continuous outcomes",
@@ -515,4 +622,6 @@ GAUSSIAN = GaussianFamily(
     ppc_statistics=(("mean", "Arm mean of the outcome"), ("sd", "Arm SD of the outcome")),
     marginal_loo=True,
     repeated_measures=True,
+    network_arms=GAUSSIAN_ARMS,
+    network_contrasts=independent_arms(network_arm_means),
 )

@@ -32,12 +32,20 @@ from bayes_ipd.families.cells import (
     per_trial_sum,
     unique_cells,
 )
+from bayes_ipd.families.network_arms import NetworkArmModel, per_arm_sum, study_draws
+from bayes_ipd.families.network_contrasts import (
+    ExcludedTrial,
+    TrialArms,
+    factor_columns,
+    refuse_or_exclude_eventless,
+)
 from bayes_ipd.families.poisson import (
     COUNT_STATISTICS,
     POISSON,
     PoissonFamily,
     cell_frequencies,
     exposure_of,
+    network_log_rate_ratios,
     replicate_counts,
 )
 from bayes_ipd.families.regression import (
@@ -252,34 +260,178 @@ class NegativeBinomialFamily(PoissonFamily):
         When the likelihood is largest at dispersion 0 (no overdispersion in the trial) the
         NB2 maximum is the Poisson fit, which is then returned.
         """
-        from statsmodels.discrete.discrete_model import NegativeBinomial
-        from statsmodels.genmod import families
-        from statsmodels.genmod.generalized_linear_model import GLM
-
         xi = with_intercept(x)
         check_design(xi, ("intercept", *names), min_residual_df=0)
         y, offset = responses["outcome"], np.log(exposure_of(responses))
         poisson = POISSON.fit_trial(responses, x, names, term)
-        model = NegativeBinomial(y, xi, loglike_method="nb2", offset=offset)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # judged below: convergence and the boundary
-            try:
-                fit = model.fit(disp=0, method="newton", maxiter=200)
-            except (np.linalg.LinAlgError, ValueError, OverflowError) as exc:
-                raise Unfittable(f"the NB2 regression could not be fitted ({exc})") from exc
-        alpha = float(np.asarray(fit.params)[-1])
-        if np.isfinite(alpha) and alpha <= _BOUNDARY_ALPHA:  # the maximum is at a = 0
+        fit = nb2_fit(y, xi, offset)
+        if fit is None:
             return poisson
-        if not np.isfinite(alpha):
-            # the Newton steps left the parameter space; the score of a at 0
-            # (Cameron & Trivedi 1990) says whether the maximum is at the boundary
-            mu = GLM(y, xi, family=families.Poisson(), offset=offset).fit().fittedvalues
-            if np.sum((y - mu) ** 2 - y) <= 0:
-                return poisson
-            raise Unfittable("the negative binomial (NB2) regression did not converge")
-        if not fit.mle_retvals.get("converged", False):
-            raise Unfittable("the negative binomial (NB2) regression did not converge")
         return term_estimate(fit.params, fit.bse, term + 1)
+
+
+@dataclass(frozen=True)
+class NegativeBinomialArms(NetworkArmModel):
+    """Network arms of an overdispersed count. The NB2 kernel is not linear in ``y``, so
+    arm sums are not enough: each arm keeps its **cells of equal (count value, exposure)**
+    (``cell_arm, cell_value, cell_exposure`` per row, ``cell_n`` participants,
+    ``cell_const = sum (y log e - log y!)``; without an exposure column, the arm's count
+    histogram), with which the arm's row-level NB2 log-likelihood is exact; ``events`` per
+    arm for the predictive check. Dispersion ``a_k`` per trial, ``half_normal(1)`` as the
+    family's."""
+
+    def sums(self, row_arm: np.ndarray, a: int, roles: Mapping[str, np.ndarray]) -> dict[str, Any]:
+        """The arm's cells of equal (count, exposure) and its events."""
+        y = roles["outcome"]
+        exposure = roles.get("time", np.ones(y.size))
+        cells, inverse = unique_cells(np.column_stack([row_arm, exposure, y]))
+        c = len(cells)
+        const = y * np.log(exposure) - gammaln(y + 1.0)
+        return {
+            "events": np.bincount(row_arm, weights=y, minlength=a),
+            "cell_arm": cells[:, 0].astype(np.int64),
+            "cell_n": np.bincount(inverse, minlength=c).astype(np.float64),
+            "cell_value": cells[:, 2],
+            "cell_exposure": cells[:, 1],
+            "cell_const": np.bincount(inverse, weights=const, minlength=c),
+        }
+
+    def loglik(self, eta: Any, data: Mapping[str, Any], priors: Any, hyper: Any) -> Any:
+        """NB2 log-likelihood per arm from its cells (:func:`nb2_loglik` on arms)."""
+        import pymc as pm
+
+        dispersion = pm.HalfNormal("dispersion", DISPERSION_PRIOR_SCALE, dims="study")
+        cell_arm = data["cell_arm"]
+        return nb2_loglik(
+            eta[cell_arm],
+            dispersion[data["arm_study"]],
+            data["cell_n"],
+            data["cell_value"],
+            data["cell_exposure"],
+            data["cell_const"],
+            cell_arm,
+            eta.shape[0],
+        )
+
+    def loglik_numpy(
+        self, stats: Mapping[str, np.ndarray], arm_study: np.ndarray, eta: np.ndarray, nuisance: Any
+    ) -> np.ndarray:
+        """NB2 log-likelihood per arm, ``nuisance`` (..., K) the dispersions."""
+        cell_arm, y = stats["cell_arm"], stats["cell_value"]
+        r = 1.0 / np.asarray(nuisance)[..., arm_study[cell_arm]]
+        eta_c = np.asarray(eta)[..., cell_arm]
+        log_mu = np.log(stats["cell_exposure"]) + eta_c
+        kernel = (
+            gammaln(y + r)
+            - gammaln(r)
+            + r * np.log(r)
+            + y * eta_c
+            - (y + r) * np.logaddexp(np.log(r), log_mu)
+        )
+        return per_arm_sum(stats["cell_n"] * kernel + stats["cell_const"], cell_arm, eta.shape[-1])
+
+    def saturated(self, stats: Mapping[str, np.ndarray]) -> None:
+        """None: no saturated model with an unknown dispersion (deviance ``-2 loglik``)."""
+        return None
+
+    def replicate(
+        self,
+        stats: Mapping[str, np.ndarray],
+        arm_study: np.ndarray,
+        eta: np.ndarray,
+        nuisance: Any,
+        rng: np.random.Generator,
+    ) -> np.ndarray:
+        """Events per arm: per cell, a sum of ``n`` NB2 counts, ``NB(n / a, 1 / (1 + a mu))``."""
+        cell_arm = stats["cell_arm"]
+        a = np.maximum(np.asarray(nuisance)[..., arm_study[cell_arm]], 1e-12)
+        mean = stats["cell_exposure"] * np.exp(np.minimum(eta[..., cell_arm], _EXP_MAX))
+        mean = np.minimum(mean, 1e15)
+        counts = rng.negative_binomial(stats["cell_n"] / a, 1.0 / (1.0 + a * mean))
+        return per_arm_sum(counts.astype(np.float64), cell_arm, eta.shape[-1])
+
+    def nuisance_draws(self, posterior: Any) -> np.ndarray:
+        """(S, K) dispersions."""
+        return study_draws(posterior, "dispersion")
+
+    def mean_link(self) -> tuple[Any, Any]:
+        """The rate: ``exp`` and ``log``."""
+        return np.exp, np.log
+
+
+NEGATIVE_BINOMIAL_ARMS = NegativeBinomialArms(
+    "negative_binomial",
+    ("events", "cell_arm", "cell_n", "cell_value", "cell_exposure", "cell_const"),
+    replicated="events",
+)
+"""The negative binomial family's arm-level network model."""
+
+
+def nb2_fit(y: np.ndarray, xi: np.ndarray, offset: np.ndarray) -> Any:
+    """NB2 maximum likelihood (statsmodels ``NegativeBinomial``, dispersion estimated) of
+    ``y`` on ``xi`` (intercept included) with an offset; None when the likelihood is largest
+    at dispersion 0 (no overdispersion: the Poisson fit is the maximum).
+
+    Raises
+    ------
+    Unfittable
+        The fit failed or did not converge.
+    """
+    from statsmodels.discrete.discrete_model import NegativeBinomial
+    from statsmodels.genmod import families
+    from statsmodels.genmod.generalized_linear_model import GLM
+
+    model = NegativeBinomial(y, xi, loglike_method="nb2", offset=offset)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # judged below: convergence and the boundary
+        try:
+            fit = model.fit(disp=0, method="newton", maxiter=200)
+        except (np.linalg.LinAlgError, ValueError, OverflowError) as exc:
+            raise Unfittable(f"the NB2 regression could not be fitted ({exc})") from exc
+    alpha = float(np.asarray(fit.params)[-1])
+    if np.isfinite(alpha) and alpha <= _BOUNDARY_ALPHA:  # the maximum is at a = 0
+        return None
+    if not np.isfinite(alpha):
+        # the Newton steps left the parameter space; the score of a at 0
+        # (Cameron & Trivedi 1990) says whether the maximum is at the boundary
+        mu = GLM(y, xi, family=families.Poisson(), offset=offset).fit().fittedvalues
+        if np.sum((y - mu) ** 2 - y) <= 0:
+            return None
+        raise Unfittable("the negative binomial (NB2) regression did not converge")
+    if not fit.mle_retvals.get("converged", False):
+        raise Unfittable("the negative binomial (NB2) regression did not converge")
+    return fit
+
+
+def network_log_rate_ratios_nb(
+    trial: TrialArms, sparse: str | None
+) -> tuple[np.ndarray, np.ndarray, bool]:
+    """NB2 regression on the treatment factor with a log-exposure offset (statsmodels
+    ``NegativeBinomial``, as the two-arm stage one): log rate ratios and their
+    inverse-information covariance; at the boundary (no overdispersion) the Poisson fit's
+    closed form. An arm without events is refused (``sparse=None``) or its trial excluded
+    (no correction applies to rows); arm-level AD cannot enter a row-level NB2 fit."""
+    if trial.aggregate is not None:
+        raise ExcludedTrial("arm-level aggregate data: the NB2 regression needs the rows")
+    y = trial.responses["outcome"]
+    events = np.bincount(trial.arm_index, weights=y, minlength=len(trial.arms))
+    refuse_or_exclude_eventless(
+        trial, events, sparse, effect="rate ratio", model="a negative binomial regression"
+    )
+    m = len(trial.arms)
+    try:
+        fit = nb2_fit(
+            y, with_intercept(factor_columns(trial)), np.log(exposure_of(trial.responses))
+        )
+    except Unfittable as reason:
+        raise ExcludedTrial(str(reason)) from None
+    if fit is None:
+        return network_log_rate_ratios(trial, sparse)
+    estimate = np.asarray(fit.params, dtype=float)[1:m]
+    cov = np.asarray(fit.cov_params(), dtype=float)[1:m, 1:m]
+    if not (np.isfinite(estimate).all() and np.isfinite(cov).all()):
+        raise ExcludedTrial("the NB2 regression gave non-finite estimates")
+    return estimate, cov, False
 
 
 NEGATIVE_BINOMIAL = NegativeBinomialFamily(
@@ -298,4 +450,6 @@ NEGATIVE_BINOMIAL = NegativeBinomialFamily(
     ),
     stage_one_model="negative binomial (NB2) regression (log link, exposure offset)",
     ppc_statistics=COUNT_STATISTICS,
+    network_arms=NEGATIVE_BINOMIAL_ARMS,
+    network_contrasts=network_log_rate_ratios_nb,
 )

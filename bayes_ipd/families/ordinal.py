@@ -38,7 +38,13 @@ from bayes_ipd.families.cells import (
     per_trial_sum,
     unique_cells,
 )
-from bayes_ipd.families.ordinal_marginal import gaps_marginal_loglik, ordinal_cells_loglik
+from bayes_ipd.families.network_arms import NetworkArmModel, study_draws
+from bayes_ipd.families.network_contrasts import ExcludedTrial, TrialArms, factor_columns
+from bayes_ipd.families.ordinal_marginal import (
+    gaps_marginal_loglik,
+    log_category_probabilities,
+    ordinal_cells_loglik,
+)
 from bayes_ipd.families.regression import (
     Unfittable,
     check_design,
@@ -354,6 +360,135 @@ class OrdinalFamily(CellFamily):
         return term_estimate(fit.params, fit.bse, offset + term)
 
 
+def _mean_level(counts: np.ndarray) -> np.ndarray:
+    """(..., A) mean category (1 = lowest) of (..., A, J) counts; 0 for an arm without
+    participants."""
+    n = counts.sum(axis=-1)
+    level = (counts * np.arange(1, counts.shape[-1] + 1)).sum(axis=-1)
+    return np.divide(level, n, out=np.zeros_like(level), where=n > 0)
+
+
+@dataclass(frozen=True)
+class OrdinalArms(NetworkArmModel):
+    """Network arms of an ordinal outcome: the participants per category and arm,
+    ``counts`` (A, J), exact for the proportional-odds model with the arm-level predictor
+    ``eta`` (``logit P(Y <= j) = c_kj - eta``); categories in numeric order of the coded
+    outcome, cut points per trial ``c_k = [0, cumsum(cutpoint_gap_k)]`` with gaps
+    ``half_normal(5)``, as the family's; ``mean_level`` per arm for the predictive check."""
+
+    def sums(self, row_arm: np.ndarray, a: int, roles: Mapping[str, np.ndarray]) -> dict[str, Any]:
+        """Counts per arm and category, and each arm's mean level."""
+        from bayes_ipd.errors import IPDDataError
+
+        levels, codes = np.unique(roles["outcome"], return_inverse=True)
+        if levels.size < 2:
+            raise IPDDataError(
+                f"the ordinal outcome holds one category ({levels[0]:g}) in the network"
+            )
+        counts = np.zeros((a, levels.size))
+        np.add.at(counts, (row_arm, codes), 1.0)
+        return {"counts": counts, "mean_level": _mean_level(counts)}
+
+    def coords(self, stats: Mapping[str, np.ndarray], cutpoints: tuple[float, ...]) -> dict:
+        """``gap`` (between successive cut points)."""
+        return {"gap": list(range(1, stats["counts"].shape[1] - 1))}
+
+    def loglik(self, eta: Any, data: Mapping[str, Any], priors: Any, hyper: Any) -> Any:
+        """Multinomial log-likelihood of each arm's category counts."""
+        import pymc as pm
+        import pytensor.tensor as pt
+
+        model = pm.modelcontext(None)
+        k, gaps = len(model.coords["study"]), len(model.coords["gap"])
+        cuts = pt.zeros((k, 1))
+        if gaps:
+            gap = pm.HalfNormal("cutpoint_gap", GAP_PRIOR_SCALE, dims=("study", "gap"))
+            cuts = pt.concatenate([cuts, pt.cumsum(gap, axis=1)], axis=1)
+        logp = ordinal_log_probabilities(eta, cuts[data["arm_study"]])
+        return (data["counts"] * logp).sum(axis=1)
+
+    def loglik_numpy(
+        self, stats: Mapping[str, np.ndarray], arm_study: np.ndarray, eta: np.ndarray, nuisance: Any
+    ) -> np.ndarray:
+        """Multinomial log-likelihood per arm, ``nuisance`` (..., K, J - 1) the cut points."""
+        u = np.asarray(nuisance)[..., arm_study, :] - np.asarray(eta)[..., None]
+        logp = log_category_probabilities(u)
+        counts = stats["counts"]
+        return np.where(counts > 0, counts * np.where(counts > 0, logp, 0.0), 0.0).sum(-1)
+
+    def saturated(self, stats: Mapping[str, np.ndarray]) -> np.ndarray:
+        """The multinomial log-likelihood at the arm's observed category proportions."""
+        counts = stats["counts"]
+        n = counts.sum(axis=1, keepdims=True)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(counts > 0, counts * np.log(counts / n), 0.0).sum(axis=1)
+
+    def replicate(
+        self,
+        stats: Mapping[str, np.ndarray],
+        arm_study: np.ndarray,
+        eta: np.ndarray,
+        nuisance: Any,
+        rng: np.random.Generator,
+    ) -> np.ndarray:
+        """Each arm's mean level from ``Multinomial(n, p(eta, c_k))`` counts."""
+        probs = category_probabilities(eta, np.asarray(nuisance)[..., arm_study, :])
+        probs = probs / probs.sum(axis=-1, keepdims=True)
+        n = np.rint(stats["counts"].sum(axis=1)).astype(np.int64)
+        counts = rng.multinomial(np.broadcast_to(n, probs.shape[:-1]), probs)
+        return _mean_level(counts.astype(np.float64))
+
+    def nuisance_draws(self, posterior: Any) -> np.ndarray:
+        """(S, K, J - 1) cut points ``[0, cumsum(gaps)]``."""
+        s = int(posterior.sizes["chain"] * posterior.sizes["draw"])
+        zeros = np.zeros((s, int(posterior.sizes["study"]), 1))
+        if "cutpoint_gap" not in posterior:
+            return zeros
+        gaps = study_draws(posterior, "cutpoint_gap", "gap")
+        return np.concatenate([zeros, np.cumsum(gaps, axis=2)], axis=2)
+
+
+ORDINAL_ARMS = OrdinalArms("ordinal", ("counts", "mean_level"), replicated="mean_level")
+"""The ordinal family's arm-level network model."""
+
+
+def network_log_cumulative_odds_ratios(
+    trial: TrialArms, sparse: str | None
+) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Proportional-odds regression on the treatment factor (statsmodels ``OrderedModel``,
+    logit, as the two-arm stage one; R ``MASS::polr``): log cumulative odds ratios (``> 0``:
+    towards higher categories) and their inverse-information covariance. A trial whose arms
+    are separated (the factor orders the categories perfectly) or with arm-level AD is
+    excluded with the reason; ``sparse`` does not apply."""
+    from statsmodels.miscmodels.ordinal_model import OrderedModel
+
+    if trial.aggregate is not None:
+        raise ExcludedTrial("arm-level aggregate data: the proportional-odds fit needs the rows")
+    y = trial.responses["outcome"]
+    levels, codes = np.unique(y, return_inverse=True)
+    if levels.size < 2:
+        raise ExcludedTrial("a single outcome category: no cumulative odds ratio is estimable")
+    x = factor_columns(trial)
+    if separable(_category_differences(y, x)):
+        raise ExcludedTrial(
+            "complete separation: the arms order the categories perfectly, so the "
+            "cumulative odds ratios are not estimable (infinite)"
+        )
+    m = len(trial.arms)
+    model = OrderedModel(codes.astype(np.float64), x, distr="logit")
+    try:
+        fit = quietly(lambda: model.fit(method="newton", disp=False, maxiter=200))
+    except Unfittable as reason:
+        raise ExcludedTrial(str(reason)) from None
+    if not fit.mle_retvals.get("converged", False):
+        raise ExcludedTrial("the proportional-odds regression did not converge")
+    estimate = np.asarray(fit.params, dtype=float)[: m - 1]
+    cov = np.asarray(fit.cov_params(), dtype=float)[: m - 1, : m - 1]
+    if not (np.isfinite(estimate).all() and np.isfinite(cov).all()):
+        raise ExcludedTrial("the proportional-odds regression gave non-finite estimates")
+    return estimate, cov, False
+
+
 ORDINAL = OrdinalFamily(
     name="ordinal",
     data_kind="ordinal outcomes",
@@ -367,4 +502,6 @@ ORDINAL = OrdinalFamily(
     stage_one_model="proportional-odds (cumulative logit) regression",
     ppc_statistics=(("mean_level", "Mean level (1 = lowest)"),),
     sparse_methods=("firth",),
+    network_arms=ORDINAL_ARMS,
+    network_contrasts=network_log_cumulative_odds_ratios,
 )

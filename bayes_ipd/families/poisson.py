@@ -32,6 +32,8 @@ from bayes_ipd.families.cells import (
     per_trial_sum,
     unique_cells,
 )
+from bayes_ipd.families.network_arms import NetworkArmModel
+from bayes_ipd.families.network_contrasts import CONTINUITY, ExcludedTrial, TrialArms, ZeroArms
 from bayes_ipd.families.regression import (
     Unfittable,
     arm_name,
@@ -316,6 +318,106 @@ class PoissonFamily(CellFamily):
         return term_estimate(fit.params, fit.bse, term + 1)
 
 
+@dataclass(frozen=True)
+class PoissonArms(NetworkArmModel):
+    """Network arms of a count: events ``r``, exposure ``E = sum e_i`` (1 per row without
+    an exposure column) and ``c = sum_i [y_i log e_i - log y_i!]``, ``r eta - E e^eta + c``
+    (exact)."""
+
+    def sums(self, row_arm: np.ndarray, a: int, roles: Mapping[str, np.ndarray]) -> dict[str, Any]:
+        """Events, exposure and the constant per arm."""
+        y = roles["outcome"]
+        e = roles.get("time", np.ones(y.size))
+        return {
+            "events": np.bincount(row_arm, weights=y, minlength=a),
+            "exposure": np.bincount(row_arm, weights=e, minlength=a),
+            "const": np.bincount(row_arm, weights=y * np.log(e) - gammaln(y + 1), minlength=a),
+        }
+
+    def loglik(self, eta: Any, data: Mapping[str, Any], priors: Any, hyper: Any) -> Any:
+        """``r eta - E e^eta + c`` per arm."""
+        import pytensor.tensor as pt
+
+        return data["events"] * eta - data["exposure"] * pt.exp(eta) + data["const"]
+
+    def loglik_numpy(
+        self, stats: Mapping[str, np.ndarray], arm_study: np.ndarray, eta: np.ndarray, nuisance: Any
+    ) -> np.ndarray:
+        """``r eta - E e^eta + c`` per arm."""
+        return stats["events"] * eta - stats["exposure"] * np.exp(eta) + stats["const"]
+
+    def saturated(self, stats: Mapping[str, np.ndarray]) -> np.ndarray:
+        """The Poisson log-likelihood at the arm's observed rate."""
+        r, e = stats["events"], stats["exposure"]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(r > 0, r * np.log(r / e), 0.0) - r + stats["const"]
+
+    def replicate(
+        self,
+        stats: Mapping[str, np.ndarray],
+        arm_study: np.ndarray,
+        eta: np.ndarray,
+        nuisance: Any,
+        rng: np.random.Generator,
+    ) -> np.ndarray:
+        """Events ``Poisson(E e^eta)``."""
+        return rng.poisson(stats["exposure"] * np.exp(eta)).astype(float)
+
+    def eta_derivatives(
+        self, stats: Mapping[str, np.ndarray], eta: np.ndarray, nuisance: Any
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``r - E e^eta`` and ``-E e^eta``."""
+        rate = stats["exposure"] * np.exp(eta)
+        return stats["events"] - rate, -rate
+
+    def mean_link(self) -> tuple[Any, Any]:
+        """The rate: ``exp`` and ``log``."""
+        return np.exp, np.log
+
+
+POISSON_ARMS = PoissonArms(
+    "poisson",
+    ("events", "exposure", "const"),
+    replicated="events",
+    aggregate_columns=("events", "exposure"),
+)
+"""The poisson family's arm-level network model."""
+
+
+def network_log_rate_ratios(
+    trial: TrialArms, sparse: str | None
+) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Poisson regression on the treatment factor with a log-exposure offset, saturated:
+    arm log rates ``log(e_j / E_j)`` with variance ``1 / e_j`` (``cc``: 0.5 added to every
+    arm's events, R ``escalc(measure = "IRR")``'s correction)."""
+    m = len(trial.arms)
+    exposure = trial.responses.get("time", np.ones(trial.arm_index.size))
+    events = np.bincount(trial.arm_index, weights=trial.responses["outcome"], minlength=m)
+    person_time = np.bincount(trial.arm_index, weights=exposure, minlength=m)
+    if trial.aggregate is not None:
+        events, person_time = (
+            events + trial.aggregate["total"],
+            person_time + trial.aggregate["exposure"],
+        )
+    zero = events == 0
+    if zero.all():
+        raise ExcludedTrial("no events in any arm: no rate ratio is estimable")
+    corrected = False
+    if zero.any():
+        if sparse is None:
+            sizes = np.bincount(trial.arm_index, minlength=m)
+            raise ZeroArms(
+                [(a, 0, int(n)) for a, n, z in zip(trial.arms, sizes, zero, strict=True) if z]
+            )
+        if sparse == "none":
+            named = ", ".join(repr(lab) for lab, z in zip(trial.labels, zero, strict=True) if z)
+            raise ExcludedTrial(f"arm(s) without events: {named}; --sparse none excludes the trial")
+        events, corrected = events + CONTINUITY, True
+    log_rate, variance = np.log(events / person_time), 1.0 / events
+    cov = np.full((m - 1, m - 1), variance[0]) + np.diag(variance[1:])
+    return log_rate[1:] - log_rate[0], cov, corrected
+
+
 POISSON = PoissonFamily(
     name="poisson",
     data_kind="counts",
@@ -334,4 +436,6 @@ POISSON = PoissonFamily(
     statistics=("cell_z", "cell_n", "cell_events", "cell_exposure", "cell_const", "cell_freq"),
     stage_one_model="Poisson regression (log link, exposure offset)",
     ppc_statistics=COUNT_STATISTICS,
+    network_arms=POISSON_ARMS,
+    network_contrasts=network_log_rate_ratios,
 )

@@ -36,6 +36,12 @@ from bayes_ipd.families.cells import (
 )
 from bayes_ipd.families.cox_periods import PeriodFit, fit_periods
 from bayes_ipd.families.cox_zph import ZphResult, cox_zph
+from bayes_ipd.families.network_arms import NetworkArmModel
+from bayes_ipd.families.network_contrasts import (
+    TrialArms,
+    factor_columns,
+    refuse_or_exclude_eventless,
+)
 from bayes_ipd.families.regression import (
     Unfittable,
     check_design,
@@ -489,6 +495,66 @@ class SurvivalFamily(CellFamily):
         return fit_periods(responses["time"], responses["event"], x, names, term, cuts)
 
 
+NETWORK_INTERVALS = 4
+"""Baseline intervals of the survival network model: cut at the quartiles of the event
+times (:func:`default_cutpoints`)."""
+
+
+@dataclass(frozen=True)
+class SurvivalArms(NetworkArmModel):
+    """Network arms of time-to-event data: events and exposure per arm and interval of a
+    piecewise-exponential baseline, ``sum_j [d_j eta_j - E_j e^eta_j]`` (exact; the
+    baseline ``alpha`` [study, interval])."""
+
+    def sums(self, row_arm: np.ndarray, a: int, roles: Mapping[str, np.ndarray]) -> dict[str, Any]:
+        """(A, J) events and exposure, and the interior ``cutpoints``."""
+        time, event = roles["time"], roles["event"]
+        cuts = default_cutpoints(time[event > 0], NETWORK_INTERVALS)
+        row, interval, pieces = split_exposure(time, event, cuts)
+        j = len(cuts) + 1
+        cell = row_arm[row] * j + interval
+        shape = (a, j)
+        return {
+            "events": np.bincount(cell, weights=pieces[:, 1], minlength=a * j).reshape(shape),
+            "exposure": np.bincount(cell, weights=pieces[:, 0], minlength=a * j).reshape(shape),
+            "cutpoints": cuts,
+        }
+
+    def coords(self, stats: Mapping[str, np.ndarray], cutpoints: tuple[float, ...]) -> dict:
+        """``interval``: ``"[a, b)"`` per baseline interval."""
+        edges = [0.0, *cutpoints]
+        ends = [*edges[1:], np.inf]
+        return {"interval": [f"[{a:g}, {b:g})" for a, b in zip(edges, ends, strict=True)]}
+
+    def loglik(self, eta: Any, data: Mapping[str, Any], priors: Any, hyper: Any) -> Any:
+        """``sum_j [d_j eta_j - E_j e^eta_j]`` per arm (``eta`` (A, J))."""
+        import pytensor.tensor as pt
+
+        return (data["events"] * eta - data["exposure"] * pt.exp(eta)).sum(axis=1)
+
+
+SURVIVAL_ARMS = SurvivalArms(
+    "survival", ("events", "exposure"), replicated="events", baseline_dims=("interval",)
+)
+"""The survival family's arm-level network model (no deviance or arm-level check yet)."""
+
+
+def network_log_hazard_ratios(
+    trial: TrialArms, sparse: str | None
+) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Cox regression on the treatment factor (Efron ties, statsmodels ``PHReg``, as the
+    two-arm stage one): log hazard ratios and their inverse-information covariance. An arm
+    without events has no finite log hazard ratio: refused (``sparse=None``) or its trial
+    excluded (no correction applies)."""
+    from statsmodels.duration.hazard_regression import PHReg
+
+    time, event = trial.responses["time"], trial.responses["event"]
+    events = np.bincount(trial.arm_index, weights=event, minlength=len(trial.arms))
+    refuse_or_exclude_eventless(trial, events, sparse, effect="hazard ratio", model="a Cox model")
+    fit = PHReg(time, factor_columns(trial), status=event, ties="efron").fit()
+    return np.asarray(fit.params, dtype=float), np.asarray(fit.cov_params(), dtype=float), False
+
+
 SURVIVAL = SurvivalFamily(
     name="survival",
     data_kind="time-to-event data",
@@ -504,4 +570,6 @@ SURVIVAL = SurvivalFamily(
     stage_one_model="Cox regression (Efron ties)",
     ppc_statistics=(("events", "Events"),),
     has_baseline_hazard=True,
+    network_arms=SURVIVAL_ARMS,
+    network_contrasts=network_log_hazard_ratios,
 )

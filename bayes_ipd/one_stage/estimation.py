@@ -25,7 +25,11 @@ from bayes_ipd.errors import IPDDataError
 from bayes_ipd.one_stage.aggregate_trials import drop_duplicates, label_aggregate, split_aggregate
 from bayes_ipd.one_stage.builder import aggregate_only_design, build_aggregate_model, build_model
 from bayes_ipd.one_stage.design import Design, design_from_summaries
-from bayes_ipd.one_stage.imputation import imputation_design, missing_covariates
+from bayes_ipd.one_stage.imputation import (
+    imputation_design,
+    missing_covariates,
+    note_model_complete,
+)
 from bayes_ipd.one_stage.posterior import Posterior
 from bayes_ipd.one_stage.sampling import sample
 from bayes_ipd.one_stage.summaries import TrialSummary, summarise
@@ -124,6 +128,7 @@ def _stacked_design(parts: list[Any], spec: ModelSpec, duplicates: str) -> Desig
     if spec.splines:  # basis columns on knots pooled over all rows (bayes_ipd.splines)
         parts, flat, bases = expand_spline_parts(parts, spec)
         return replace(_stacked_design(list(parts), flat, duplicates), splines=bases)
+    note_model_complete(parts, spec)
     split = split_aggregate([_as_part(p) for p in parts], spec)
     parts = [*split.parts, *split.count_summaries]
     if not parts and split.aggregate is not None:

@@ -32,7 +32,7 @@ import pandas as pd
 
 from bayes_ipd.conventions import readonly
 from bayes_ipd.covariates import check_spec_columns, expand_covariates
-from bayes_ipd.errors import IPDDataError
+from bayes_ipd.errors import AnalysisNote, IPDDataError
 from bayes_ipd.families import get_family
 from bayes_ipd.one_stage.design import Design, design_from_summaries
 from bayes_ipd.one_stage.summaries import TrialSummary, summarise_trial, trial_level_values
@@ -47,6 +47,7 @@ __all__ = [
     "imputation_design",
     "missing_covariates",
     "missing_summary",
+    "note_model_complete",
 ]
 
 MAX_BINARY = 6
@@ -144,6 +145,25 @@ def missing_covariates(ipd: IPD, spec: ModelSpec) -> tuple[str, ...]:
         for name in spec.covariates
         if name in ipd.covariates.columns and bool(ipd.covariates[name].isna().any())
     )
+
+
+def note_model_complete(parts: Sequence[Any], spec: ModelSpec) -> None:
+    """A note (:class:`~bayes_ipd.errors.AnalysisNote`, not an error) when rows read with
+    ``missing="impute"`` hold missing values, but none in a covariate of the model: nothing
+    is imputed and the fit is the complete-data one."""
+    for part in parts:
+        covariates = getattr(part, "covariates", None)
+        if not isinstance(covariates, pd.DataFrame) or not covariates.isna().to_numpy().any():
+            continue
+        holes = [c for c in covariates.columns if covariates[c].isna().any()]
+        used = ", ".join(spec.covariates) or "none"
+        warnings.warn(
+            f"missing='impute': no covariate of the model ({used}) has a missing value, so "
+            f"nothing is imputed ({', '.join(map(repr, holes))}, with missing values, are not "
+            "in the model)",
+            AnalysisNote,
+            stacklevel=5,
+        )
 
 
 def _check_family(ipd: IPD) -> None:

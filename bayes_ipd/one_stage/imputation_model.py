@@ -18,9 +18,14 @@ covariates (logsumexp: NUTS needs no discrete draws); a missing continuous covar
 integrated out in closed form when the family can (:attr:`Family.integrates_normal_covariates`,
 gaussian: ``y ~ N(eta, sigma² + sum_j g_j² s_kj²)`` with ``g_j`` the row's coefficient of
 ``x_j``), else it is one latent value (``impute_z``, non-centred) per missing value.
-Priors are weakly informative on the observed values' scale (mean, SD; regressors per
-pooled within-trial SD). Each trial value is centred or non-centred by the package's rule
-applied per trial (:func:`centred_mask`), through a data container.
+Priors are weakly informative on the observed values' scale (pooled mean and SD of the
+observed values; slopes per pooled within-trial SD of the regressor): ``M ~ N(mean, 2.5 SD)``,
+``T ~ HalfNormal(SD)``, ``log S ~ N(log SD, 1)``, ``T_s ~ HalfNormal(0.5)`` (trial SDs
+within a factor of about 2.7 of each other a priori), slopes ``N(0, 2.5 SD)``; binary
+``A ~ N(logit(prevalence), 2.5)``, ``T ~ HalfNormal(1.5)``, slopes ``N(0, 2.5)``. Each trial
+mean and logit is centred or non-centred by the package's rule applied per trial, with a
+margin (:func:`centred_mask`, :data:`CENTRED_MARGIN`); the trial log SDs are always
+non-centred (:data:`NONCENTRED_ALWAYS`); the form is a data container.
 """
 
 from __future__ import annotations
@@ -157,17 +162,33 @@ def _trial_estimates(imp: ImputationData, k: int) -> dict[str, np.ndarray]:
         }
 
 
-def centred_mask(estimate: np.ndarray, se2: np.ndarray) -> np.ndarray:
+CENTRED_MARGIN = 4.0
+"""A trial value is centred only where its squared SE is below the trials' spread over this
+factor: the DerSimonian-Laird spread is noisy with few trials (with no true spread it
+exceeds the squared SE in about 6% of sets of seven equal trials, four times it in about 1
+in 25,000), and a centred value whose hierarchical SD has posterior mass near 0 is a funnel."""
+
+NONCENTRED_ALWAYS = ("log_sd",)
+"""Trial values always written non-centred: a covariate's SD varies little between trials
+compared with the SE of a trial's log SD (``1/sqrt(2(n-1))``), so the spread of the log SDs
+(``impute_log_sd_sd``) has its posterior near 0, where only the non-centred form samples
+without divergences."""
+
+
+def centred_mask(
+    estimate: np.ndarray, se2: np.ndarray, margin: float = CENTRED_MARGIN
+) -> np.ndarray:
     """1 where a trial value is written centred, 0 where non-centred: the package's
-    parameterisation rule per trial (:mod:`~bayes_ipd.one_stage.builder`) - centred when
-    the trial's own estimate is informative, its squared SE below the DerSimonian-Laird
-    spread of the trials' estimates; a trial without an estimate (the covariate never
-    recorded there) is always non-centred."""
+    parameterisation rule per trial (:mod:`~bayes_ipd.one_stage.builder`) with a margin -
+    centred when the trial's own estimate is clearly informative, its squared SE below the
+    DerSimonian-Laird spread of the trials' estimates divided by ``margin``
+    (:data:`CENTRED_MARGIN`); a trial without an estimate (the covariate never recorded
+    there) is always non-centred."""
     usable = np.isfinite(estimate) & np.isfinite(se2) & (se2 > 0)
     if usable.sum() < 2:
         return usable.astype(np.float64)
     tau2 = dl_tau2(estimate[usable], np.sqrt(se2[usable]))
-    return (usable & (np.where(usable, se2, np.inf) < tau2)).astype(np.float64)
+    return (usable & (margin * np.where(usable, se2, np.inf) < tau2)).astype(np.float64)
 
 
 def _centred_masks(imp: ImputationData, k: int, kind: str) -> dict[str, np.ndarray]:
@@ -177,7 +198,12 @@ def _centred_masks(imp: ImputationData, k: int, kind: str) -> dict[str, np.ndarr
     names = ("mean", "log_sd") if kind == "continuous" else ("logit",)
     return {
         name: np.column_stack(
-            [centred_mask(est[name][:, j], est[f"{name}_se2"][:, j]) for j in idx]
+            [
+                np.zeros(k)
+                if name in NONCENTRED_ALWAYS
+                else centred_mask(est[name][:, j], est[f"{name}_se2"][:, j])
+                for j in idx
+            ]
         )
         for name in names
     }
@@ -217,9 +243,15 @@ class CovariateModel:
     centres: Any
 
     def across(self, design: Design) -> Any:
-        """(K, q) the trials' centres of the interaction terms minus their mean."""
+        """(K, q) the trials' centres of the interaction terms minus their mean.
+
+        Its shape is made static: the centres come from data containers of unknown shape,
+        and broadcasting them against ``study``-sized terms would add shape checks whose
+        operand order PyTensor takes from a set (a graph fingerprint that changes from one
+        build to the next, so a saved fit would not rebuild to the same model)."""
         zbar = pt.dot(self.centres, _interaction_selection(design).T)
-        return zbar - zbar.mean(axis=0)
+        shape = (design.k, len(design.interaction_terms))
+        return pt.specify_shape(zbar - zbar.mean(axis=0), shape)
 
 
 def _trial_effects(name: str, top: Any, sd: Any, centred: Any, dims: tuple[str, str]) -> Any:
@@ -273,9 +305,28 @@ def _binary_part(data: Mapping[str, Any], r: int) -> tuple:
     return logit, slope
 
 
+def trial_shaped(design: Design, data: Mapping[str, Any]) -> dict[str, Any]:
+    """``data`` with the per-trial containers (``impute_centre``, ``impute_stat_centre``,
+    ``impute_complete``, ``impute_centred_*``) given their static shape (K, ...): the trials
+    and the imputed covariates are structure, and a container of unknown shape broadcast
+    against ``study``-sized variables adds shape checks whose operand order PyTensor takes
+    from a set - a graph fingerprint that would change from one build to the next."""
+    per_trial = {
+        name: (design.k, *arr.shape[1:])
+        for name, arr in imputation_arrays(design).items()
+        if name in ("impute_centre", "impute_stat_centre", "impute_complete")
+        or name.startswith("impute_centred_")
+    }
+    return {
+        name: pt.specify_shape(value, per_trial[name]) if name in per_trial else value
+        for name, value in data.items()
+    }
+
+
 def covariate_model(design: Design, data: Mapping[str, Any]) -> CovariateModel:
     """Add the covariate model's variables and the observed values' likelihood (potential
     ``covariate_model``) to the current PyMC model; return its tensors."""
+    data = trial_shaped(design, data)
     imp = design.imputation
     n_cont, n_bin = len(imp.indices("continuous")), len(imp.indices("binary"))
     r = len(imp.regressors)
@@ -420,6 +471,7 @@ def imputed_loglik(
     """
     imp = design.imputation
     family = design.plugin
+    data = trial_shaped(design, data)
     total = _complete_rows_loglik(design, spec, priors, coef, data, model)
     study, treat = data["impute_row_study"], data["impute_row_treat"]
     rows_coef = coef[study]

@@ -14,24 +14,13 @@ to the number of data points with fewer parameters, favours a model.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from scipy.special import expit, logit
 
 from bayes_ipd.one_stage.network_summaries import NetworkArms, arm_loglik, saturated_loglik
 
 __all__ = ["arm_eta_draws", "deviance_summary"]
-
-_MEAN: dict[str, tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray]]]
-_MEAN = {
-    "binomial": (expit, logit),
-    "poisson": (np.exp, np.log),
-    "gaussian": (lambda x: x, lambda x: x),
-}
-"""Per family: the arm's mean from the linear predictor, and back (the DIC plug-in)."""
-
 
 def _flat(posterior: Any, name: str, dim: str) -> np.ndarray:
     da = posterior[name].transpose("chain", "draw", dim)
@@ -51,11 +40,11 @@ def arm_eta_draws(posterior: Any, arms: NetworkArms) -> np.ndarray:
 def deviance_summary(posterior: Any, arms: NetworkArms) -> dict[str, Any]:
     """``{"deviance", "dbar", "pd", "dic", "n_data"}`` of a fit (module docstring)."""
     eta = arm_eta_draws(posterior, arms)
-    sigma = _flat(posterior, "sigma", "study") if "sigma" in posterior else None
+    sigma = arms.model.nuisance_draws(posterior)  # gaussian sigma, NB dispersion, cut points
     saturated = saturated_loglik(arms)
     offset = 0.0 if saturated is None else float(saturated.sum())
     draws = -2.0 * (arm_loglik(arms, eta, sigma).sum(axis=1) - offset)
-    forward, back = _MEAN[arms.family]
+    forward, back = arms.model.mean_link()  # the arm's mean from eta and back (plug-in)
     plug_eta = back(forward(eta).mean(axis=0))
     plug_sigma = None if sigma is None else sigma.mean(axis=0)
     plug = -2.0 * (float(arm_loglik(arms, plug_eta, plug_sigma).sum()) - offset)
@@ -65,5 +54,6 @@ def deviance_summary(posterior: Any, arms: NetworkArms) -> dict[str, Any]:
         "dbar": dbar,
         "pd": dbar - plug,
         "dic": 2.0 * dbar - plug,
-        "n_data": arms.n_arms,
+        # arms with arm-level data (trials given as contrasts have none, and no deviance here)
+        "n_data": int(np.count_nonzero(~np.isin(arms.arm_study, arms.given_study))),
     }

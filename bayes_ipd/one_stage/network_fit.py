@@ -64,12 +64,18 @@ def fit_network_bayes_data(
     idata, diagnostics = sample(built.as_built(), settings)
     block, splits = None, ()
     if inconsistency:
-        from bayes_ipd.one_stage.network_split import node_splits
+        from bayes_ipd.one_stage.network_loo import loo_comparison, loo_terms
+        from bayes_ipd.one_stage.network_split import split_fits, split_label, split_summary
 
         ume = build_network_model(arms, built.priors, effects, consistency=False)
         ume_idata, _ = sample(ume.as_built(), settings)
         block = ume_comparison((built, idata), (ume, ume_idata))
-        splits = tuple(node_splits(arms, built.priors, effects, settings))
+        fits = split_fits(arms, built.priors, effects, settings)
+        splits = tuple(split_summary(arms, pair, s_idata) for pair, _, s_idata in fits)
+        terms, marginal = loo_terms(built, idata)
+        by_label = {split_label(arms, p): loo_terms(m, i)[0] for p, m, i in fits}
+        ume_terms = loo_terms(ume, ume_idata)[0]
+        block["loo"] = loo_comparison(terms, ume_terms, by_label, marginal=marginal)
     return NetworkPosterior(built, idata, diagnostics, settings, small_values, block, splits)
 
 
@@ -88,6 +94,9 @@ def fit_network_bayes(
     effects: str = "random",
     small_values: str = "desirable",
     inconsistency: bool = False,
+    aggregate_arms: pd.DataFrame | None = None,
+    aggregate_contrasts: pd.DataFrame | None = None,
+    allow_overlap: bool = False,
 ) -> NetworkPosterior:
     """One-stage Bayesian network meta-analysis of participant rows.
 
@@ -104,12 +113,13 @@ def fit_network_bayes(
         Columns: trial, treatment (text levels).
     reference : str
         The network's common comparator.
-    family : {"binomial", "gaussian", "poisson", "survival"}
+    family : {"binomial", "gaussian", "poisson", "survival", "negative_binomial", "ordinal"}
+        Any family whose plug-in has an arm-level network model (``family.network_arms``).
     outcome : str
-        The outcome column (0/1, continuous, or counts).
+        The outcome column (0/1, continuous, counts, or ordinal codes in numeric order).
     time : str, optional
-        Poisson: the exposure (person-time) column, 1 per row when not given; survival: the
-        follow-up time.
+        Poisson, negative binomial: the exposure (person-time) column, 1 per row when not
+        given; survival: the follow-up time.
     event : str, optional
         Survival: the event indicator (piecewise-exponential model, log hazard ratios).
     sampler : SamplerSettings, optional
@@ -125,7 +135,17 @@ def fit_network_bayes(
         Also fit the unrelated-mean-effects model (same priors, effects and sampler) and
         compare residual deviance and DIC (NICE DSU TSD4; the JSON's ``inconsistency``),
         and split every comparison with direct and indirect evidence (the JSON's
-        ``node_split``; one more fit each).
+        ``node_split``; one more fit each); all are compared by leave-one-trial-out
+        PSIS-LOO too (``inconsistency["loo"]``,
+        :func:`~bayes_ipd.one_stage.network_loo.loo_comparison`).
+
+    aggregate_arms, aggregate_contrasts : DataFrame, optional
+        Aggregate-data trials (:mod:`bayes_ipd.data.network_aggregate`): arm-level
+        summaries enter with their exact likelihood (the arm's sufficient statistics),
+        contrast-level estimates with a multivariate normal likelihood given the trial's
+        ``delta``.
+    allow_overlap : bool
+        Accept an arm given both as rows and as AD (other participants of that arm).
 
     Returns
     -------
@@ -141,6 +161,9 @@ def fit_network_bayes(
         outcome=outcome,
         time=time,
         event=event,
+        aggregate_arms=aggregate_arms,
+        aggregate_contrasts=aggregate_contrasts,
+        allow_overlap=allow_overlap,
     )
     return fit_network_bayes_data(
         network,
@@ -170,6 +193,9 @@ def fit_network(
     sampler: SamplerSettings | None = None,
     priors: Mapping[str, str | Prior] | PriorSet | None = None,
     inconsistency: bool = False,
+    aggregate_arms: pd.DataFrame | None = None,
+    aggregate_contrasts: pd.DataFrame | None = None,
+    allow_overlap: bool = False,
 ) -> Any:
     """Network meta-analysis of participant rows on the chosen route.
 
@@ -178,7 +204,9 @@ def fit_network(
     :func:`fit_network_bayes` with ``sampler``, ``priors`` and ``inconsistency``, random
     effects unless ``method="FE"``; returns a :class:`NetworkPosterior`. Arguments of the
     other route are refused (``sparse``, ``hksj`` on the one-stage route; ``sampler``,
-    ``priors``, ``inconsistency`` on the two-stage route).
+    ``priors``, ``inconsistency`` on the two-stage route). ``aggregate_arms``,
+    ``aggregate_contrasts`` and ``allow_overlap`` add aggregate-data trials on either
+    route (:func:`fit_network_bayes`; ``docs/network.md``).
 
     Examples
     --------
@@ -199,6 +227,9 @@ def fit_network(
         outcome=outcome,
         time=time,
         event=event,
+        aggregate_arms=aggregate_arms,
+        aggregate_contrasts=aggregate_contrasts,
+        allow_overlap=allow_overlap,
     )
     if route == "two-stage":
         if sampler is not None or priors is not None or inconsistency:

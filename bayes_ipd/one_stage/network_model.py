@@ -38,7 +38,7 @@ sampling is the package's :func:`~bayes_ipd.one_stage.sampling.sample`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -64,7 +64,6 @@ EFFECTS = ("random", "fixed")
 """Between-trial model of the contrasts: random effects (common tau) or fixed effects."""
 
 HYPER_PREFIX = "prior_"
-LOG_2PI = float(np.log(2.0 * np.pi))
 
 
 def network_slots(priors: PriorSet, effects: str) -> tuple[str, ...]:
@@ -133,40 +132,6 @@ def _hyper(slot: str, prior: Prior) -> list[Any]:
     return [box[i] for i in range(len(prior.params))]
 
 
-def _binomial_loglik(eta: Any, data: Mapping[str, Any], priors: PriorSet) -> Any:
-    """``r eta - n log(1 + e^eta)`` per arm."""
-    return data["events"] * eta - data["n"] * pt.softplus(eta)
-
-
-def _gaussian_loglik(eta: Any, data: Mapping[str, Any], priors: PriorSet) -> Any:
-    """``-n/2 log(2 pi sigma^2) - (ss + n (ybar - eta)^2) / (2 sigma^2)`` per arm."""
-    sigma = cast(Prior, priors.sigma).to_pymc(
-        "sigma", dims="study", params=_hyper("sigma", cast(Prior, priors.sigma))
-    )[data["arm_study"]]
-    n = data["n"]
-    quad = data["ss"] + n * (data["mean"] - eta) ** 2
-    return -0.5 * n * (LOG_2PI + 2.0 * pt.log(sigma)) - quad / (2.0 * sigma**2)
-
-
-def _poisson_loglik(eta: Any, data: Mapping[str, Any], priors: PriorSet) -> Any:
-    """``r eta - E e^eta + c`` per arm."""
-    return data["events"] * eta - data["exposure"] * pt.exp(eta) + data["const"]
-
-
-def _survival_loglik(eta: Any, data: Mapping[str, Any], priors: PriorSet) -> Any:
-    """``sum_j [d_j eta_j - E_j e^eta_j]`` per arm (piecewise-exponential, eta (A, J))."""
-    return (data["events"] * eta - data["exposure"] * pt.exp(eta)).sum(axis=1)
-
-
-_ARM_LOGLIK: Mapping[str, Callable[[Any, Mapping[str, Any], PriorSet], Any]] = {
-    "binomial": _binomial_loglik,
-    "gaussian": _gaussian_loglik,
-    "poisson": _poisson_loglik,
-    "survival": _survival_loglik,
-}
-"""Per family: the log-likelihood of each arm from its linear predictor and sums."""
-
-
 def _containers(arms: NetworkArms) -> dict[str, Any]:
     """Every array as a data container (a refit of the same shape swaps them)."""
     arrays: dict[str, np.ndarray] = {
@@ -180,7 +145,34 @@ def _containers(arms: NetworkArms) -> dict[str, Any]:
         "chol_values": arms.chol_values,
         **arms.stats,
     }
+    if arms.n_given:  # contrast-level AD (only then: models without them are unchanged)
+        for name in _GIVEN:
+            arrays[name] = getattr(arms, name)
     return {name: pm.Data(name, np.asarray(value)) for name, value in arrays.items()}
+
+
+_GIVEN = (
+    "given_arm",
+    "given_base",
+    "given_study",
+    "given_estimate",
+    "given_rows",
+    "given_cols",
+    "given_values",
+    "given_const",
+)
+
+
+def _given_loglik(offset: Any, data: Mapping[str, Any], n_given: int, k: int) -> Any:
+    """Each trial's log-likelihood of its given contrasts (contrast-level AD): the
+    multivariate normal ``N(y | delta_arm - delta_base, V)``, as ``-|U r|^2 / 2 + const``
+    with ``U'U = V^-1`` (:class:`~bayes_ipd.one_stage.network_summaries.NetworkArms`)."""
+    r = data["given_estimate"] - (offset[data["given_arm"]] - offset[data["given_base"]])
+    w = pt.inc_subtensor(
+        pt.zeros(n_given)[data["given_rows"]], data["given_values"] * r[data["given_cols"]]
+    )
+    per = -0.5 * w**2 + data["given_const"]
+    return pt.inc_subtensor(pt.zeros(k)[data["given_study"]], per)
 
 
 def comparison_pairs(arms: NetworkArms) -> tuple[list[tuple[int, int]], np.ndarray]:
@@ -257,11 +249,9 @@ def build_network_model(
         "treatment": list(arms.treatments[1:]),
         "contrast": arms.contrast_labels(),
     }
-    by_interval = bool(arms.cutpoints)  # survival: a baseline log hazard per interval
-    if by_interval:
-        edges = [0.0, *arms.cutpoints]
-        ends = [*edges[1:], np.inf]
-        coords["interval"] = [f"[{a:g}, {b:g})" for a, b in zip(edges, ends, strict=True)]
+    family = arms.model  # the family's plug-in: its arm statistics and likelihood
+    coords |= family.coords(arms.stats, arms.cutpoints)
+    by_interval = bool(family.baseline_dims)  # survival: a baseline log hazard per interval
     pairs, contrast_pair = comparison_pairs(arms)
     if not consistency:
         names = arms.treatments
@@ -272,7 +262,7 @@ def build_network_model(
             data["contrast_pair"] = pm.Data("contrast_pair", contrast_pair)
         alpha = resolved.intercept.to_pymc(
             "alpha",
-            dims=("study", "interval") if by_interval else "study",
+            dims=("study", *family.baseline_dims) if by_interval else "study",
             params=_hyper("intercept", resolved.intercept),
         )
         if split is not None:
@@ -282,8 +272,10 @@ def build_network_model(
         delta = _contrast_effects(arms, data, resolved, effects, consistency)
         offset = pt.set_subtensor(pt.zeros(arms.n_arms)[data["contrast_arm"]], delta)
         eta = alpha[data["arm_study"]] + (offset[:, None] if by_interval else offset)
-        per_arm = _ARM_LOGLIK[arms.family](eta, data, resolved)
+        per_arm = family.loglik(eta, data, resolved, _hyper)
         loglik = pt.inc_subtensor(pt.zeros(arms.k)[data["arm_study"]], per_arm)
+        if arms.n_given:
+            loglik = loglik + _given_loglik(offset, data, arms.n_given, arms.k)
         pm.Deterministic("loglik_trial", loglik, dims="study")
         pm.Potential("likelihood", loglik.sum())
     forms = {"delta": "noncentred"} if effects == "random" else {}

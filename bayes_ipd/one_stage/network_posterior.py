@@ -23,6 +23,7 @@ from bayes_ipd.conventions import SEED_OFFSETS, json_ready
 from bayes_ipd.draws import chain_draw, posterior_node
 from bayes_ipd.families import get_family
 from bayes_ipd.one_stage.network_model import NetworkModel, network_slots
+from bayes_ipd.plots.ppc import ppc_plot
 from bayes_ipd.plots.rankogram import rankogram_figure
 
 __all__ = ["SMALL_VALUES", "NetworkPosterior", "rank_probabilities", "sucra", "ume_comparison"]
@@ -204,15 +205,14 @@ class NetworkPosterior:
 
         arms, posterior = self.built.arms, self.idata.posterior
         eta = arm_eta_draws(posterior, arms)
-        sigma = None
-        if "sigma" in posterior:
-            sigma = np.asarray(posterior["sigma"].transpose("chain", "draw", "study").values)
-            sigma = sigma.reshape(-1, sigma.shape[2])
+        sigma = arms.model.nuisance_draws(posterior)  # the family's nuisance parameter
         base = self.sampler.seed if seed is None else seed
         rng = np.random.default_rng(base + SEED_OFFSETS["ppc"])
         name, observed, reps = replicate_arm_statistic(arms, eta, sigma, rng)
         upper, lower = (reps >= observed).mean(axis=0), (reps <= observed).mean(axis=0)
         low, high = np.quantile(reps, [0.025, 0.975], axis=0)
+        # arms of trials given as contrasts (aggregate data) hold no arm-level data
+        keep = ~np.isin(arms.arm_study, arms.given_study)
         return pd.DataFrame(
             {
                 "study": [arms.studies[s] for s in arms.arm_study],
@@ -224,7 +224,31 @@ class NetworkPosterior:
                 "q975": high,
                 "p_value": np.minimum(1.0, 2.0 * np.minimum(upper, lower)),
             }
-        )
+        )[keep].reset_index(drop=True)
+
+    def loo(self, marginal: bool | None = None) -> dict[str, Any]:
+        """Leave-one-trial-out PSIS-LOO of this fit, one term per trial
+        (:func:`~bayes_ipd.one_stage.network_loo.trial_loo`: ``elpd, se, p_loo``, Pareto
+        ``k`` per trial, and ``terms``). ``marginal=None``: each trial's baseline and
+        random effects integrated out where available, else the conditional terms stored
+        while sampling (:func:`~bayes_ipd.one_stage.network_loo.loo_terms`). The
+        comparison with the unrelated-mean-effects and node-split models is
+        ``inconsistency["loo"]``."""
+        from bayes_ipd.one_stage.network_loo import loo_terms, trial_loo
+
+        idata, used = loo_terms(self.built, self.idata, marginal)
+        return {**trial_loo(idata), "terms": "marginal" if used else "conditional"}
+
+    def ppc_plot(self, seed: int | None = None) -> Any:
+        """The posterior predictive check per trial and arm (:meth:`ppc`) as a figure:
+        each arm's observed statistic over its replicates' 95% interval
+        (:func:`~bayes_ipd.plots.ppc.ppc_plot`)."""
+        table = self.ppc(seed).rename(
+            columns={"treatment": "arm", "mean": "rep_mean", "q025": "rep_q025",
+                     "q975": "rep_q975"}
+        )  # fmt: skip
+        label = "Events per arm" if table["statistic"].iloc[0] == "events" else "Arm mean"
+        return ppc_plot(table, statistic_label=label, title="Posterior predictive check")
 
     def plot(self) -> Any:
         """The forest plot of each treatment vs the reference (posterior mean, 95% CrI)
@@ -239,7 +263,8 @@ class NetworkPosterior:
 
     def network(self) -> dict[str, pd.DataFrame]:
         """Every table by name: ``effects``, ``league``, ``ranking``, ``rank_probabilities``,
-        ``prediction``, ``ppc`` (per trial and arm; not for survival yet)."""
+        ``prediction``, ``ppc`` (per trial and arm; not for survival yet) and, with
+        ``inconsistency=True``, ``loo`` (leave-one-trial-out LOO per model)."""
         tables = {
             "effects": self.effects(),
             "league": self.league_table(),
@@ -249,6 +274,10 @@ class NetworkPosterior:
         }
         if not self.built.arms.cutpoints:  # no predictive check of survival arms yet
             tables["ppc"] = self.ppc()
+        if self.inconsistency is not None and "loo" in self.inconsistency:
+            from bayes_ipd.one_stage.network_loo import loo_table
+
+            tables["loo"] = loo_table(self.inconsistency["loo"])
         return tables
 
     def to_dict(self) -> dict[str, Any]:
@@ -310,6 +339,10 @@ class NetworkPosterior:
         )
         if self.inconsistency is not None:
             lines.append(_ume_line(self.inconsistency))
+            if "loo" in self.inconsistency:
+                from bayes_ipd.one_stage.network_loo import loo_line
+
+                lines.append(loo_line(self.inconsistency["loo"]))
         for split in self.splits:
             lines.append(
                 f"node-split {split['comparison']}: direct {split['direct']['mean']:.3f}, "

@@ -21,11 +21,11 @@ from scipy.sparse.csgraph import connected_components
 
 from bayes_ipd.data.network import comparison_label
 from bayes_ipd.draws import chain_draw, posterior_node
-from bayes_ipd.one_stage.network_model import build_network_model
+from bayes_ipd.one_stage.network_model import NetworkModel, build_network_model
 from bayes_ipd.one_stage.network_summaries import NetworkArms, rebased
 from bayes_ipd.priors import PriorSet
 
-__all__ = ["node_splits", "split_pairs"]
+__all__ = ["node_splits", "split_fits", "split_label", "split_pairs", "split_summary"]
 
 
 def _designs(arms: NetworkArms) -> list[set[int]]:
@@ -55,30 +55,50 @@ def _p_value(difference: np.ndarray) -> float:
     return float(min(1.0, 2.0 * min((difference > 0).mean(), (difference < 0).mean())))
 
 
+def split_fits(
+    arms: NetworkArms, priors: PriorSet, effects: str, settings: Any
+) -> list[tuple[tuple[int, int], NetworkModel, Any]]:
+    """One node-split fit per comparison of :func:`split_pairs`: ``[((x, y), model,
+    idata)]``."""
+    from bayes_ipd.one_stage.sampling import sample
+
+    designs = _designs(arms)
+    fits = []
+    for x, y in split_pairs(arms):
+        bases = {k: x for k, d in enumerate(designs) if {x, y} <= d}
+        built = build_network_model(rebased(arms, bases), priors, effects, split=(x, y))
+        idata, _ = sample(built.as_built(), settings)
+        fits.append(((x, y), built, idata))
+    return fits
+
+
+def split_label(arms: NetworkArms, pair: tuple[int, int]) -> str:
+    """``"y vs x"`` of a split pair ``(x, y)``."""
+    return comparison_label(arms.treatments[pair[0]], arms.treatments[pair[1]])
+
+
+def split_summary(arms: NetworkArms, pair: tuple[int, int], idata: Any) -> dict[str, Any]:
+    """``{"comparison", "direct", "indirect", "difference", "p"}`` of one node-split fit."""
+    x, y = pair
+    direct = chain_draw(idata.posterior["d_direct"])
+    d = idata.posterior["d"].transpose("chain", "draw", "treatment").values
+    d_full = np.concatenate([np.zeros((*d.shape[:2], 1)), d], axis=2)
+    indirect = d_full[:, :, y] - d_full[:, :, x]
+    return {
+        "comparison": split_label(arms, pair),
+        "direct": posterior_node(direct),
+        "indirect": posterior_node(indirect),
+        "difference": posterior_node(direct - indirect),
+        "p": _p_value(direct - indirect),
+    }
+
+
 def node_splits(
     arms: NetworkArms, priors: PriorSet, effects: str, settings: Any
 ) -> list[dict[str, Any]]:
     """``[{"comparison", "direct", "indirect", "difference", "p"}]`` (posterior nodes and
     the p-value) for every comparison of :func:`split_pairs`."""
-    from bayes_ipd.one_stage.sampling import sample
-
-    designs = _designs(arms)
-    out = []
-    for x, y in split_pairs(arms):
-        bases = {k: x for k, d in enumerate(designs) if {x, y} <= d}
-        built = build_network_model(rebased(arms, bases), priors, effects, split=(x, y))
-        idata, _ = sample(built.as_built(), settings)
-        direct = chain_draw(idata.posterior["d_direct"])
-        d = idata.posterior["d"].transpose("chain", "draw", "treatment").values
-        d_full = np.concatenate([np.zeros((*d.shape[:2], 1)), d], axis=2)
-        indirect = d_full[:, :, y] - d_full[:, :, x]
-        out.append(
-            {
-                "comparison": comparison_label(arms.treatments[x], arms.treatments[y]),
-                "direct": posterior_node(direct),
-                "indirect": posterior_node(indirect),
-                "difference": posterior_node(direct - indirect),
-                "p": _p_value(direct - indirect),
-            }
-        )
-    return out
+    return [
+        split_summary(arms, pair, idata)
+        for pair, _, idata in split_fits(arms, priors, effects, settings)
+    ]

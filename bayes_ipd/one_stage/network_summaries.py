@@ -2,7 +2,10 @@
 
 Without covariates, every row of one arm of one trial shares the linear predictor
 ``eta_{k,a} = alpha_k + delta_{k,a}``, so the row-level log-likelihood of the arm is a
-function of a few sums (exact, not an approximation):
+function of a few sums (exact, not an approximation). The family's plug-in says which
+(:attr:`bayes_ipd.families.Family.network_arms`, a
+:class:`~bayes_ipd.families.network_arms.NetworkArmModel`; this module never names a
+family), e.g.:
 
 * binomial: ``n`` and the events ``r``: ``sum_i [y_i eta - log(1 + e^eta)] = r eta - n
   log(1 + e^eta)``;
@@ -12,7 +15,11 @@ function of a few sums (exact, not an approximation):
   ``squares`` (``sum y^2``) are kept as well;
 * poisson: the events ``r``, the exposure ``E = sum e_i`` (1 per row when no exposure column)
   and the constant ``c = sum_i [y_i log e_i - log y_i!]``: ``sum_i log Pois(y_i | e_i
-  e^eta) = r eta - E e^eta + c``.
+  e^eta) = r eta - E e^eta + c``;
+* negative binomial: the arm's cells of equal (count value, exposure), their
+  participants and constant (the NB2 kernel is not linear in ``y``; exact);
+* ordinal: the participants per category and arm (exact for proportional odds with an
+  arm-level linear predictor).
 
 Random effects with the multi-arm correlation 1/2 (common ``tau``): the trial's contrasts
 against its reference arm have covariance ``tau^2 B``, ``B = 1`` on the diagonal and ``1/2``
@@ -28,21 +35,24 @@ reference arm first.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
-from scipy.special import gammaln
 
 from bayes_ipd.conventions import readonly
 from bayes_ipd.data.network import Network
 from bayes_ipd.errors import IPDDataError
+from bayes_ipd.families import REGISTRY, get_family
+from bayes_ipd.families.network_arms import NetworkArmModel
+from bayes_ipd.one_stage.network_ad import given_contrast_layout, with_aggregate_arms
 
 __all__ = [
     "ARM_STATISTICS",
     "NetworkArms",
     "arm_loglik",
+    "arm_model",
     "multi_arm_cholesky",
     "network_arms",
     "rebased",
@@ -51,19 +61,35 @@ __all__ = [
 ]
 
 ARM_STATISTICS: dict[str, tuple[str, ...]] = {
-    "binomial": ("n", "events"),
-    "gaussian": ("n", "mean", "ss", "total", "squares"),
-    "poisson": ("n", "events", "exposure", "const"),
-    "survival": ("n", "events", "exposure"),
+    name: ("n", *family.network_arms.statistics)
+    for name, family in REGISTRY.items()
+    if family.network_arms is not None
 }
-"""The per-arm sums the one-stage network model reads, per family it supports (survival:
-events and exposure per arm and baseline interval, (A, J))."""
+"""The per-arm sums the one-stage network model reads, per family that has an arm-level
+network model (from the families' plug-ins; survival: events and exposure per arm and
+baseline interval, (A, J))."""
 
-SURVIVAL_INTERVALS = 4
-"""Baseline intervals of the survival network model: cut at the quartiles of the event
-times (:func:`bayes_ipd.families.survival.default_cutpoints`)."""
+
+def arm_model(family: str) -> NetworkArmModel:
+    """The arm-level network model of the family called ``family``.
+
+    Raises
+    ------
+    IPDDataError
+        The family has none (its plug-in's ``network_arms`` is None).
+    """
+    hooks = get_family(family, IPDDataError).network_arms
+    if hooks is None:
+        raise IPDDataError(
+            f"the one-stage network model supports the families {', '.join(ARM_STATISTICS)}; "
+            f"not {family!r} yet (use the two-stage route)"
+        )
+    return hooks
+
 
 MULTI_ARM_CORRELATION = 0.5
+_EMPTY_INT = readonly(np.zeros(0, dtype=np.int64), np.int64)
+_EMPTY_FLOAT = readonly(np.zeros(0))
 
 
 @dataclass(frozen=True, eq=False)
@@ -90,6 +116,17 @@ class NetworkArms:
     cutpoints : tuple of float
         Survival: interior cut points of the piecewise-constant baseline hazard (else
         empty).
+    given_arm, given_base, given_study : numpy.ndarray
+        (G,) int: contrast-level aggregate data, each given contrast's arm, its trial's
+        base arm (indices into the arms) and its trial (empty without such trials; their
+        arms hold zero sums).
+    given_estimate : numpy.ndarray
+        (G,) the given contrasts ``arm - base``.
+    given_rows, given_cols, given_values : numpy.ndarray
+        Triplets of the block upper-triangular ``U`` with ``U'U = V^-1`` (each trial's
+        covariance ``V``): the likelihood is ``-|U (y - delta)|^2 / 2 + const``.
+    given_const : numpy.ndarray
+        (G,) each contrast's share of its trial's ``-(m log 2 pi + log det V) / 2``.
     """
 
     family: str
@@ -107,6 +144,19 @@ class NetworkArms:
     chol_cols: np.ndarray
     chol_values: np.ndarray
     cutpoints: tuple[float, ...] = ()
+    given_arm: np.ndarray = field(default_factory=lambda: _EMPTY_INT)
+    given_base: np.ndarray = field(default_factory=lambda: _EMPTY_INT)
+    given_study: np.ndarray = field(default_factory=lambda: _EMPTY_INT)
+    given_estimate: np.ndarray = field(default_factory=lambda: _EMPTY_FLOAT)
+    given_rows: np.ndarray = field(default_factory=lambda: _EMPTY_INT)
+    given_cols: np.ndarray = field(default_factory=lambda: _EMPTY_INT)
+    given_values: np.ndarray = field(default_factory=lambda: _EMPTY_FLOAT)
+    given_const: np.ndarray = field(default_factory=lambda: _EMPTY_FLOAT)
+
+    @property
+    def n_given(self) -> int:
+        """Contrasts given as aggregate data."""
+        return int(self.given_arm.size)
 
     @property
     def k(self) -> int:
@@ -130,17 +180,15 @@ class NetworkArms:
             )
         ]
 
+    @property
+    def model(self) -> NetworkArmModel:
+        """The family's arm-level network model (:func:`arm_model`)."""
+        return arm_model(self.family)
+
     def outcome_scale(self) -> tuple[float, float] | None:
         """Gaussian: the outcome's mean and pooled within-arm SD (the scale of the default
-        priors); other families: None."""
-        if "ss" not in self.stats:  # only a normal outcome has a residual SD
-            return None
-        n, ss = self.stats["n"], self.stats["ss"]
-        df = float(n.sum()) - n.size
-        if df < 1 or float(ss.sum()) <= 0:
-            raise IPDDataError("the outcome has no spread within the arms: no residual SD")
-        mean = float(np.sum(self.stats["total"]) / n.sum())
-        return mean, float(np.sqrt(ss.sum() / df))
+        priors); other families: None (the family's plug-in says)."""
+        return self.model.outcome_scale(self.stats)
 
 
 def multi_arm_cholesky(m: int) -> np.ndarray:
@@ -154,60 +202,6 @@ def multi_arm_cholesky(m: int) -> np.ndarray:
     """
     b = np.full((m, m), MULTI_ARM_CORRELATION) + (1 - MULTI_ARM_CORRELATION) * np.eye(m)
     return np.linalg.cholesky(b)
-
-
-def _binomial_sums(row_arm: np.ndarray, a: int, roles: dict) -> dict[str, np.ndarray]:
-    return {"events": np.bincount(row_arm, weights=roles["outcome"], minlength=a)}
-
-
-def _gaussian_sums(row_arm: np.ndarray, a: int, roles: dict) -> dict[str, np.ndarray]:
-    y = roles["outcome"]
-    n = np.bincount(row_arm, minlength=a).astype(float)
-    total = np.bincount(row_arm, weights=y, minlength=a)
-    mean = total / n
-    return {
-        "mean": mean,
-        "ss": np.bincount(row_arm, weights=(y - mean[row_arm]) ** 2, minlength=a),
-        "total": total,
-        "squares": np.bincount(row_arm, weights=y * y, minlength=a),
-    }
-
-
-def _poisson_sums(row_arm: np.ndarray, a: int, roles: dict) -> dict[str, np.ndarray]:
-    y = roles["outcome"]
-    e = roles.get("time", np.ones(y.size))
-    return {
-        "events": np.bincount(row_arm, weights=y, minlength=a),
-        "exposure": np.bincount(row_arm, weights=e, minlength=a),
-        "const": np.bincount(row_arm, weights=y * np.log(e) - gammaln(y + 1), minlength=a),
-    }
-
-
-def _survival_sums(row_arm: np.ndarray, a: int, roles: dict) -> dict[str, Any]:
-    """Events and exposure per arm and interval of a piecewise-exponential baseline: the
-    row-level likelihood ``sum_j [d_ij log h_j - t_ij h_j]`` summed exactly per arm."""
-    from bayes_ipd.families.survival import default_cutpoints, split_exposure
-
-    time, event = roles["time"], roles["event"]
-    cuts = default_cutpoints(time[event > 0], SURVIVAL_INTERVALS)
-    row, interval, pieces = split_exposure(time, event, cuts)
-    j = len(cuts) + 1
-    cell = row_arm[row] * j + interval
-    shape = (a, j)
-    return {
-        "events": np.bincount(cell, weights=pieces[:, 1], minlength=a * j).reshape(shape),
-        "exposure": np.bincount(cell, weights=pieces[:, 0], minlength=a * j).reshape(shape),
-        "cutpoints": cuts,
-    }
-
-
-_SUMS = {
-    "binomial": _binomial_sums,
-    "gaussian": _gaussian_sums,
-    "poisson": _poisson_sums,
-    "survival": _survival_sums,
-}
-"""Per family: the arm sums of :data:`ARM_STATISTICS` (besides ``n``) from the rows."""
 
 
 def _arm_sums(
@@ -224,8 +218,14 @@ def _arm_sums(
     a = len(pairs)
     roles = {role: network.responses[col] for role, col in network.columns.items()}
     stats = {"n": np.bincount(row_arm, minlength=a).astype(float)}
-    stats |= _SUMS[network.family](row_arm, a, roles)
+    stats |= arm_model(network.family).sums(row_arm, a, roles)
     cutpoints = tuple(stats.pop("cutpoints", ()))
+    if network.aggregate_arms is not None:
+        ad_study, ad_treatment = network.aggregate_arm_codes()
+        ad_arm = lookup[ad_study, ad_treatment]
+        stats = with_aggregate_arms(stats, ad_arm, network.aggregate_arms.sums())
+    if "mean" in stats:  # arms without rows or AD (contrast-level trials): no mean
+        stats["mean"] = np.where(stats["n"] > 0, stats["mean"], 0.0)
     return arm_study, arm_treatment, stats, cutpoints
 
 
@@ -277,7 +277,7 @@ def network_arms(network: Network) -> NetworkArms:
     Raises
     ------
     IPDDataError
-        A family the one-stage network model does not support yet.
+        A family without an arm-level network model (``family.network_arms`` None).
 
     Examples
     --------
@@ -290,11 +290,7 @@ def network_arms(network: Network) -> NetworkArms:
     >>> arms.stats["events"].tolist(), arms.stats["n"].tolist()
     ([0.0, 1.0, 1.0, 1.0], [1.0, 2.0, 1.0, 1.0])
     """
-    if network.family not in ARM_STATISTICS:
-        raise IPDDataError(
-            f"the one-stage network model supports the families {', '.join(ARM_STATISTICS)}; "
-            f"not {network.family!r} yet (use the two-stage route)"
-        )
+    arm_model(network.family)
     arm_study, arm_treatment, stats, cutpoints = _arm_sums(network)
     return NetworkArms(
         family=network.family,
@@ -303,52 +299,11 @@ def network_arms(network: Network) -> NetworkArms:
         studies=network.studies,
         arm_study=readonly(arm_study, np.int64),
         arm_treatment=readonly(arm_treatment, np.int64),
-        stats={name: readonly(v) for name, v in stats.items()},
+        stats={name: readonly(v, np.asarray(v).dtype) for name, v in stats.items()},
         **_contrasts(network.k, arm_study, arm_treatment, {}),
         cutpoints=cutpoints,
+        **given_contrast_layout(network, arm_study, arm_treatment),
     )
-
-
-def _binomial_arm_loglik(arms: NetworkArms, eta: np.ndarray, sigma: Any) -> np.ndarray:
-    r, n = arms.stats["events"], arms.stats["n"]
-    return r * eta - n * np.logaddexp(0.0, eta)
-
-
-def _gaussian_arm_loglik(arms: NetworkArms, eta: np.ndarray, sigma: Any) -> np.ndarray:
-    n, s = arms.stats["n"], np.asarray(sigma)[..., arms.arm_study]
-    quad = arms.stats["ss"] + n * (arms.stats["mean"] - eta) ** 2
-    return -0.5 * n * (np.log(2.0 * np.pi) + 2.0 * np.log(s)) - quad / (2.0 * s**2)
-
-
-def _poisson_arm_loglik(arms: NetworkArms, eta: np.ndarray, sigma: Any) -> np.ndarray:
-    st = arms.stats
-    return st["events"] * eta - st["exposure"] * np.exp(eta) + st["const"]
-
-
-def _binomial_saturated(arms: NetworkArms) -> np.ndarray | None:
-    r, n = arms.stats["events"], arms.stats["n"]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        terms = np.where(r > 0, r * np.log(r / n), 0.0)
-        terms += np.where(n - r > 0, (n - r) * np.log((n - r) / n), 0.0)
-    return terms
-
-
-def _poisson_saturated(arms: NetworkArms) -> np.ndarray | None:
-    r, e = arms.stats["events"], arms.stats["exposure"]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(r > 0, r * np.log(r / e), 0.0) - r + arms.stats["const"]
-
-
-_ARM_LOGLIK_NP: dict[str, Callable[[NetworkArms, np.ndarray, Any], np.ndarray]] = {
-    "binomial": _binomial_arm_loglik,
-    "gaussian": _gaussian_arm_loglik,
-    "poisson": _poisson_arm_loglik,
-}
-_SATURATED: dict[str, Callable[[NetworkArms], np.ndarray | None]] = {
-    "binomial": _binomial_saturated,
-    "gaussian": lambda arms: None,  # no saturated model with an unknown residual SD
-    "poisson": _poisson_saturated,
-}
 
 
 def arm_loglik(arms: NetworkArms, eta: np.ndarray, sigma: Any = None) -> np.ndarray:
@@ -360,58 +315,29 @@ def arm_loglik(arms: NetworkArms, eta: np.ndarray, sigma: Any = None) -> np.ndar
     eta : numpy.ndarray
         (..., A) linear predictor per arm.
     sigma : numpy.ndarray, optional
-        (..., K) residual SD per trial (gaussian).
+        The family's nuisance draws (:meth:`NetworkArmModel.nuisance_draws`): (..., K)
+        residual SD (gaussian) or dispersion (negative binomial), (..., K, J - 1) cut
+        points (ordinal).
     """
-    _check_available(arms, _ARM_LOGLIK_NP, "the deviance")
-    return _ARM_LOGLIK_NP[arms.family](arms, eta, sigma)
-
-
-def _check_available(arms: NetworkArms, table: Mapping[str, Any], what: str) -> None:
-    if arms.family not in table:
-        raise IPDDataError(
-            f"{what} of the {arms.family} network model is not available yet; families: "
-            + ", ".join(table)
-        )
+    return arms.model.loglik_numpy(arms.stats, arms.arm_study, eta, sigma)
 
 
 def saturated_loglik(arms: NetworkArms) -> np.ndarray | None:
     """Each arm's log-likelihood at its own observed rate (binomial, poisson: the
-    saturated model of the residual deviance); None for a normal outcome."""
-    _check_available(arms, _SATURATED, "the residual deviance")
-    return _SATURATED[arms.family](arms)
-
-
-def _replicate_binomial(arms: NetworkArms, eta: np.ndarray, sigma: Any, rng: Any) -> np.ndarray:
-    n = np.broadcast_to(arms.stats["n"], eta.shape).astype(np.int64)
-    return rng.binomial(n, 1.0 / (1.0 + np.exp(-eta))).astype(float)
-
-
-def _replicate_gaussian(arms: NetworkArms, eta: np.ndarray, sigma: Any, rng: Any) -> np.ndarray:
-    s = np.asarray(sigma)[..., arms.arm_study] / np.sqrt(arms.stats["n"])
-    return eta + s * rng.standard_normal(eta.shape)
-
-
-def _replicate_poisson(arms: NetworkArms, eta: np.ndarray, sigma: Any, rng: Any) -> np.ndarray:
-    return rng.poisson(arms.stats["exposure"] * np.exp(eta)).astype(float)
-
-
-_REPLICATE: dict[str, tuple[str, Callable[..., np.ndarray]]] = {
-    "binomial": ("events", _replicate_binomial),
-    "gaussian": ("mean", _replicate_gaussian),
-    "poisson": ("events", _replicate_poisson),
-}
-"""Per family: the arm statistic a predictive check compares (events; the arm mean) and
-its replication given the linear predictor."""
+    saturated model of the residual deviance; ordinal: the arm's observed category
+    proportions); None for a normal outcome or a negative binomial count."""
+    return arms.model.saturated(arms.stats)
 
 
 def replicate_arm_statistic(
     arms: NetworkArms, eta: np.ndarray, sigma: Any, rng: np.random.Generator
 ) -> tuple[str, np.ndarray, np.ndarray]:
     """Posterior predictive replicates of each arm's statistic (events, or the arm mean of
-    a normal outcome): its name, the observed values (A,) and the replicates (S, A)."""
-    _check_available(arms, _REPLICATE, "the predictive check")
-    name, replicate = _REPLICATE[arms.family]
-    return name, arms.stats[name], replicate(arms, eta, sigma, rng)
+    a normal outcome, an ordinal outcome's mean level): its name, the observed values (A,)
+    and the replicates (S, A)."""
+    model = arms.model
+    name = model.replicated
+    return name, arms.stats[name], model.replicate(arms.stats, arms.arm_study, eta, sigma, rng)
 
 
 def rebased(arms: NetworkArms, bases: Mapping[int, int]) -> NetworkArms:

@@ -14,6 +14,15 @@ visits attended ``O`` is ``y ~ N((mu_k + t theta_k + beta x)_O, (Sigma_k)_{O,O})
 * ``effect`` [visit], ``tau`` [visit] — the pooled effect per visit and its between-trial SD
   (slope: derived from ``effect_line``, ``tau_line`` and ``tau_line_corr``);
 * ``beta`` [visit, covariate] — baseline covariate effects by visit (common to trials);
+* with ``interactions`` (each also a covariate), ``gamma_within`` [interaction] and
+  ``gamma_across`` [interaction] — the treatment-covariate interaction at the primary visit
+  ``P`` split as the one-stage model of :mod:`~bayes_ipd.one_stage.builder` does (the
+  "deft" approach, Fisher et al. 2017): a treated participant's mean at ``P`` adds
+  ``gamma_within'(z - zbar_k)`` (within-trial, ``zbar_k`` the trial's participant mean),
+  and the trial's effect at ``P`` is ``theta_kP = effect_P + gamma_across'(zbar_k - zbar)
+  + u_kP`` (across-trial, ``zbar`` the mean of the trials' means), so ``effect_P`` is the
+  effect at the average trial's mean covariates and ``theta`` the trials' effects at their
+  own means; normal priors, SD ``interaction_sd`` (default 2.5 outcome SDs) per covariate SD;
 * ``sigma`` [study, visit] and the residual correlation ``R_k ~ LKJ(eta)`` per trial
   (``residual="trial"``), or one ``sigma`` [visit] and ``R`` shared by all trials
   (``residual="common"``).
@@ -34,6 +43,7 @@ number of visits and covariates is the same compiled program
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -43,8 +53,8 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from bayes_ipd.errors import SpecError
-from bayes_ipd.one_stage.repeated_summaries import RepeatedSummaries
+from bayes_ipd.errors import IPDDataError, SpecError
+from bayes_ipd.one_stage.repeated_summaries import RepeatedSummaries, constant_within_trials
 
 __all__ = [
     "EFFECT_TIMES",
@@ -52,6 +62,7 @@ __all__ = [
     "RepeatedBuilt",
     "RepeatedOptions",
     "build_repeated_model",
+    "check_interactions",
     "corr_cholesky",
     "pattern_loglik",
     "visit_times",
@@ -82,6 +93,12 @@ class RepeatedOptions:
         Normal SDs of the pooled effects and of the visit means; default 10 outcome SDs.
     coefficient_sd : float, optional
         Normal SD of ``beta`` per covariate SD; default 2.5 outcome SDs.
+    interactions : tuple of str
+        Covariates (each also among the covariates) interacting with treatment at the
+        primary visit, split into within- and across-trial parts.
+    interaction_sd : float, optional
+        Normal SD of ``gamma_within`` and ``gamma_across`` per covariate SD; default 2.5
+        outcome SDs.
     """
 
     effect_time: str = "visit"
@@ -93,6 +110,8 @@ class RepeatedOptions:
     effect_sd: float | None = None
     intercept_sd: float | None = None
     coefficient_sd: float | None = None
+    interactions: tuple[str, ...] = ()
+    interaction_sd: float | None = None
 
     def __post_init__(self) -> None:
         for name, allowed in (("effect_time", EFFECT_TIMES), ("residual", RESIDUALS)):
@@ -101,14 +120,33 @@ class RepeatedOptions:
                     f"{name} = {getattr(self, name)!r}: choose one of {', '.join(allowed)}"
                 )
         numbers = ("eta", "tau_scale", "sigma_scale", "effect_sd", "intercept_sd")
-        for name in (*numbers, "coefficient_sd"):
+        for name in (*numbers, "coefficient_sd", "interaction_sd"):
             value = getattr(self, name)
             if value is not None and not (np.isfinite(value) and value > 0):
                 raise SpecError(f"{name} = {value!r} must be a positive number")
+        object.__setattr__(self, "interactions", _names(self.interactions))
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready values."""
-        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+        """JSON-ready values (the interaction fields only when used, so a model without
+        interactions reports what it always did)."""
+        out = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        for name in ("interactions", "interaction_sd"):
+            if not out[name]:
+                del out[name]
+        if "interactions" in out:
+            out["interactions"] = list(out["interactions"])
+        return out
+
+
+def _names(value: Any) -> tuple[str, ...]:
+    """A covariate name or names as a tuple of distinct strings."""
+    names = (value,) if isinstance(value, str) else tuple(value)
+    if not all(isinstance(n, str) and n for n in names):
+        raise SpecError(f"interactions = {value!r}: give covariate names")
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise SpecError(f"interactions: {', '.join(repeated)} given twice")
+    return names
 
 
 @dataclass(frozen=True)
@@ -190,9 +228,9 @@ def pattern_loglik(
     """(G,) log-likelihood of each group (PyTensor; the formula of
     :mod:`~bayes_ipd.one_stage.repeated_summaries`).
 
-    ``mean`` (G, V) are the groups' visit means minus the outcome centre, ``beta`` (V, p)
-    or None, ``covariance`` (G, V, V) each group's trial covariance; ``stats`` the padded
-    statistics (``mask`` as 0/1 floats).
+    ``mean`` (G, V) are the groups' visit means minus the outcome centre, ``beta`` (V, p),
+    (G, V, p) per group (an arm's interactions) or None, ``covariance`` (G, V, V) each
+    group's trial covariance; ``stats`` the padded statistics (``mask`` as 0/1 floats).
     """
     mask = stats["mask"]
     m = mean * mask
@@ -200,7 +238,7 @@ def pattern_loglik(
     a = stats["syy"] - sy[:, :, None] * m[:, None, :] - m[:, :, None] * sy[:, None, :]
     a = a + n[:, None, None] * m[:, :, None] * m[:, None, :]
     if beta is not None:
-        g = mask[:, :, None] * beta[None, :, :]  # (G, V, p)
+        g = mask[:, :, None] * (beta if beta.ndim == 3 else beta[None, :, :])  # (G, V, p)
         cyx_g = (stats["syx"][:, :, None, :] * g[:, None, :, :]).sum(axis=-1)  # C_yx G'
         gxx = (g[:, :, :, None] * stats["sxx"][:, None, :, :]).sum(axis=2)  # G C_xx
         gxxg = (gxx[:, :, None, :] * g[:, None, :, :]).sum(axis=-1)
@@ -235,7 +273,7 @@ def default_priors(s: RepeatedSummaries, options: RepeatedOptions) -> dict[str, 
     x_var = np.einsum("gpp->p", s.sxx) / n if s.sxx.shape[1] else np.zeros(0)
     x_sd = np.where(x_var > 0, np.sqrt(x_var), 1.0)
     coefficient = options.coefficient_sd or 2.5 * sd
-    return {
+    out = {
         "intercept": (s.outcome_mean, options.intercept_sd or 10.0 * sd),
         "effect": (0.0, options.effect_sd or 10.0 * sd),
         "tau": (options.tau_scale or sd,),
@@ -243,6 +281,11 @@ def default_priors(s: RepeatedSummaries, options: RepeatedOptions) -> dict[str, 
         "coefficients": tuple(float(c) for c in coefficient / x_sd),
         "lkj": (float(options.eta),),
     }
+    if options.interactions:
+        idx = [s.covariates.index(name) for name in options.interactions]
+        interaction = options.interaction_sd or 2.5 * sd
+        out["interactions"] = tuple(float(c) for c in interaction / x_sd[idx])
+    return out
 
 
 def primary_index(visits: tuple[str, ...], primary: str | None) -> int:
@@ -281,15 +324,19 @@ def build_repeated_model(
     s = summaries
     k, v, p = s.k, len(s.visits), len(s.covariates)
     primary = primary_index(s.visits, options.primary_visit)
+    check_interactions(s, options)
     priors = default_priors(s, options)
     pairs = [f"{s.visits[i]}:{s.visits[j]}" for i in range(v) for j in range(i)]
     coords = {"study": list(s.studies), "visit": list(s.visits), "covariate": list(s.covariates)}
     coords["visit_pair"] = pairs
     coords["term"] = ["intercept", "slope"]
     coords["term_pair"] = ["slope:intercept"]
+    if options.interactions:
+        coords["interaction"] = list(options.interactions)
     with pm.Model(coords=coords) as model:
         h = {name: pm.Data(f"prior_{name}", np.asarray(value)) for name, value in priors.items()}
         data = _stat_containers(s)
+        parts = _interaction_parts(s, options, primary, h) if options.interactions else None
         offset = pm.Normal(
             "mu_offset",
             mu=h["intercept"][0] - data["centre"],
@@ -297,15 +344,80 @@ def build_repeated_model(
             dims=("study", "visit"),
         )
         pm.Deterministic("mu", offset + data["centre"], dims=("study", "visit"))
-        theta = _treatment_effects(options, h, s, k, v)
+        theta = _treatment_effects(options, h, s, k, v, parts[0] if parts else None)
         beta = None
         if p:
             beta = pm.Normal("beta", 0.0, h["coefficients"][None, :], dims=("visit", "covariate"))
+        if parts is not None:  # the treated arm's covariate effects add gamma_within at P
+            beta = beta[None, :, :] + data["arm"][:, None, None] * parts[1][None, :, :]
         covariance = _residual_covariance(options, h, k, v)
         mean = offset[data["trial"]] + data["arm"][:, None] * theta[data["trial"]]
         ll = pattern_loglik(data, mean, beta, covariance[data["trial"]], v)
         pm.Potential("loglik", ll.sum())
     return RepeatedBuilt(model=model, summaries=s, options=options, primary=primary, priors=priors)
+
+
+def check_interactions(s: RepeatedSummaries, options: RepeatedOptions) -> None:
+    """Refuse interactions the statistics cannot carry; warn, naming the trials, of an
+    interaction covariate constant within a trial (no within-trial information there).
+
+    Raises
+    ------
+    SpecError
+        An interaction that is not a covariate.
+    IPDDataError
+        Summaries without the trials' covariate means, or an interaction covariate constant
+        within every trial.
+    """
+    if not options.interactions:
+        return
+    for name in options.interactions:
+        if name not in s.covariates:
+            raise SpecError(
+                f"interactions: {name!r} is not among the covariates {list(s.covariates)}; "
+                "an effect modifier must also be a covariate"
+            )
+    if s.covariate_means is None:
+        raise IPDDataError(
+            "these repeated-measures summaries lack the trials' covariate means "
+            "(covariate_means): summarise the rows again to fit interactions"
+        )
+    for name, trials in constant_within_trials(s, options.interactions).items():
+        if len(trials) == s.k:
+            raise IPDDataError(
+                f"interaction covariate {name!r} is constant within every trial: no "
+                "within-trial information on its interaction with treatment (a trial-level "
+                "variable; use a meta-regression)"
+            )
+        warnings.warn(
+            f"interaction covariate {name!r} is constant within trial(s) "
+            f"{', '.join(map(repr, trials))}: they carry no within-trial information on its "
+            "interaction with treatment",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def _interaction_parts(
+    s: RepeatedSummaries, options: RepeatedOptions, primary: int, h: Mapping[str, Any]
+) -> tuple[Any, Any]:
+    """The across-trial shift of the trials' effects (K, V) and the within-trial addition
+    to the treated arm's covariate effects (V, p), both zero off the primary visit.
+
+    The primary visit, the interaction columns and the centred trial means are data
+    containers, so another primary visit or data set is the same compiled program.
+    """
+    idx = [s.covariates.index(name) for name in options.interactions]
+    zbar = np.asarray(s.covariate_means)[:, idx]
+    onehot = pm.Data("stat_primary", np.eye(len(s.visits))[primary])
+    select = pm.Data("stat_interaction_columns", np.eye(len(s.covariates))[idx])
+    across = pm.Data("stat_across", zbar - zbar.mean(axis=0))
+    dims = "interaction"
+    gamma_w = pm.Normal("gamma_within", 0.0, h["interactions"], dims=dims)
+    gamma_a = pm.Normal("gamma_across", 0.0, h["interactions"], dims=dims)
+    shift = pt.dot(across, gamma_a)[:, None] * onehot[None, :]
+    treated = onehot[:, None] * pt.dot(gamma_w, select)[None, :]
+    return shift, treated
 
 
 def _stat_containers(s: RepeatedSummaries) -> dict[str, Any]:
@@ -327,7 +439,12 @@ def _stat_containers(s: RepeatedSummaries) -> dict[str, Any]:
 
 
 def _treatment_effects(
-    options: RepeatedOptions, h: Mapping[str, Any], s: RepeatedSummaries, k: int, v: int
+    options: RepeatedOptions,
+    h: Mapping[str, Any],
+    s: RepeatedSummaries,
+    k: int,
+    v: int,
+    shift: Any = None,
 ) -> Any:
     z_dims = ("study", "visit") if options.effect_time == "visit" else ("study", "term")
     if options.effect_time == "visit":
@@ -335,7 +452,9 @@ def _treatment_effects(
         tau = pm.HalfNormal("tau", h["tau"][0], dims="visit")
         chol = tau[:, None] * _lkj_cholesky("tau_corr", v, h["lkj"][0], ("visit_pair",), None)
         z = pm.Normal("theta_z", 0.0, 1.0, dims=z_dims)
-        return pm.Deterministic("theta", effect + z @ chol.T, dims=("study", "visit"))
+        own = effect + z @ chol.T
+        own = own if shift is None else own + shift
+        return pm.Deterministic("theta", own, dims=("study", "visit"))
     times = pt.as_tensor(visit_times(s.visits))
     line = pm.Normal("effect_line", h["effect"][0], h["effect"][1], dims="term")
     tau_line = pm.HalfNormal("tau_line", h["tau"][0], dims="term")
@@ -347,9 +466,9 @@ def _treatment_effects(
     pm.Deterministic("effect", line[0] + line[1] * times, dims="visit")
     var = cov[0, 0] + 2.0 * cov[0, 1] * times + cov[1, 1] * times**2
     pm.Deterministic("tau", pt.sqrt(var), dims="visit")
-    return pm.Deterministic(
-        "theta", own[:, :1] + own[:, 1:] * times[None, :], dims=("study", "visit")
-    )
+    theta = own[:, :1] + own[:, 1:] * times[None, :]
+    theta = theta if shift is None else theta + shift
+    return pm.Deterministic("theta", theta, dims=("study", "visit"))
 
 
 def _residual_covariance(options: RepeatedOptions, h: Mapping[str, Any], k: int, v: int) -> Any:

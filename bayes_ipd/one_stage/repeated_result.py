@@ -27,8 +27,14 @@ from bayes_ipd.one_stage.repeated_model import (
     RepeatedOptions,
     build_repeated_model,
 )
-from bayes_ipd.one_stage.repeated_summaries import RepeatedSummaries, summarise_repeated
+from bayes_ipd.one_stage.repeated_ppc import visit_means_ppc
+from bayes_ipd.one_stage.repeated_summaries import (
+    RepeatedSummaries,
+    constant_within_trials,
+    summarise_repeated,
+)
 from bayes_ipd.one_stage.sampling import SamplingDiagnostics, sample
+from bayes_ipd.plots.visits import visit_means_plot
 from bayes_ipd.spec import SamplerSettings
 
 __all__ = ["RepeatedOneStageResult", "fit_repeated", "repeated_summaries_of"]
@@ -79,6 +85,21 @@ class RepeatedOneStageResult:
             for j, visit in enumerate(self.visits)
         ]
 
+    def interaction_nodes(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """``{"interactions_within": {COV: node}, "interactions_across": {COV: node}}``
+        at the primary visit, named as the one-stage result names them; empty without
+        interactions."""
+        names = self.options.interactions
+        if not names:
+            return {}
+        return {
+            f"interactions_{part}": {
+                name: posterior_node(self.draws(f"gamma_{part}")[:, :, j])
+                for j, name in enumerate(names)
+            }
+            for part in ("within", "across")
+        }
+
     def effect_frame(self, level: float = 0.95) -> pd.DataFrame:
         """The pooled effect per visit as ``visit, estimate, lower, upper`` (posterior mean
         and central interval): the overlay frame of the two-stage result's
@@ -101,11 +122,30 @@ class RepeatedOneStageResult:
         for name in ("effect", "tau"):
             for node in self._by_visit(name):
                 rows.append({"parameter": name, **node})
+        primary = self.visits[self.primary]
+        for key, nodes in self.interaction_nodes().items():
+            part = key.removeprefix("interactions_")
+            for cov, node in nodes.items():
+                rows.append({"parameter": f"interaction {part}: {cov}", "visit": primary, **node})
         return pd.DataFrame(rows).set_index(["parameter", "visit"])
+
+    def _interaction_report(self) -> dict[str, Any]:
+        names = self.options.interactions
+        if not names:
+            return {}
+        return {
+            "interactions": list(names),
+            "interaction_visit": self.visits[self.primary],
+            "interaction_constant_within": constant_within_trials(self.summaries, names),
+        }
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready dictionary: ``posterior.effect_by_visit``, ``tau_by_visit`` and the
-        primary visit's ``effect`` and ``tau`` (nodes of ``conventions.NODE_KEYS``)."""
+        primary visit's ``effect`` and ``tau`` (nodes of ``conventions.NODE_KEYS``); with
+        interactions also ``posterior.interactions_within`` / ``interactions_across``
+        (``{COV: node}`` at the primary visit, the one-stage result's names) and top-level
+        ``interactions``, ``interaction_visit``, ``interaction_constant_within``
+        (``{COV: [STUDY, ...]}``: trials without within-trial information)."""
         effect = self._by_visit("effect")
         tau = self._by_visit("tau")
         primary = self.visits[self.primary]
@@ -114,6 +154,7 @@ class RepeatedOneStageResult:
             "tau": {k: v for k, v in tau[self.primary].items() if k != "visit"},
             "effect_by_visit": effect,
             "tau_by_visit": tau,
+            **self.interaction_nodes(),
         }
         s = self.summaries
         return json_ready(
@@ -132,10 +173,72 @@ class RepeatedOneStageResult:
                 "n_patterns": int(s.n.size),
                 "visit_counts": s.counts().to_dict(orient="records"),
                 "dropped": dict(self.dropped),
+                **self._interaction_report(),
                 "posterior": posterior,
                 "sampler": self.diagnostics.to_dict(),
             }
         )
+
+    def _flat(self, name: str) -> np.ndarray:
+        values = self.draws(name)
+        return values.reshape(-1, *values.shape[2:])
+
+    def ppc_parameters(self) -> dict[str, Any]:
+        """Flat posterior draws (S, ...) of what a visit mean's predictive reads
+        (:func:`~bayes_ipd.one_stage.repeated_ppc.visit_means_ppc`): ``mu``, ``theta``,
+        ``sigma`` (S, K, V), ``beta`` and ``within`` (S, V, p) or None."""
+        s = self.summaries
+        k, v, p = s.k, len(s.visits), len(s.covariates)
+        sigma = self._flat("sigma")
+        sigma = np.broadcast_to(sigma[:, None, :], (len(sigma), k, v)) if sigma.ndim == 2 else sigma
+        beta = self._flat("beta") if p else None
+        within = None
+        names = tuple(getattr(self.options, "interactions", ()) or ())
+        if names:
+            gamma = self._flat("gamma_within")  # (S, len(names)) at the primary visit
+            within = np.zeros((len(gamma), v, p))
+            for j, name in enumerate(names):
+                within[:, self.primary, s.covariates.index(name)] = gamma[:, j]
+        return {
+            "mu": self._flat("mu"),
+            "theta": self._flat("theta"),
+            "sigma": sigma,
+            "beta": beta,
+            "within": within,
+        }
+
+    def ppc_visit_means(self, level: float = 0.95, seed: int = 0) -> pd.DataFrame:
+        """Posterior predictive check of the mean outcome per trial, arm and visit.
+
+        Each posterior draw replicates the participants observed at each visit from the
+        model; their mean is exactly normal given the parameters
+        (:mod:`~bayes_ipd.one_stage.repeated_ppc`, which also says how to read late visits
+        under MAR dropout).
+
+        Returns
+        -------
+        DataFrame
+            ``study, arm, visit, n, observed, se, predictive_mean, predictive_sd, lower,
+            upper, p_value``, one row per cell with participants observed.
+        """
+        return visit_means_ppc(self.summaries, self.ppc_parameters(), level=level, seed=seed)
+
+    def plot_ppc_visit_means(self, level: float = 0.95, seed: int = 0, **kw: Any) -> Any:
+        """The observed visit means per trial and arm (error bars) over the posterior
+        predictive intervals (bands) of :meth:`ppc_visit_means`
+        (:func:`bayes_ipd.plots.visits.visit_means_plot`; keywords passed on)."""
+        frame = self.ppc_visit_means(level=level, seed=seed)
+        means = frame.rename(columns={"observed": "mean"})
+        kw.setdefault("visits", self.visits)
+        kw.setdefault("level", level)
+        kw.setdefault("predicted_label", "posterior predictive")
+        return visit_means_plot(means, predicted=frame[["study", "arm", "visit", "lower", "upper"]],
+                                **kw)  # fmt: skip
+
+    def to_netcdf(self, path: Any) -> Any:
+        """Write the draws (``idata``) to a netCDF file; the path written."""
+        self.idata.to_netcdf(str(path))
+        return path
 
     def __repr__(self) -> str:
         lines = [
@@ -181,6 +284,7 @@ def fit_repeated(
     participant: str | None = None,
     visit: str | None = None,
     covariates: str | Iterable[str] = (),
+    interactions: str | Iterable[str] = (),
     visit_order: str | Iterable[Any] | None = None,
     missing: str = "error",
     experimental: Any = None,
@@ -198,6 +302,10 @@ def fit_repeated(
     study, treatment, outcome, participant, visit, covariates, visit_order, missing, experimental
         Columns and reading options of :func:`~bayes_ipd.data.visits.repeated_from_frame`
         (rows only).
+    interactions : str or sequence of str
+        Covariates (each also in ``covariates``) interacting with treatment at the primary
+        visit, split into within-trial (``gamma_within``) and across-trial
+        (``gamma_across``) parts, as ``ModelSpec.interactions``; the options' field.
     options : RepeatedOptions, optional
         Or its fields as keywords (``effect_time="slope"``, ``residual="common"``,
         ``primary_visit="8"``, ``eta=2``, prior scales).
@@ -218,6 +326,8 @@ def fit_repeated(
     ...                                                  progress=False))  # doctest: +SKIP
     >>> res.to_json()["posterior"]["effect_by_visit"]  # doctest: +SKIP
     """
+    if interactions:
+        option_values["interactions"] = interactions
     if options is not None and option_values:
         raise IPDDataError("give options= or option keywords, not both")
     options = options or RepeatedOptions(**option_values)

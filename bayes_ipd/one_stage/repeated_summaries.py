@@ -16,6 +16,10 @@ and, with ``s = sum y_i``, ``C = sum y_i y_i'``, ``s_x = sum x_i``, ``C_xx = sum
     A = C - s m' - m s' + n m m' - C_yx G' - G C_yx' + G C_xx G' + m s_x' G' + G s_x m'
 
 (without covariates ``sum_i (y_i - m)' S^-1 (y_i - m) = tr(S^-1 [C - s m' - m s' + n m m'])``).
+The formula holds for any ``G`` shared by the group, so a treatment-covariate interaction
+needs no further statistic: the treated arm's ``G`` is ``beta + gamma_within`` at the
+visits where the interaction acts, and its across-trial part (on the trial's covariate
+mean ``covariate_means``) moves ``m``.
 So :class:`RepeatedSummaries` (``n, s, C, s_x, C_xx, C_yx`` per group) carry all the data
 say about the model: the cost of a log-likelihood does not grow with participants, and a
 site can share its summaries (:meth:`RepeatedSummaries.to_dict`) instead of rows.
@@ -41,6 +45,7 @@ from bayes_ipd.errors import IPDDataError
 
 __all__ = [
     "RepeatedSummaries",
+    "constant_within_trials",
     "pattern_loglik_numpy",
     "summarise_repeated",
     "wide_outcomes",
@@ -70,6 +75,10 @@ class RepeatedSummaries:
         The outcome's mean per trial and visit (taken out of ``sy``, ``syy``, ``syx``).
     outcome_mean, outcome_sd : float
         Grand mean and pooled SD within trial, arm and visit (the priors' scale).
+    covariate_means : ndarray (K, p), optional
+        Each trial's participant mean of the raw covariates (the centres taken out of
+        ``sx``, ``sxx``, ``syx``): the across-trial part of a treatment-covariate
+        interaction. None in summaries shared without it (then no interactions).
     """
 
     studies: tuple[str, ...]
@@ -87,6 +96,7 @@ class RepeatedSummaries:
     centre: np.ndarray
     outcome_mean: float
     outcome_sd: float
+    covariate_means: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         kinds = {"trial": np.int64, "arm": np.int64, "mask": bool}
@@ -95,6 +105,11 @@ class RepeatedSummaries:
         g, v = self.mask.shape
         if self.sy.shape != (g, v) or self.centre.shape != (len(self.studies), v):
             raise IPDDataError("repeated-measures summaries: array shapes do not agree")
+        if self.covariate_means is not None:
+            means = np.asarray(self.covariate_means, dtype=np.float64).reshape(
+                len(self.studies), len(self.covariates)
+            )
+            object.__setattr__(self, "covariate_means", readonly(means))
 
     @property
     def k(self) -> int:
@@ -131,6 +146,8 @@ class RepeatedSummaries:
             "outcome_sd": self.outcome_sd,
         }
         out.update({name: getattr(self, name).tolist() for name in _ARRAYS})
+        if self.covariate_means is not None:
+            out["covariate_means"] = self.covariate_means.tolist()
         return out
 
     @classmethod
@@ -149,6 +166,7 @@ class RepeatedSummaries:
                 covariates=tuple(map(str, data["covariates"])),
                 outcome_mean=float(data["outcome_mean"]),
                 outcome_sd=float(data["outcome_sd"]),
+                covariate_means=data.get("covariate_means"),
                 **arrays,
             )
         except KeyError as missing:
@@ -195,7 +213,8 @@ def summarise_repeated(data: RepeatedIPD) -> RepeatedSummaries:
     k, v = data.ipd.k, len(data.visits)
     _check_arms(trial, arm, data.studies)
     observed = np.isfinite(y)
-    x = x - _group_means(x, trial, k)[trial]
+    covariate_means = _group_means(x, trial, k)
+    x = x - covariate_means[trial]
     centre = _visit_centres(y, observed, trial, k)
     yc = np.where(observed, y - centre[trial], 0.0)
     bits = observed @ (1 << np.arange(v))
@@ -226,6 +245,7 @@ def summarise_repeated(data: RepeatedIPD) -> RepeatedSummaries:
         centre=centre,
         outcome_mean=float(np.nanmean(y)),
         outcome_sd=_pooled_sd(y, observed, trial, arm),
+        covariate_means=covariate_means,
     )
 
 
@@ -267,11 +287,35 @@ def _pooled_sd(y: np.ndarray, observed: np.ndarray, trial: np.ndarray, arm: np.n
     return float(sd) if sd > 0 else 1.0
 
 
+def constant_within_trials(
+    summaries: RepeatedSummaries, names: tuple[str, ...]
+) -> dict[str, list[str]]:
+    """The trials in which each covariate of ``names`` takes one value (no within-trial
+    information on its interaction with treatment): ``{covariate: [study, ...]}``, only
+    covariates with such trials."""
+    s = summaries
+    within = np.zeros((s.k, len(s.covariates)))
+    if s.covariates:
+        np.add.at(within, s.trial, np.diagonal(s.sxx, axis1=1, axis2=2))
+    counts = np.bincount(s.trial, weights=s.n, minlength=s.k)
+    variance = within / np.maximum(counts, 1.0)[:, None]
+    centre = s.covariate_means if s.covariate_means is not None else np.zeros_like(variance)
+    flat = variance <= 1e-10 * (1.0 + centre**2)  # rounding of x - xbar_k only
+    out: dict[str, list[str]] = {}
+    for name in names:
+        j = s.covariates.index(name)
+        trials = [s.studies[k] for k in np.flatnonzero(flat[:, j])]
+        if trials:
+            out[name] = trials
+    return out
+
+
 def pattern_loglik_numpy(
     summaries: RepeatedSummaries,
     mean: np.ndarray,
     beta: np.ndarray,
     covariance: np.ndarray,
+    treated_beta: np.ndarray | None = None,
 ) -> np.ndarray:
     """Log-likelihood of each group from its statistics (numpy; the module's formula).
 
@@ -285,6 +329,9 @@ def pattern_loglik_numpy(
         Covariate effects per visit.
     covariance : ndarray (K, V, V)
         Residual covariance per trial.
+    treated_beta : ndarray (V, p), optional
+        What the treated arm adds to ``beta`` (the within-trial treatment-covariate
+        interactions by visit; zero where there is none).
 
     Returns
     -------
@@ -296,7 +343,7 @@ def pattern_loglik_numpy(
         o = np.flatnonzero(s.mask[g])
         k, a, n = int(s.trial[g]), int(s.arm[g]), float(s.n[g])
         m = (mean[k, a] - s.centre[k])[o]
-        gm = beta[o]
+        gm = (beta + a * treated_beta)[o] if treated_beta is not None else beta[o]
         sy, syx, sx = s.sy[g, o], s.syx[g][o], s.sx[g]
         a_mat = (
             s.syy[g][np.ix_(o, o)]

@@ -21,6 +21,7 @@ those of :mod:`bayes_ipd.one_stage.posterior`.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ from bayes_ipd.checks.ppc import (
     prior_predictive_check,
 )
 from bayes_ipd.conventions import NODE_KEYS
+from bayes_ipd.errors import AnalysisNote, IPDDataError
 from bayes_ipd.one_stage.metareg import forest_rows, metareg_lines, predict_theta
 from bayes_ipd.one_stage.posterior import Posterior
 from bayes_ipd.one_stage.prediction import EffectPrediction, predict_effect
@@ -124,7 +126,16 @@ class OneStageResult(Posterior, SurvivalEstimands):
         Returns
         -------
         PPCResult
+
+        Raises
+        ------
+        IPDDataError
+            A fit with covariates imputed in the model (``missing="impute"``): the check
+            replicates trial statistics of complete rows, which such a fit does not
+            describe (its trials are centred at modelled covariate means, and a trial that
+            never recorded a covariate has no complete rows).
         """
+        refuse_imputed(self, "the posterior predictive check")
         return posterior_predictive_check(self, seed=seed, draws=draws)
 
     def prior_draws(self, draws: int = 500, seed: int | None = None) -> xr.Dataset:
@@ -166,7 +177,18 @@ class OneStageResult(Posterior, SurvivalEstimands):
         Returns
         -------
         LooResult
+
+        Notes
+        -----
+        With covariates imputed in the model (``missing="impute"``) the terms are the
+        conditional ones - the model's own per-trial likelihood of every row, missing
+        covariates integrated out (a note says so); ``marginal=True`` is refused.
         """
+        if self.built.design.imputation is not None:
+            if marginal:
+                refuse_imputed(self, "the marginal leave-one-trial-out")
+            warnings.warn(IMPUTED_LOO_NOTE, AnalysisNote, stacklevel=2)
+            marginal = False
         return leave_one_trial_out(self, marginal)
 
     def marginal_loglik(self) -> xr.DataArray:
@@ -192,7 +214,8 @@ class OneStageResult(Posterior, SurvivalEstimands):
         the conditional ones then in ``conditional_log_likelihood``), so ``arviz.loo`` on
         the file equals :meth:`loo`. The group ``bayes_ipd`` holds what rebuilds the model
         (spec, priors, sampler settings, diagnostics and the design's exact per-trial
-        statistics, no participant rows; :mod:`~bayes_ipd.one_stage.storage`).
+        statistics, no participant rows - except for a fit with ``missing="impute"``, whose
+        model needs its covariate model's rows; :mod:`~bayes_ipd.one_stage.storage`).
         """
         return write_netcdf(self, path)
 
@@ -220,13 +243,33 @@ class OneStageResult(Posterior, SurvivalEstimands):
         return metareg_lines(self) + rmst_lines(self)
 
 
+IMPUTED_LOO_NOTE = (
+    "missing='impute': leave-one-trial-out uses each trial's conditional log-likelihood "
+    "(all its rows, missing covariates integrated out), not the marginal one"
+)
+"""The note of :meth:`OneStageResult.loo` on a fit with covariates imputed in the model."""
+
+
+def refuse_imputed(result: Posterior, what: str) -> None:
+    """Refuse ``what`` on a fit whose covariates were imputed in the model (it describes
+    trial statistics of complete rows, which such a fit does not have for every trial)."""
+    if result.built.design.imputation is not None:
+        raise IPDDataError(
+            f"{what} is not available for a fit with covariates imputed in the model "
+            "(missing='impute'): it replicates the complete rows' trial statistics; check "
+            "the analysis model on a fit with missing='drop', and use loo() (conditional "
+            "terms of every row)"
+        )
+
+
 def load(path: str | Path) -> OneStageResult:
     """A one-stage result saved by :meth:`OneStageResult.save` (or ``bayes-ipd run --out``'s
     ``posterior.nc``), rebuilt whole: summary, study effects, checks, LOO and figures as
     before saving.
 
     The design and the PyMC model are rebuilt from the file's record (no participant rows
-    are stored or needed) and the model's graph fingerprint is checked against the saved
+    are stored or needed, except the covariate model's rows of a fit with
+    ``missing="impute"``) and the model's graph fingerprint is checked against the saved
     one (:func:`bayes_ipd.one_stage.storage.read_posterior`).
 
     Raises

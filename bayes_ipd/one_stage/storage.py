@@ -3,8 +3,10 @@
 A fit's PyMC model holds compiled functions that neither pickle nor fit in a netCDF file,
 so a saved result keeps what rebuilds it instead (:class:`ResultRecord`): the model spec,
 the priors in use (exact numbers), the sampler settings and diagnostics, and the design --
-the trials' exact sufficient statistics, never participant rows -- with the fingerprint of
-the model's graph (:func:`~bayes_ipd.one_stage.cache.model_fingerprint`). Loading rebuilds
+the trials' exact sufficient statistics, never participant rows (except for a fit with
+``missing="impute"``, whose model needs the covariate model's rows: the incomplete rows and
+every row's imputed and fully observed covariates) -- with the fingerprint of the model's
+graph (:func:`~bayes_ipd.one_stage.cache.model_fingerprint`). Loading rebuilds
 the design and the model (the compiled-model cache makes a later refit cheap) and refuses a
 rebuilt model whose fingerprint differs from the saved one, so a loaded result answers
 every question (summary, study effects, checks, LOO, figures) as the fitted one did.
@@ -36,6 +38,7 @@ from bayes_ipd.one_stage.aggregate_trials import AggregateTrials
 from bayes_ipd.one_stage.builder import build_aggregate_model, build_model
 from bayes_ipd.one_stage.cache import model_fingerprint
 from bayes_ipd.one_stage.design import Design
+from bayes_ipd.one_stage.imputation import ImputationData
 from bayes_ipd.one_stage.posterior import Posterior
 from bayes_ipd.one_stage.sampling import SamplingDiagnostics
 from bayes_ipd.priors import Prior, PriorSet
@@ -59,6 +62,20 @@ GROUP = "bayes_ipd"
 FORMAT = "bayes_ipd.one_stage_result"
 VERSION = 1
 _STATS = "stats__"  # variable-name prefix of the family's statistics in the group
+_IMPUTE = "impute__"  # ... of an imputed fit's arrays (ImputationData)
+_IMPUTE_RESPONSE = "impute_response__"  # ... of its incomplete rows' responses
+_IMPUTE_ARRAYS = (
+    "centre",
+    "stat_centre",
+    "complete",
+    "study",
+    "regressor_values",
+    "values",
+    "rows",
+    "treat",
+    "terms",
+)
+"""The array fields of :class:`ImputationData`, saved as variables of the record group."""
 
 
 class ResultFileError(BayesIPDError):
@@ -77,7 +94,8 @@ class ResultRecord:
         aggregate-data trials (NaN written as ``NaN``).
     arrays : Mapping of str to numpy.ndarray
         The design's ``across``, ``term_means``, ``n_arm`` and its statistics
-        (``stats__<name>``).
+        (``stats__<name>``); an imputed fit's covariate-model arrays (``impute__<field>``,
+        ``impute_response__<role>``).
     """
 
     meta: str
@@ -114,8 +132,30 @@ def _aggregate_meta(ad: AggregateTrials | None) -> dict[str, Any] | None:
     }
 
 
+def _imputation_meta(imp: ImputationData) -> dict[str, Any]:
+    """The non-array fields of an imputed fit's :class:`ImputationData`."""
+    return {
+        "imputed": list(imp.imputed),
+        "kinds": list(imp.kinds),
+        "columns": list(imp.columns),
+        "regressors": list(imp.regressors),
+        "systematic": {k: list(v) for k, v in imp.systematic.items()},
+        "counts": dict(imp.counts),
+        "n_rows": imp.n_rows,
+        "responses": list(imp.responses),
+    }
+
+
+def _imputation_arrays(imp: ImputationData | None) -> dict[str, np.ndarray]:
+    if imp is None:
+        return {}
+    out = {f"{_IMPUTE}{name}": np.asarray(getattr(imp, name)) for name in _IMPUTE_ARRAYS}
+    return out | {f"{_IMPUTE_RESPONSE}{k}": np.asarray(v) for k, v in imp.responses.items()}
+
+
 def _design_meta(design: Design) -> dict[str, Any]:
-    imputed = {"imputed": True} if design.imputation is not None else {}
+    imp = design.imputation
+    imputed = {} if imp is None else {"imputed": True, "imputation": _imputation_meta(imp)}
     return {
         **imputed,
         "family": design.family,
@@ -146,6 +186,9 @@ def record_of(posterior: Posterior) -> ResultRecord:
     }
     arrays = {"across": design.across, "term_means": design.term_means, "n_arm": design.n_arm}
     arrays |= {f"{_STATS}{name}": value for name, value in design.stats.items()}
+    # an imputed fit also keeps its covariate model's rows (the incomplete rows and every
+    # row's imputed and regressor covariates): its model cannot be rebuilt without them
+    arrays |= _imputation_arrays(design.imputation)
     # a plain dict, so that the record pickles (a mappingproxy does not)
     return ResultRecord(meta=json.dumps(meta), arrays=dict(arrays))
 
@@ -169,6 +212,32 @@ def _aggregate_of(meta: Mapping[str, Any] | None) -> AggregateTrials | None:
         count_studies=tuple(meta["count_studies"]),
         dropped=tuple(meta["dropped"]),
         moderators=meta["moderators"],
+    )
+
+
+def _imputation_of(
+    meta: Mapping[str, Any] | None, arrays: Mapping[str, np.ndarray]
+) -> ImputationData | None:
+    if meta is None:
+        return None
+    values = {}
+    for name in _IMPUTE_ARRAYS:
+        value = np.asarray(arrays[f"{_IMPUTE}{name}"])
+        values[name] = readonly(value, value.dtype)
+    responses = {
+        k: readonly(np.asarray(arrays[f"{_IMPUTE_RESPONSE}{k}"], dtype=np.float64))
+        for k in meta["responses"]
+    }
+    return ImputationData(
+        imputed=tuple(meta["imputed"]),
+        kinds=tuple(meta["kinds"]),
+        columns=tuple(int(c) for c in meta["columns"]),
+        regressors=tuple(int(c) for c in meta["regressors"]),
+        responses=MappingProxyType(responses),
+        systematic=MappingProxyType({k: tuple(v) for k, v in meta["systematic"].items()}),
+        counts=MappingProxyType({k: int(v) for k, v in meta["counts"].items()}),
+        n_rows=int(meta["n_rows"]),
+        **values,
     )
 
 
@@ -198,6 +267,7 @@ def _design_of(meta: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> Des
             for b in meta["splines"]
         ),
         trial_level=MappingProxyType(trial_level),
+        imputation=_imputation_of(meta.get("imputation"), arrays),
     )
 
 
@@ -228,11 +298,11 @@ def posterior_of(idata: az.InferenceData, record: ResultRecord) -> Posterior:
         expected = (meta["fingerprint"], meta["parameterisation"], _priors_meta(priors))
     except (KeyError, TypeError, ValueError) as err:  # BayesIPDError is a ValueError
         raise ResultFileError(f"the saved result's record cannot be read: {err}") from err
-    if meta["design"].get("imputed"):  # the record holds no incomplete rows
+    if meta["design"].get("imputed") and design.imputation is None:  # an older record
         raise ResultFileError(
             "the saved result imputed missing covariates inside the model "
-            "(missing='impute'); its incomplete rows are not saved, so it cannot be loaded: "
-            "refit it from the data"
+            "(missing='impute') but its record holds no covariate-model rows (written by an "
+            "older version of bayes_ipd), so it cannot be loaded: refit it from the data"
         )
     builder = build_model if design.k else build_aggregate_model
     try:

@@ -19,7 +19,8 @@ module per figure: :mod:`~bayes_ipd.plots.forest`, :mod:`~bayes_ipd.plots.compar
 :mod:`~bayes_ipd.plots.ppc`, :mod:`~bayes_ipd.plots.prior_posterior`,
 :mod:`~bayes_ipd.plots.km`, :mod:`~bayes_ipd.plots.rootogram` (counts, ordinal categories),
 :mod:`~bayes_ipd.plots.trace` (trace and rank plots), :mod:`~bayes_ipd.plots.visits`
-(repeated measures over visits), :mod:`~bayes_ipd.plots.figure` (where
+(repeated measures over visits), :mod:`~bayes_ipd.plots.network_forest` (a network's
+treatments vs the reference, both routes overlaid), :mod:`~bayes_ipd.plots.figure` (where
 every figure is made) and :mod:`~bayes_ipd.plots.save`.
 """
 
@@ -29,6 +30,7 @@ from bayes_ipd.plots.benefit import calibration_benefit_plot, ite_grid_plot
 from bayes_ipd.plots.comparison import comparison_forest_plot
 from bayes_ipd.plots.forest import forest_plot
 from bayes_ipd.plots.km import km_ppc_plot
+from bayes_ipd.plots.network_forest import network_overlay_forest_plot
 from bayes_ipd.plots.ppc import ppc_plot
 from bayes_ipd.plots.prior_posterior import prior_posterior_plot
 from bayes_ipd.plots.rootogram import rootogram_plot
@@ -47,6 +49,7 @@ __all__ = [
     "forest_plot",
     "ite_grid_plot",
     "km_ppc_plot",
+    "network_overlay_forest_plot",
     "ppc_plot",
     "prior_posterior_plot",
     "rootogram_plot",

@@ -2,11 +2,20 @@
 
 For trial ``k = 1..K``, participant ``i`` (``t_ik`` 1:1 at random), visit ``v = 1..V``::
 
-    x_ik          ~ Normal(0, 1)                         baseline covariate ``baseline``
+    x_ik          ~ Normal(m_k, 1),  m_k ~ Normal(0, covariate_shift)   ``baseline``
     alpha_kv      = visit_means[v] + a_k,   a_k ~ Normal(0, trial_sd)
     theta_k       ~ MVN(effects, diag(tau) R(tau_correlation) diag(tau))   per-visit effects
     y_ik          = alpha_k + theta_k t_ik + x_ik * covariate_effects + e_ik
+                    + t_ik [(x_ik - m_k) interaction + m_k across_interaction] at the last visit
     e_ik          ~ MVN(0, diag(sd) R(residual_correlation) diag(sd))
+
+``interaction`` is the within-trial treatment-covariate interaction planted at the last
+visit (a treated participant's outcome there moves by ``interaction`` per unit of
+``baseline`` about its trial's centre ``m_k``) and ``across_interaction`` (default: equal to
+``interaction``, no ecological bias) the across-trial one, how the trials' effects at the
+last visit move with their covariate centre ``m_k`` (``covariate_shift > 0`` lets the
+centres differ). With the defaults (no interaction, no shift) the draws are those the
+simulator always made.
 
 ``R(r)`` is the exchangeable correlation matrix with off-diagonal ``r``. Dropout is
 monotone and missing at random: after each visit but the last a participant leaves with
@@ -51,6 +60,11 @@ class RepeatedTruth:
         (V, V) residual covariance of a participant's visits.
     covariate_effects : ndarray
         (V,) effect of ``baseline`` per visit.
+    interaction, across_interaction : float
+        The planted within- and across-trial treatment-``baseline`` interactions at the
+        last visit.
+    covariate_centres : ndarray
+        (K,) each trial's population mean of ``baseline`` (``m_k``).
     """
 
     visits: tuple[float, ...]
@@ -59,6 +73,9 @@ class RepeatedTruth:
     theta: np.ndarray
     residual: np.ndarray
     covariate_effects: np.ndarray
+    interaction: float = 0.0
+    across_interaction: float = 0.0
+    covariate_centres: np.ndarray | None = None
 
 
 def _exchangeable(sd: np.ndarray, correlation: float) -> np.ndarray:
@@ -91,6 +108,9 @@ def simulate_repeated(
     dropout_slope: float = 0.0,
     intermittent: float = 0.0,
     seed: int = 0,
+    interaction: float = 0.0,
+    across_interaction: float | None = None,
+    covariate_shift: float = 0.0,
 ) -> tuple[pd.DataFrame, RepeatedTruth]:
     """Simulate long data of repeated-measures trials (module docstring).
 
@@ -115,6 +135,12 @@ def simulate_repeated(
         Probability that a visit after the first, before dropout, is missed (completely
         at random): non-monotone missing patterns.
     seed : int
+    interaction : float
+        Within-trial treatment-``baseline`` interaction at the last visit.
+    across_interaction : float, optional
+        Across-trial interaction at the last visit (default ``interaction``).
+    covariate_shift : float
+        SD of the trials' centres ``m_k`` of ``baseline`` (0: every trial centred at 0).
 
     Returns
     -------
@@ -142,13 +168,18 @@ def simulate_repeated(
     means = _vector(visit_means, d, "visit_means")
     gamma = _vector(covariate_effects, d, "covariate_effects")
     theta = rng.multivariate_normal(mu, between, size=n_studies)
+    across = interaction if across_interaction is None else float(across_interaction)
+    centres = np.zeros(n_studies)
+    if covariate_shift > 0:  # drawn only when asked: the default stream stays as it was
+        centres = rng.normal(scale=covariate_shift, size=n_studies)
     chunks = []
     for k in range(n_studies):
         n = int(sizes[k])
         treat = rng.permutation(np.arange(n) < n // 2).astype(np.int64)
-        x = rng.normal(size=n)
+        x = centres[k] + rng.normal(size=n)
         alpha = means + rng.normal(scale=trial_sd)
         y = alpha + np.outer(treat, theta[k]) + np.outer(x, gamma)
+        y[:, -1] += treat * ((x - centres[k]) * interaction + centres[k] * across)
         y += rng.multivariate_normal(np.zeros(d), residual, size=n)
         last = _last_visits(y, dropout, dropout_slope, rng)
         ids = np.array([f"T{k + 1}-{i + 1:03d}" for i in range(n)], dtype=object)
@@ -167,7 +198,9 @@ def simulate_repeated(
                 }
             )
         )
-    truth = RepeatedTruth(times, mu, between, theta, residual, gamma)
+    truth = RepeatedTruth(
+        times, mu, between, theta, residual, gamma, float(interaction), across, centres
+    )
     return pd.concat(chunks, ignore_index=True), truth
 
 

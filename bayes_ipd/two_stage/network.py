@@ -68,6 +68,9 @@ def fit_network(
     sparse: str | None = None,
     small_values: str = "desirable",
     hksj: bool = False,
+    aggregate_arms: pd.DataFrame | None = None,
+    aggregate_contrasts: pd.DataFrame | None = None,
+    allow_overlap: bool = False,
 ) -> NetworkResult:
     """Two-stage network meta-analysis of participant rows (any number of treatments).
 
@@ -97,6 +100,12 @@ def fit_network(
     hksj : bool
         Hartung-Knapp-Sidik-Jonkman intervals (t on ``N - (T - 1)`` df, covariance times
         the generalised ``Q / df``); default z intervals as metafor's.
+    aggregate_arms, aggregate_contrasts : DataFrame, optional
+        Aggregate-data trials (:mod:`bayes_ipd.data.network_aggregate`): arm-level
+        summaries (converted to contrasts as their rows would be; gaussian AD-only trials:
+        ``sd^2 / n`` per arm) and contrast-level estimates with their covariance.
+    allow_overlap : bool
+        Accept an arm given both as rows and as AD (other participants of that arm).
 
     Returns
     -------
@@ -120,6 +129,9 @@ def fit_network(
         outcome=outcome,
         time=time,
         event=event,
+        aggregate_arms=aggregate_arms,
+        aggregate_contrasts=aggregate_contrasts,
+        allow_overlap=allow_overlap,
     )
     return fit_network_data(
         network, method=method, sparse=sparse, small_values=small_values, hksj=hksj

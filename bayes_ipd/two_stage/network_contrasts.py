@@ -1,6 +1,7 @@
 """Stage one of a two-stage network meta-analysis: each trial's contrasts and covariance.
 
-Per trial, the family's regression on a treatment factor (no covariates) with the trial's
+Per trial, the family's regression on a treatment factor (no covariates; the family's hook
+``Family.network_contrasts``, :mod:`bayes_ipd.families.network_contrasts`) with the trial's
 reference arm (:class:`bayes_ipd.data.network.Network`: the network reference when present,
 else the trial's first treatment in network order). That regression is saturated, so its
 estimates are closed forms of per-arm sums (exact, not approximations):
@@ -25,12 +26,19 @@ every cell of that trial (events + 0.5, non-events + 0.5 in every arm). A trial 
 events (or only events) in every arm is excluded under both options. Survival: an arm
 without events is refused (``None``) or its trial excluded (``"none"`` and ``"cc"``: no
 correction applies to a Cox model). Poisson: as binomial, ``cc`` adding 0.5 to every
-arm's events. Other families (negative binomial, ordinal) are refused by name.
+arm's events. A family without the hook is refused by name.
+
+Aggregate-data trials (:mod:`bayes_ipd.data.network_aggregate`): an AD arm's sums are
+added to its trial's (the same closed forms, so an AD trial gives the contrasts its rows
+would; a trial may hold rows and AD arms); a gaussian trial with no rows uses each arm's
+``sd^2 / n`` (R ``escalc(measure = "MD")``) instead of the pooled OLS variance.
+Contrast-level AD trials are re-expressed against their reference arm in network order by
+the exact linear map ``y' = A y``, ``V' = A V A'``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
@@ -39,13 +47,13 @@ import numpy as np
 from bayes_ipd.conventions import readonly
 from bayes_ipd.data.network import Network, check_connected
 from bayes_ipd.errors import IPDDataError
+from bayes_ipd.families import REGISTRY, get_family
+from bayes_ipd.families.network_contrasts import ExcludedTrial, TrialArms, ZeroArms
 
 __all__ = ["SPARSE_OPTIONS", "NetworkStageOne", "TrialContrasts", "network_contrasts"]
 
 SPARSE_OPTIONS = ("none", "cc")
 """Zero-event arms: ``none`` excludes the trial, ``cc`` adds 0.5 to its cells."""
-
-CONTINUITY = 0.5
 
 
 @dataclass(frozen=True, eq=False)
@@ -101,204 +109,72 @@ class NetworkStageOne:
     sparse: str | None
 
 
-@dataclass(frozen=True)
-class _TrialRows:
-    """One trial's rows: each row's arm (position in ``arms``) and response values by role."""
-
-    study: str
-    arms: tuple[int, ...]
-    labels: tuple[str, ...]
-    arm_index: np.ndarray
-    responses: Mapping[str, np.ndarray]
-
-
-@dataclass(frozen=True)
-class _ArmSums:
-    """Per-arm sums of one trial's rows (arms in network order)."""
-
-    study: str
-    arms: tuple[int, ...]
-    labels: tuple[str, ...]
-    n: np.ndarray
-    total: np.ndarray
-    squares: np.ndarray
+def _aggregate_sums(network: Network) -> dict[int, dict[str, np.ndarray]]:
+    """Per trial with AD arms: the AD sums of each of its arms (zero without AD)."""
+    if network.aggregate_arms is None:
+        return {}
+    sums = network.aggregate_arms.sums()
+    s_codes, t_codes = network.aggregate_arm_codes()
+    out: dict[int, dict[str, np.ndarray]] = {}
+    for i, (s, t) in enumerate(zip(s_codes, t_codes, strict=True)):
+        arms = network.trial_treatments[s]
+        table = out.setdefault(int(s), {k: np.zeros(len(arms)) for k in sums})
+        for key, values in sums.items():
+            table[key][arms.index(int(t))] += values[i]
+    return out
 
 
-class _Excluded(Exception):
-    """A trial left out of the pooling, with the reason."""
-
-
-class _ZeroArms(Exception):
-    """Arms with no events (or only events) and no ``sparse`` option chosen."""
-
-    def __init__(self, arms: list[tuple[int, int, int]]) -> None:
-        super().__init__("zero-event arms")
-        self.arms = arms  # (arm code, events, n)
-
-
-def _binomial_arms(sums: _ArmSums, sparse: str | None) -> tuple[np.ndarray, np.ndarray, bool]:
-    a, n = sums.total, sums.n
-    zero = (a == 0) | (a == n)
-    if zero.all():
-        raise _Excluded("every arm has no events (or only events): no odds ratio is estimable")
-    corrected = False
-    if zero.any():
-        if sparse is None:
-            raise _ZeroArms(
-                [
-                    (arm, int(e), int(m))
-                    for arm, e, m, z in zip(sums.arms, a, n, zero, strict=True)
-                    if z
-                ]
-            )
-        if sparse == "none":
-            named = ", ".join(
-                f"{label!r} ({int(e)} of {int(m)})"
-                for label, e, m, z in zip(sums.labels, a, n, zero, strict=True)
-                if z
-            )
-            raise _Excluded(
-                f"arm(s) with no events (or only events): {named}; --sparse none excludes the trial"
-            )
-        a, n, corrected = a + CONTINUITY, n + 2 * CONTINUITY, True
-    return np.log(a / (n - a)), 1.0 / a + 1.0 / (n - a), corrected
-
-
-def _gaussian_arms(sums: _ArmSums, sparse: str | None) -> tuple[np.ndarray, np.ndarray, bool]:
-    n = sums.n
-    means = sums.total / n
-    within = float(np.sum(sums.squares - n * means**2))
-    df = float(n.sum()) - n.size
-    scale = max(float(np.sum(sums.squares)), 1e-300)
-    if df < 1 or within <= 1e-12 * scale:
-        raise _Excluded("no spread of the outcome within the arms: no residual variance")
-    return means, (within / df) / n, False
-
-
-def _sums(rows: _TrialRows) -> _ArmSums:
-    y = rows.responses["outcome"]
-    m = len(rows.arms)
-    return _ArmSums(
-        rows.study,
-        rows.arms,
-        rows.labels,
-        np.bincount(rows.arm_index, minlength=m).astype(float),
-        np.bincount(rows.arm_index, weights=y, minlength=m),
-        np.bincount(rows.arm_index, weights=y * y, minlength=m),
-    )
-
-
-TrialFit = Callable[[_TrialRows, str | None], tuple[np.ndarray, np.ndarray, bool]]
-"""A trial's rows and the ``sparse`` option -> contrasts vs its first arm, their covariance,
-whether a continuity correction was applied."""
-
-
-def _from_arms(
-    arm_estimates: Callable[[_ArmSums, str | None], tuple[np.ndarray, np.ndarray, bool]],
-) -> TrialFit:
-    """A trial fit from per-arm estimates and variances (independent arms)."""
-
-    def fit(rows: _TrialRows, sparse: str | None) -> tuple[np.ndarray, np.ndarray, bool]:
-        estimate, variance, corrected = arm_estimates(_sums(rows), sparse)
-        contrasts = estimate[1:] - estimate[0]
-        cov = np.full((contrasts.size, contrasts.size), variance[0]) + np.diag(variance[1:])
-        return contrasts, cov, corrected
-
-    return fit
-
-
-def _cox_trial(rows: _TrialRows, sparse: str | None) -> tuple[np.ndarray, np.ndarray, bool]:
-    """Cox regression on the treatment factor (Efron ties, statsmodels ``PHReg``, as the
-    survival family's two-arm stage one); an arm without events has no finite log hazard
-    ratio: refused (``sparse=None``) or its trial excluded (no correction applies)."""
-    from statsmodels.duration.hazard_regression import PHReg
-
-    time, event = rows.responses["time"], rows.responses["event"]
-    m = len(rows.arms)
-    events = np.bincount(rows.arm_index, weights=event, minlength=m)
-    sizes = np.bincount(rows.arm_index, minlength=m)
-    if not events.any():
-        raise _Excluded("no events in any arm: no hazard ratio is estimable")
-    if (events == 0).any():
-        if sparse is None:
-            raise _ZeroArms(
-                [(a, 0, int(n)) for a, e, n in zip(rows.arms, events, sizes, strict=True) if e == 0]
-            )
-        named = ", ".join(
-            repr(label) for label, e in zip(rows.labels, events, strict=True) if e == 0
-        )
-        raise _Excluded(
-            f"arm(s) without events: {named}; the log hazard ratio is not finite and no "
-            "continuity correction applies to a Cox model, so the trial is excluded"
-        )
-    x = (rows.arm_index[:, None] == np.arange(1, m)[None, :]).astype(float)
-    fit = PHReg(time, x, status=event, ties="efron").fit()
-    return np.asarray(fit.params, dtype=float), np.asarray(fit.cov_params(), dtype=float), False
-
-
-def _poisson_trial(rows: _TrialRows, sparse: str | None) -> tuple[np.ndarray, np.ndarray, bool]:
-    """Poisson regression on the treatment factor with a log-exposure offset, saturated:
-    arm log rates ``log(e_j / E_j)`` with variance ``1 / e_j`` (``cc``: 0.5 added to every
-    arm's events, R ``escalc(measure = "IRR")``'s correction)."""
-    m = len(rows.arms)
-    exposure = rows.responses.get("time", np.ones(rows.arm_index.size))
-    events = np.bincount(rows.arm_index, weights=rows.responses["outcome"], minlength=m)
-    person_time = np.bincount(rows.arm_index, weights=exposure, minlength=m)
-    zero = events == 0
-    if zero.all():
-        raise _Excluded("no events in any arm: no rate ratio is estimable")
-    corrected = False
-    if zero.any():
-        if sparse is None:
-            raise _ZeroArms(
-                [
-                    (a, 0, int(n))
-                    for a, n, z in zip(
-                        rows.arms, np.bincount(rows.arm_index, minlength=m), zero, strict=True
-                    )
-                    if z
-                ]
-            )
-        if sparse == "none":
-            named = ", ".join(repr(lab) for lab, z in zip(rows.labels, zero, strict=True) if z)
-            raise _Excluded(f"arm(s) without events: {named}; --sparse none excludes the trial")
-        events, corrected = events + CONTINUITY, True
-    log_rate, variance = np.log(events / person_time), 1.0 / events
-    cov = np.full((m - 1, m - 1), variance[0]) + np.diag(variance[1:])
-    return log_rate[1:] - log_rate[0], cov, corrected
-
-
-_TRIAL_FITS: Mapping[str, TrialFit] = MappingProxyType(
-    {
-        "binomial": _from_arms(_binomial_arms),
-        "gaussian": _from_arms(_gaussian_arms),
-        "poisson": _poisson_trial,
-        "survival": _cox_trial,
-    }
-)
-"""Per family: a trial's contrasts and covariance from its rows (the family's regression
-on the treatment factor)."""
-
-
-def _trial_rows(network: Network) -> list[_TrialRows]:
+def _trial_rows(network: Network) -> list[TrialArms]:
     order = np.argsort(network.study_codes, kind="stable")
     bounds = np.searchsorted(network.study_codes[order], np.arange(network.k + 1))
     by_role = {role: network.responses[col] for role, col in network.columns.items()}
+    aggregate = _aggregate_sums(network)
+    given = set(() if network.aggregate_contrasts is None else network.aggregate_contrasts.studies)
     trials = []
     for s, (study, arms) in enumerate(zip(network.studies, network.trial_treatments, strict=True)):
+        if study in given:  # contrast-level AD: :func:`_given_contrasts`
+            continue
         rows = order[bounds[s] : bounds[s + 1]]
         position = np.full(len(network.treatments), -1)
         position[list(arms)] = np.arange(len(arms))
         trials.append(
-            _TrialRows(
+            TrialArms(
                 study,
                 arms,
                 tuple(network.treatments[t] for t in arms),
                 position[network.treatment_codes[rows]],
                 {role: values[rows] for role, values in by_role.items()},
+                aggregate.get(s),
             )
         )
     return trials
+
+
+def _given_contrasts(network: Network) -> list[TrialContrasts]:
+    """Contrast-level AD trials, re-expressed against the trial's reference arm (its first
+    treatment in network order): ``y' = A y``, ``V' = A V A'`` (exact linear map)."""
+    given = network.aggregate_contrasts
+    if given is None:
+        return []
+    index = {t: i for i, t in enumerate(network.treatments)}
+    out = []
+    for study, base, others, y, v in zip(
+        given.studies, given.bases, given.arms, given.estimates, given.covariances, strict=True
+    ):
+        codes = [index[base], *(index[t] for t in others)]
+        design = sorted(codes)
+        # each arm's effect vs the base: 0 for the base itself, y_j for the others
+        to_base = np.zeros((len(codes), len(others)))
+        to_base[1:] = np.eye(len(others))
+        position = {c: i for i, c in enumerate(codes)}
+        ref = to_base[position[design[0]]]
+        a = np.array([to_base[position[c]] - ref for c in design[1:]])
+        out.append(
+            TrialContrasts(
+                study, design[0], tuple(design[1:]), readonly(a @ y), readonly(a @ v @ a.T)
+            )
+        )
+    return out
 
 
 def _refuse_zero_arms(network: Network, zero: list[tuple[str, int, int, int]]) -> None:
@@ -312,7 +188,7 @@ def _refuse_zero_arms(network: Network, zero: list[tuple[str, int, int, int]]) -
     )
 
 
-def _contrasts(rows: _TrialRows, estimate: np.ndarray, cov: np.ndarray) -> TrialContrasts:
+def _contrasts(rows: TrialArms, estimate: np.ndarray, cov: np.ndarray) -> TrialContrasts:
     return TrialContrasts(
         rows.study, rows.arms[0], rows.arms[1:], readonly(estimate), readonly(cov)
     )
@@ -357,25 +233,27 @@ def network_contrasts(network: Network, sparse: str | None = None) -> NetworkSta
     """
     if sparse is not None and sparse not in SPARSE_OPTIONS:
         raise IPDDataError(f"sparse={sparse!r} is not one of {', '.join(SPARSE_OPTIONS)}")
-    trial_fit = _TRIAL_FITS.get(network.family)
+    trial_fit = get_family(network.family, IPDDataError).network_contrasts
     if trial_fit is None:
+        supported = sorted(name for name, fam in REGISTRY.items() if fam.network_contrasts)
         raise IPDDataError(
             f"the two-stage network meta-analysis supports the families "
-            f"{', '.join(_TRIAL_FITS)}; not {network.family!r} yet"
+            f"{', '.join(supported)}; not {network.family!r} yet"
         )
     trials, excluded, corrected, zero = [], {}, [], []
     for trial in _trial_rows(network):
         try:
             estimate, variance, was_corrected = trial_fit(trial, sparse)
-        except _Excluded as reason:
+        except ExcludedTrial as reason:
             excluded[trial.study] = str(reason)
             continue
-        except _ZeroArms as arms:
+        except ZeroArms as arms:
             zero.extend((trial.study, *arm) for arm in arms.arms)
             continue
         trials.append(_contrasts(trial, estimate, variance))
         if was_corrected:
             corrected.append(trial.study)
+    trials += _given_contrasts(network)
     if zero:
         _refuse_zero_arms(network, zero)
     _check_remaining(network, trials, excluded)

@@ -116,6 +116,22 @@ class NetworkResult:
             index=pd.Index(self.treatments[1:], name="treatment"),
         )
 
+    def prediction(self) -> pd.DataFrame:
+        """A new trial's effect of each treatment vs the reference: the estimate, ``se`` and
+        the 95% prediction interval ``estimate +- crit sqrt(se^2 + tau^2)`` (``crit``: z, or t
+        on the HKSJ df), as R metafor's ``predict(rma.mv(...))`` gives ``pi.lb, pi.ub``."""
+        se = np.sqrt(np.diag(self.fit.covariance))
+        half = self.fit.critical_value * np.sqrt(se**2 + self.fit.tau2)
+        return pd.DataFrame(
+            {
+                "estimate": self.fit.estimate,
+                "se": se,
+                "pi_low": self.fit.estimate - half,
+                "pi_high": self.fit.estimate + half,
+            },
+            index=pd.Index(self.treatments[1:], name="treatment"),
+        )
+
     def league(self) -> dict[str, dict[str, dict[str, float]]]:
         """``league[A][B]``: A vs B (``d_A - d_B``) for every ordered pair."""
         d, cov = _full(self.fit)
@@ -173,10 +189,12 @@ class NetworkResult:
         return [{"study": s, "reason": r} for s, r in self.stage_one.excluded.items()]
 
     def network(self) -> dict[str, pd.DataFrame]:
-        """Every table of the analysis by name: ``effects``, ``league``, ``ranking``,
-        ``node_split`` and the network's ``designs``, ``comparisons``, ``arms``."""
+        """Every table of the analysis by name: ``effects``, ``prediction`` (a new trial),
+        ``league``, ``ranking``, ``node_split`` and the network's ``designs``,
+        ``comparisons``, ``arms``."""
         return {
             "effects": self.effects(),
+            "prediction": self.prediction(),
             "league": self.league_table(),
             "ranking": self.ranking(),
             "node_split": self.node_split_table(),
