@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -160,10 +159,10 @@ def _run_run(args: argparse.Namespace) -> Payload:
                 sweep["files"] = {k: _final(args.out, p) for k, p in sweep["files"].items()}
             payload["sensitivity"] = sweep
         if args.report:
-            from bayes_ipd.report import render_repeated_report, render_report
+            from bayes_ipd.report import render_repeated_report, render_report, write_whole
 
             render = render_report if spec.data.visit is None else render_repeated_report
-            payload["report"] = str(_write_whole(Path(args.report), render(result)))
+            payload["report"] = str(write_whole(Path(args.report), render(result)))
             say(args, f"\nReport written to {args.report}")
         written = result.write_files(stage) if stage is not None else {}
     if args.out:
@@ -191,20 +190,6 @@ def _staged(out_dir: str | None) -> contextlib.AbstractContextManager[Path | Non
     from bayes_ipd.analysis import staged_folder
 
     return staged_folder(out_dir)
-
-
-def _write_whole(path: Path, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file beside it: an interrupted write
-    leaves the previous file or none, never half a report."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")  # the usual permissions
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
 
 
 def _final(out_dir: str, written: str | Path) -> str:

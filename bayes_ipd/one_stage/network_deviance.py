@@ -22,6 +22,7 @@ from bayes_ipd.one_stage.network_summaries import NetworkArms, arm_loglik, satur
 
 __all__ = ["arm_eta_draws", "deviance_summary"]
 
+
 def _flat(posterior: Any, name: str, dim: str) -> np.ndarray:
     da = posterior[name].transpose("chain", "draw", dim)
     values = np.asarray(da.values, dtype=np.float64)

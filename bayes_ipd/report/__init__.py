@@ -10,7 +10,7 @@ network of treatments (``[data] reference``).
 from __future__ import annotations
 
 from bayes_ipd.hybrid import HybridComparison, hybrid_comparison
-from bayes_ipd.report.html import SECTIONS, render_report, write_report
+from bayes_ipd.report.html import SECTIONS, render_report, write_report, write_whole
 from bayes_ipd.report.network import NETWORK_SECTIONS, render_network_report, write_network_report
 from bayes_ipd.report.repeated import render_repeated_report, write_repeated_report
 
@@ -25,4 +25,5 @@ __all__ = [
     "write_network_report",
     "write_repeated_report",
     "write_report",
+    "write_whole",
 ]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +38,18 @@ from bayes_ipd.report.meta import diagnostic_rows, run_date, software_versions
 if TYPE_CHECKING:
     from bayes_ipd.analysis import AnalysisResult
 
-__all__ = ["SECTIONS", "Figures", "Section", "Table", "render_report", "write_report"]
+__all__ = [
+    "SECTIONS",
+    "Figures",
+    "Section",
+    "Table",
+    "cell_text",
+    "flow_section",
+    "harmonisation_sections",
+    "render_report",
+    "write_report",
+    "write_whole",
+]
 
 SECTIONS: tuple[tuple[str, str], ...] = (
     ("plan", "Analysis plan"),
@@ -115,7 +127,9 @@ class Figures:
         return out
 
 
-def _cell(value: Any) -> str:
+def cell_text(value: Any) -> str:
+    """A table cell's text: a float to four significant figures, a missing value as
+    :data:`MISSING`, a bool as yes/no, anything else as written (the template escapes it)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return MISSING
     if isinstance(value, bool):
@@ -141,7 +155,7 @@ def _plan(result: AnalysisResult) -> Section:
         if section == "priors" or not isinstance(values, dict):
             continue
         rows += [
-            (f"{section}.{key}", _cell(v))
+            (f"{section}.{key}", cell_text(v))
             for key, v in values.items()
             if survival or section != "model" or key not in _SURVIVAL_ONLY
         ]
@@ -157,14 +171,14 @@ def _plan(result: AnalysisResult) -> Section:
     )
 
 
-def _harmonisation(result: AnalysisResult) -> list[Section]:
+def harmonisation_sections(result: AnalysisResult) -> list[Section]:
     """The harmonisation log as a table (no section without ``[harmonise]`` rules)."""
     log = getattr(result, "harmonisation", None)
     if log is None:
         return []
     entries = log.to_dict()
     columns = ("Trial", "Column", "Rule", "Rows changed", "Before", "After")
-    rows = tuple(tuple(_cell(v) for v in entry.values()) for entry in entries)
+    rows = tuple(tuple(cell_text(v) for v in entry.values()) for entry in entries)
     text = (
         f"{len(entries)} rule application(s), in the order applied (renames, recodes, "
         "conversions, crosswalks, standardisations), before any other step of the analysis. "
@@ -174,7 +188,8 @@ def _harmonisation(result: AnalysisResult) -> list[Section]:
     return [Section(sid, title, paragraphs=(text,), tables=(("", Table(columns, rows)),))]
 
 
-def _flow(result: AnalysisResult, figures: Figures) -> Section:
+def flow_section(result: AnalysisResult, figures: Figures) -> Section:
+    """The PRISMA-IPD flow diagram and its counts (or why there are none)."""
     title = dict(SECTIONS)["flow"]
     if result.flow is None:
         return Section("flow", title, missing="No flow counts given ([report] flow = FILE).")
@@ -351,8 +366,8 @@ def report_sections(result: AnalysisResult) -> list[Section]:
     figures = Figures()
     return [
         _plan(result),
-        *_harmonisation(result),
-        _flow(result, figures),
+        *harmonisation_sections(result),
+        flow_section(result, figures),
         _responders(result, figures),
         _integrity(result),
         _one_stage(result),
@@ -415,11 +430,24 @@ def package_version() -> str:
     return distribution_version("bayes_ipd")
 
 
-def write_report(result: AnalysisResult, path: str | Path, *, title: str | None = None) -> Path:
-    """Write :func:`render_report` to ``path`` (UTF-8); returns the path."""
+def write_whole(path: str | Path, text: str) -> Path:
+    """Write ``text`` to ``path`` (UTF-8) through a temporary file beside it: an interrupted
+    write leaves the previous file or none, never half a report. Returns the path."""
     path = Path(path)
-    path.write_text(render_report(result, title=title), encoding="utf-8")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")  # the usual permissions
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return path
+
+
+def write_report(result: AnalysisResult, path: str | Path, *, title: str | None = None) -> Path:
+    """Write :func:`render_report` to ``path`` (:func:`write_whole`); returns the path."""
+    return write_whole(path, render_report(result, title=title))
 
 
 def section_ids(sections: Sequence[Section]) -> tuple[str, ...]:

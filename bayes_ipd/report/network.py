@@ -20,7 +20,6 @@ are text cells a reviewer can copy.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -36,11 +35,12 @@ from bayes_ipd.report.html import (
     Figures,
     Section,
     Table,
-    _cell,
-    _flow,
-    _harmonisation,
+    cell_text,
     environment,
+    flow_section,
+    harmonisation_sections,
     package_version,
+    write_whole,
 )
 from bayes_ipd.report.meta import diagnostic_rows, run_date, software_versions
 
@@ -105,7 +105,7 @@ def _plan(analysis: Any) -> Section:
         # [model] keys other than the defaults are refused for a network: not shown
         if section in ("priors", "model") or not isinstance(values, dict):
             continue
-        rows += [(f"{section}.{key}", _cell(v)) for key, v in values.items()]
+        rows += [(f"{section}.{key}", cell_text(v)) for key, v in values.items()]
     blocks = ()
     one = analysis.one_stage
     if one is not None:
@@ -395,8 +395,8 @@ def network_sections(analysis: Any) -> list[Section]:
     figures = Figures()
     return [
         _plan(analysis),
-        *_harmonisation(analysis),
-        _flow(analysis, figures),
+        *harmonisation_sections(analysis),
+        flow_section(analysis, figures),
         _network(analysis, figures),
         _effects(analysis, figures),
         _league(analysis),
@@ -439,16 +439,6 @@ def render_network_report(analysis: Any, *, title: str | None = None) -> str:
 
 
 def write_network_report(analysis: Any, path: str | Path, *, title: str | None = None) -> Path:
-    """Write :func:`render_network_report` to ``path`` (UTF-8) through a temporary file
-    beside it: an interrupted write leaves the previous file or none. Returns the path."""
-    path = Path(path)
-    text = render_network_report(analysis, title=title)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    """Write :func:`render_network_report` to ``path`` (:func:`~bayes_ipd.report.html.write_whole`:
+    an interrupted write leaves the previous file or none). Returns the path."""
+    return write_whole(path, render_network_report(analysis, title=title))

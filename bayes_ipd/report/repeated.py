@@ -20,6 +20,7 @@ from bayes_ipd.report.html import (
     Table,
     environment,
     package_version,
+    write_whole,
 )
 from bayes_ipd.report.meta import diagnostic_rows, run_date, software_versions
 
@@ -197,7 +198,6 @@ def render_repeated_report(result: RepeatedAnalysisResult, *, title: str | None 
 def write_repeated_report(
     result: RepeatedAnalysisResult, path: str | Path, *, title: str | None = None
 ) -> Path:
-    """Write :func:`render_repeated_report` to ``path`` (UTF-8); returns the path."""
-    path = Path(path)
-    path.write_text(render_repeated_report(result, title=title), encoding="utf-8")
-    return path
+    """Write :func:`render_repeated_report` to ``path``
+    (:func:`~bayes_ipd.report.html.write_whole`); returns the path."""
+    return write_whole(path, render_repeated_report(result, title=title))
