@@ -34,7 +34,6 @@ from scipy import optimize, special
 __all__ = ["MissingCovariateData", "simulate_missing_covariates"]
 
 
-
 def _normal_outcome(rng: np.random.Generator, eta: np.ndarray) -> np.ndarray:
     """A continuous outcome: the linear predictor plus standard-normal noise."""
     return eta + rng.normal(0.0, 1.0, eta.shape[0])
