@@ -63,6 +63,18 @@ def _configure(parser: argparse.ArgumentParser) -> None:
         "(cov_with_base for multi-arm trials; docs/network.md)",
     )
     parser.add_argument(
+        "--covariates",
+        metavar="A,B",
+        help="numeric columns each trial's regression adjusts for, centred at the trial's "
+        "means (two-stage route; not with aggregate-data trials)",
+    )
+    parser.add_argument(
+        "--interactions",
+        metavar="A",
+        help="covariates (among --covariates) whose within-trial interaction with each "
+        "treatment is pooled per treatment vs the reference (two-stage route)",
+    )
+    parser.add_argument(
         "--allow-overlap",
         action="store_true",
         help="accept an arm given both as rows and as aggregate data (other participants)",
@@ -260,6 +272,11 @@ def _run_both(args: argparse.Namespace) -> Payload:
 def _run(args: argparse.Namespace) -> Payload:
     if args.time is not None and args.exposure is not None:
         raise UsageError("give --time (survival) or --exposure (poisson), not both")
+    if (args.covariates or args.interactions) and args.route != "two-stage":
+        raise UsageError(
+            "--covariates and --interactions are not built yet on the one-stage network "
+            "route: use --route two-stage"
+        )
     if args.forest is not None and args.route != "both":
         raise UsageError(
             "--forest draws both routes on one forest plot: it needs --route both "
@@ -293,6 +310,8 @@ def _run(args: argparse.Namespace) -> Payload:
         sparse=args.sparse,
         small_values=args.small_values,
         hksj=args.hksj,
+        covariates=args.covariates,
+        interactions=args.interactions,
     )
     say(args, result.data.summary())
     say(args, result.summary())

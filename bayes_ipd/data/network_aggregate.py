@@ -55,9 +55,9 @@ __all__ = [
 
 ARM_COLUMNS: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {
-        name: family.network_arms.aggregate_columns
-        for name, family in sorted(REGISTRY.items())
-        if family.network_arms is not None and family.network_arms.aggregate_columns
+        name: plugin.network_arms.aggregate_columns
+        for name, plugin in sorted(REGISTRY.items())
+        if plugin.network_arms is not None and plugin.network_arms.aggregate_columns
     }
 )
 """The columns of an arm-level AD table per family (besides ``study, treatment``): what

@@ -140,7 +140,9 @@ class Family:
     network_contrasts : TrialContrastFit or None
         Stage one of the two-stage network meta-analysis: the family's regression on a
         treatment factor, a trial's contrasts and their covariance
-        (:mod:`bayes_ipd.families.network_contrasts`); None: the family has none.
+        (:mod:`bayes_ipd.families.network_contrasts`); called ``fit(trial, sparse,
+        covariates=None)``: with a ``TrialCovariates`` the regression adjusts for them and
+        also returns the factor x covariate interactions. None: the family has none.
     """
 
     name: str

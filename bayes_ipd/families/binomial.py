@@ -26,6 +26,7 @@ from bayes_ipd.families.cells import (
     sum_arms,
     unique_cells,
 )
+from bayes_ipd.families.network_adjusted import adjusted_logistic
 from bayes_ipd.families.network_arms import NetworkArmModel
 from bayes_ipd.families.network_contrasts import (
     CONTINUITY,
@@ -358,5 +359,5 @@ BINOMIAL = BinomialFamily(
     ppc_statistics=(("event_rate", "Event proportion"),),
     sparse_methods=("cc", "tacc", "firth"),
     network_arms=BINOMIAL_ARMS,
-    network_contrasts=independent_arms(network_arm_log_odds),
+    network_contrasts=independent_arms(network_arm_log_odds, adjusted_logistic),
 )

@@ -28,6 +28,7 @@ from bayes_ipd.families.base import (
     flat_draws,
     take_columns,
 )
+from bayes_ipd.families.network_adjusted import adjusted_ols
 from bayes_ipd.families.network_arms import NetworkArmModel, study_draws
 from bayes_ipd.families.network_contrasts import ArmSums, ExcludedTrial, independent_arms
 from bayes_ipd.families.regression import (
@@ -623,5 +624,5 @@ GAUSSIAN = GaussianFamily(
     marginal_loo=True,
     repeated_measures=True,
     network_arms=GAUSSIAN_ARMS,
-    network_contrasts=independent_arms(network_arm_means),
+    network_contrasts=independent_arms(network_arm_means, adjusted_ols),
 )

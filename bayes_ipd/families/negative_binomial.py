@@ -32,11 +32,13 @@ from bayes_ipd.families.cells import (
     per_trial_sum,
     unique_cells,
 )
+from bayes_ipd.families.network_adjusted import adjusted_poisson
 from bayes_ipd.families.network_arms import NetworkArmModel, per_arm_sum, study_draws
 from bayes_ipd.families.network_contrasts import (
     ExcludedTrial,
     TrialArms,
-    factor_columns,
+    TrialCovariates,
+    adjusted_columns,
     refuse_or_exclude_eventless,
 )
 from bayes_ipd.families.poisson import (
@@ -404,13 +406,16 @@ def nb2_fit(y: np.ndarray, xi: np.ndarray, offset: np.ndarray) -> Any:
 
 
 def network_log_rate_ratios_nb(
-    trial: TrialArms, sparse: str | None
+    trial: TrialArms, sparse: str | None, covariates: TrialCovariates | None = None
 ) -> tuple[np.ndarray, np.ndarray, bool]:
     """NB2 regression on the treatment factor with a log-exposure offset (statsmodels
     ``NegativeBinomial``, as the two-arm stage one): log rate ratios and their
     inverse-information covariance; at the boundary (no overdispersion) the Poisson fit's
     closed form. An arm without events is refused (``sparse=None``) or its trial excluded
-    (no correction applies to rows); arm-level AD cannot enter a row-level NB2 fit."""
+    (no correction applies to rows); arm-level AD cannot enter a row-level NB2 fit. With
+    covariates (centred within the trial) the same NB2 fit on
+    :func:`~bayes_ipd.families.network_contrasts.adjusted_columns` (at the boundary the
+    Poisson GLM's)."""
     if trial.aggregate is not None:
         raise ExcludedTrial("arm-level aggregate data: the NB2 regression needs the rows")
     y = trial.responses["outcome"]
@@ -418,14 +423,18 @@ def network_log_rate_ratios_nb(
     refuse_or_exclude_eventless(
         trial, events, sparse, effect="rate ratio", model="a negative binomial regression"
     )
-    m = len(trial.arms)
+    m = 1 + (len(trial.arms) - 1 if covariates is None else covariates.terms(len(trial.arms)))
     try:
         fit = nb2_fit(
-            y, with_intercept(factor_columns(trial)), np.log(exposure_of(trial.responses))
+            y,
+            with_intercept(adjusted_columns(trial, covariates)),
+            np.log(exposure_of(trial.responses)),
         )
     except Unfittable as reason:
         raise ExcludedTrial(str(reason)) from None
     if fit is None:
+        if covariates is not None:
+            return adjusted_poisson(trial, sparse, covariates)
         return network_log_rate_ratios(trial, sparse)
     estimate = np.asarray(fit.params, dtype=float)[1:m]
     cov = np.asarray(fit.cov_params(), dtype=float)[1:m, 1:m]

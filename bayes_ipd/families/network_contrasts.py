@@ -2,10 +2,13 @@
 
 Stage one of the two-stage network meta-analysis
 (:mod:`bayes_ipd.two_stage.network_contrasts`) asks each trial's family for its regression
-on a treatment factor (no covariates), the trial's first arm the reference: the contrasts
+on a treatment factor, the trial's first arm the reference: the contrasts
 ``arm - reference`` and their within-trial covariance. The family's hook,
 :attr:`bayes_ipd.families.base.Family.network_contrasts`, is a :data:`TrialContrastFit`
-taking a :class:`TrialArms` and the ``sparse`` option; a family without one (``None``) is
+taking a :class:`TrialArms`, the ``sparse`` option and, optionally, the trial's
+:class:`TrialCovariates` (centred at the trial's means; the fit then adjusts for them and
+returns the factor x covariate interactions too, :func:`adjusted_columns`; ``None``: the
+factor alone, as before); a family without one (``None``) is
 refused by name. A trial the family cannot fit raises :class:`ExcludedTrial` (left out,
 with the reason) or :class:`ZeroArms` (arms without events and no ``sparse`` option: the
 route refuses them together, naming trial and arm).
@@ -28,7 +31,9 @@ __all__ = [
     "ExcludedTrial",
     "TrialArms",
     "TrialContrastFit",
+    "TrialCovariates",
     "ZeroArms",
+    "adjusted_columns",
     "arm_sums",
     "factor_columns",
     "independent_arms",
@@ -99,9 +104,59 @@ class ZeroArms(Exception):
         self.arms = arms  # (arm code, events, n)
 
 
-TrialContrastFit = Callable[[TrialArms, "str | None"], tuple[np.ndarray, np.ndarray, bool]]
-"""A trial's rows and the ``sparse`` option -> contrasts vs its first arm, their covariance,
-whether a continuity correction was applied."""
+@dataclass(frozen=True)
+class TrialCovariates:
+    """One trial's covariates, centred at the trial's means (the third argument of a
+    :data:`TrialContrastFit`; ``None`` there: no covariates).
+
+    Attributes
+    ----------
+    matrix : numpy.ndarray
+        (n, p) covariate values of the trial's rows minus the trial's means.
+    names : tuple of str
+        The p covariate names.
+    interacting : tuple of int
+        Columns of ``matrix`` that interact with the treatment factor (q of them).
+    """
+
+    matrix: np.ndarray
+    names: tuple[str, ...]
+    interacting: tuple[int, ...] = ()
+
+    def terms(self, arms: int) -> int:
+        """The coefficients a fit returns for a trial of ``arms`` arms: ``(arms - 1)(1 + q)``
+        (the factor's, then the factor x each interacting covariate)."""
+        return (arms - 1) * (1 + len(self.interacting))
+
+
+TrialContrastFit = Callable[..., tuple[np.ndarray, np.ndarray, bool]]
+"""``fit(trial, sparse, covariates=None)``: a trial's rows, the ``sparse`` option and its
+:class:`TrialCovariates` (``None``: the factor alone, the saturated regression) ->
+contrasts vs its first arm (with covariates: then each interacting covariate's ``arm x
+(x - mean)`` coefficients, arm-major within a covariate; see :func:`adjusted_columns`), their
+covariance, whether a continuity correction was applied."""
+
+
+def adjusted_columns(trial: TrialArms, covariates: TrialCovariates | None) -> np.ndarray:
+    """Regression columns without the intercept: the treatment factor's ``m - 1``
+    indicators, then per interacting covariate the indicators times its centred values,
+    then the centred covariates (``None``: the factor's indicators alone). The first
+    :meth:`TrialCovariates.terms` coefficients are the ones a fit returns. Raises
+    :class:`ExcludedTrial` when the columns and an intercept are not of full rank."""
+    factor = factor_columns(trial)
+    if covariates is None:
+        return factor
+    x = covariates.matrix
+    products = [factor * x[:, [j]] for j in covariates.interacting]
+    columns = np.column_stack([factor, *products, x])
+    with_ones = np.column_stack([np.ones(len(columns)), columns])
+    if np.linalg.matrix_rank(with_ones) < with_ones.shape[1]:
+        raise ExcludedTrial(
+            "the covariates (and their interactions with the arms) are collinear with the "
+            f"arms or each other in this trial ({', '.join(covariates.names)}): the adjusted "
+            "regression is not estimable"
+        )
+    return columns
 
 
 def arm_sums(trial: TrialArms) -> ArmSums:
@@ -128,11 +183,17 @@ def arm_sums(trial: TrialArms) -> ArmSums:
 
 def independent_arms(
     arm_estimates: Callable[[ArmSums, str | None], tuple[np.ndarray, np.ndarray, bool]],
+    adjusted: TrialContrastFit | None = None,
 ) -> TrialContrastFit:
     """A trial fit from per-arm estimates and variances (independent arms): contrasts
-    ``l_j - l_ref`` with covariance ``v_ref`` off the diagonal and ``v_j + v_ref`` on it."""
+    ``l_j - l_ref`` with covariance ``v_ref`` off the diagonal and ``v_j + v_ref`` on it;
+    with covariates, the family's ``adjusted`` regression (rows only)."""
 
-    def fit(trial: TrialArms, sparse: str | None) -> tuple[np.ndarray, np.ndarray, bool]:
+    def fit(
+        trial: TrialArms, sparse: str | None, covariates: TrialCovariates | None = None
+    ) -> tuple[np.ndarray, np.ndarray, bool]:
+        if covariates is not None and adjusted is not None:
+            return adjusted(trial, sparse, covariates)
         estimate, variance, corrected = arm_estimates(arm_sums(trial), sparse)
         contrasts = estimate[1:] - estimate[0]
         cov = np.full((contrasts.size, contrasts.size), variance[0]) + np.diag(variance[1:])

@@ -39,7 +39,13 @@ from bayes_ipd.families.cells import (
     unique_cells,
 )
 from bayes_ipd.families.network_arms import NetworkArmModel, study_draws
-from bayes_ipd.families.network_contrasts import ExcludedTrial, TrialArms, factor_columns
+from bayes_ipd.families.network_contrasts import (
+    ExcludedTrial,
+    TrialArms,
+    TrialCovariates,
+    adjusted_columns,
+    factor_columns,
+)
 from bayes_ipd.families.ordinal_marginal import (
     gaps_marginal_loglik,
     log_category_probabilities,
@@ -453,13 +459,14 @@ ORDINAL_ARMS = OrdinalArms("ordinal", ("counts", "mean_level"), replicated="mean
 
 
 def network_log_cumulative_odds_ratios(
-    trial: TrialArms, sparse: str | None
+    trial: TrialArms, sparse: str | None, covariates: TrialCovariates | None = None
 ) -> tuple[np.ndarray, np.ndarray, bool]:
     """Proportional-odds regression on the treatment factor (statsmodels ``OrderedModel``,
     logit, as the two-arm stage one; R ``MASS::polr``): log cumulative odds ratios (``> 0``:
     towards higher categories) and their inverse-information covariance. A trial whose arms
     are separated (the factor orders the categories perfectly) or with arm-level AD is
-    excluded with the reason; ``sparse`` does not apply."""
+    excluded with the reason; ``sparse`` does not apply. With covariates (centred within the
+    trial) the same fit on :func:`~bayes_ipd.families.network_contrasts.adjusted_columns`."""
     from statsmodels.miscmodels.ordinal_model import OrderedModel
 
     if trial.aggregate is not None:
@@ -474,7 +481,9 @@ def network_log_cumulative_odds_ratios(
             "complete separation: the arms order the categories perfectly, so the "
             "cumulative odds ratios are not estimable (infinite)"
         )
-    m = len(trial.arms)
+    m = len(trial.arms) if covariates is None else 1 + covariates.terms(len(trial.arms))
+    if covariates is not None:
+        x = adjusted_columns(trial, covariates)
     model = OrderedModel(codes.astype(np.float64), x, distr="logit")
     try:
         fit = quietly(lambda: model.fit(method="newton", disp=False, maxiter=200))

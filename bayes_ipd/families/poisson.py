@@ -32,8 +32,15 @@ from bayes_ipd.families.cells import (
     per_trial_sum,
     unique_cells,
 )
+from bayes_ipd.families.network_adjusted import adjusted_poisson
 from bayes_ipd.families.network_arms import NetworkArmModel
-from bayes_ipd.families.network_contrasts import CONTINUITY, ExcludedTrial, TrialArms, ZeroArms
+from bayes_ipd.families.network_contrasts import (
+    CONTINUITY,
+    ExcludedTrial,
+    TrialArms,
+    TrialCovariates,
+    ZeroArms,
+)
 from bayes_ipd.families.regression import (
     Unfittable,
     arm_name,
@@ -385,11 +392,14 @@ POISSON_ARMS = PoissonArms(
 
 
 def network_log_rate_ratios(
-    trial: TrialArms, sparse: str | None
+    trial: TrialArms, sparse: str | None, covariates: TrialCovariates | None = None
 ) -> tuple[np.ndarray, np.ndarray, bool]:
     """Poisson regression on the treatment factor with a log-exposure offset, saturated:
     arm log rates ``log(e_j / E_j)`` with variance ``1 / e_j`` (``cc``: 0.5 added to every
-    arm's events, R ``escalc(measure = "IRR")``'s correction)."""
+    arm's events, R ``escalc(measure = "IRR")``'s correction); with covariates the GLM
+    (:func:`~bayes_ipd.families.network_adjusted.adjusted_poisson`)."""
+    if covariates is not None:
+        return adjusted_poisson(trial, sparse, covariates)
     m = len(trial.arms)
     exposure = trial.responses.get("time", np.ones(trial.arm_index.size))
     events = np.bincount(trial.arm_index, weights=trial.responses["outcome"], minlength=m)

@@ -38,7 +38,10 @@ from bayes_ipd.families.cox_periods import PeriodFit, fit_periods
 from bayes_ipd.families.cox_zph import ZphResult, cox_zph
 from bayes_ipd.families.network_arms import NetworkArmModel
 from bayes_ipd.families.network_contrasts import (
+    ExcludedTrial,
     TrialArms,
+    TrialCovariates,
+    adjusted_columns,
     factor_columns,
     refuse_or_exclude_eventless,
 )
@@ -540,19 +543,29 @@ SURVIVAL_ARMS = SurvivalArms(
 
 
 def network_log_hazard_ratios(
-    trial: TrialArms, sparse: str | None
+    trial: TrialArms, sparse: str | None, covariates: TrialCovariates | None = None
 ) -> tuple[np.ndarray, np.ndarray, bool]:
     """Cox regression on the treatment factor (Efron ties, statsmodels ``PHReg``, as the
     two-arm stage one): log hazard ratios and their inverse-information covariance. An arm
     without events has no finite log hazard ratio: refused (``sparse=None``) or its trial
-    excluded (no correction applies)."""
+    excluded (no correction applies). With covariates (centred within the trial) the same
+    Cox model on :func:`~bayes_ipd.families.network_contrasts.adjusted_columns`: the factor's
+    and the interactions' coefficients."""
     from statsmodels.duration.hazard_regression import PHReg
 
     time, event = trial.responses["time"], trial.responses["event"]
     events = np.bincount(trial.arm_index, weights=event, minlength=len(trial.arms))
     refuse_or_exclude_eventless(trial, events, sparse, effect="hazard ratio", model="a Cox model")
-    fit = PHReg(time, factor_columns(trial), status=event, ties="efron").fit()
-    return np.asarray(fit.params, dtype=float), np.asarray(fit.cov_params(), dtype=float), False
+    if covariates is None:
+        fit = PHReg(time, factor_columns(trial), status=event, ties="efron").fit()
+        return np.asarray(fit.params, dtype=float), np.asarray(fit.cov_params(), dtype=float), False
+    k = covariates.terms(len(trial.arms))
+    fit = PHReg(time, adjusted_columns(trial, covariates), status=event, ties="efron").fit()
+    estimate = np.asarray(fit.params, dtype=float)[:k]
+    cov = np.asarray(fit.cov_params(), dtype=float)[:k, :k]
+    if not (np.isfinite(estimate).all() and np.isfinite(cov).all()):
+        raise ExcludedTrial("the covariate-adjusted Cox regression gave non-finite estimates")
+    return estimate, cov, False
 
 
 SURVIVAL = SurvivalFamily(

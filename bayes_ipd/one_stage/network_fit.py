@@ -11,7 +11,7 @@ PyMC is imported only when the one-stage route is taken.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -19,6 +19,7 @@ import pandas as pd
 from bayes_ipd.data.network import Network, network_from_frame
 from bayes_ipd.errors import SpecError
 from bayes_ipd.two_stage.network import fit_network_data
+from bayes_ipd.two_stage.network_covariates import network_covariates
 
 if TYPE_CHECKING:
     from bayes_ipd.one_stage.network_posterior import NetworkPosterior
@@ -196,6 +197,8 @@ def fit_network(
     aggregate_arms: pd.DataFrame | None = None,
     aggregate_contrasts: pd.DataFrame | None = None,
     allow_overlap: bool = False,
+    covariates: Sequence[str] | str | None = None,
+    interactions: Sequence[str] | str | None = None,
 ) -> Any:
     """Network meta-analysis of participant rows on the chosen route.
 
@@ -206,7 +209,10 @@ def fit_network(
     other route are refused (``sparse``, ``hksj`` on the one-stage route; ``sampler``,
     ``priors``, ``inconsistency`` on the two-stage route). ``aggregate_arms``,
     ``aggregate_contrasts`` and ``allow_overlap`` add aggregate-data trials on either
-    route (:func:`fit_network_bayes`; ``docs/network.md``).
+    route (:func:`fit_network_bayes`; ``docs/network.md``). ``covariates`` and
+    ``interactions`` (two-stage route only, for now): each trial's regression adjusted for
+    the covariates and the within-trial treatment x covariate interactions pooled per
+    treatment (:mod:`bayes_ipd.two_stage.network_covariates`).
 
     Examples
     --------
@@ -218,6 +224,11 @@ def fit_network(
     """
     if route not in ROUTES:
         raise SpecError(f"route={route!r} is not one of {', '.join(ROUTES)}")
+    if route != "two-stage" and (covariates or interactions):
+        raise SpecError(
+            "covariates= and interactions= are not built yet on the one-stage network route; "
+            "use route='two-stage'"
+        )
     network = network_from_frame(
         rows,
         study=study,
@@ -235,7 +246,12 @@ def fit_network(
         if sampler is not None or priors is not None or inconsistency:
             raise SpecError("sampler=, priors= and inconsistency= belong to route='one-stage'")
         return fit_network_data(
-            network, method=method, sparse=sparse, small_values=small_values, hksj=hksj
+            network,
+            method=method,
+            sparse=sparse,
+            small_values=small_values,
+            hksj=hksj,
+            covariates=network_covariates(rows, network, covariates, interactions),
         )
     if sparse is not None or hksj:
         raise SpecError(

@@ -15,16 +15,41 @@ outcome=)``. See ``docs/network.md``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from types import MappingProxyType
+
 import pandas as pd
 
-from bayes_ipd.data.network import Network, network_from_frame
-from bayes_ipd.errors import SpecError
-from bayes_ipd.two_stage.network_contrasts import network_contrasts
+from bayes_ipd.data.network import Network, check_connected, network_from_frame
+from bayes_ipd.errors import IPDDataError, PoolingError, SpecError
+from bayes_ipd.two_stage.network_contrasts import NetworkStageOne, network_contrasts
+from bayes_ipd.two_stage.network_covariates import NetworkCovariates, network_covariates
 from bayes_ipd.two_stage.network_inconsistency import decompose_q, node_split
-from bayes_ipd.two_stage.network_pooling import pool_network, stack
+from bayes_ipd.two_stage.network_pooling import NetworkFit, pool_network, stack
 from bayes_ipd.two_stage.network_result import SMALL_VALUES, NetworkResult
 
 __all__ = ["fit_network", "fit_network_data"]
+
+
+def pool_interactions(stage_one: NetworkStageOne, method: str, hksj: bool) -> dict[str, NetworkFit]:
+    """Per interaction covariate: its within-trial interaction contrasts pooled "per
+    treatment" by the consistency model of the main effects (basic parameters vs the
+    reference, common ``tau^2``, correlation 1/2)."""
+    network = stage_one.network
+    out = {}
+    for name, trials in stage_one.interactions.items():
+        if not trials:
+            raise PoolingError(
+                f"no trial estimates the interaction with {name!r} (constant within every trial)"
+            )
+        try:
+            check_connected(
+                tuple(t.study for t in trials), tuple(t.design for t in trials), network.treatments
+            )
+        except IPDDataError as err:
+            raise PoolingError(f"the interaction with {name!r}: {err}") from None
+        out[name] = pool_network(stack(trials, len(network.treatments)), method, hksj)
+    return out
 
 
 def fit_network_data(
@@ -34,14 +59,17 @@ def fit_network_data(
     sparse: str | None = None,
     small_values: str = "desirable",
     hksj: bool = False,
+    covariates: NetworkCovariates | None = None,
 ) -> NetworkResult:
     """Two-stage network meta-analysis of a :class:`~bayes_ipd.data.network.Network`.
 
-    Parameters as :func:`fit_network` (after the data arguments).
+    Parameters as :func:`fit_network` (after the data arguments); ``covariates`` the
+    checked covariate values (:func:`~bayes_ipd.two_stage.network_covariates.
+    network_covariates`).
     """
     if small_values not in SMALL_VALUES:
         raise SpecError(f"small_values={small_values!r} is not one of {', '.join(SMALL_VALUES)}")
-    stage_one = network_contrasts(network, sparse)
+    stage_one = network_contrasts(network, sparse, covariates)
     contrasts = stack(stage_one.trials, len(network.treatments))
     fit = pool_network(contrasts, method, hksj)
     return NetworkResult(
@@ -51,6 +79,7 @@ def fit_network_data(
         inconsistency=decompose_q(contrasts, stage_one.trials),
         splits=node_split(stage_one.trials, fit, network.treatments),
         small_values=small_values,
+        interactions=MappingProxyType(pool_interactions(stage_one, method, hksj)),
     )
 
 
@@ -71,6 +100,8 @@ def fit_network(
     aggregate_arms: pd.DataFrame | None = None,
     aggregate_contrasts: pd.DataFrame | None = None,
     allow_overlap: bool = False,
+    covariates: Sequence[str] | str | None = None,
+    interactions: Sequence[str] | str | None = None,
 ) -> NetworkResult:
     """Two-stage network meta-analysis of participant rows (any number of treatments).
 
@@ -106,6 +137,15 @@ def fit_network(
         ``sd^2 / n`` per arm) and contrast-level estimates with their covariance.
     allow_overlap : bool
         Accept an arm given both as rows and as AD (other participants of that arm).
+    covariates : list of str, optional
+        Numeric columns each trial's regression adjusts for (centred at the trial's means);
+        refused with aggregate-data trials. The JSON then holds ``"covariates"``.
+    interactions : list of str, optional
+        Covariates (among ``covariates``) whose within-trial interaction with each
+        treatment is estimated per trial and pooled per treatment vs the reference
+        (``"interactions"``: ``{covariate: {treatment: {estimate, se, ci_low, ci_high}}}``;
+        no across-trial part on this route). See
+        :mod:`~bayes_ipd.two_stage.network_covariates`.
 
     Returns
     -------
@@ -134,5 +174,10 @@ def fit_network(
         allow_overlap=allow_overlap,
     )
     return fit_network_data(
-        network, method=method, sparse=sparse, small_values=small_values, hksj=hksj
+        network,
+        method=method,
+        sparse=sparse,
+        small_values=small_values,
+        hksj=hksj,
+        covariates=network_covariates(rows, network, covariates, interactions),
     )

@@ -1,10 +1,11 @@
 """Stage one of a two-stage network meta-analysis: each trial's contrasts and covariance.
 
-Per trial, the family's regression on a treatment factor (no covariates; the family's hook
+Per trial, the family's regression on a treatment factor (covariates: see
+:mod:`~bayes_ipd.two_stage.network_covariates`; the family's hook
 ``Family.network_contrasts``, :mod:`bayes_ipd.families.network_contrasts`) with the trial's
 reference arm (:class:`bayes_ipd.data.network.Network`: the network reference when present,
 else the trial's first treatment in network order). That regression is saturated, so its
-estimates are closed forms of per-arm sums (exact, not approximations):
+estimates without covariates are closed forms of per-arm sums (exact, not approximations):
 
 * binomial (logistic regression): arm log odds ``l_j = log(a_j / (n_j - a_j))`` with
   variance ``1/a_j + 1/(n_j - a_j)``; contrasts ``l_j - l_ref`` with covariance
@@ -39,7 +40,7 @@ the exact linear map ``y' = A y``, ``V' = A V A'``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 
 import numpy as np
@@ -49,6 +50,11 @@ from bayes_ipd.data.network import Network, check_connected
 from bayes_ipd.errors import IPDDataError
 from bayes_ipd.families import REGISTRY, get_family
 from bayes_ipd.families.network_contrasts import ExcludedTrial, TrialArms, ZeroArms
+from bayes_ipd.two_stage.network_covariates import (
+    NetworkCovariates,
+    split_terms,
+    trial_covariates,
+)
 
 __all__ = ["SPARSE_OPTIONS", "NetworkStageOne", "TrialContrasts", "network_contrasts"]
 
@@ -100,6 +106,13 @@ class NetworkStageOne:
     corrected : tuple of str
         Trials given the 0.5 continuity correction (``sparse="cc"``).
     sparse : str or None
+    interactions : Mapping[str, tuple of TrialContrasts]
+        With covariates: per interaction covariate, each trial's within-trial interaction
+        contrasts (``arm x (x - mean)`` vs its base arm) and their covariance.
+    interaction_excluded : Mapping[str, Mapping[str, str]]
+        Per interaction covariate, the pooled trials left out of it, with the reason.
+    covariates : tuple of str
+        The covariates the contrasts are adjusted for (empty: none).
     """
 
     network: Network
@@ -107,6 +120,13 @@ class NetworkStageOne:
     excluded: Mapping[str, str]
     corrected: tuple[str, ...]
     sparse: str | None
+    interactions: Mapping[str, tuple[TrialContrasts, ...]] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+    interaction_excluded: Mapping[str, Mapping[str, str]] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+    covariates: tuple[str, ...] = ()
 
 
 def _aggregate_sums(network: Network) -> dict[int, dict[str, np.ndarray]]:
@@ -211,7 +231,16 @@ def _check_remaining(network: Network, trials: list[TrialContrasts], excluded: d
         ) from None
 
 
-def network_contrasts(network: Network, sparse: str | None = None) -> NetworkStageOne:
+def _trial_rows_index(network: Network) -> dict[str, np.ndarray]:
+    """Each trial's row positions in the network."""
+    order = np.argsort(network.study_codes, kind="stable")
+    bounds = np.searchsorted(network.study_codes[order], np.arange(network.k + 1))
+    return {s: order[bounds[i] : bounds[i + 1]] for i, s in enumerate(network.studies)}
+
+
+def network_contrasts(
+    network: Network, sparse: str | None = None, covariates: NetworkCovariates | None = None
+) -> NetworkStageOne:
     """Each trial's contrasts against its reference arm, with their covariance.
 
     Parameters
@@ -220,6 +249,10 @@ def network_contrasts(network: Network, sparse: str | None = None) -> NetworkSta
     sparse : {None, "none", "cc"}
         Zero-event arms (binomial): refused (None), trial excluded, or 0.5 added to
         every cell of the trial (module docstring).
+    covariates : NetworkCovariates, optional
+        Adjust each trial's regression for these covariates (centred at the trial's
+        means) and estimate the within-trial interactions
+        (:mod:`bayes_ipd.two_stage.network_covariates`); None: today's saturated fits.
 
     Returns
     -------
@@ -241,15 +274,32 @@ def network_contrasts(network: Network, sparse: str | None = None) -> NetworkSta
             f"{', '.join(supported)}; not {network.family!r} yet"
         )
     trials, excluded, corrected, zero = [], {}, [], []
+    names = () if covariates is None else covariates.interactions
+    inter: dict[str, list] = {c: [] for c in names}
+    inter_out: dict[str, dict[str, str]] = {c: {} for c in names}
+    positions = {} if covariates is None else _trial_rows_index(network)
     for trial in _trial_rows(network):
+        given, constant = None, ()
+        if covariates is not None:
+            given, constant = trial_covariates(covariates, positions[trial.study])
         try:
-            estimate, variance, was_corrected = trial_fit(trial, sparse)
+            if given is None:
+                estimate, variance, was_corrected = trial_fit(trial, sparse)
+            else:
+                estimate, variance, was_corrected = trial_fit(trial, sparse, given)
         except ExcludedTrial as reason:
             excluded[trial.study] = str(reason)
             continue
         except ZeroArms as arms:
             zero.extend((trial.study, *arm) for arm in arms.arms)
             continue
+        if given is not None:
+            (estimate, variance), blocks = split_terms(estimate, variance, len(trial.arms), given)
+            for c in names:
+                if c in blocks:
+                    inter[c].append(_contrasts(trial, *blocks[c]))
+                elif c in constant:
+                    inter_out[c][trial.study] = f"{c!r} is constant within the trial"
         trials.append(_contrasts(trial, estimate, variance))
         if was_corrected:
             corrected.append(trial.study)
@@ -258,5 +308,12 @@ def network_contrasts(network: Network, sparse: str | None = None) -> NetworkSta
         _refuse_zero_arms(network, zero)
     _check_remaining(network, trials, excluded)
     return NetworkStageOne(
-        network, tuple(trials), MappingProxyType(excluded), tuple(corrected), sparse
+        network,
+        tuple(trials),
+        MappingProxyType(excluded),
+        tuple(corrected),
+        sparse,
+        MappingProxyType({c: tuple(v) for c, v in inter.items()}),
+        MappingProxyType({c: MappingProxyType(v) for c, v in inter_out.items()}),
+        () if covariates is None else covariates.names,
     )

@@ -12,7 +12,9 @@ when small effects are desirable (``small_values="desirable"``, ``netmeta``'s
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -87,6 +89,9 @@ class NetworkResult:
     inconsistency : Decomposition
     splits : tuple of NodeSplit
     small_values : str
+    interactions : Mapping[str, NetworkFit]
+        With interaction covariates: per covariate, the pooled within-trial interaction
+        (each non-reference treatment vs the reference; :mod:`network_covariates`).
     """
 
     data: Network
@@ -95,6 +100,7 @@ class NetworkResult:
     inconsistency: Decomposition
     splits: tuple[NodeSplit, ...]
     small_values: str
+    interactions: Mapping[str, NetworkFit] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def treatments(self) -> tuple[str, ...]:
@@ -185,8 +191,33 @@ class NetworkResult:
         )
 
     def excluded(self) -> list[dict[str, str]]:
-        """Excluded trials with their reasons."""
-        return [{"study": s, "reason": r} for s, r in self.stage_one.excluded.items()]
+        """Excluded trials with their reasons (and trials left out of an interaction)."""
+        out = [{"study": s, "reason": r} for s, r in self.stage_one.excluded.items()]
+        for name, trials in self.stage_one.interaction_excluded.items():
+            out += [
+                {
+                    "study": s,
+                    "reason": f"interaction with {name!r} not estimable: {r} (its adjusted "
+                    "main contrasts are pooled)",
+                }
+                for s, r in trials.items()
+            ]
+        return out
+
+    def interaction_effects(self) -> dict[str, pd.DataFrame]:
+        """Per interaction covariate: each non-reference treatment's within-trial
+        interaction vs the reference (``estimate, se, ci_low, ci_high``)."""
+        out = {}
+        for name, fit in self.interactions.items():
+            se = np.sqrt(np.diag(fit.covariance))
+            out[name] = pd.DataFrame(
+                [
+                    _effect(float(e), float(s), fit.critical_value)
+                    for e, s in zip(fit.estimate, se, strict=True)
+                ],
+                index=pd.Index(self.treatments[1:], name="treatment"),
+            )
+        return out
 
     def network(self) -> dict[str, pd.DataFrame]:
         """Every table of the analysis by name: ``effects``, ``prediction`` (a new trial),
@@ -233,8 +264,21 @@ class NetworkResult:
                 "inconsistency": self.inconsistency.to_dict(),
                 "node_split": [s.to_dict() for s in self.splits],
                 "excluded": self.excluded(),
+                **self._covariate_members(),
             }
         )
+
+    def _covariate_members(self) -> dict[str, Any]:
+        """``"covariates"`` and ``"interactions"``, only when covariates were given."""
+        if not self.stage_one.covariates:
+            return {}
+        return {
+            "covariates": list(self.stage_one.covariates),
+            "interactions": {
+                name: {t: dict(row) for t, row in table.iterrows()}
+                for name, table in self.interaction_effects().items()
+            },
+        }
 
     def summary(self) -> str:
         """A readable report: model, effects, tau, inconsistency, ranking, exclusions."""
@@ -270,7 +314,31 @@ class NetworkResult:
                 + ", ".join(self.stage_one.corrected)
             )
         lines += [f"excluded trial {s!r}: {r}" for s, r in self.stage_one.excluded.items()]
-        return "\n".join(lines)
+        return "\n".join(lines + self._covariate_lines())
+
+    def _covariate_lines(self) -> list[str]:
+        if not self.stage_one.covariates:
+            return []
+        lines = [
+            "Contrasts adjusted for (centred within each trial): "
+            + ", ".join(self.stage_one.covariates)
+        ]
+        for name, table in self.interaction_effects().items():
+            fit = self.interactions[name]
+            lines.append(
+                f"Within-trial interaction treatment x {name} (per unit of {name}; "
+                f"{fit.k} trials, tau^2 = {fit.tau2:.4f}; no across-trial part):"
+            )
+            lines += [
+                f"  {t:<24} {row.estimate:8.4f} (se {row.se:.4f}; 95% CI "
+                f"{row.ci_low:.4f} to {row.ci_high:.4f})"
+                for t, row in table.iterrows()
+            ]
+        lines += [
+            f"trial {e['study']!r}: {e['reason']}"
+            for e in self.excluded()[len(self.stage_one.excluded) :]
+        ]
+        return lines
 
 
 def _scale_name(family: str) -> str:
