@@ -166,6 +166,21 @@ def _aggregate(args: argparse.Namespace) -> dict:
     }
 
 
+def _network_columns(args: argparse.Namespace) -> dict:
+    """The network's columns, family and reference as the options name them (``--exposure``
+    is the time column of a count family), with the aggregate-data tables."""
+    return {
+        "study": args.study,
+        "treatment": args.treatment,
+        "reference": args.reference,
+        "family": args.family,
+        "outcome": args.outcome,
+        "time": args.time if args.exposure is None else args.exposure,
+        "event": args.event,
+        **_aggregate(args),
+    }
+
+
 def _run_one_stage(args: argparse.Namespace) -> Payload:
     """``--route one-stage``: the Bayesian network model (docs/network.md)."""
     refused = [o for o, v in (("--sparse", args.sparse), ("--hksj", args.hksj)) if v]
@@ -184,14 +199,7 @@ def _run_one_stage(args: argparse.Namespace) -> Payload:
     with reporting(progress_reporter(args)):
         result = fit_network(
             rows,
-            study=args.study,
-            treatment=args.treatment,
-            reference=args.reference,
-            family=args.family,
-            outcome=args.outcome,
-            time=args.time if args.exposure is None else args.exposure,
-            event=args.event,
-            **_aggregate(args),
+            **_network_columns(args),
             route="one-stage",
             method=args.method,
             small_values=args.small_values,
@@ -237,14 +245,7 @@ def _run_both(args: argparse.Namespace) -> Payload:
 
     network = network_from_frame(
         read_rows(args.file, args.study),
-        study=args.study,
-        treatment=args.treatment,
-        reference=args.reference,
-        family=args.family,
-        outcome=args.outcome,
-        time=args.time if args.exposure is None else args.exposure,
-        event=args.event,
-        **_aggregate(args),
+        **_network_columns(args),
     )
     with reporting(progress_reporter(args)):
         two, one = fit_routes(
@@ -298,14 +299,7 @@ def _run(args: argparse.Namespace) -> Payload:
     rows = read_rows(args.file, args.study)
     result = fit_network(
         rows,
-        study=args.study,
-        treatment=args.treatment,
-        reference=args.reference,
-        family=args.family,
-        outcome=args.outcome,
-        time=args.time if args.exposure is None else args.exposure,
-        event=args.event,
-        **_aggregate(args),
+        **_network_columns(args),
         method=args.method,
         sparse=args.sparse,
         small_values=args.small_values,
