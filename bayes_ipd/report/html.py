@@ -46,6 +46,7 @@ __all__ = [
     "cell_text",
     "flow_section",
     "harmonisation_sections",
+    "render_page",
     "render_report",
     "write_report",
     "write_whole",
@@ -411,6 +412,12 @@ def render_report(result: AnalysisResult, *, title: str | None = None) -> str:
     sections = report_sections(result)
     source = result.spec.source
     heading = title or f"IPD meta-analysis report{f': {source.name}' if source else ''}"
+    return render_page(heading, sections)
+
+
+def render_page(heading: str, sections: Sequence[Section]) -> str:
+    """One HTML document of ``sections`` under ``heading`` through the shipped autoescaping
+    template, with the package version, the date and the software versions."""
     return (
         environment()
         .get_template(TEMPLATE)

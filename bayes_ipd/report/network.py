@@ -31,18 +31,16 @@ from bayes_ipd.plots.network import network_forest_plot, network_graph_plot
 from bayes_ipd.plots.rankogram import posterior_forest_plot, rankogram_plot
 from bayes_ipd.plots.trace import trace_rank_plot
 from bayes_ipd.report.html import (
-    TEMPLATE,
     Figures,
     Section,
     Table,
     cell_text,
-    environment,
     flow_section,
     harmonisation_sections,
-    package_version,
+    render_page,
     write_whole,
 )
-from bayes_ipd.report.meta import diagnostic_rows, run_date, software_versions
+from bayes_ipd.report.meta import diagnostic_rows
 
 __all__ = ["NETWORK_SECTIONS", "network_sections", "render_network_report", "write_network_report"]
 
@@ -425,17 +423,7 @@ def render_network_report(analysis: Any, *, title: str | None = None) -> str:
     """
     source = analysis.spec.source
     heading = title or f"Network meta-analysis report{f': {source.name}' if source else ''}"
-    return (
-        environment()
-        .get_template(TEMPLATE)
-        .render(
-            title=heading,
-            sections=network_sections(analysis),
-            version=package_version(),
-            written=run_date(),
-            software=software_versions(),
-        )
-    )
+    return render_page(heading, network_sections(analysis))
 
 
 def write_network_report(analysis: Any, path: str | Path, *, title: str | None = None) -> Path:

@@ -14,15 +14,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bayes_ipd.report.html import (
-    TEMPLATE,
     Figures,
     Section,
     Table,
-    environment,
-    package_version,
+    render_page,
     write_whole,
 )
-from bayes_ipd.report.meta import diagnostic_rows, run_date, software_versions
+from bayes_ipd.report.meta import diagnostic_rows
 
 if TYPE_CHECKING:
     from bayes_ipd.one_stage.repeated_run import RepeatedAnalysisResult
@@ -182,17 +180,7 @@ def render_repeated_report(result: RepeatedAnalysisResult, *, title: str | None 
     embedded)."""
     source = result.spec.source
     heading = title or f"Repeated-measures IPD meta-analysis{f': {source.name}' if source else ''}"
-    return (
-        environment()
-        .get_template(TEMPLATE)
-        .render(
-            title=heading,
-            sections=repeated_sections(result),
-            version=package_version(),
-            written=run_date(),
-            software=software_versions(),
-        )
-    )
+    return render_page(heading, repeated_sections(result))
 
 
 def write_repeated_report(
