@@ -457,6 +457,11 @@ class AnalysisSpec:
             )
         if self.network is not None and self.data.reference is None:
             raise SpecError("[network] needs data.reference (the network's common comparator)")
+        if self.network is not None and self.network.classes and not self.model.interactions:
+            raise SpecError(
+                "network.classes needs model.interactions: treatment classes share "
+                "treatment-covariate interactions"
+            )
         if self.harmonise is not None and self.data.path is None:
             raise SpecError("[harmonise] needs participant rows (data.path) to apply its rules to")
         if self.model.family != self.data.family:

@@ -17,6 +17,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from bayes_ipd.data.missing import MISSING_POLICIES
@@ -374,6 +375,23 @@ NETWORK_SPARSE = ("none", "cc")
 NETWORK_SMALL_VALUES = ("desirable", "undesirable")
 
 
+def _classes(value: Any) -> MappingProxyType:
+    """``network.classes``: a table of treatment level -> class name (both non-empty text)."""
+    if not isinstance(value, Mapping):
+        raise SpecError(
+            f"network.classes must be a table of treatment level = class name "
+            f'(e.g. {{ "B" = "active", "C" = "active" }}), not {value!r}'
+        )
+    for level, label in value.items():
+        if not isinstance(level, str) or not level.strip():
+            raise SpecError(f"network.classes: a treatment level must be text, not {level!r}")
+        if not isinstance(label, str) or not label.strip():
+            raise SpecError(
+                f"network.classes: treatment {level!r} needs a class name (text), not {label!r}"
+            )
+    return MappingProxyType({k.strip(): v.strip() for k, v in value.items()})
+
+
 @dataclass(frozen=True)
 class NetworkSettings:
     """``[network]``: options of a network meta-analysis (``[data] reference``; see
@@ -390,12 +408,19 @@ class NetworkSettings:
         Orientation of P-scores, SUCRA and rank probabilities (R netmeta's ``small.values``).
     inconsistency : bool
         One-stage: also fit the unrelated-mean-effects model and the node-splits.
+    classes : mapping of str to str
+        Treatment level -> class name: the treatments of a class share one
+        treatment-covariate interaction (needs ``[model] interactions``; ``bayes-ipd
+        network --classes``). Empty: one interaction per treatment.
     """
 
     route: str = "both"
     sparse: str | None = None
     small_values: str = "desirable"
     inconsistency: bool = False
+    classes: Mapping[str, str] = dataclasses.field(
+        default_factory=lambda: MappingProxyType({}), hash=False
+    )
 
     def __post_init__(self) -> None:
         choice("network.route", self.route, NETWORK_ROUTES)
@@ -403,6 +428,7 @@ class NetworkSettings:
             choice("network.sparse", self.sparse, NETWORK_SPARSE)
         choice("network.small_values", self.small_values, NETWORK_SMALL_VALUES)
         flag("network.inconsistency", self.inconsistency)
+        object.__setattr__(self, "classes", _classes(self.classes))
 
     @property
     def routes(self) -> tuple[str, ...]:
@@ -410,8 +436,16 @@ class NetworkSettings:
         return ("two-stage", "one-stage") if self.route == "both" else (self.route,)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain TOML/JSON-ready values (``sparse`` left out when None)."""
-        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+        """Plain TOML/JSON-ready values (``sparse`` left out when None, ``classes`` when
+        empty)."""
+        out = {
+            "route": self.route,
+            "sparse": self.sparse,
+            "small_values": self.small_values,
+            "inconsistency": self.inconsistency,
+        }
+        out = {k: v for k, v in out.items() if v is not None}
+        return out | ({"classes": dict(self.classes)} if self.classes else {})
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> NetworkSettings:

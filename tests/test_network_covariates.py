@@ -177,7 +177,9 @@ def test_public_api_route_and_one_stage_refusal(rows):
         interactions="age",
     )
     assert res.interactions["age"].estimate[1] == pytest.approx(-0.0265541948258, abs=1e-4)
-    with pytest.raises(BayesIPDError, match="not built yet on the one-stage"):
+    # the one-stage route takes covariates now (tests/test_network_one_stage_covariates.py);
+    # it still refuses them with the inconsistency models
+    with pytest.raises(BayesIPDError, match="not built for the one-stage network model with"):
         bi.fit_network(
             rows,
             study="study",
@@ -186,6 +188,7 @@ def test_public_api_route_and_one_stage_refusal(rows):
             outcome="y",
             route="one-stage",
             covariates=["age"],
+            inconsistency=True,
         )
 
 
@@ -265,8 +268,8 @@ def test_cli_other_families(tmp_path, capsys, family, file, columns):
     assert main([*argv, "--json"]) == 0
     plain = json.loads(capsys.readouterr().out)
     assert "covariates" not in plain
-    assert main([*argv, "--covariates", "x", "--route", "one-stage"]) == 2
-    assert "not built yet on the one-stage" in capsys.readouterr().err
+    assert main([*argv, "--covariates", "x", "--classes", "B=k"]) == 2  # one-stage: built now
+    assert "--classes needs --interactions" in capsys.readouterr().err
 
 
 def test_cli_readable_report(capsys):

@@ -65,14 +65,21 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--covariates",
         metavar="A,B",
-        help="numeric columns each trial's regression adjusts for, centred at the trial's "
-        "means (two-stage route; not with aggregate-data trials)",
+        help="numeric columns the model adjusts for, centred at the trial's means (not with "
+        "aggregate-data trials)",
     )
     parser.add_argument(
         "--interactions",
         metavar="A",
         help="covariates (among --covariates) whose within-trial interaction with each "
-        "treatment is pooled per treatment vs the reference (two-stage route)",
+        "treatment is estimated vs the reference (per treatment, or per class: --classes)",
+    )
+    parser.add_argument(
+        "--classes",
+        metavar="LEVEL=CLASS,...",
+        help="treatment classes: the treatments of a class share one interaction per "
+        "covariate, the reference's class has none (needs --interactions; treatments not "
+        "named are their own class)",
     )
     parser.add_argument(
         "--allow-overlap",
@@ -205,6 +212,7 @@ def _run_one_stage(args: argparse.Namespace) -> Payload:
             small_values=args.small_values,
             sampler=sampler,
             inconsistency=args.inconsistency,
+            **_covariate_options(args),
         )
     say(args, result.summary())
     if plot_path is not None:
@@ -213,6 +221,17 @@ def _run_one_stage(args: argparse.Namespace) -> Payload:
         save_figure(result.plot(), plot_path)
         say(args, f"\nForest plot and rankogram written to {plot_path}")
     return result.to_dict()
+
+
+def _covariate_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``covariates``, ``interactions`` and ``classes`` as given (none: no keyword, so a
+    fit without covariates is called exactly as before)."""
+    given = {
+        "covariates": args.covariates,
+        "interactions": args.interactions,
+        "classes": args.classes,
+    }
+    return {k: v for k, v in given.items() if v is not None}
 
 
 def _sampler(args: argparse.Namespace) -> Any:
@@ -242,11 +261,11 @@ def _run_both(args: argparse.Namespace) -> Payload:
         routes_summary,
     )
     from bayes_ipd.one_stage.sampling import reporting
+    from bayes_ipd.two_stage.network_covariates import network_covariates
 
-    network = network_from_frame(
-        read_rows(args.file, args.study),
-        **_network_columns(args),
-    )
+    rows = read_rows(args.file, args.study)
+    network = network_from_frame(rows, **_network_columns(args))
+    covariates = network_covariates(rows, network, args.covariates, args.interactions, args.classes)
     with reporting(progress_reporter(args)):
         two, one = fit_routes(
             network,
@@ -257,6 +276,7 @@ def _run_both(args: argparse.Namespace) -> Payload:
             hksj=args.hksj,
             sampler=_sampler(args),
             inconsistency=args.inconsistency,
+            covariates=covariates,
         )
     say(args, routes_summary(two, one))
     from bayes_ipd.plots.save import save_figure
@@ -273,10 +293,10 @@ def _run_both(args: argparse.Namespace) -> Payload:
 def _run(args: argparse.Namespace) -> Payload:
     if args.time is not None and args.exposure is not None:
         raise UsageError("give --time (survival) or --exposure (poisson), not both")
-    if (args.covariates or args.interactions) and args.route != "two-stage":
+    if args.classes is not None and not args.interactions:
         raise UsageError(
-            "--covariates and --interactions are not built yet on the one-stage network "
-            "route: use --route two-stage"
+            "--classes needs --interactions: treatment classes share treatment-covariate "
+            "interactions (give --covariates and --interactions too)"
         )
     if args.forest is not None and args.route != "both":
         raise UsageError(
@@ -306,6 +326,7 @@ def _run(args: argparse.Namespace) -> Payload:
         hksj=args.hksj,
         covariates=args.covariates,
         interactions=args.interactions,
+        classes=args.classes,
     )
     say(args, result.data.summary())
     say(args, result.summary())

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy import stats
-from scipy.special import gammaln
+from scipy.special import expit, gammaln
 
 from bayes_ipd.conventions import SCALES
 from bayes_ipd.families.base import flat_draws
@@ -351,6 +351,31 @@ class NegativeBinomialArms(NetworkArmModel):
         mean = np.minimum(mean, 1e15)
         counts = rng.negative_binomial(stats["cell_n"] / a, 1.0 / (1.0 + a * mean))
         return per_arm_sum(counts.astype(np.float64), cell_arm, eta.shape[-1])
+
+    def select(self, stats: Mapping[str, np.ndarray], arms: np.ndarray) -> dict[str, np.ndarray]:
+        """The cells of the arms ``arms``, ``cell_arm`` renumbered to their order."""
+        position = np.full(np.asarray(stats["events"]).size, -1, dtype=np.int64)
+        position[arms] = np.arange(len(arms))
+        keep = position[stats["cell_arm"]] >= 0
+        out = {name: np.asarray(stats[name])[keep] for name in self.statistics[1:]}
+        out["cell_arm"] = position[stats["cell_arm"][keep]]
+        out["events"] = np.asarray(stats["events"])[arms]
+        return out
+
+    def eta_derivatives(
+        self, stats: Mapping[str, np.ndarray], eta: np.ndarray, nuisance: Any
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Per arm, summed over its cells: ``n_c [y_c - (y_c + r) p_c]`` and ``-n_c (y_c + r)
+        p_c (1 - p_c)``, ``p_c = mu_c / (r + mu_c)``, ``mu_c = e_c e^eta``, ``r = 1 / a``
+        (``nuisance``: the dispersion, broadcast over the arms)."""
+        eta = np.asarray(eta)
+        cell_arm, y, n = stats["cell_arm"], stats["cell_value"], stats["cell_n"]
+        r = 1.0 / np.broadcast_to(np.asarray(nuisance, dtype=float), eta.shape)[..., cell_arm]
+        p = expit(eta[..., cell_arm] + np.log(stats["cell_exposure"]) - np.log(r))
+        first = n * (y - (y + r) * p)
+        second = -n * (y + r) * p * (1.0 - p)
+        a = eta.shape[-1]
+        return per_arm_sum(first, cell_arm, a), per_arm_sum(second, cell_arm, a)
 
     def nuisance_draws(self, posterior: Any) -> np.ndarray:
         """(S, K) dispersions."""

@@ -14,9 +14,12 @@ such a model carries a :class:`NetworkArmModel` as :attr:`bayes_ipd.families.Fam
   creating the family's nuisance parameter (gaussian ``sigma``, NB ``dispersion``, ordinal
   ``cutpoint_gap``) in the model;
 * :meth:`NetworkArmModel.loglik_numpy`, :meth:`NetworkArmModel.saturated`,
-  :meth:`NetworkArmModel.replicate`, :meth:`NetworkArmModel.nuisance_draws`,
-  :meth:`NetworkArmModel.mean_link` — the same from posterior draws (deviance, DIC and the
-  predictive check per arm);
+  :meth:`NetworkArmModel.replicate` (with :meth:`NetworkArmModel.observed`),
+  :meth:`NetworkArmModel.nuisance_draws`, :meth:`NetworkArmModel.mean_link` — the same from
+  posterior draws (deviance, DIC and the predictive check per arm);
+* :meth:`NetworkArmModel.eta_derivatives` — the first and second derivatives in ``eta``
+  (the marginal leave-one-trial-out LOO terms of
+  :mod:`~bayes_ipd.one_stage.network_marginal`);
 * :attr:`NetworkArmModel.aggregate_columns` — the columns of arm-level aggregate data the
   family reads (their sums enter the arm statistics).
 
@@ -145,12 +148,27 @@ class NetworkArmModel:
         """(S, A) posterior predictive replicates of :attr:`replicated`."""
         raise self._unavailable("the predictive check")
 
+    def select(self, stats: Mapping[str, np.ndarray], arms: np.ndarray) -> dict[str, np.ndarray]:
+        """The statistics of the arms ``arms`` (indices), in that order (default: each
+        statistic indexed by arm; negative binomial: the arms' cells, renumbered)."""
+        return {name: np.asarray(v)[arms] for name, v in stats.items()}
+
+    def observed(self, stats: Mapping[str, np.ndarray]) -> np.ndarray:
+        """(A,) the observed value of :attr:`replicated` per arm (default: the statistic
+        itself; survival: the events summed over the baseline intervals)."""
+        return np.asarray(stats[self.replicated])
+
     def eta_derivatives(
         self, stats: Mapping[str, np.ndarray], eta: np.ndarray, nuisance: Any
     ) -> tuple[np.ndarray, np.ndarray]:
-        """First and second derivatives of each arm's log-likelihood in ``eta`` (..., A),
-        for the arms whose statistics are given (the Newton steps of the network's marginal
-        leave-one-trial-out LOO); ``nuisance`` per arm (gaussian: the residual SD)."""
+        """First and second derivatives of each arm's log-likelihood in ``eta`` (..., A,
+        *baseline) (survival: (..., A, J), one per interval), for the arms whose statistics
+        are given (the Newton steps of the network's marginal leave-one-trial-out LOO). The
+        log-likelihood of an arm (and interval) depends on its own ``eta`` only, so the
+        Hessian is diagonal: the second derivatives have ``eta``'s shape. ``nuisance``
+        (:meth:`nuisance_draws` of one trial, (..., 1, *nuisance dims)) broadcasts over
+        the arms: gaussian the residual SD, negative binomial the dispersion, ordinal the
+        cut points (..., 1, J - 1)."""
         raise self._unavailable("the marginal leave-one-trial-out LOO")
 
     @property

@@ -47,6 +47,7 @@ from bayes_ipd.families.network_contrasts import (
     factor_columns,
 )
 from bayes_ipd.families.ordinal_marginal import (
+    counts_eta_derivatives,
     gaps_marginal_loglik,
     log_category_probabilities,
     ordinal_cells_loglik,
@@ -443,6 +444,14 @@ class OrdinalArms(NetworkArmModel):
         n = np.rint(stats["counts"].sum(axis=1)).astype(np.int64)
         counts = rng.multinomial(np.broadcast_to(n, probs.shape[:-1]), probs)
         return _mean_level(counts.astype(np.float64))
+
+    def eta_derivatives(
+        self, stats: Mapping[str, np.ndarray], eta: np.ndarray, nuisance: Any
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The multinomial log-likelihood's derivatives in ``eta`` (..., A), ``nuisance``
+        the cut points (..., 1 or A, J - 1) (:func:`counts_eta_derivatives`)."""
+        u = np.asarray(nuisance) - np.asarray(eta)[..., None]
+        return counts_eta_derivatives(stats["counts"], u)
 
     def nuisance_draws(self, posterior: Any) -> np.ndarray:
         """(S, K, J - 1) cut points ``[0, cumsum(gaps)]``."""

@@ -22,7 +22,12 @@ import numpy as np
 
 from bayes_ipd.families.laplace import newton_mode
 
-__all__ = ["gaps_marginal_loglik", "log_category_probabilities", "ordinal_cells_loglik"]
+__all__ = [
+    "counts_eta_derivatives",
+    "gaps_marginal_loglik",
+    "log_category_probabilities",
+    "ordinal_cells_loglik",
+]
 
 _LOG_2PI = float(np.log(2.0 * np.pi))
 
@@ -49,6 +54,28 @@ def log_category_probabilities(u: np.ndarray) -> np.ndarray:
 def _weighted(counts: np.ndarray, values: np.ndarray) -> np.ndarray:
     """``counts * values`` with 0 wherever the count is 0 (values may be infinite there)."""
     return np.where(counts > 0, counts * np.where(counts > 0, values, 0.0), 0.0)
+
+
+def counts_eta_derivatives(counts: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """First and second derivatives in ``eta`` of ``sum_j n_j log P(Y = j)``, ``u = cuts -
+    eta`` (..., J - 1), ``counts`` (..., J) (broadcast).
+
+    ``P_j = F(u_j) - F(u_{j-1})`` (``F`` logistic, ``u_{-1} = -inf``, ``u_{J-1} = inf``), so
+    ``P_j' = f(u_{j-1}) - f(u_j)`` and ``P_j'' = f'(u_j) - f'(u_{j-1})`` with ``f = F(1 - F)``
+    and ``f' = f (1 - 2F)``; the result is ``sum_j n_j P_j' / P_j`` and ``sum_j n_j [P_j'' /
+    P_j - (P_j' / P_j)^2]``, the ratios taken on the log scale (stable in the tails).
+    """
+    logp = log_category_probabilities(u)
+    logf = -_softplus(u) - _softplus(-u)
+    tail = np.full((*u.shape[:-1], 1), -np.inf)
+    zero = np.zeros((*u.shape[:-1], 1))
+    up_f, lo_f = np.concatenate([logf, tail], -1), np.concatenate([tail, logf], -1)
+    sign = np.tanh(-u / 2)  # 1 - 2F
+    up_s, lo_s = np.concatenate([sign, zero], -1), np.concatenate([zero, sign], -1)
+    up, lo = np.exp(up_f - logp), np.exp(lo_f - logp)  # f(u_j) / P_j, f(u_{j-1}) / P_j
+    first = lo - up
+    second = up * up_s - lo * lo_s - first**2
+    return _weighted(counts, first).sum(-1), _weighted(counts, second).sum(-1)
 
 
 def ordinal_cells_loglik(eta: np.ndarray, counts: np.ndarray, cuts: np.ndarray) -> np.ndarray:

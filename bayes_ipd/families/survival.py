@@ -535,11 +535,51 @@ class SurvivalArms(NetworkArmModel):
 
         return (data["events"] * eta - data["exposure"] * pt.exp(eta)).sum(axis=1)
 
+    def loglik_numpy(
+        self, stats: Mapping[str, np.ndarray], arm_study: np.ndarray, eta: np.ndarray, nuisance: Any
+    ) -> np.ndarray:
+        """(..., A) ``sum_j [d_j eta_j - E_j e^eta_j]`` from ``eta`` (..., A, J)."""
+        return (stats["events"] * eta - stats["exposure"] * np.exp(eta)).sum(axis=-1)
+
+    def saturated(self, stats: Mapping[str, np.ndarray]) -> np.ndarray:
+        """The Poisson form at each arm's and interval's observed rate ``d_j / E_j``:
+        ``sum_j [d_j log(d_j / E_j) - d_j]`` (``0`` where ``d_j = 0``)."""
+        d, e = stats["events"], stats["exposure"]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (np.where(d > 0, d * np.log(d / e), 0.0) - d).sum(axis=-1)
+
+    def replicate(
+        self,
+        stats: Mapping[str, np.ndarray],
+        arm_study: np.ndarray,
+        eta: np.ndarray,
+        nuisance: Any,
+        rng: np.random.Generator,
+    ) -> np.ndarray:
+        """(S, A) events per arm: ``sum_j Poisson(E_j e^eta_j)``, the observed person-time
+        ``E_j`` held fixed (the Poisson form of the piecewise-exponential likelihood)."""
+        return rng.poisson(stats["exposure"] * np.exp(eta)).sum(axis=-1).astype(float)
+
+    def observed(self, stats: Mapping[str, np.ndarray]) -> np.ndarray:
+        """(A,) events per arm, summed over the intervals."""
+        return np.asarray(stats["events"]).sum(axis=-1)
+
+    def eta_derivatives(
+        self, stats: Mapping[str, np.ndarray], eta: np.ndarray, nuisance: Any
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``d_j - E_j e^eta_j`` and ``-E_j e^eta_j`` per arm and interval."""
+        rate = stats["exposure"] * np.exp(eta)
+        return stats["events"] - rate, -rate
+
+    def mean_link(self) -> tuple[Any, Any]:
+        """The hazard per arm and interval: ``exp`` and ``log``."""
+        return np.exp, np.log
+
 
 SURVIVAL_ARMS = SurvivalArms(
     "survival", ("events", "exposure"), replicated="events", baseline_dims=("interval",)
 )
-"""The survival family's arm-level network model (no deviance or arm-level check yet)."""
+"""The survival family's arm-level network model."""
 
 
 def network_log_hazard_ratios(

@@ -8,9 +8,10 @@ default, as ``run`` does for two arms): the two-stage network meta-analysis
 FE, ``hksj``; ``[network] sparse``) and the one-stage Bayesian model
 (:func:`~bayes_ipd.one_stage.network_fit.fit_network_bayes_data`; the ``[priors]`` slots
 ``effect`` for every basic parameter, ``tau``, ``intercept``, gaussian ``sigma``; the
-``[sampler]``; fixed effects when the method is FE). The JSON of ``run --json`` holds the
-network object of ``bayes-ipd network --json`` as its ``"network"`` member
-(:meth:`NetworkAnalysis.to_dict`). :func:`network_forest` draws both routes on one forest
+``[sampler]``; fixed effects when the method is FE); ``[model] covariates`` and
+``interactions`` (with ``[network] classes``) adjust both routes. The JSON of ``run
+--json`` holds the network object of ``bayes-ipd network --json`` as its ``"network"``
+member (:meth:`NetworkAnalysis.to_dict`). :func:`network_forest` draws both routes on one forest
 plot. ``[data] aggregate_arms``, ``aggregate_contrasts`` and ``allow_overlap`` add
 aggregate-data trials to the network both routes fit (:func:`network_aggregate`).
 :func:`fit_routes`, :func:`routes_document` and :func:`routes_summary` are shared with
@@ -24,11 +25,16 @@ from typing import TYPE_CHECKING, Any
 
 from bayes_ipd.conventions import json_ready
 from bayes_ipd.data.network import network_from_frame
-from bayes_ipd.errors import SpecError
+from bayes_ipd.errors import IPDDataError, SpecError
 from bayes_ipd.families import get_family
 from bayes_ipd.plots.network_forest import network_overlay_forest_plot
 from bayes_ipd.spec import AnalysisSpec, ModelSpec, NetworkSettings
 from bayes_ipd.two_stage.network import fit_network_data
+from bayes_ipd.two_stage.network_covariates import (
+    NetworkCovariates,
+    network_covariates,
+    treatment_classes,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -48,9 +54,12 @@ __all__ = [
     "routes_prediction",
     "routes_summary",
     "run_network_analysis",
+    "spec_covariates",
 ]
 
 NETWORK_METHODS = ("REML", "ML", "FE")
+NETWORK_MODEL_KEYS = ("priors", "covariates", "interactions", "covariate_effects")
+"""The ``[model]`` keys a network spec takes (the others must keep their defaults)."""
 NETWORK_FIGURES = {
     "network": "network.png",
     "network_forest": "network_forest.png",
@@ -156,11 +165,17 @@ def fit_routes(
     sampler: Any = None,
     priors: Any = None,
     inconsistency: bool = False,
+    covariates: NetworkCovariates | None = None,
+    covariate_effects: str = "common",
 ) -> tuple[Any, Any]:
     """Fit the ``routes`` (``"two-stage"``, ``"one-stage"``) to one network.
 
     The two-stage route takes ``method``, ``sparse`` and ``hksj``; the one-stage route
-    ``sampler``, ``priors`` and ``inconsistency``, fixed effects when ``method`` is FE.
+    ``sampler``, ``priors`` and ``inconsistency``, fixed effects when ``method`` is FE;
+    both ``covariates`` (:func:`~bayes_ipd.two_stage.network_covariates.network_covariates`:
+    the adjustment, the interactions and their treatment classes); the one-stage route
+    ``covariate_effects`` (``"common"`` or ``"stratified"`` covariate coefficients; the
+    two-stage stage one always has trial-specific ones).
 
     Returns
     -------
@@ -172,9 +187,19 @@ def fit_routes(
     two = one = None
     if "two-stage" in routes:
         two = fit_network_data(
-            network, method=method, sparse=sparse, small_values=small_values, hksj=hksj
+            network,
+            method=method,
+            sparse=sparse,
+            small_values=small_values,
+            hksj=hksj,
+            covariates=covariates,
         )
     if "one-stage" in routes:
+        adjusted = (
+            {}
+            if covariates is None
+            else {"covariates": covariates, "covariate_effects": covariate_effects}
+        )
         one = fit_network_bayes_data(
             network,
             sampler=sampler,
@@ -182,6 +207,7 @@ def fit_routes(
             effects="fixed" if method == "FE" else "random",
             small_values=small_values,
             inconsistency=inconsistency,
+            **adjusted,
         )
     return two, one
 
@@ -267,17 +293,30 @@ class NetworkAnalysis:
 
 
 def check_network_spec(spec: AnalysisSpec) -> None:
-    """Refuse, naming the key, what a network spec cannot take yet: model covariates or
-    other ``[model]`` keys, ``[ite]``, ``[report]`` keys other than ``flow`` (the integrity
-    and responders checks are two-arm), a pooling method other than REML, ML or FE."""
+    """Refuse, naming the key, what a network spec cannot take yet: ``[model]`` keys other
+    than ``covariates``, ``interactions`` and ``covariate_effects`` (which needs
+    covariates), ``[ite]``, ``[report]`` keys other than ``flow`` (the integrity and
+    responders checks are two-arm), a pooling method other than REML, ML or FE."""
     data = spec.data  # a family without a network model is refused by the route's code
-    given = {k: v for k, v in spec.model.to_dict().items() if k != "priors"}
+    given = {k: v for k, v in spec.model.to_dict().items() if k not in NETWORK_MODEL_KEYS}
     default = ModelSpec(family=data.family).to_dict()
     changed = sorted(k for k, v in given.items() if default.get(k) != v)
     if changed:
         raise SpecError(
-            f"model.{changed[0]}: not used by the network meta-analysis yet (no covariates; "
-            "stratified baselines); remove it"
+            f"model.{changed[0]}: not used by the network meta-analysis yet (it takes "
+            "model.covariates, model.interactions and model.covariate_effects; stratified "
+            "baselines); remove it"
+        )
+    settings = spec.network or NetworkSettings()
+    if spec.model.covariates and settings.inconsistency and "one-stage" in settings.routes:
+        raise SpecError(
+            "network.inconsistency = true: the unrelated-mean-effects model and node-splits "
+            "are not built for the one-stage network model with covariates (model.covariates)"
+        )
+    if spec.model.covariate_effects != "common" and not spec.model.covariates:
+        raise SpecError(
+            f"model.covariate_effects = {spec.model.covariate_effects!r} needs "
+            "model.covariates (the covariates whose coefficients are per trial)"
         )
     if data.missing != "error" or data.participant is not None:
         key = "missing" if data.missing != "error" else "participant"
@@ -309,6 +348,25 @@ def network_aggregate(data: Any) -> dict[str, Any]:
         "aggregate_contrasts": table(data.aggregate_contrasts),
         "allow_overlap": data.allow_overlap,
     }
+
+
+def spec_covariates(
+    spec: AnalysisSpec, rows: pd.DataFrame, network: Any
+) -> NetworkCovariates | None:
+    """The checked ``[model] covariates``, ``interactions`` and ``[network] classes`` of a
+    network spec (:func:`~bayes_ipd.two_stage.network_covariates.network_covariates`);
+    an error names the key (``network.classes: ...``, ``model.covariates: ...``)."""
+    classes = dict((spec.network or NetworkSettings()).classes)
+    try:
+        treatment_classes(network, classes)
+    except IPDDataError as err:
+        raise IPDDataError(f"network.{err}") from None
+    try:
+        return network_covariates(
+            rows, network, spec.model.covariates, spec.model.interactions, classes
+        )
+    except IPDDataError as err:
+        raise IPDDataError(f"model.covariates: {err}") from None
 
 
 def run_network_analysis(
@@ -347,6 +405,7 @@ def run_network_analysis(
         event=data.event,
         **network_aggregate(data),
     )
+    covariates = spec_covariates(spec, rows, network)
     sampler = spec.sampler
     if progress is not None and progress != sampler.progress:
         sampler = replace(sampler, progress=progress)
@@ -360,6 +419,8 @@ def run_network_analysis(
         sampler=sampler,
         priors=dict(spec.model.priors),
         inconsistency=settings.inconsistency,
+        covariates=covariates,
+        covariate_effects=spec.model.covariate_effects,
     )
     return NetworkAnalysis(
         spec=spec, two_stage=two, one_stage=one, harmonisation=harmonisation, network=network

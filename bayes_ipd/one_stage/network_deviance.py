@@ -7,9 +7,13 @@ poisson, the saturated model at each arm's observed rate), or ``-2 loglik`` for 
 outcome (no saturated model with an unknown residual SD). ``Dbar`` is its posterior mean;
 ``pD = Dbar - D(plug-in)``, the plug-in at the posterior mean of each arm's fitted mean
 (probability, rate or mean; TSD2 section 3.1) and, gaussian, of ``sigma``;
-``DIC = Dbar + pD``. TSD4 (Dias et al. 2011) compares the consistency model with the
-unrelated-mean-effects model by these numbers: a lower DIC, or a residual deviance close
-to the number of data points with fewer parameters, favours a model.
+``DIC = Dbar + pD``. Survival: the piecewise-exponential likelihood in its Poisson form,
+events and person-time per arm and baseline interval, saturated at each interval's observed
+rate ``d / E`` (``sum d log(d / E) - d``), one data point per arm and interval, the
+plug-in at the posterior mean of each interval's hazard. TSD4 (Dias et al. 2011) compares
+the consistency model with the unrelated-mean-effects model by these numbers: a lower DIC,
+or a residual deviance close to the number of data points with fewer parameters, favours a
+model.
 """
 
 from __future__ import annotations
@@ -30,11 +34,15 @@ def _flat(posterior: Any, name: str, dim: str) -> np.ndarray:
 
 
 def arm_eta_draws(posterior: Any, arms: NetworkArms) -> np.ndarray:
-    """(S, A) linear predictor of every arm in every draw."""
-    alpha = _flat(posterior, "alpha", "study")
+    """(S, A) linear predictor of every arm in every draw; (S, A, *baseline) when the
+    family's baseline has dims besides ``study`` (survival: (S, A, J), one per interval)."""
+    dims = arms.model.baseline_dims
+    da = posterior["alpha"].transpose("chain", "draw", "study", *dims)
+    alpha = np.asarray(da.values, dtype=np.float64)
+    alpha = alpha.reshape(-1, *alpha.shape[2:])
     delta = _flat(posterior, "delta", "contrast")
     eta = alpha[:, arms.arm_study]
-    eta[:, arms.contrast_arm] += delta
+    eta[:, arms.contrast_arm] += delta.reshape(*delta.shape, *([1] * len(dims)))
     return eta
 
 
@@ -55,6 +63,8 @@ def deviance_summary(posterior: Any, arms: NetworkArms) -> dict[str, Any]:
         "dbar": dbar,
         "pd": dbar - plug,
         "dic": 2.0 * dbar - plug,
-        # arms with arm-level data (trials given as contrasts have none, and no deviance here)
-        "n_data": int(np.count_nonzero(~np.isin(arms.arm_study, arms.given_study))),
+        # arms with arm-level data (trials given as contrasts have none, and no deviance
+        # here), each interval of a survival arm a data point (the Poisson form)
+        "n_data": int(np.count_nonzero(~np.isin(arms.arm_study, arms.given_study)))
+        * int(np.prod(eta.shape[2:])),
     }

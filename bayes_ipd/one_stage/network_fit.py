@@ -19,7 +19,7 @@ import pandas as pd
 from bayes_ipd.data.network import Network, network_from_frame
 from bayes_ipd.errors import SpecError
 from bayes_ipd.two_stage.network import fit_network_data
-from bayes_ipd.two_stage.network_covariates import network_covariates
+from bayes_ipd.two_stage.network_covariates import NetworkCovariates, network_covariates
 
 if TYPE_CHECKING:
     from bayes_ipd.one_stage.network_posterior import NetworkPosterior
@@ -31,6 +31,42 @@ __all__ = ["ROUTES", "fit_network", "fit_network_bayes", "fit_network_bayes_data
 ROUTES = ("two-stage", "one-stage")
 
 
+def _fit_with_covariates(
+    network: Network,
+    arms: Any,
+    covariates: NetworkCovariates,
+    options: tuple[Any, Any, str, str],
+    inconsistency: bool,
+    covariate_effects: str,
+) -> NetworkPosterior:
+    """The covariate network model (:mod:`~bayes_ipd.one_stage.network_covariate_model`)
+    sampled; ``options`` are ``(sampler, priors, effects, small_values)``."""
+    from bayes_ipd.one_stage.network_covariate_design import covariate_design
+    from bayes_ipd.one_stage.network_covariate_model import build_covariate_network_model
+    from bayes_ipd.one_stage.network_covariate_posterior import CovariateNetworkPosterior
+    from bayes_ipd.one_stage.sampling import sample
+    from bayes_ipd.spec import SamplerSettings
+
+    sampler, priors, effects, small_values = options
+    if inconsistency:
+        raise SpecError(
+            "inconsistency=True (unrelated mean effects, node-splitting) is not built for the "
+            "one-stage network model with covariates; fit it without covariates"
+        )
+    design, layout = covariate_design(
+        network,
+        arms,
+        covariates.values,
+        covariates.names,
+        covariates.interactions,
+        covariates.classes,
+    )
+    built = build_covariate_network_model(arms, design, layout, priors, effects, covariate_effects)
+    settings = SamplerSettings() if sampler is None else sampler
+    idata, diagnostics = sample(built.as_built(), settings)
+    return CovariateNetworkPosterior(built, idata, diagnostics, settings, small_values)
+
+
 def fit_network_bayes_data(
     network: Network,
     *,
@@ -39,9 +75,13 @@ def fit_network_bayes_data(
     effects: str = "random",
     small_values: str = "desirable",
     inconsistency: bool = False,
+    covariates: NetworkCovariates | None = None,
+    covariate_effects: str = "common",
 ) -> NetworkPosterior:
     """One-stage Bayesian network meta-analysis of a
-    :class:`~bayes_ipd.data.network.Network`; parameters as :func:`fit_network_bayes`."""
+    :class:`~bayes_ipd.data.network.Network`; parameters as :func:`fit_network_bayes`
+    (``covariates``: the checked columns of
+    :func:`~bayes_ipd.two_stage.network_covariates.network_covariates`)."""
     from bayes_ipd.one_stage.network_model import build_network_model
     from bayes_ipd.one_stage.network_posterior import (
         SMALL_VALUES,
@@ -56,11 +96,13 @@ def fit_network_bayes_data(
         raise SpecError(f"small_values={small_values!r} is not one of {', '.join(SMALL_VALUES)}")
     settings = SamplerSettings() if sampler is None else sampler
     arms = network_arms(network)
-    if inconsistency and arms.cutpoints:
-        raise SpecError(
-            "inconsistency=True (deviance, DIC, node-splitting) is not available for the "
-            "survival network model yet"
-        )
+    if covariates is None and covariate_effects != "common":
+        raise SpecError("covariate_effects= needs covariates")
+    if covariates is not None:
+        return _fit_with_covariates(
+            network, arms, covariates, (sampler, priors, effects, small_values),
+            inconsistency, covariate_effects,
+        )  # fmt: skip
     built = build_network_model(arms, priors, effects)
     idata, diagnostics = sample(built.as_built(), settings)
     block, splits = None, ()
@@ -98,6 +140,10 @@ def fit_network_bayes(
     aggregate_arms: pd.DataFrame | None = None,
     aggregate_contrasts: pd.DataFrame | None = None,
     allow_overlap: bool = False,
+    covariates: Sequence[str] | str | None = None,
+    interactions: Sequence[str] | str | None = None,
+    classes: Mapping[str, str] | str | None = None,
+    covariate_effects: str = "common",
 ) -> NetworkPosterior:
     """One-stage Bayesian network meta-analysis of participant rows.
 
@@ -147,11 +193,25 @@ def fit_network_bayes(
         ``delta``.
     allow_overlap : bool
         Accept an arm given both as rows and as AD (other participants of that arm).
+    covariates, interactions : list of str or "a,b", optional
+        Covariate columns (centred within trial) and those interacting with treatment: the
+        covariate network model (:mod:`~bayes_ipd.one_stage.network_covariate_model`),
+        within-trial (``interactions``) and across-trial (``interactions_across``)
+        interactions of each treatment vs the reference. Not with aggregate-data trials
+        or ``inconsistency=True``.
+    classes : mapping or "LEVEL=CLASS,...", optional
+        Treatments of a class share one interaction per covariate (needs
+        ``interactions``).
+    covariate_effects : {"common", "stratified"}
+        The covariates' coefficients common to every trial or one set per trial.
 
     Returns
     -------
     NetworkPosterior
-        ``.to_dict()`` (the JSON), ``.network()`` (tables), ``.summary()``.
+        ``.to_dict()`` (the JSON), ``.network()`` (tables), ``.summary()``; with
+        covariates a ``CovariateNetworkPosterior``
+        (:mod:`~bayes_ipd.one_stage.network_covariate_posterior`;
+        ``.interaction_effects()``).
     """
     network = network_from_frame(
         rows,
@@ -173,7 +233,23 @@ def fit_network_bayes(
         effects=effects,
         small_values=small_values,
         inconsistency=inconsistency,
+        covariates=_covariates(rows, network, covariates, interactions, classes),
+        covariate_effects=covariate_effects,
     )
+
+
+def _covariates(
+    rows: pd.DataFrame,
+    network: Network,
+    covariates: Sequence[str] | str | None,
+    interactions: Sequence[str] | str | None,
+    classes: Mapping[str, str] | str | None,
+) -> NetworkCovariates | None:
+    """:func:`~bayes_ipd.two_stage.network_covariates.network_covariates`, ``classes``
+    passed only when given."""
+    if classes is None:
+        return network_covariates(rows, network, covariates, interactions)
+    return network_covariates(rows, network, covariates, interactions, classes=classes)
 
 
 def fit_network(
@@ -199,6 +275,7 @@ def fit_network(
     allow_overlap: bool = False,
     covariates: Sequence[str] | str | None = None,
     interactions: Sequence[str] | str | None = None,
+    classes: Mapping[str, str] | str | None = None,
 ) -> Any:
     """Network meta-analysis of participant rows on the chosen route.
 
@@ -209,10 +286,11 @@ def fit_network(
     other route are refused (``sparse``, ``hksj`` on the one-stage route; ``sampler``,
     ``priors``, ``inconsistency`` on the two-stage route). ``aggregate_arms``,
     ``aggregate_contrasts`` and ``allow_overlap`` add aggregate-data trials on either
-    route (:func:`fit_network_bayes`; ``docs/network.md``). ``covariates`` and
-    ``interactions`` (two-stage route only, for now): each trial's regression adjusted for
-    the covariates and the within-trial treatment x covariate interactions pooled per
-    treatment (:mod:`bayes_ipd.two_stage.network_covariates`).
+    route (:func:`fit_network_bayes`; ``docs/network.md``). ``covariates``,
+    ``interactions`` and ``classes``: two-stage, each trial's regression adjusted for the
+    covariates and the within-trial treatment x covariate interactions pooled per
+    treatment or class (:mod:`bayes_ipd.two_stage.network_covariates`); one-stage, the
+    covariate network model (:func:`fit_network_bayes`).
 
     Examples
     --------
@@ -224,11 +302,6 @@ def fit_network(
     """
     if route not in ROUTES:
         raise SpecError(f"route={route!r} is not one of {', '.join(ROUTES)}")
-    if route != "two-stage" and (covariates or interactions):
-        raise SpecError(
-            "covariates= and interactions= are not built yet on the one-stage network route; "
-            "use route='two-stage'"
-        )
     network = network_from_frame(
         rows,
         study=study,
@@ -251,7 +324,7 @@ def fit_network(
             sparse=sparse,
             small_values=small_values,
             hksj=hksj,
-            covariates=network_covariates(rows, network, covariates, interactions),
+            covariates=_covariates(rows, network, covariates, interactions, classes),
         )
     if sparse is not None or hksj:
         raise SpecError(
@@ -267,4 +340,5 @@ def fit_network(
         effects="fixed" if str(method).upper() == "FE" else "random",
         small_values=small_values,
         inconsistency=inconsistency,
+        covariates=_covariates(rows, network, covariates, interactions, classes),
     )

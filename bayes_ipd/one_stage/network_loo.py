@@ -18,9 +18,11 @@ effects to their population distribution. The importance weights of the conditio
 capture that badly when a trial pins them down (Pareto ``k`` above 0.7 for most trials), so
 by default (:func:`loo_terms`) each trial's term is its *marginal* log-likelihood, baseline
 and random effects integrated out
-(:func:`~bayes_ipd.one_stage.network_marginal.marginal_trial_loglik`; binomial, poisson,
-gaussian with a normal intercept prior), which depends on the shared parameters only; the
-conditional terms remain for the other models. Each trial's ``k`` is kept and
+(:func:`~bayes_ipd.one_stage.network_marginal.marginal_trial_loglik`; every family with an
+arm-level network model, binomial, poisson, gaussian, negative binomial, ordinal and
+survival, with a normal intercept prior and no contrast-level aggregate data), which depends
+on the shared parameters (and a trial's own nuisance parameter at its draws) only; the
+conditional terms remain otherwise. Each trial's ``k`` is kept and
 ``pareto_k_high`` lists those above 0.7: their terms are unreliable (refit without the
 trial for an exact answer).
 """
@@ -64,8 +66,9 @@ def loo_terms(built: Any, idata: Any, marginal: bool | None = None) -> tuple[Any
 
     ``marginal=None`` takes the marginal terms
     (:func:`~bayes_ipd.one_stage.network_marginal.marginal_trial_loglik`) wherever they
-    are available (binomial, poisson, gaussian; normal intercept prior), else the
-    conditional ones stored while sampling.
+    are available (:func:`~bayes_ipd.one_stage.network_marginal.supports_marginal`:
+    normal intercept prior, no contrast-level AD), else the conditional ones stored while
+    sampling.
     """
     from bayes_ipd.one_stage.network_marginal import marginal_trial_loglik, supports_marginal
 

@@ -197,8 +197,9 @@ class NetworkPosterior:
         )
 
     def ppc(self, seed: int | None = None) -> pd.DataFrame:
-        """Posterior predictive check per trial and arm: the observed arm statistic (events;
-        a normal outcome's arm mean) beside its replicates' mean and 95% interval, and the
+        """Posterior predictive check per trial and arm: the observed arm statistic (events,
+        survival's summed over the intervals with the person-time held fixed; a normal
+        outcome's arm mean) beside its replicates' mean and 95% interval, and the
         two-sided predictive p-value ``2 min(P(rep >= obs), P(rep <= obs))`` (capped at 1)."""
         from bayes_ipd.one_stage.network_deviance import arm_eta_draws
         from bayes_ipd.one_stage.network_summaries import replicate_arm_statistic
@@ -263,7 +264,7 @@ class NetworkPosterior:
 
     def network(self) -> dict[str, pd.DataFrame]:
         """Every table by name: ``effects``, ``league``, ``ranking``, ``rank_probabilities``,
-        ``prediction``, ``ppc`` (per trial and arm; not for survival yet) and, with
+        ``prediction``, ``ppc`` (per trial and arm) and, with
         ``inconsistency=True``, ``loo`` (leave-one-trial-out LOO per model)."""
         tables = {
             "effects": self.effects(),
@@ -271,9 +272,8 @@ class NetworkPosterior:
             "ranking": self.ranking(),
             "rank_probabilities": self.rank_probabilities(),
             "prediction": self.prediction(),
+            "ppc": self.ppc(),
         }
-        if not self.built.arms.cutpoints:  # no predictive check of survival arms yet
-            tables["ppc"] = self.ppc()
         if self.inconsistency is not None and "loo" in self.inconsistency:
             from bayes_ipd.one_stage.network_loo import loo_table
 
@@ -393,6 +393,6 @@ def _ume_line(block: Mapping[str, Any]) -> str:
     c, u = block["consistency"], block["ume"]
     return (
         f"consistency vs unrelated mean effects ({block['deviance']} deviance, "
-        f"{block['n_data']} arms): Dbar {c['dbar']:.1f} vs {u['dbar']:.1f}, pD {c['pd']:.1f} "
-        f"vs {u['pd']:.1f}, DIC {c['dic']:.1f} vs {u['dic']:.1f}"
+        f"{block['n_data']} data points): Dbar {c['dbar']:.1f} vs {u['dbar']:.1f}, "
+        f"pD {c['pd']:.1f} vs {u['pd']:.1f}, DIC {c['dic']:.1f} vs {u['dic']:.1f}"
     )

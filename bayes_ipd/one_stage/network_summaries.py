@@ -332,12 +332,12 @@ def saturated_loglik(arms: NetworkArms) -> np.ndarray | None:
 def replicate_arm_statistic(
     arms: NetworkArms, eta: np.ndarray, sigma: Any, rng: np.random.Generator
 ) -> tuple[str, np.ndarray, np.ndarray]:
-    """Posterior predictive replicates of each arm's statistic (events, or the arm mean of
-    a normal outcome, an ordinal outcome's mean level): its name, the observed values (A,)
-    and the replicates (S, A)."""
+    """Posterior predictive replicates of each arm's statistic (events, survival's summed
+    over the intervals; the arm mean of a normal outcome, an ordinal outcome's mean level):
+    its name, the observed values (A,) and the replicates (S, A)."""
     model = arms.model
-    name = model.replicated
-    return name, arms.stats[name], model.replicate(arms.stats, arms.arm_study, eta, sigma, rng)
+    name, observed = model.replicated, model.observed(arms.stats)
+    return name, observed, model.replicate(arms.stats, arms.arm_study, eta, sigma, rng)
 
 
 def rebased(arms: NetworkArms, bases: Mapping[int, int]) -> NetworkArms:

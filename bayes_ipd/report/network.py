@@ -5,11 +5,13 @@ The sections of :data:`NETWORK_SECTIONS`, from what a
 :class:`~bayes_ipd.one_stage.network_analysis.NetworkAnalysis` holds: the analysis plan
 (spec and the one-stage priors in use), the harmonisation log and the PRISMA-IPD flow when
 the spec has them, the network (graph, participants per arm, designs, comparisons), each
-treatment vs the reference on each route with both routes on one forest plot, the league
-tables, the ranking (P-scores; SUCRA, mean rank, rank probabilities, rankogram),
-inconsistency (the design-by-treatment Q decomposition and node-splits of the two-stage
-route; the unrelated-mean-effects comparison, node-splits and leave-one-trial-out LOO of
-the one-stage route when fitted), a new trial's effects, the posterior predictive check
+treatment vs the reference on each route with both routes on one forest plot, the
+covariates and treatment-covariate interactions when the spec has covariates
+(:mod:`~bayes_ipd.report.network_covariates`), the league tables, the ranking
+(P-scores; SUCRA, mean rank, rank probabilities, rankogram), inconsistency (the
+design-by-treatment Q decomposition and node-splits of the two-stage route; the
+unrelated-mean-effects comparison, node-splits and leave-one-trial-out LOO of the
+one-stage route when fitted), a new trial's effects, the posterior predictive check
 per trial and arm, and the diagnostics (sampler, trace and rank plots; trials excluded or
 corrected on the two-stage route).
 
@@ -25,6 +27,7 @@ from typing import Any
 
 import pandas as pd
 
+from bayes_ipd.errors import BayesIPDError
 from bayes_ipd.families import get_family
 from bayes_ipd.one_stage.network_analysis import network_forest
 from bayes_ipd.plots.network import network_forest_plot, network_graph_plot
@@ -41,6 +44,7 @@ from bayes_ipd.report.html import (
     write_whole,
 )
 from bayes_ipd.report.meta import diagnostic_rows
+from bayes_ipd.report.network_covariates import covariate_sections
 
 __all__ = ["NETWORK_SECTIONS", "network_sections", "render_network_report", "write_network_report"]
 
@@ -57,9 +61,12 @@ NETWORK_SECTIONS: tuple[tuple[str, str], ...] = (
     ("diagnostics", "Diagnostics"),
 )
 """Every section of a network report, in order, as ``(id, heading)`` (the harmonisation
-log follows the plan when the spec has ``[harmonise]`` rules)."""
+log follows the plan when the spec has ``[harmonise]`` rules; the covariate section,
+:data:`~bayes_ipd.report.network_covariates.COVARIATES_SECTION`, follows the effects when
+it has ``[model] covariates``)."""
 
 _TWO, _ONE = "Two-stage", "One-stage"
+_MODEL_KEYS = ("covariates", "interactions", "covariate_effects")
 
 
 def _title(sid: str) -> str:
@@ -100,8 +107,11 @@ def _nodes(frame: pd.DataFrame) -> pd.DataFrame:
 def _plan(analysis: Any) -> Section:
     rows = []
     for section, values in analysis.spec.to_dict().items():
-        # [model] keys other than the defaults are refused for a network: not shown
-        if section in ("priors", "model") or not isinstance(values, dict):
+        # [model] keys other than the defaults are refused for a network: not shown, but
+        # for the covariate keys of a spec with covariates
+        if section == "model" and analysis.spec.model.covariates:
+            values = {k: values[k] for k in _MODEL_KEYS}
+        elif section in ("priors", "model") or not isinstance(values, dict):
             continue
         rows += [(f"{section}.{key}", cell_text(v)) for key, v in values.items()]
     blocks = ()
@@ -339,12 +349,13 @@ def _ppc(analysis: Any, figures: Figures) -> Section:
     title = _title("ppc")
     if one is None:
         return Section("ppc", title, missing="One-stage route not fitted.")
-    if one.built.arms.cutpoints:
-        return Section("ppc", title, missing="Not built for the survival network model yet.")
+    try:  # not built for the model with covariates: said in its place
+        table = Table.from_frame(one.ppc(), index=False)
+    except BayesIPDError as err:
+        return Section("ppc", title, missing=f"Not available: {err}.")
     figures.add(
         "Observed statistic per trial and arm over its replicates' 95% interval", one.ppc_plot()
     )
-    table = Table.from_frame(one.ppc(), index=False)
     return Section("ppc", title, tables=(("", table),), figures=figures.take())
 
 
@@ -397,6 +408,7 @@ def network_sections(analysis: Any) -> list[Section]:
         flow_section(analysis, figures),
         _network(analysis, figures),
         _effects(analysis, figures),
+        *covariate_sections(analysis),
         _league(analysis),
         _ranking(analysis, figures),
         _inconsistency(analysis),

@@ -15,13 +15,14 @@ outcome=)``. See ``docs/network.md``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 
 import pandas as pd
 
 from bayes_ipd.data.network import Network, check_connected, network_from_frame
 from bayes_ipd.errors import IPDDataError, PoolingError, SpecError
+from bayes_ipd.two_stage.network_classes import pool_classes
 from bayes_ipd.two_stage.network_contrasts import NetworkStageOne, network_contrasts
 from bayes_ipd.two_stage.network_covariates import NetworkCovariates, network_covariates
 from bayes_ipd.two_stage.network_inconsistency import decompose_q, node_split
@@ -31,25 +32,43 @@ from bayes_ipd.two_stage.network_result import SMALL_VALUES, NetworkResult
 __all__ = ["fit_network", "fit_network_data"]
 
 
-def pool_interactions(stage_one: NetworkStageOne, method: str, hksj: bool) -> dict[str, NetworkFit]:
+def pool_interactions(
+    stage_one: NetworkStageOne, method: str, hksj: bool, classes: tuple[str, ...] = ()
+) -> tuple[dict[str, NetworkFit], dict[str, NetworkFit]]:
     """Per interaction covariate: its within-trial interaction contrasts pooled "per
     treatment" by the consistency model of the main effects (basic parameters vs the
-    reference, common ``tau^2``, correlation 1/2)."""
+    reference, common ``tau^2``, correlation 1/2), or with ``classes`` one parameter per
+    non-reference class (:mod:`~bayes_ipd.two_stage.network_classes`).
+
+    Returns
+    -------
+    by_treatment : dict
+        Per covariate, each non-reference treatment's interaction vs the reference.
+    by_class : dict
+        Per covariate, each non-reference class's (empty without ``classes``).
+    """
     network = stage_one.network
-    out = {}
+    out, by_class = {}, {}
     for name, trials in stage_one.interactions.items():
         if not trials:
             raise PoolingError(
                 f"no trial estimates the interaction with {name!r} (constant within every trial)"
             )
+        contrasts = stack(trials, len(network.treatments))
+        if classes:
+            try:
+                by_class[name], out[name] = pool_classes(contrasts, classes, method, hksj)
+            except PoolingError as err:
+                raise PoolingError(f"the interaction with {name!r}: {err}") from None
+            continue
         try:
             check_connected(
                 tuple(t.study for t in trials), tuple(t.design for t in trials), network.treatments
             )
         except IPDDataError as err:
             raise PoolingError(f"the interaction with {name!r}: {err}") from None
-        out[name] = pool_network(stack(trials, len(network.treatments)), method, hksj)
-    return out
+        out[name] = pool_network(contrasts, method, hksj)
+    return out, by_class
 
 
 def fit_network_data(
@@ -72,6 +91,8 @@ def fit_network_data(
     stage_one = network_contrasts(network, sparse, covariates)
     contrasts = stack(stage_one.trials, len(network.treatments))
     fit = pool_network(contrasts, method, hksj)
+    classes = () if covariates is None else covariates.classes
+    by_treatment, by_class = pool_interactions(stage_one, method, hksj, classes)
     return NetworkResult(
         data=network,
         stage_one=stage_one,
@@ -79,7 +100,9 @@ def fit_network_data(
         inconsistency=decompose_q(contrasts, stage_one.trials),
         splits=node_split(stage_one.trials, fit, network.treatments),
         small_values=small_values,
-        interactions=MappingProxyType(pool_interactions(stage_one, method, hksj)),
+        interactions=MappingProxyType(by_treatment),
+        classes=classes,
+        class_interactions=MappingProxyType(by_class),
     )
 
 
@@ -102,6 +125,7 @@ def fit_network(
     allow_overlap: bool = False,
     covariates: Sequence[str] | str | None = None,
     interactions: Sequence[str] | str | None = None,
+    classes: Mapping[str, str] | str | None = None,
 ) -> NetworkResult:
     """Two-stage network meta-analysis of participant rows (any number of treatments).
 
@@ -146,6 +170,10 @@ def fit_network(
         (``"interactions"``: ``{covariate: {treatment: {estimate, se, ci_low, ci_high}}}``;
         no across-trial part on this route). See
         :mod:`~bayes_ipd.two_stage.network_covariates`.
+    classes : Mapping[str, str] or str, optional
+        Treatment level -> class name (or ``"LEVEL=CLASS,LEVEL=CLASS"``; needs
+        ``interactions``): the treatments of a class share one interaction per covariate,
+        the reference's class has none (``"classes"`` is added to the JSON).
 
     Returns
     -------
@@ -179,5 +207,5 @@ def fit_network(
         sparse=sparse,
         small_values=small_values,
         hksj=hksj,
-        covariates=network_covariates(rows, network, covariates, interactions),
+        covariates=network_covariates(rows, network, covariates, interactions, classes),
     )

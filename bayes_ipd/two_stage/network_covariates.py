@@ -19,7 +19,7 @@ the reason. See ``docs/network.md``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,7 +30,13 @@ from bayes_ipd.data.network import Network
 from bayes_ipd.errors import IPDDataError
 from bayes_ipd.families.network_contrasts import TrialCovariates
 
-__all__ = ["NetworkCovariates", "network_covariates", "split_terms", "trial_covariates"]
+__all__ = [
+    "NetworkCovariates",
+    "network_covariates",
+    "split_terms",
+    "treatment_classes",
+    "trial_covariates",
+]
 
 
 @dataclass(frozen=True, eq=False)
@@ -44,11 +50,18 @@ class NetworkCovariates:
     names : tuple of str
     interactions : tuple of str
         Covariates that interact with the treatment factor (a subset of ``names``).
+    classes : tuple of str
+        Empty: every treatment is its own class (one interaction per non-reference
+        treatment). Else one class label per network treatment, in the network's order
+        (reference first): the treatments of a class share one interaction per covariate;
+        the reference's class has none (its interaction is 0). Treatments not named by
+        the user are their own class (the label is the treatment's name).
     """
 
     values: np.ndarray
     names: tuple[str, ...]
     interactions: tuple[str, ...] = ()
+    classes: tuple[str, ...] = ()
 
 
 def _names(given: Sequence[str] | str | None) -> tuple[str, ...]:
@@ -59,13 +72,98 @@ def _names(given: Sequence[str] | str | None) -> tuple[str, ...]:
     return tuple(str(g).strip() for g in given if str(g).strip())
 
 
+def _class_pairs(given: Mapping[str, str] | str) -> list[tuple[str, str]]:
+    """``(level, class)`` pairs of a mapping or of ``"LEVEL=CLASS,LEVEL=CLASS"``."""
+    if isinstance(given, str):
+        pairs = []
+        for item in (part.strip() for part in given.split(",")):
+            if not item:
+                continue
+            level, sep, label = item.partition("=")
+            if not sep:
+                raise IPDDataError(
+                    f"classes item {item!r} is not LEVEL=CLASS (e.g. 'B=active,C=active')"
+                )
+            pairs.append((level.strip(), label.strip()))
+        return pairs
+    if not isinstance(given, Mapping):
+        raise IPDDataError(
+            f"classes must map treatment levels to class names (or be 'LEVEL=CLASS,...'), "
+            f"not {type(given).__name__}"
+        )
+    return [(str(level).strip(), str(label).strip()) for level, label in given.items()]
+
+
+def treatment_classes(network: Network, given: Mapping[str, str] | str | None) -> tuple[str, ...]:
+    """One class label per network treatment (reference first); empty without classes.
+
+    Parameters
+    ----------
+    network : Network
+    given : Mapping[str, str] or str, optional
+        Treatment level -> class name, or ``"LEVEL=CLASS,LEVEL=CLASS"``. Treatments not
+        named are their own class (labelled by their name).
+
+    Raises
+    ------
+    IPDDataError
+        An unknown treatment level (named, with the network's levels), a level named
+        twice, an empty class name, a class name that is another treatment's own label, or
+        classes that put every treatment in the reference's class.
+    """
+    if given is None:
+        return ()
+    pairs = _class_pairs(given)
+    if not pairs:
+        return ()
+    levels = ", ".join(map(repr, network.treatments))
+    assigned: dict[str, str] = {}
+    for level, label in pairs:
+        if level not in network.treatments:
+            raise IPDDataError(
+                f"classes: {level!r} is not a treatment of the network (levels: {levels})"
+            )
+        if not label:
+            raise IPDDataError(f"classes: treatment {level!r} has an empty class name")
+        if level in assigned:
+            raise IPDDataError(f"classes: treatment {level!r} is given a class twice")
+        assigned[level] = label
+    labels = tuple(assigned.get(t, t) for t in network.treatments)
+    clash = sorted(
+        {lab for lab in assigned.values() if lab in network.treatments and lab not in assigned}
+    )
+    if clash:
+        raise IPDDataError(
+            f"classes: class name(s) {', '.join(map(repr, clash))} are also treatments not "
+            "given a class (a treatment not named is its own class); give them a class too, "
+            "or choose other names"
+        )
+    if all(lab == labels[0] for lab in labels):
+        raise IPDDataError(
+            f"classes put every treatment in the reference's class {labels[0]!r}: no "
+            "interaction is left to estimate"
+        )
+    return labels
+
+
 def network_covariates(
     rows: pd.DataFrame,
     network: Network,
     covariates: Sequence[str] | str | None,
     interactions: Sequence[str] | str | None = None,
+    classes: Mapping[str, str] | str | None = None,
 ) -> NetworkCovariates | None:
     """The checked covariate columns of ``rows`` (the frame ``network`` was read from).
+
+    Parameters
+    ----------
+    rows : DataFrame
+    network : Network
+    covariates, interactions : list of str or "a,b", optional
+    classes : Mapping[str, str] or str, optional
+        Treatment level -> class name (or ``"LEVEL=CLASS,LEVEL=CLASS"``): the treatments of
+        a class share one interaction per covariate (:func:`treatment_classes`). Needs
+        ``interactions``.
 
     Raises
     ------
@@ -73,9 +171,16 @@ def network_covariates(
         A covariate column missing, non-numeric or with missing values (naming the column
         and the first trial), interactions not among the covariates, a covariate that is
         the study, treatment or a response column, or aggregate-data trials (they cannot
-        be adjusted).
+        be adjusted); classes without interactions, or bad classes
+        (:func:`treatment_classes`).
     """
     names, inter = _names(covariates), _names(interactions)
+    labels = treatment_classes(network, classes)
+    if labels and not inter:
+        raise IPDDataError(
+            "classes need interactions: treatment classes share treatment-covariate "
+            "interactions; give the interaction covariates too"
+        )
     if not names:
         if inter:
             raise IPDDataError("interactions need covariates: give them in covariates too")
@@ -122,7 +227,7 @@ def network_covariates(
                 f"(first in trial {study!r}); the two-stage network route needs complete rows"
             )
         columns.append(values)
-    return NetworkCovariates(readonly(np.column_stack(columns)), names, inter)
+    return NetworkCovariates(readonly(np.column_stack(columns)), names, inter, labels)
 
 
 def trial_covariates(

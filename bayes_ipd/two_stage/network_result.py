@@ -25,6 +25,7 @@ from bayes_ipd.conventions import json_ready
 from bayes_ipd.data.network import Network, comparison_label
 from bayes_ipd.families import get_family
 from bayes_ipd.plots.network import network_figure
+from bayes_ipd.two_stage.network_classes import class_labels
 from bayes_ipd.two_stage.network_contrasts import NetworkStageOne
 from bayes_ipd.two_stage.network_inconsistency import Decomposition, NodeSplit
 from bayes_ipd.two_stage.network_pooling import NetworkFit
@@ -92,6 +93,12 @@ class NetworkResult:
     interactions : Mapping[str, NetworkFit]
         With interaction covariates: per covariate, the pooled within-trial interaction
         (each non-reference treatment vs the reference; :mod:`network_covariates`).
+    classes : tuple of str
+        With treatment classes: one class label per treatment (reference first); the
+        interactions are then their classes' (:mod:`network_classes`). Empty: none given.
+    class_interactions : Mapping[str, NetworkFit]
+        With classes: per covariate, each non-reference class's interaction (in
+        :func:`~bayes_ipd.two_stage.network_classes.class_labels` order).
     """
 
     data: Network
@@ -101,6 +108,10 @@ class NetworkResult:
     splits: tuple[NodeSplit, ...]
     small_values: str
     interactions: Mapping[str, NetworkFit] = field(default_factory=lambda: MappingProxyType({}))
+    classes: tuple[str, ...] = ()
+    class_interactions: Mapping[str, NetworkFit] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
 
     @property
     def treatments(self) -> tuple[str, ...]:
@@ -219,6 +230,23 @@ class NetworkResult:
             )
         return out
 
+    def class_effects(self) -> dict[str, pd.DataFrame]:
+        """With treatment classes: per interaction covariate, each non-reference class's
+        within-trial interaction vs the reference's class (``estimate, se, ci_low,
+        ci_high``, indexed by class); empty without classes."""
+        labels = class_labels(self.classes)
+        out = {}
+        for name, fit in self.class_interactions.items():
+            se = np.sqrt(np.diag(fit.covariance))
+            out[name] = pd.DataFrame(
+                [
+                    _effect(float(e), float(s), fit.critical_value)
+                    for e, s in zip(fit.estimate, se, strict=True)
+                ],
+                index=pd.Index(labels, name="class"),
+            )
+        return out
+
     def network(self) -> dict[str, pd.DataFrame]:
         """Every table of the analysis by name: ``effects``, ``prediction`` (a new trial),
         ``league``, ``ranking``, ``node_split`` and the network's ``designs``,
@@ -278,6 +306,11 @@ class NetworkResult:
                 name: {t: dict(row) for t, row in table.iterrows()}
                 for name, table in self.interaction_effects().items()
             },
+            **(
+                {"classes": dict(zip(self.treatments, self.classes, strict=True))}
+                if self.classes
+                else {}
+            ),
         }
 
     def summary(self) -> str:
@@ -323,11 +356,18 @@ class NetworkResult:
             "Contrasts adjusted for (centred within each trial): "
             + ", ".join(self.stage_one.covariates)
         ]
-        for name, table in self.interaction_effects().items():
+        if self.classes:
+            lines.append(
+                "Treatment classes (interactions shared within a class): " + _classes(self)
+            )
+        tables = self.class_effects() if self.classes else self.interaction_effects()
+        for name, table in tables.items():
             fit = self.interactions[name]
             lines.append(
                 f"Within-trial interaction treatment x {name} (per unit of {name}; "
-                f"{fit.k} trials, tau^2 = {fit.tau2:.4f}; no across-trial part):"
+                f"{fit.k} trials, tau^2 = {fit.tau2:.4f}; no across-trial part"
+                + ("; per class vs the reference's class" if self.classes else "")
+                + "):"
             )
             lines += [
                 f"  {t:<24} {row.estimate:8.4f} (se {row.se:.4f}; 95% CI "
@@ -339,6 +379,17 @@ class NetworkResult:
             for e in self.excluded()[len(self.stage_one.excluded) :]
         ]
         return lines
+
+
+def _classes(result: NetworkResult) -> str:
+    """``"ref (reference's class): A; act: B, C"``."""
+    members: dict[str, list[str]] = {}
+    for t, label in zip(result.treatments, result.classes, strict=True):
+        members.setdefault(label, []).append(t)
+    parts = [f"{label}: {', '.join(ts)}" for label, ts in members.items()]
+    first = result.classes[0]
+    parts[0] = f"{first} (reference's class): {', '.join(members[first])}"
+    return "; ".join(parts)
 
 
 def _scale_name(family: str) -> str:
