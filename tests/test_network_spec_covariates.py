@@ -179,3 +179,36 @@ def test_one_stage_route_alone_from_a_spec(tmp_path):
     doc = result.to_dict()
     assert doc["network"]["covariates"] == ["age", "sex"] and "classes" not in doc["network"]
     assert set(doc["network"]["interactions"]["age"]) == {"B", "C"}
+
+
+NO_COVARIATES = ARGV[: ARGV.index("--covariates")]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        ([*ARGV, "--covariate-effects", "stratified"], "belongs to the one-stage route"),
+        ([*NO_COVARIATES, "--route", "one-stage", "--covariate-effects", "common"],
+         "--covariate-effects needs --covariates"),
+    ],
+)  # fmt: skip
+def test_covariate_effects_option_refused_where_it_has_no_meaning(capsys, argv, message):
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_covariate_effects_option_gives_stratified_coefficients(capsys):
+    """``--covariate-effects stratified``: one covariate coefficient per trial in the
+    one-stage model, equal to the spec key's and the API's."""
+    argv = [*ARGV, *SAMPLING, "--route", "one-stage", "--covariate-effects", "stratified"]
+    assert main([*argv, "--json"]) == 0
+    cli = json.loads(capsys.readouterr().out)
+    rows = __import__("pandas").read_csv(ROWS)
+    api = bi.fit_network(
+        rows, study="study", treatment="treatment", reference="A", outcome="y",
+        covariates="age,sex", interactions="age", route="one-stage",
+        covariate_effects="stratified", sampler=bi.SamplerSettings(
+            draws=60, tune=60, chains=1, seed=5, progress=False),
+    )  # fmt: skip
+    assert api.idata.posterior["beta"].dims[-2:] == ("study", "covariate")
+    assert cli == api.to_dict()

@@ -142,6 +142,12 @@ def _configure(parser: argparse.ArgumentParser) -> None:
             f"--{name}", type=int, default=default, metavar="N", help=f"{text} (default {default})"
         )
     sampling.add_argument(
+        "--covariate-effects",
+        choices=("common", "stratified"),
+        help="covariate coefficients of the one-stage model: common to every trial "
+        "(default) or one per trial (the two-stage stage one always has one per trial)",
+    )
+    sampling.add_argument(
         "--inconsistency",
         action="store_true",
         help="also fit the unrelated-mean-effects model (residual deviance and DIC; NICE DSU "
@@ -230,6 +236,7 @@ def _covariate_options(args: argparse.Namespace) -> dict[str, Any]:
         "covariates": args.covariates,
         "interactions": args.interactions,
         "classes": args.classes,
+        "covariate_effects": args.covariate_effects,
     }
     return {k: v for k, v in given.items() if v is not None}
 
@@ -277,6 +284,7 @@ def _run_both(args: argparse.Namespace) -> Payload:
             sampler=_sampler(args),
             inconsistency=args.inconsistency,
             covariates=covariates,
+            covariate_effects=args.covariate_effects or "common",
         )
     say(args, routes_summary(two, one))
     from bayes_ipd.plots.save import save_figure
@@ -297,6 +305,13 @@ def _run(args: argparse.Namespace) -> Payload:
         raise UsageError(
             "--classes needs --interactions: treatment classes share treatment-covariate "
             "interactions (give --covariates and --interactions too)"
+        )
+    if args.covariate_effects is not None and not args.covariates:
+        raise UsageError("--covariate-effects needs --covariates")
+    if args.covariate_effects is not None and args.route == "two-stage":
+        raise UsageError(
+            "--covariate-effects belongs to the one-stage route (--route one-stage or both): "
+            "the two-stage stage one always has trial-specific covariate coefficients"
         )
     if args.forest is not None and args.route != "both":
         raise UsageError(

@@ -233,23 +233,9 @@ def fit_network_bayes(
         effects=effects,
         small_values=small_values,
         inconsistency=inconsistency,
-        covariates=_covariates(rows, network, covariates, interactions, classes),
+        covariates=network_covariates(rows, network, covariates, interactions, classes),
         covariate_effects=covariate_effects,
     )
-
-
-def _covariates(
-    rows: pd.DataFrame,
-    network: Network,
-    covariates: Sequence[str] | str | None,
-    interactions: Sequence[str] | str | None,
-    classes: Mapping[str, str] | str | None,
-) -> NetworkCovariates | None:
-    """:func:`~bayes_ipd.two_stage.network_covariates.network_covariates`, ``classes``
-    passed only when given."""
-    if classes is None:
-        return network_covariates(rows, network, covariates, interactions)
-    return network_covariates(rows, network, covariates, interactions, classes=classes)
 
 
 def fit_network(
@@ -276,6 +262,7 @@ def fit_network(
     covariates: Sequence[str] | str | None = None,
     interactions: Sequence[str] | str | None = None,
     classes: Mapping[str, str] | str | None = None,
+    covariate_effects: str | None = None,
 ) -> Any:
     """Network meta-analysis of participant rows on the chosen route.
 
@@ -290,7 +277,9 @@ def fit_network(
     ``interactions`` and ``classes``: two-stage, each trial's regression adjusted for the
     covariates and the within-trial treatment x covariate interactions pooled per
     treatment or class (:mod:`bayes_ipd.two_stage.network_covariates`); one-stage, the
-    covariate network model (:func:`fit_network_bayes`).
+    covariate network model (:func:`fit_network_bayes`), whose ``covariate_effects``
+    (``"common"``, the default, or ``"stratified"``) is refused on the two-stage route
+    (stage one always has trial-specific covariate coefficients).
 
     Examples
     --------
@@ -316,15 +305,19 @@ def fit_network(
         allow_overlap=allow_overlap,
     )
     if route == "two-stage":
-        if sampler is not None or priors is not None or inconsistency:
-            raise SpecError("sampler=, priors= and inconsistency= belong to route='one-stage'")
+        if sampler is not None or priors is not None or inconsistency or covariate_effects:
+            raise SpecError(
+                "sampler=, priors=, inconsistency= and covariate_effects= belong to "
+                "route='one-stage' (two-stage stage one always has trial-specific covariate "
+                "coefficients)"
+            )
         return fit_network_data(
             network,
             method=method,
             sparse=sparse,
             small_values=small_values,
             hksj=hksj,
-            covariates=_covariates(rows, network, covariates, interactions, classes),
+            covariates=network_covariates(rows, network, covariates, interactions, classes),
         )
     if sparse is not None or hksj:
         raise SpecError(
@@ -340,5 +333,6 @@ def fit_network(
         effects="fixed" if str(method).upper() == "FE" else "random",
         small_values=small_values,
         inconsistency=inconsistency,
-        covariates=_covariates(rows, network, covariates, interactions, classes),
+        covariates=network_covariates(rows, network, covariates, interactions, classes),
+        covariate_effects=covariate_effects or "common",
     )
