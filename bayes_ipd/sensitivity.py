@@ -73,6 +73,12 @@ def sweep_for_spec(
     (:attr:`~bayes_ipd.spec.AnalysisSpec.sensitivity`), else :func:`default_grid`."""
     given: SensitivityGrid | None = getattr(spec, "sensitivity", None)
     grid = (given.by_slot() if given is not None else {}) or default_grid(result.built.priors.tau)
+    other = [slot for slot in grid if slot not in GRID_SLOTS]  # a network spec's slots
+    if other:
+        raise SpecError(
+            f"unknown key sensitivity.{other[0]}; allowed keys in [sensitivity]: "
+            f"{', '.join(GRID_SLOTS)}"
+        )
     return sensitivity(result, tau=grid.get("tau"), effect=grid.get("effect"), say=say)
 
 

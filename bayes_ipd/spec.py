@@ -510,7 +510,12 @@ def _spec_from_document(
     if "data" not in doc:
         raise SpecError("the [data] section is required")
     # checked first, and whether or not `run --sensitivity` is given
-    grid = SensitivityGrid.from_dict(_table(doc, "sensitivity")) if "sensitivity" in doc else None
+    network = _table(doc, "data").get("reference") is not None  # a network's slots
+    grid = (
+        SensitivityGrid.from_dict(_table(doc, "sensitivity"), network=network)
+        if "sensitivity" in doc
+        else None
+    )
     data = DataSection.from_dict(_table(doc, "data"), base_dir)
     model_table = _table(doc, "model")
     written = set(model_table)

@@ -14,7 +14,7 @@ import dataclasses
 import math
 import numbers
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -23,7 +23,12 @@ from typing import Any
 from bayes_ipd.data.missing import MISSING_POLICIES
 from bayes_ipd.errors import SpecError
 from bayes_ipd.families import FAMILY_NAMES, get_family
-from bayes_ipd.priors import Prior, as_prior, check_slot
+from bayes_ipd.spec_grid import (  # the [sensitivity] grid, re-exported
+    GRID_SLOTS,
+    NETWORK_GRID_SLOTS,
+    SensitivityGrid,
+    grid_from_table,
+)
 from bayes_ipd.spec_values import (
     check_keys,
     choice,
@@ -42,6 +47,7 @@ __all__ = [
     "ITE_META",
     "ITE_RANDOM",
     "ITE_WEIGHTS",
+    "NETWORK_GRID_SLOTS",
     "NETWORK_ROUTES",
     "RESPONSE_KEYS",
     "DataSection",
@@ -594,105 +600,3 @@ def default_ite_stage2(learner: Any) -> str:
     from bayes_ipd.ite.stage2 import default_ite_stage2 as rule  # ite owns the rule
 
     return rule(learner)
-
-
-# --------------------------------------------------------------------------- [sensitivity]
-
-GRID_SLOTS = ("tau", "effect")
-"""The prior slots a ``[sensitivity]`` grid may vary."""
-
-MAX_GRID = 100
-"""The most prior combinations a ``[sensitivity]`` grid may hold (each one is a refit)."""
-
-
-def _grid_priors(where: str, slot: str, values: Any) -> tuple[Prior, ...]:
-    """One slot's list of priors, each parsed and checked for the slot."""
-    if isinstance(values, str) or not isinstance(values, Sequence) or not values:
-        raise SpecError(f"{where}.{slot} = {values!r} must be a non-empty list of priors")
-    priors = []
-    for value in values:
-        try:
-            prior = as_prior(value)
-            check_slot(slot, prior)
-        except ValueError as err:
-            raise SpecError(f"{where}.{slot}: {err}") from None
-        priors.append(prior)
-    return tuple(priors)
-
-
-def grid_from_table(
-    table: Mapping[str, Any], where: str = "sensitivity"
-) -> dict[str, tuple[Prior, ...]]:
-    """A ``[sensitivity]`` table as ``{slot: (Prior, ...)}`` (slots :data:`GRID_SLOTS`).
-
-    Raises
-    ------
-    SpecError
-        An unknown key, a value that is not a non-empty list of prior strings, or a prior
-        unfit for its slot (naming ``sensitivity.<slot>`` and the prior).
-    """
-    out: dict[str, tuple[Prior, ...]] = {}
-    for slot, values in table.items():
-        if slot not in GRID_SLOTS:
-            raise SpecError(
-                f"unknown key {where}.{slot}; allowed keys in [{where}]: {', '.join(GRID_SLOTS)}"
-            )
-        out[slot] = _grid_priors(where, slot, values)
-    return out
-
-
-@dataclass(frozen=True)
-class SensitivityGrid:
-    """``[sensitivity]``: the priors ``run --sensitivity`` refits the model over.
-
-    Every combination of the ``tau`` and ``effect`` priors is fitted
-    (:func:`bayes_ipd.sensitivity.sensitivity`); an empty slot keeps the fit's prior, and
-    a grid with both slots empty sweeps :func:`bayes_ipd.sensitivity.default_grid`. At
-    most :data:`MAX_GRID` (100) combinations: each one is a full refit.
-
-    Parameters
-    ----------
-    tau, effect : tuple of Prior
-        Priors of the slot (strings are parsed); each checked for its slot.
-
-    Raises
-    ------
-    SpecError
-        A value that is not a non-empty list of priors, or a prior unfit for its slot
-        (naming ``sensitivity.<slot>``), or more than :data:`MAX_GRID` combinations.
-
-    Examples
-    --------
-    >>> grid = SensitivityGrid.from_dict({"tau": ["half_normal(0.5)", "half_cauchy(0.5)"]})
-    >>> grid.to_dict()
-    {'tau': ['half_normal(0.5)', 'half_cauchy(0.5)']}
-    """
-
-    tau: tuple[Prior, ...] = ()
-    effect: tuple[Prior, ...] = ()
-
-    def __post_init__(self) -> None:
-        for slot in GRID_SLOTS:
-            values = getattr(self, slot)
-            if values != ():  # () is the slot left out; anything else is checked
-                object.__setattr__(self, slot, _grid_priors("sensitivity", slot, values))
-        count = max(len(self.tau), 1) * max(len(self.effect), 1)
-        if count > MAX_GRID:
-            raise SpecError(
-                f"[sensitivity] grid has {count:,} prior combinations "
-                f"({len(self.tau)} tau x {len(self.effect)} effect), each a full refit; "
-                f"at most {MAX_GRID} are allowed"
-            )
-
-    def by_slot(self) -> dict[str, tuple[Prior, ...]]:
-        """The slots given, as ``{slot: (Prior, ...)}`` (the form of :func:`grid_from_table`)."""
-        return {slot: getattr(self, slot) for slot in GRID_SLOTS if getattr(self, slot)}
-
-    def to_dict(self) -> dict[str, list[str]]:
-        """Plain TOML/JSON-ready values: the slots given, priors as strings."""
-        return {slot: [str(p) for p in priors] for slot, priors in self.by_slot().items()}
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> SensitivityGrid:
-        """Build from a ``[sensitivity]`` table; an unknown key is a SpecError naming it."""
-        return cls(**grid_from_table(d))

@@ -136,12 +136,10 @@ def test_bad_keys_are_refused_when_read(tmp_path, model, network, message):
         (MODEL, 'classes = { B = "C" }', "network.classes: class name(s) 'C'"),
         ('covariates = ["bmi"]', "", "model.covariates: covariate column(s) not in the data"),
         ('covariates = ["y"]', "", "model.covariates: covariate(s) 'y' are the study"),
-        (MODEL, "inconsistency = true", "network.inconsistency = true"),
     ],
 )
 def test_bad_keys_are_refused_before_fitting(tmp_path, capsys, model, network, message):
-    route = "both" if "inconsistency" in network else "two-stage"
-    assert main(["run", str(_spec(tmp_path, model, network, route=route))]) == 2
+    assert main(["run", str(_spec(tmp_path, model, network, route="two-stage"))]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error:") and message in err
 

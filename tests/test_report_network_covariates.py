@@ -278,5 +278,11 @@ def test_both_routes_and_the_ecological_part_in_the_table(both):
         f"largest R-hat {max(nodes.r_hat.max(), one.interaction_effects('across').r_hat.max()):.3f}"
         in section
     )
-    # the one-stage predictive check is not built for the covariate model: said in its place
-    assert "Not available:" in _section(text, "ppc")
+    # the one-stage predictive check per trial and arm of the covariate model: one table row
+    # per arm (each participant replicated from its own linear predictor) and its figure
+    ppc = _section(text, "ppc")
+    assert "Not available" not in ppc and "<img" in ppc
+    table = one.ppc()
+    assert len(table) == one.built.arms.n_arms
+    assert len(re.findall(r"<tr>", ppc)) == len(table) + 1
+    assert html.escape(str(table["study"].iloc[0])) in ppc

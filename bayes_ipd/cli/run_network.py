@@ -6,7 +6,10 @@ The routes of the spec's ``[network]`` section are fitted
 JSON document returned (``"network"``: the object of ``bayes-ipd network --json``), and
 with ``--out DIR``: ``summary.json`` and the figures (``network.png``: graph and two-stage
 forest; ``network_forest.png``: both routes on one forest plot; ``rankogram.png``);
-with ``--report FILE`` the HTML report (:mod:`bayes_ipd.report.network`).
+with ``--report FILE`` the HTML report (:mod:`bayes_ipd.report.network`); with
+``--sensitivity`` the prior sweep of the one-stage fit over the spec's ``[sensitivity]``
+grid (:mod:`bayes_ipd.one_stage.network_sensitivity`: printed, under ``"sensitivity"`` in
+the JSON, ``sensitivity.csv`` and ``sensitivity.png`` with ``--out``).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bayes_ipd.cli.common import Payload, UsageError, say
+from bayes_ipd.cli.common import Payload, say
 
 __all__ = ["run_network"]
 
@@ -25,13 +28,12 @@ __all__ = ["run_network"]
 def run_network(
     args: argparse.Namespace, spec: Any, announcer: Callable[[str], None] | None
 ) -> Payload:
-    """Run a network spec (module docstring); ``--sensitivity`` is not built for networks
-    yet and is refused before any fitting."""
+    """Run a network spec (module docstring); a ``--sensitivity`` the spec cannot take
+    (no one-stage route, a grid slot the model lacks) is refused before any fitting."""
     if args.sensitivity:
-        raise UsageError(
-            "--sensitivity: not available for a network spec (data.reference) yet; "
-            "use --json, --out or --report"
-        )
+        from bayes_ipd.one_stage.network_sensitivity import check_network_sweep
+
+        check_network_sweep(spec)
     from bayes_ipd.analysis import run_analysis, staged_folder
     from bayes_ipd.conventions import json_ready
     from bayes_ipd.one_stage.sampling import reporting
@@ -42,6 +44,9 @@ def run_network(
     if result.harmonisation is not None:
         say(args, f"{result.harmonisation}\n")
     say(args, result.summary())
+    sweep = _sweep(args, result) if args.sensitivity else None
+    if sweep is not None:
+        payload["sensitivity"] = sweep.to_dict()
     if args.report:
         from bayes_ipd.report.network import write_network_report
 
@@ -63,6 +68,26 @@ def run_network(
                 name = f"{kind}.png"
                 save_figure(figure, stage / name)
                 written[kind] = name
+            if sweep is not None:  # as the two-arm sweep writes them
+                sweep.table.to_csv(stage / "sensitivity.csv", index=False)
+                save_figure(sweep.plot(), stage / "sensitivity.png")
+                payload["sensitivity"]["files"] = {
+                    "table": str(Path(args.out) / "sensitivity.csv"),
+                    "figure": str(Path(args.out) / "sensitivity.png"),
+                }
         payload["files"] = {kind: str(Path(args.out) / name) for kind, name in written.items()}
         say(args, "\nWritten: " + ", ".join(payload["files"].values()))
     return payload
+
+
+def _sweep(args: argparse.Namespace, result: Any) -> Any:
+    """The prior sweep of the one-stage fit, progress on standard error (one line per
+    scenario, as the two-arm sweep gives it), the table printed."""
+    import sys
+
+    def progress(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    sweep = result.sensitivity(say=progress)
+    say(args, "\n" + repr(sweep))
+    return sweep

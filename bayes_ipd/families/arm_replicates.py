@@ -28,10 +28,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from scipy import sparse
 
 __all__ = [
     "ArmReplicates",
     "arm_rows",
+    "cell_arm_replicates",
     "cell_arms",
     "group_sums",
     "mean_or_nan",
@@ -84,9 +86,13 @@ def cell_arms(stats: Any, arm_columns: Sequence[int]) -> np.ndarray:
 def group_sums(values: np.ndarray, groups: np.ndarray, k: int, g: int) -> np.ndarray:
     """(..., K, G) sums of (..., C) cell values over the cells of each trial and arm."""
     values = np.asarray(values, dtype=np.float64)
-    out = np.zeros((k * g, *values.shape[:-1]))
-    np.add.at(out, groups, np.moveaxis(values, -1, 0))
-    return np.moveaxis(out, 0, -1).reshape(*values.shape[:-1], k, g)
+    cells = groups.size
+    indicator = sparse.csr_matrix(
+        (np.ones(cells), (np.arange(cells), groups)), shape=(cells, k * g)
+    )
+    flat = values.reshape(-1, cells)
+    summed = np.asarray((indicator.T @ flat.T).T)
+    return summed.reshape(*values.shape[:-1], k, g)
 
 
 def replicate_cell_sums(
@@ -95,6 +101,7 @@ def replicate_cell_sums(
     arm_columns: Sequence[int],
     draw: Callable[[np.ndarray, slice], np.ndarray],
     k: int,
+    finish: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> np.ndarray:
     """(S, K, G) per-cell replicates summed per trial and arm.
 
@@ -110,16 +117,29 @@ def replicate_cell_sums(
         predictor ``eta`` (s, C) of the draws ``block`` (a slice).
     k : int
         Trials.
+    finish : callable, optional
+        Applied to each block's (s, K, G) arm sums: a Poisson family's ``draw`` returns
+        the cells' expected counts and ``finish`` draws one Poisson count per arm (a sum
+        of independent Poisson counts is Poisson with the summed mean: the same
+        distribution, one draw per arm instead of one per cell).
     """
     z, study = np.asarray(stats["cell_z"]), np.asarray(stats["cell_study"])
     groups, g = cell_arms(stats, arm_columns), 1 + len(arm_columns)
     s = coef.shape[0]
     out = np.empty((s, k, g))
     size = max(1, _BLOCK // max(len(study), 1))
+    order = np.argsort(study, kind="stable")  # stacked trials: already in order
+    z, starts = z[order], np.searchsorted(study[order], np.arange(k + 1))
+    trials = [(t, slice(starts[t], starts[t + 1])) for t in range(k)]
+    back = np.argsort(order)
     for start in range(0, s, size):
         block = slice(start, min(start + size, s))
-        eta = np.einsum("cm,scm->sc", z, coef[block][:, study, :])
-        out[block] = group_sums(draw(eta, block), groups, k, g)
+        eta = np.empty((block.stop - block.start, len(study)))
+        for t, cells in trials:  # z_c' b_k per trial: no (draws, cells, m) array
+            eta[:, cells] = np.ascontiguousarray(coef[block, t, :]) @ z[cells].T  # BLAS
+        eta = eta[:, back] if np.any(order != back) else eta
+        summed = group_sums(draw(eta, block), groups, k, g)
+        out[block] = summed if finish is None else finish(summed)
     return out
 
 
@@ -144,3 +164,27 @@ def mean_or_nan(total: np.ndarray, n: np.ndarray) -> np.ndarray:
     """``total / n``, NaN where ``n`` is 0 (an arm a trial does not have)."""
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(n > 0, total / np.where(n > 0, n, 1.0), np.nan)
+
+
+def cell_arm_replicates(
+    statistic: str,
+    stats: Any,
+    coef: np.ndarray,
+    arm_columns: Sequence[int],
+    draw: Callable[[np.ndarray, slice], np.ndarray],
+    k: int,
+    observed: np.ndarray,
+    n: np.ndarray | None = None,
+    finish: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> ArmReplicates:
+    """The check of a cell family: ``observed`` (C,) and the replicates of
+    :func:`replicate_cell_sums` (``draw``, ``finish``) summed per trial and arm; with ``n``
+    (C,) participants per cell, both divided by the arm's participants (a mean per
+    participant)."""
+    groups, g = cell_arms(stats, arm_columns), 1 + len(arm_columns)
+    obs = group_sums(observed, groups, k, g)
+    reps = replicate_cell_sums(stats, coef, arm_columns, draw, k, finish)
+    if n is not None:
+        size = group_sums(n, groups, k, g)
+        obs, reps = mean_or_nan(obs, size), mean_or_nan(reps, size)
+    return ArmReplicates(statistic, obs, reps)

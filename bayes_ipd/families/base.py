@@ -36,6 +36,7 @@ from bayes_ipd.conventions import EffectScale
 if TYPE_CHECKING:
     import xarray as xr
 
+    from bayes_ipd.families.arm_replicates import ArmReplicates
     from bayes_ipd.families.network_arms import NetworkArmModel
     from bayes_ipd.families.network_contrasts import TrialContrastFit
     from bayes_ipd.families.protocols import DesignLike, ModelSpecLike
@@ -406,6 +407,41 @@ class Family:
     ) -> dict[str, np.ndarray]:
         """Replicated (S, K, 2) statistics from parameter draws (``coef`` already indexed)."""
         raise NotImplementedError
+
+    def arm_replicates(
+        self,
+        design: DesignLike,
+        params: xr.Dataset,
+        coef: np.ndarray,
+        arm_columns: Sequence[int],
+        rng: np.random.Generator,
+    ) -> ArmReplicates:
+        """The arm-level network check's statistic (:attr:`network_arms`' ``replicated``)
+        per trial and arm of a design whose columns ``arm_columns`` are arm dummies, each
+        row (cell) replicated from its own linear predictor ``z'b_k`` (the covariate
+        network model; :mod:`bayes_ipd.families.arm_replicates`).
+
+        Parameters
+        ----------
+        design : DesignLike
+        params : xarray.Dataset
+            Posterior draws of the family's nuisance parameters (``sigma``, ...).
+        coef : numpy.ndarray
+            (S, K, m) coefficient rows, draws in ``params``' chain-major order.
+        arm_columns : sequence of int
+        rng : numpy.random.Generator
+
+        A family without it (the default) refuses: :attr:`supports_arm_replicates` False.
+        """
+        raise NotImplementedError(
+            f"the predictive check per trial and arm of the {self.name} network model with "
+            "covariates is not built"
+        )
+
+    @property
+    def supports_arm_replicates(self) -> bool:
+        """Whether the family provides :meth:`arm_replicates`."""
+        return type(self).arm_replicates is not Family.arm_replicates
 
     # ------------------------------------------------------ leave-one-trial-out LOO
 

@@ -17,6 +17,7 @@ import pandas as pd
 from scipy.special import expit, logit
 
 from bayes_ipd.conventions import SCALES
+from bayes_ipd.families.arm_replicates import ArmReplicates, cell_arm_replicates
 from bayes_ipd.families.base import ResponseRole
 from bayes_ipd.families.cells import (
     CellFamily,
@@ -157,6 +158,26 @@ class BinomialFamily(CellFamily):
     ) -> dict[str, np.ndarray]:
         """Replicated event proportions (:func:`replicate_binomial`)."""
         return replicate_binomial(design, coef, rng)
+
+    def arm_replicates(
+        self,
+        design: DesignLike,
+        params: xr.Dataset,
+        coef: np.ndarray,
+        arm_columns: Sequence[int],
+        rng: np.random.Generator,
+    ) -> ArmReplicates:
+        """Events per trial and arm, ``Binomial(n_c, expit(z_c'b_k))`` per cell
+        (:mod:`~bayes_ipd.families.arm_replicates`)."""
+        st = design.stats
+        n = np.rint(st["cell_n"]).astype(np.int64)
+
+        def draw(eta: np.ndarray, block: slice) -> np.ndarray:
+            return rng.binomial(n, expit(eta)).astype(np.float64)
+
+        return cell_arm_replicates(
+            "events", st, coef, arm_columns, draw, design.k, st["cell_events"]
+        )
 
     def check_trial_events(self, responses: Mapping[str, np.ndarray], treat: np.ndarray) -> None:
         """Both arms need events and non-events."""

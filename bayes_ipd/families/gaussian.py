@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from bayes_ipd.conventions import SCALES
+from bayes_ipd.families.arm_replicates import ArmReplicates, arm_rows, mean_or_nan
 from bayes_ipd.families.base import (
     Family,
     ResponseRole,
@@ -444,6 +445,27 @@ class GaussianFamily(Family):
     ) -> dict[str, np.ndarray]:
         """Exact replicated arm means and SDs (:func:`replicate_gaussian`)."""
         return replicate_gaussian(design, coef, sigma_draws(params, design.k)[index], rng)
+
+    def arm_replicates(
+        self,
+        design: DesignLike,
+        params: xr.Dataset,
+        coef: np.ndarray,
+        arm_columns: Sequence[int],
+        rng: np.random.Generator,
+    ) -> ArmReplicates:
+        """The arm mean per trial and arm, exactly: the arm's rows ``Z_a`` give
+        ``N(1'Z_a b_k / n_a, sigma_k^2 / n_a)``, with ``1'Z_a`` the arm dummy's row of
+        ``Z'Z`` (the base arm's by difference;
+        :func:`~bayes_ipd.families.arm_replicates.arm_rows`)."""
+        ztz = design.stats["ztz"].sum(axis=1)  # (K, m, m) over the stored arms
+        zty = design.stats["zty"].sum(axis=1)
+        rows = arm_rows(ztz, arm_columns)  # (K, G, m): sum of z over each arm's rows
+        n = rows[..., 0]
+        lin = mean_or_nan(np.einsum("kgm,skm->skg", rows, coef), n)
+        sd = sigma_draws(params, design.k)[:, :, None] / np.sqrt(np.where(n > 0, n, 1.0))
+        replicates = lin + sd * rng.standard_normal(lin.shape)
+        return ArmReplicates("mean", mean_or_nan(arm_rows(zty, arm_columns), n), replicates)
 
     def trial_loglik(
         self, design: DesignLike, trial: int, draws: TrialDraws, own: np.ndarray

@@ -24,6 +24,7 @@ from scipy import stats
 from scipy.special import expit, gammaln
 
 from bayes_ipd.conventions import SCALES
+from bayes_ipd.families.arm_replicates import ArmReplicates, cell_arm_replicates
 from bayes_ipd.families.base import flat_draws
 from bayes_ipd.families.cells import (
     cell_eta,
@@ -208,6 +209,30 @@ class NegativeBinomialFamily(PoissonFamily):
             for name, value in part.items():
                 out.setdefault(name, []).append(value)
         return {name: np.concatenate(parts) for name, parts in out.items()}
+
+    def arm_replicates(
+        self,
+        design: DesignLike,
+        params: xr.Dataset,
+        coef: np.ndarray,
+        arm_columns: Sequence[int],
+        rng: np.random.Generator,
+    ) -> ArmReplicates:
+        """Events per trial and arm: per cell the sum of its ``n_c`` NB2 counts of mean
+        ``mu_c = e_c e^{z_c'b_k}``, ``NB(n_c / a_k, 1 / (1 + a_k mu_c))``
+        (:mod:`~bayes_ipd.families.arm_replicates`)."""
+        st = design.stats
+        per_row = st["cell_exposure"] / st["cell_n"]
+        a_all = np.maximum(dispersion_draws(params, design.k), 1e-12)  # (S, K)
+
+        def draw(eta: np.ndarray, block: slice) -> np.ndarray:
+            mean = np.minimum(per_row * np.exp(np.minimum(eta, _EXP_MAX)), 1e15)
+            a = a_all[block][:, st["cell_study"]]
+            return rng.negative_binomial(st["cell_n"] / a, 1.0 / (1.0 + a * mean)).astype(float)
+
+        return cell_arm_replicates(
+            "events", st, coef, arm_columns, draw, design.k, st["cell_events"]
+        )
 
     # ------------------------------------------------ leave-one-trial-out (marginal LOO)
 

@@ -28,6 +28,7 @@ import numpy as np
 from scipy.special import expit
 
 from bayes_ipd.conventions import SCALES
+from bayes_ipd.families.arm_replicates import ArmReplicates, cell_arm_replicates
 from bayes_ipd.families.base import ResponseRole, flat_draws, take_columns
 from bayes_ipd.families.binomial import LOG_SCALE_PRIORS
 from bayes_ipd.families.cells import (
@@ -268,6 +269,44 @@ class OrdinalFamily(CellFamily):
             for name, value in self._summaries(design, counts.astype(np.float64)).items():
                 parts.setdefault(name, []).append(value)
         return {name: np.concatenate(values) for name, values in parts.items()}
+
+    def arm_replicates(
+        self,
+        design: DesignLike,
+        params: xr.Dataset,
+        coef: np.ndarray,
+        arm_columns: Sequence[int],
+        rng: np.random.Generator,
+    ) -> ArmReplicates:
+        """Mean level per trial and arm: per cell ``Multinomial(n_c, p(z_c'b_k, c_k))``
+        category counts (:mod:`~bayes_ipd.families.arm_replicates`). Levels number the
+        categories observed in the network 1, 2, ... (as the arm-level network model's
+        ``mean_level``; a never-observed code takes the level below it, at least 1)."""
+        st = design.stats
+        counts = np.asarray(st["cell_counts"])
+        j = counts.shape[1]
+        seen = counts.sum(axis=0) > 0
+        levels = np.maximum(np.cumsum(seen), 1).astype(np.float64)
+        cuts = cutpoint_draws(params, design.k, j)  # (S, K, J - 1)
+        n = np.rint(st["cell_n"]).astype(np.int64)
+
+        single = n == 1  # one participant (a continuous covariate): one category draw
+
+        def draw(eta: np.ndarray, block: slice) -> np.ndarray:
+            probs = category_probabilities(eta, cuts[block][:, st["cell_study"]])
+            probs = probs / probs.sum(axis=-1, keepdims=True)
+            out = np.empty(eta.shape)
+            upper = np.cumsum(probs[:, single, :-1], axis=-1)
+            u = rng.random((eta.shape[0], int(single.sum()), 1))
+            out[:, single] = levels[(u > upper).sum(axis=-1)]
+            many = probs[:, ~single]
+            counts = rng.multinomial(np.broadcast_to(n[~single], many.shape[:-1]), many)
+            out[:, ~single] = counts @ levels
+            return out
+
+        return cell_arm_replicates(
+            "mean_level", st, coef, arm_columns, draw, design.k, counts @ levels, st["cell_n"]
+        )
 
     # ------------------------------------------------ leave-one-trial-out (marginal LOO)
 

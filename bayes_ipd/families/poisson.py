@@ -21,6 +21,7 @@ from scipy import stats
 from scipy.special import gammaln
 
 from bayes_ipd.conventions import SCALES
+from bayes_ipd.families.arm_replicates import ArmReplicates, cell_arm_replicates
 from bayes_ipd.families.base import ResponseRole
 from bayes_ipd.families.binomial import LOG_SCALE_PRIORS
 from bayes_ipd.families.cells import (
@@ -265,6 +266,29 @@ class PoissonFamily(CellFamily):
             for name, value in part.items():
                 out.setdefault(name, []).append(value)
         return {name: np.concatenate(parts) for name, parts in out.items()}
+
+    def arm_replicates(
+        self,
+        design: DesignLike,
+        params: xr.Dataset,
+        coef: np.ndarray,
+        arm_columns: Sequence[int],
+        rng: np.random.Generator,
+    ) -> ArmReplicates:
+        """Events per trial and arm: the sum over the arm's cells of ``Poisson(E_c
+        e^{z_c'b_k})`` (``E_c``: the cell's exposure), drawn as one Poisson count of the
+        summed mean (:mod:`~bayes_ipd.families.arm_replicates`)."""
+        st = design.stats
+
+        def mean(eta: np.ndarray, block: slice) -> np.ndarray:
+            return st["cell_exposure"] * np.exp(np.minimum(eta, _EXP_MAX))
+
+        def draw(total: np.ndarray) -> np.ndarray:
+            return rng.poisson(np.minimum(total, 1e15)).astype(np.float64)
+
+        return cell_arm_replicates(
+            "events", st, coef, arm_columns, mean, design.k, st["cell_events"], finish=draw
+        )
 
     # ------------------------------------------------ leave-one-trial-out (marginal LOO)
 

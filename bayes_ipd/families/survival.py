@@ -23,6 +23,7 @@ from scipy import sparse
 
 from bayes_ipd.conventions import SCALES
 from bayes_ipd.errors import IPDDataError
+from bayes_ipd.families.arm_replicates import ArmReplicates, cell_arm_replicates
 from bayes_ipd.families.base import ResponseRole, draw_count, flat_draws
 from bayes_ipd.families.binomial import LOG_SCALE_PRIORS
 from bayes_ipd.families.cells import (
@@ -414,6 +415,33 @@ class SurvivalFamily(CellFamily):
         offset = treated_offset(params, design)
         offset = None if offset is None else offset[index]
         return replicate_survival(design, coef, hazard_walk(params, design)[index], rng, offset)
+
+    def arm_replicates(
+        self,
+        design: DesignLike,
+        params: xr.Dataset,
+        coef: np.ndarray,
+        arm_columns: Sequence[int],
+        rng: np.random.Generator,
+    ) -> ArmReplicates:
+        """Events per trial and arm (summed over the baseline intervals): the sum over the
+        arm's cells of (interval, design row) of ``Poisson(E_c exp(z_c'b_k + w_kj))``, the
+        person-time ``E_c`` held fixed (``w``: the baseline's walk; proportional hazards),
+        drawn as one Poisson count of the summed mean
+        (:mod:`~bayes_ipd.families.arm_replicates`)."""
+        st = design.stats
+        walk = hazard_walk(params, design)  # (S, K, J), indexed per block of draws
+
+        def mean(eta: np.ndarray, block: slice) -> np.ndarray:
+            eta = eta + walk[block][:, st["cell_study"], st["cell_interval"]]
+            return st["cell_n"] * np.exp(np.minimum(eta, EXP_MAX))
+
+        def draw(total: np.ndarray) -> np.ndarray:
+            return rng.poisson(np.minimum(total, _POISSON_RATE_MAX)).astype(np.float64)
+
+        return cell_arm_replicates(
+            "events", st, coef, arm_columns, mean, design.k, st["cell_events"], finish=draw
+        )
 
     def interval_totals(self, design: DesignLike) -> tuple[np.ndarray, np.ndarray]:
         """Observed events and exposure per trial, interval and arm.

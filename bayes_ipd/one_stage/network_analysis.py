@@ -15,7 +15,8 @@ member (:meth:`NetworkAnalysis.to_dict`). :func:`network_forest` draws both rout
 plot. ``[data] aggregate_arms``, ``aggregate_contrasts`` and ``allow_overlap`` add
 aggregate-data trials to the network both routes fit (:func:`network_aggregate`).
 :func:`fit_routes`, :func:`routes_document` and :func:`routes_summary` are shared with
-``bayes-ipd network --route both``.
+``bayes-ipd network --route both``. :meth:`NetworkAnalysis.sensitivity` is the prior sweep
+of ``run --sensitivity`` (:mod:`~bayes_ipd.one_stage.network_sensitivity`).
 """
 
 from __future__ import annotations
@@ -291,6 +292,14 @@ class NetworkAnalysis:
         """The network and each route's report, as ``run`` prints them."""
         return routes_summary(self.two_stage, self.one_stage)
 
+    def sensitivity(self, say: Any = None) -> Any:
+        """The prior sweep of ``run --sensitivity``: the one-stage fit refitted over the
+        spec's ``[sensitivity]`` grid (:mod:`~bayes_ipd.one_stage.network_sensitivity`;
+        ``say``: progress, one message per scenario); a ``NetworkSensitivityResult``."""
+        from bayes_ipd.one_stage.network_sensitivity import network_sweep_for_analysis
+
+        return network_sweep_for_analysis(self, say=say)
+
 
 def check_network_spec(spec: AnalysisSpec) -> None:
     """Refuse, naming the key, what a network spec cannot take yet: ``[model]`` keys other
@@ -306,12 +315,6 @@ def check_network_spec(spec: AnalysisSpec) -> None:
             f"model.{changed[0]}: not used by the network meta-analysis yet (it takes "
             "model.covariates, model.interactions and model.covariate_effects; stratified "
             "baselines); remove it"
-        )
-    settings = spec.network or NetworkSettings()
-    if spec.model.covariates and settings.inconsistency and "one-stage" in settings.routes:
-        raise SpecError(
-            "network.inconsistency = true: the unrelated-mean-effects model and node-splits "
-            "are not built for the one-stage network model with covariates (model.covariates)"
         )
     if spec.model.covariate_effects != "common" and not spec.model.covariates:
         raise SpecError(

@@ -35,6 +35,12 @@ two-arm model's ``gamma_within`` / ``gamma_across``. Priors of ``coefficients`` 
 (:func:`~bayes_ipd.one_stage.builder.scaled_coefficients`: per SD of the covariate when
 default, per unit when given). ``loglik_trial`` [study]: each trial's log-likelihood.
 
+``consistency=False``: the unrelated-mean-effects model, ``d_ume`` [comparison] (each
+comparison ``t vs b`` met in the data) instead of ``d_t - d_b`` in the contrasts' mean,
+the across-trial interaction term kept; ``split=(x, y)``: node-splitting, ``d_direct`` in
+the ``y vs x`` contrasts of the trials holding both, rebased on ``x``
+(:mod:`~bayes_ipd.one_stage.network_covariate_inconsistency`).
+
 The likelihood is the family's two-arm plug-in (``family.loglik``) on the design rows of
 :mod:`~bayes_ipd.one_stage.network_covariate_design` with each trial's coefficient row
 ``[alpha_k, delta_{k,slot}, beta + gW_{c(b)}, gW contrast per (interaction, slot)]``:
@@ -58,7 +64,12 @@ from bayes_ipd.one_stage.network_covariate_design import (
     NetworkCovariateDesign,
     NetworkSpec,
 )
-from bayes_ipd.one_stage.network_model import EFFECTS, NetworkModel, network_priors
+from bayes_ipd.one_stage.network_model import (
+    EFFECTS,
+    NetworkModel,
+    comparison_pairs,
+    network_priors,
+)
 from bayes_ipd.one_stage.network_summaries import NetworkArms
 from bayes_ipd.priors import Prior, PriorSet, tau_to_pymc
 
@@ -79,12 +90,20 @@ class CovariateNetworkModel(NetworkModel):
 
 def _contrast_mean(arms: NetworkArms, layout: CovariateLayout, priors: PriorSet, data: Any,
                    gamma_across: Any) -> Any:  # fmt: skip
-    """``d_t - d_b`` (+ the across-trial interaction) per contrast."""
-    d = priors.effect.to_pymc(
-        "d", dims="treatment", params=hyperparameters("effect", priors.effect)
-    )
-    d_full = pt.concatenate([pt.zeros(1), d])
-    mean = d_full[data["contrast_treatment"]] - d_full[data["contrast_base"]]
+    """``d_t - d_b`` (UME: ``d_ume[t vs b]``; node-split: ``d_direct`` in the split
+    contrasts) + the across-trial interaction, per contrast."""
+    h = hyperparameters("effect", priors.effect)
+    if "contrast_pair" in data:
+        d_ume = priors.effect.to_pymc("d_ume", dims="comparison", params=h)
+        mean = d_ume[data["contrast_pair"]]
+    else:
+        d = priors.effect.to_pymc("d", dims="treatment", params=h)
+        d_full = pt.concatenate([pt.zeros(1), d])
+        mean = d_full[data["contrast_treatment"]] - d_full[data["contrast_base"]]
+    if "split_mask" in data:
+        h_split = hyperparameters("split", priors.effect)
+        direct = priors.effect.to_pymc("d_direct", params=h_split)
+        mean = mean + data["split_mask"] * (direct - mean)
     if gamma_across is None:
         return mean
     g = pt.concatenate([pt.zeros((1, len(layout.interactions))), gamma_across], axis=0)
@@ -150,6 +169,8 @@ def build_covariate_network_model(
     priors: Mapping[str, str | Prior] | PriorSet | None = None,
     effects: str = "random",
     covariate_effects: str = "common",
+    consistency: bool = True,
+    split: tuple[int, int] | None = None,
 ) -> CovariateNetworkModel:
     """The covariate network model (module docstring).
 
@@ -165,6 +186,14 @@ def build_covariate_network_model(
     effects : {"random", "fixed"}
     covariate_effects : {"common", "stratified"}
         ``beta`` common to every trial or one per trial.
+    consistency : bool
+        False: the unrelated-mean-effects model, ``d_ume`` [comparison] (one per comparison
+        ``t vs b`` met in the data) instead of ``d_t - d_b`` in the contrasts' mean, the
+        across-trial interaction kept.
+    split : (int, int), optional
+        Treatment codes ``(x, y)``: node-splitting of ``y vs x``, ``d_direct`` instead of
+        ``d_y - d_x`` in the ``y vs x`` contrasts (the arms, and the design built on them,
+        must already be :func:`~bayes_ipd.one_stage.network_summaries.rebased` on ``x``).
     """
     if effects not in EFFECTS:
         raise SpecError(f"effects={effects!r} is not one of {', '.join(EFFECTS)}")
@@ -184,6 +213,9 @@ def build_covariate_network_model(
     if layout.interactions:
         coords["treatment_class"] = list(layout.class_labels[1:])
         coords["interaction"] = list(layout.interactions)
+    pairs, contrast_pair = comparison_pairs(arms)
+    if not consistency:
+        coords["comparison"] = [f"{arms.treatments[t]} vs {arms.treatments[b]}" for b, t in pairs]
     spec = NetworkSpec(intervals=design.cutpoints)
     arrays = {
         "contrast_treatment": arms.contrast_treatment,
@@ -196,6 +228,11 @@ def build_covariate_network_model(
         **layout.arrays(),
         **family.data_arrays(design),
     }
+    if not consistency:
+        arrays["contrast_pair"] = contrast_pair
+    if split is not None:
+        mask = (arms.contrast_base == split[0]) & (arms.contrast_treatment == split[1])
+        arrays["split_mask"] = mask.astype(float)
     with pm.Model(coords=coords) as model:
         data: dict[str, Any] = {name: pm.Data(name, value) for name, value in arrays.items()}
         h = hyperparameters("intercept", resolved.intercept)
@@ -212,5 +249,5 @@ def build_covariate_network_model(
         pm.Potential("likelihood", loglik.sum())
     forms = {"delta": "noncentred"} if effects == "random" else {}
     return CovariateNetworkModel(
-        model, arms, resolved, effects, forms, True, design, layout, covariate_effects
+        model, arms, resolved, effects, forms, consistency, design, layout, covariate_effects
     )

@@ -93,14 +93,13 @@ class CovariateNetworkPosterior(NetworkPosterior):
             out["classes"] = dict(zip(self.treatments, self.layout.classes, strict=True))
         return json_ready(out)
 
-    def ppc(self, seed: int | None = None) -> pd.DataFrame:
-        """Refused: an arm's replicated statistic needs every participant's linear predictor
-        (the covariates differ within the arm), which the arm-level check does not have."""
-        raise SpecError(
-            "the posterior predictive check per trial and arm is not built for a network "
-            "model with covariates (an arm's replicate needs each participant's linear "
-            "predictor, not the arm's); fit without covariates for the check"
-        )
+    def _arm_replicates(self, rng: np.random.Generator) -> tuple[str, np.ndarray, np.ndarray]:
+        """Each participant (cell) replicated from its own linear predictor and summed into
+        its arm (:func:`~bayes_ipd.one_stage.network_covariate_ppc.covariate_arm_replicates`);
+        :meth:`ppc` gives the table of the model without covariates."""
+        from bayes_ipd.one_stage.network_covariate_ppc import covariate_arm_replicates
+
+        return covariate_arm_replicates(self.built, self.idata.posterior, rng)
 
     def loo(self, marginal: bool | None = None) -> dict[str, Any]:
         """Leave-one-trial-out PSIS-LOO on the conditional per-trial terms (the marginal
@@ -115,14 +114,16 @@ class CovariateNetworkPosterior(NetworkPosterior):
         return {**trial_loo(self.idata), "terms": "conditional"}
 
     def network(self) -> dict[str, pd.DataFrame]:
-        """The tables of :meth:`NetworkPosterior.network` without ``ppc`` (refused), plus
-        ``coefficients``, ``interactions`` and ``interactions_across``."""
+        """The tables of :meth:`NetworkPosterior.network` (``ppc`` per trial and arm, each
+        participant replicated from its own linear predictor), plus ``coefficients``,
+        ``interactions`` and ``interactions_across``."""
         return {
             "effects": self.effects(),
             "league": self.league_table(),
             "ranking": self.ranking(),
             "rank_probabilities": self.rank_probabilities(),
             "prediction": self.prediction(),
+            "ppc": self.ppc(),
             "coefficients": self.coefficients(),
             "interactions": self.interaction_effects("within"),
             "interactions_across": self.interaction_effects("across"),

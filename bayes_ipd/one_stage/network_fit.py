@@ -40,19 +40,17 @@ def _fit_with_covariates(
     covariate_effects: str,
 ) -> NetworkPosterior:
     """The covariate network model (:mod:`~bayes_ipd.one_stage.network_covariate_model`)
-    sampled; ``options`` are ``(sampler, priors, effects, small_values)``."""
+    sampled; ``options`` are ``(sampler, priors, effects, small_values)``;
+    ``inconsistency``: the UME and node-split fits
+    (:mod:`~bayes_ipd.one_stage.network_covariate_inconsistency`)."""
     from bayes_ipd.one_stage.network_covariate_design import covariate_design
+    from bayes_ipd.one_stage.network_covariate_inconsistency import covariate_inconsistency
     from bayes_ipd.one_stage.network_covariate_model import build_covariate_network_model
     from bayes_ipd.one_stage.network_covariate_posterior import CovariateNetworkPosterior
     from bayes_ipd.one_stage.sampling import sample
     from bayes_ipd.spec import SamplerSettings
 
     sampler, priors, effects, small_values = options
-    if inconsistency:
-        raise SpecError(
-            "inconsistency=True (unrelated mean effects, node-splitting) is not built for the "
-            "one-stage network model with covariates; fit it without covariates"
-        )
     design, layout = covariate_design(
         network,
         arms,
@@ -64,7 +62,12 @@ def _fit_with_covariates(
     built = build_covariate_network_model(arms, design, layout, priors, effects, covariate_effects)
     settings = SamplerSettings() if sampler is None else sampler
     idata, diagnostics = sample(built.as_built(), settings)
-    return CovariateNetworkPosterior(built, idata, diagnostics, settings, small_values)
+    block, splits = None, ()
+    if inconsistency:
+        block, splits = covariate_inconsistency(network, covariates, (built, idata), settings)
+    return CovariateNetworkPosterior(
+        built, idata, diagnostics, settings, small_values, block, splits
+    )
 
 
 def fit_network_bayes_data(
@@ -197,8 +200,10 @@ def fit_network_bayes(
         Covariate columns (centred within trial) and those interacting with treatment: the
         covariate network model (:mod:`~bayes_ipd.one_stage.network_covariate_model`),
         within-trial (``interactions``) and across-trial (``interactions_across``)
-        interactions of each treatment vs the reference. Not with aggregate-data trials
-        or ``inconsistency=True``.
+        interactions of each treatment vs the reference. Not with aggregate-data trials.
+        With ``inconsistency=True`` the covariate UME and node-split models are compared
+        by LOO on the conditional per-trial terms; deviance and DIC are null (not
+        available; :mod:`~bayes_ipd.one_stage.network_covariate_inconsistency`).
     classes : mapping or "LEVEL=CLASS,...", optional
         Treatments of a class share one interaction per covariate (needs
         ``interactions``).

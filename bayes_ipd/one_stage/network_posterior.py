@@ -201,15 +201,10 @@ class NetworkPosterior:
         survival's summed over the intervals with the person-time held fixed; a normal
         outcome's arm mean) beside its replicates' mean and 95% interval, and the
         two-sided predictive p-value ``2 min(P(rep >= obs), P(rep <= obs))`` (capped at 1)."""
-        from bayes_ipd.one_stage.network_deviance import arm_eta_draws
-        from bayes_ipd.one_stage.network_summaries import replicate_arm_statistic
-
-        arms, posterior = self.built.arms, self.idata.posterior
-        eta = arm_eta_draws(posterior, arms)
-        sigma = arms.model.nuisance_draws(posterior)  # the family's nuisance parameter
+        arms = self.built.arms
         base = self.sampler.seed if seed is None else seed
         rng = np.random.default_rng(base + SEED_OFFSETS["ppc"])
-        name, observed, reps = replicate_arm_statistic(arms, eta, sigma, rng)
+        name, observed, reps = self._arm_replicates(rng)
         upper, lower = (reps >= observed).mean(axis=0), (reps <= observed).mean(axis=0)
         low, high = np.quantile(reps, [0.025, 0.975], axis=0)
         # arms of trials given as contrasts (aggregate data) hold no arm-level data
@@ -226,6 +221,17 @@ class NetworkPosterior:
                 "p_value": np.minimum(1.0, 2.0 * np.minimum(upper, lower)),
             }
         )[keep].reset_index(drop=True)
+
+    def _arm_replicates(self, rng: np.random.Generator) -> tuple[str, np.ndarray, np.ndarray]:
+        """The checked statistic's name, observed (A,) and replicates (S, A) per arm (the
+        arm-level model: every row of an arm shares its ``eta``)."""
+        from bayes_ipd.one_stage.network_deviance import arm_eta_draws
+        from bayes_ipd.one_stage.network_summaries import replicate_arm_statistic
+
+        arms, posterior = self.built.arms, self.idata.posterior
+        eta = arm_eta_draws(posterior, arms)
+        sigma = arms.model.nuisance_draws(posterior)  # the family's nuisance parameter
+        return replicate_arm_statistic(arms, eta, sigma, rng)
 
     def loo(self, marginal: bool | None = None) -> dict[str, Any]:
         """Leave-one-trial-out PSIS-LOO of this fit, one term per trial
@@ -391,6 +397,8 @@ def ume_comparison(consistency: Any, ume: Any) -> dict[str, Any]:
 
 def _ume_line(block: Mapping[str, Any]) -> str:
     c, u = block["consistency"], block["ume"]
+    if block["deviance"] is None:  # the covariate model: no residual deviance, LOO only
+        return "consistency vs unrelated mean effects: deviance and DIC not available"
     return (
         f"consistency vs unrelated mean effects ({block['deviance']} deviance, "
         f"{block['n_data']} data points): Dbar {c['dbar']:.1f} vs {u['dbar']:.1f}, "
