@@ -205,6 +205,12 @@ class ModelSpec:
         (:mod:`bayes_ipd.families.survival_time`).
     knots : int or tuple of float
         Spline baseline: 3, 4 or 5 knots at event-time quantiles, or the knot times.
+    reference : str, optional
+        A network of treatments: the common comparator (a treatment level). ``bi.fit``
+        then fits the one-stage network model to a
+        :class:`~bayes_ipd.data.network.Network` whose reference it must equal (build it
+        with ``bi.IPD.from_frame(..., reference=...)``). Omitted from :meth:`to_dict`
+        when unset; in a TOML spec it is ``[data] reference``.
 
     Raises
     ------
@@ -235,9 +241,17 @@ class ModelSpec:
     treatment_time: str = "constant"
     baseline: str = "piecewise"
     knots: int | tuple[float, ...] = 4
+    reference: str | None = None
 
     def __post_init__(self) -> None:
         set_ = self._set
+        if self.reference is not None and (
+            not isinstance(self.reference, str) or not self.reference.strip()
+        ):
+            raise SpecError(
+                f"model.reference = {self.reference!r} must be a non-empty treatment level "
+                "(text), the network's common comparator"
+            )
         set_("family", choice("model.family", self.family, FAMILY_NAMES))
         set_("covariates", names_value("model.covariates", self.covariates))
         set_("interactions", names_value("model.interactions", self.interactions))
@@ -314,7 +328,8 @@ class ModelSpec:
         out |= {"splines": dict(self.splines)} if self.splines else {}
         out |= {"moderators": list(self.moderators)} if self.moderators else {}
         out |= time_settings(self).to_dict()  # only the keys that differ from the defaults
-        return out | ({"rmst_horizons": list(self.rmst_horizons)} if self.rmst_horizons else {})
+        out |= {"rmst_horizons": list(self.rmst_horizons)} if self.rmst_horizons else {}
+        return out | ({"reference": self.reference} if self.reference is not None else {})
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ModelSpec:
@@ -464,6 +479,11 @@ class AnalysisSpec:
             )
         if self.harmonise is not None and self.data.path is None:
             raise SpecError("[harmonise] needs participant rows (data.path) to apply its rules to")
+        if self.model.reference is not None and self.model.reference != self.data.reference:
+            raise SpecError(
+                f"model.reference = {self.model.reference!r} differs from data.reference = "
+                f"{self.data.reference!r}"
+            )
         if self.model.family != self.data.family:
             raise SpecError(
                 f"model.family = {self.model.family!r} differs from data.family = "
@@ -478,6 +498,7 @@ class AnalysisSpec:
         """The TOML layout as plain values (absolute path strings, priors as strings)."""
         model = self.model.to_dict()
         del model["family"]
+        model.pop("reference", None)  # a network's reference is [data] reference
         priors = model.pop("priors")
         model |= {} if self.repeated is None else self.repeated.to_dict()
         return {
@@ -522,6 +543,11 @@ def _spec_from_document(
     repeated_table = {k: model_table.pop(k) for k in REPEATED_MODEL_KEYS if k in model_table}
     if repeated_table and data.visit is None:
         raise SpecError(f"model.{next(iter(repeated_table))} is for repeated measures (data.visit)")
+    if "reference" in model_table:
+        raise SpecError(
+            "model.reference: a network's common comparator is set in [data] reference "
+            "(with [data] treatment), not in [model]"
+        )
     model_keys = tuple(k for k in _MODEL_FIELDS if k not in _NOT_IN_MODEL)
     model_keys += REPEATED_MODEL_KEYS if data.visit is not None else ()
     check_keys("model", model_table, model_keys)
@@ -555,7 +581,7 @@ def _harmonise(doc: Mapping[str, Any]) -> HarmoniseRules | None:
     return HarmoniseRules.from_dict(doc["harmonise"]) if "harmonise" in doc else None
 
 
-_NOT_IN_MODEL = ("family", "priors")
+_NOT_IN_MODEL = ("family", "priors", "reference")
 
 
 def parse_analysis_spec(text: str, base_dir: Path) -> AnalysisSpec:

@@ -166,7 +166,7 @@ def test_json_members_only_with_covariates(rows):
     assert adjusted["effects"]["B"]["estimate"] != plain["effects"]["B"]["estimate"]
 
 
-def test_public_api_route_and_one_stage_refusal(rows):
+def test_public_api_route_and_two_stage_refusal(rows):
     res = bi.fit_network(
         rows,
         study="study",
@@ -177,18 +177,18 @@ def test_public_api_route_and_one_stage_refusal(rows):
         interactions="age",
     )
     assert res.interactions["age"].estimate[1] == pytest.approx(-0.0265541948258, abs=1e-4)
-    # the one-stage route takes covariates now (tests/test_network_one_stage_covariates.py);
-    # it still refuses them with the inconsistency models
-    with pytest.raises(BayesIPDError, match="not built for the one-stage network model with"):
+    # the one-stage route takes covariates (tests/test_network_one_stage_covariates.py) and
+    # their inconsistency models (tests/test_network_covariate_inconsistency.py); the
+    # one-stage covariate_effects option has no meaning on the two-stage route
+    with pytest.raises(BayesIPDError, match="belong to route='one-stage'"):
         bi.fit_network(
             rows,
             study="study",
             treatment="treatment",
             reference="A",
             outcome="y",
-            route="one-stage",
             covariates=["age"],
-            inconsistency=True,
+            covariate_effects="stratified",
         )
 
 

@@ -322,9 +322,15 @@ def treatment_levels(
         shown = list(levels)
     if len(levels) != 2:
         where = "" if trials is None else _trials_with_extra_levels(values, levels, shown, trials)
+        hint = (
+            "; a network of treatments: give reference=LEVEL, the common comparator "
+            "(CLI: bayes-ipd network --reference LEVEL)"
+            if len(levels) > 2
+            else ""
+        )
         raise IPDDataError(
             f"treatment {column!r} must take exactly two values (0 = control, 1 = experimental); "
-            f"found {len(levels)}: {quoted(shown)}{where}"
+            f"found {len(levels)}: {quoted(shown)}{where}{hint}"
         )
     if experimental is not None:
         wanted = value_label(experimental)

@@ -22,6 +22,8 @@ from bayes_ipd.data import reading
 from bayes_ipd.data.checks import check_enough_trials
 from bayes_ipd.data.columns import Columns
 from bayes_ipd.data.messages import file_row_name, index_row_name, quoted
+from bayes_ipd.data.network import Network
+from bayes_ipd.data.network_rows import network_rows
 from bayes_ipd.errors import IPDDataError
 from bayes_ipd.families import Family, get_family
 
@@ -127,8 +129,10 @@ class IPD:
         min_trials: int = 2,
         levels: str | Iterable[Any] | None = None,
         participant: str | None = None,
-    ) -> IPD:
-        """Validate participant rows and return an :class:`IPD`.
+        reference: str | None = None,
+    ) -> IPD | Network:
+        """Validate participant rows and return an :class:`IPD` (or, with ``reference=``,
+        a :class:`~bayes_ipd.data.network.Network`).
 
         Parameters
         ----------
@@ -174,10 +178,22 @@ class IPD:
             Without it, a warning says when every row of a trial repeats another row's
             treatment and covariates exactly while a covariate is continuous (more than 10
             distinct values in the trial): long data that would count people several times.
+        reference : str, optional
+            The rows are a network of treatments: ``treatment`` holds any number of text
+            levels and ``reference`` (one of them) is the common comparator. The result is
+            then the :class:`~bayes_ipd.data.network.Network` of
+            :func:`~bayes_ipd.data.network.network_from_frame` (multi-arm trials whole; a
+            trial with one arm or a disconnected network refused), which ``bi.fit`` and
+            ``bi.fit_two_stage`` analyse as a network meta-analysis. ``covariates``,
+            ``missing`` (other than ``"error"``), ``experimental``, ``levels``,
+            ``min_trials`` and ``participant`` have no meaning for a network and are refused
+            by name (a network's covariates: ``bi.fit_network(rows, covariates=...)``).
 
         Returns
         -------
-        IPD
+        IPD or Network
+            An :class:`IPD` (two arms, the treatment coded 0/1); a
+            :class:`~bayes_ipd.data.network.Network` when ``reference`` is given.
 
         Raises
         ------
@@ -199,6 +215,23 @@ class IPD:
         >>> ipd.studies, ipd.n
         (('A', 'B'), 4)
         """
+        if reference is not None:
+            return network_rows(
+                df,
+                study=study,
+                treatment=treatment,
+                reference=reference,
+                family=family,
+                responses={"outcome": outcome, "time": time, "event": event},
+                two_arm={
+                    "covariates": covariates,
+                    "missing": missing,
+                    "experimental": experimental,
+                    "levels": levels,
+                    "min_trials": min_trials,
+                    "participant": participant,
+                },
+            )
         return reading.build_ipd(
             cls,
             Columns,
@@ -219,7 +252,7 @@ class IPD:
         )
 
     @classmethod
-    def read_csv(cls, path: str | Path, *, sep: str = ",", **kwargs: Any) -> IPD:
+    def read_csv(cls, path: str | Path, *, sep: str = ",", **kwargs: Any) -> IPD | Network:
         """Read a delimited text file of participant rows and validate it.
 
         Parameters
@@ -231,11 +264,12 @@ class IPD:
         sep : str
             Field delimiter.
         **kwargs
-            The keyword arguments of :meth:`from_frame` (``study=``, ``treatment=``, ...).
+            The keyword arguments of :meth:`from_frame` (``study=``, ``treatment=``, ...;
+            with ``reference=`` the rows are read as a network of treatments).
 
         Returns
         -------
-        IPD
+        IPD or Network
 
         Raises
         ------
@@ -253,6 +287,8 @@ class IPD:
         study = kwargs.get("study")
         text_columns = (study,) if isinstance(study, str) else ()
         frame = reading.read_table(path, sep=sep, text_columns=text_columns)
+        if kwargs.get("reference") is not None:  # a network of treatments
+            return cls.from_frame(frame, **kwargs)
         return reading.build_ipd(cls, Columns, frame, row_name=file_row_name(path), **kwargs)
 
     # ---------------------------------------------------------------------------- views

@@ -12,10 +12,13 @@ from typing import Any
 import pandas as pd
 
 from bayes_ipd.data import IPD
+from bayes_ipd.data.network import Network
 from bayes_ipd.errors import PoolingError
 from bayes_ipd.two_stage.ad_trials import combine_with_aggregate
 from bayes_ipd.two_stage.aggregate import AggregateData
 from bayes_ipd.two_stage.multiple import imputed_stage_one
+from bayes_ipd.two_stage.network_entry import two_stage_network
+from bayes_ipd.two_stage.network_result import NetworkResult
 from bayes_ipd.two_stage.pooling import PooledResult, pool, pool_aggregate
 from bayes_ipd.two_stage.result import TwoStageResult
 from bayes_ipd.two_stage.stage1 import fit_per_study
@@ -33,7 +36,7 @@ __all__ = [
 
 
 def two_stage(
-    ipd: IPD,
+    ipd: IPD | Network,
     *,
     covariates: Sequence[str] = (),
     pool_var: str = "treat",
@@ -50,13 +53,18 @@ def two_stage(
     seed: int = 0,
     ph_test: bool = False,
     effect_intervals: str | Sequence[float] | None = None,
-) -> TwoStageResult:
+) -> TwoStageResult | NetworkResult:
     """Two-stage IPD meta-analysis: per-trial regressions, then pooling.
 
     Parameters
     ----------
-    ipd : IPD
-        Validated participant rows.
+    ipd : IPD or Network
+        Validated participant rows. A :class:`~bayes_ipd.data.network.Network`
+        (``bi.IPD.from_frame(..., reference=...)``) gets the two-stage network
+        meta-analysis (:func:`~bayes_ipd.two_stage.network.fit_network_data` with
+        ``method``, ``hksj`` and ``sparse``: ``"none"`` excludes trials with a zero-event
+        arm, ``"cc"`` corrects them; :mod:`~bayes_ipd.two_stage.network_entry`); the other
+        keywords must then keep their defaults.
     covariates, pool_var, sparse
         As in :func:`fit_per_study` (``sparse``: continuity corrections or Firth for
         sparse binary trials; default ``"none"``).
@@ -110,13 +118,16 @@ def two_stage(
 
     Returns
     -------
-    TwoStageResult
+    TwoStageResult or NetworkResult
+        A :class:`~bayes_ipd.two_stage.network_result.NetworkResult` for a network
+        (``network()``: effects, league, ranking, inconsistency, node-splits).
 
     Raises
     ------
     PoolingError
         Every trial was excluded at stage one, the pooling options are invalid, or
-        ``stage_one`` holds other trials than ``ipd``.
+        ``stage_one`` holds other trials than ``ipd``; for a network, a two-arm keyword
+        not at its default.
 
     Warns
     -----
@@ -130,6 +141,12 @@ def two_stage(
     >>> res.pooled.scale
     'logOR'
     """
+    if isinstance(ipd, Network):
+        two_arm = {"covariates": covariates, "pool_var": pool_var, "level": level}
+        two_arm |= {"aggregate": aggregate, "overlap": overlap, "stage_one": stage_one}
+        two_arm |= {"effect": effect, "horizons": horizons, "imputations": imputations}
+        two_arm |= {"seed": seed, "ph_test": ph_test, "effect_intervals": effect_intervals}
+        return two_stage_network(ipd, method=method, hksj=hksj, sparse=sparse, two_arm=two_arm)
     if (ph_test or effect_intervals is not None) and (effect != "coefficient" or len(horizons)):
         raise PoolingError(
             "ph_test and effect_intervals go with the hazard ratio, not effect='rmst'"

@@ -10,7 +10,9 @@ Q decomposition and node-splitting (:mod:`~bayes_ipd.two_stage.network_inconsist
 
 This is a separate entry point from :func:`bayes_ipd.two_stage.two_stage` (the two-arm
 route, left unchanged): ``bi.fit_network(rows, study=, treatment=, reference=, family=,
-outcome=)``. See ``docs/network.md``.
+outcome=)``; ``two_stage(network, ...)`` (``bi.fit_two_stage``) of a ``Network`` from
+``bi.IPD.from_frame(..., reference=...)`` reaches :func:`fit_network_data` too
+(:mod:`~bayes_ipd.two_stage.network_entry`). See ``docs/network.md``.
 """
 
 from __future__ import annotations
