@@ -19,6 +19,7 @@ import pytest
 import bayes_ipd as bi
 from bayes_ipd.analysis import run_analysis
 from bayes_ipd.cli import main
+from bayes_ipd.datasets.catalogue import get_dataset
 from bayes_ipd.errors import SpecError
 from bayes_ipd.models import shipped_specs
 from bayes_ipd.one_stage.network_analysis import NetworkAnalysis
@@ -339,7 +340,7 @@ def test_overlay_forest_labels_are_plain_text_and_rows_counted():
 
 
 def test_the_shipped_rows_file_is_the_expanded_counts():
-    shipped = pd.read_csv(bi.datasets.catalogue.get_dataset("hasselblad1998_rows").path)
+    shipped = pd.read_csv(get_dataset("hasselblad1998_rows").path)
     pd.testing.assert_frame_equal(shipped, bi.datasets.load_hasselblad1998_rows())
     assert len(shipped) == 16_740 and int(shipped.quit.sum()) == int(
         bi.datasets.load_hasselblad1998().xi.sum()
