@@ -51,11 +51,11 @@ from scipy.special import expit
 
 from bayes_ipd.convergence import convergence
 from bayes_ipd.data.network import Network, network_from_frame
-from bayes_ipd.one_stage.builder import BuiltModel
+from bayes_ipd.one_stage.builder import BuiltModel, hyperparameters
 from bayes_ipd.one_stage.network_model import (
-    _contrast_effects,
-    _hyper,
     build_network_model,
+    contrast_deltas,
+    contrast_mean,
     network_priors,
 )
 from bayes_ipd.one_stage.network_summaries import NetworkArms, network_arms
@@ -130,9 +130,9 @@ def row_level_model(network: Network, arms: NetworkArms, effects: str = "random"
         names = ("contrast_treatment", "contrast_base", "chol_rows", "chol_cols", "chol_values")
         data = {name: pm.Data(name, np.asarray(getattr(arms, name))) for name in names}
         alpha = priors.intercept.to_pymc(
-            "alpha", dims="study", params=_hyper("intercept", priors.intercept)
+            "alpha", dims="study", params=hyperparameters("intercept", priors.intercept)
         )
-        delta = _contrast_effects(arms, data, priors, effects)
+        delta = contrast_deltas(arms, contrast_mean(data, priors), data, priors, effects)
         offset = pt.set_subtensor(pt.zeros(arms.n_arms)[arms.contrast_arm], delta)
         arm = pm.Data("row_arm", row_arm)
         eta = alpha[pm.Data("row_study", network.study_codes)] + offset[arm]
@@ -140,7 +140,7 @@ def row_level_model(network: Network, arms: NetworkArms, effects: str = "random"
             pm.Bernoulli("y", logit_p=eta, observed=y)
         else:
             sigma = priors.sigma.to_pymc(
-                "sigma", dims="study", params=_hyper("sigma", priors.sigma)
+                "sigma", dims="study", params=hyperparameters("sigma", priors.sigma)
             )
             pm.Normal("y", eta, sigma[network.study_codes], observed=y)
     forms = {"delta": "noncentred"} if effects == "random" else {}

@@ -68,10 +68,12 @@ from bayes_ipd.one_stage.network_model import (
     EFFECTS,
     NetworkModel,
     comparison_pairs,
+    contrast_deltas,
+    contrast_mean,
     network_priors,
 )
 from bayes_ipd.one_stage.network_summaries import NetworkArms
-from bayes_ipd.priors import Prior, PriorSet, tau_to_pymc
+from bayes_ipd.priors import Prior, PriorSet
 
 __all__ = ["COVARIATE_EFFECTS", "CovariateNetworkModel", "build_covariate_network_model"]
 
@@ -88,38 +90,15 @@ class CovariateNetworkModel(NetworkModel):
     covariate_effects: str = "common"
 
 
-def _contrast_mean(arms: NetworkArms, layout: CovariateLayout, priors: PriorSet, data: Any,
-                   gamma_across: Any) -> Any:  # fmt: skip
-    """``d_t - d_b`` (UME: ``d_ume[t vs b]``; node-split: ``d_direct`` in the split
-    contrasts) + the across-trial interaction, per contrast."""
-    h = hyperparameters("effect", priors.effect)
-    if "contrast_pair" in data:
-        d_ume = priors.effect.to_pymc("d_ume", dims="comparison", params=h)
-        mean = d_ume[data["contrast_pair"]]
-    else:
-        d = priors.effect.to_pymc("d", dims="treatment", params=h)
-        d_full = pt.concatenate([pt.zeros(1), d])
-        mean = d_full[data["contrast_treatment"]] - d_full[data["contrast_base"]]
-    if "split_mask" in data:
-        h_split = hyperparameters("split", priors.effect)
-        direct = priors.effect.to_pymc("d_direct", params=h_split)
-        mean = mean + data["split_mask"] * (direct - mean)
+def _across_shift(layout: CovariateLayout, data: Any, gamma_across: Any) -> Any:
+    """Each contrast's across-trial interaction term, ``(gA_{c(t)} - gA_{c(b)})'(xbar_k -
+    xbar)`` (0 without interactions)."""
     if gamma_across is None:
-        return mean
+        return 0.0
     g = pt.concatenate([pt.zeros((1, len(layout.interactions))), gamma_across], axis=0)
     cls = data["treatment_class"]
     diff = g[cls[data["contrast_treatment"]]] - g[cls[data["contrast_base"]]]
-    return mean + (diff * data["across"][data["contrast_study"]]).sum(axis=1)
-
-
-def _delta(arms: NetworkArms, mean: Any, data: Any, priors: PriorSet, effects: str) -> Any:
-    if effects == "fixed":
-        return pm.Deterministic("delta", mean, dims="contrast")
-    tau = tau_to_pymc(priors.tau, params=hyperparameters("tau", priors.tau))
-    z = pm.Normal("delta_z", 0.0, 1.0, dims="contrast")
-    spread = pt.zeros(arms.n_contrasts)
-    spread = pt.inc_subtensor(spread[data["chol_rows"]], data["chol_values"] * z[data["chol_cols"]])
-    return pm.Deterministic("delta", mean + tau * spread, dims="contrast")
+    return (diff * data["across"][data["contrast_study"]]).sum(axis=1)
 
 
 def _interactions(layout: CovariateLayout, priors: PriorSet, data: Any) -> tuple[Any, Any]:
@@ -238,8 +217,8 @@ def build_covariate_network_model(
         h = hyperparameters("intercept", resolved.intercept)
         alpha = resolved.intercept.to_pymc("alpha", dims="study", params=h)
         within, across = _interactions(layout, resolved, data)
-        mean = _contrast_mean(arms, layout, resolved, data, across)
-        delta = _delta(arms, mean, data, resolved, effects)
+        mean = contrast_mean(data, resolved) + _across_shift(layout, data, across)
+        delta = contrast_deltas(arms, mean, data, resolved, effects)
         stratified = covariate_effects == "stratified"
         coef = _coefficients(arms, layout, resolved, data, (alpha, delta, within), stratified)
         if resolved.sigma is not None:

@@ -115,15 +115,10 @@ class CovariateNetworkPosterior(NetworkPosterior):
 
     def network(self) -> dict[str, pd.DataFrame]:
         """The tables of :meth:`NetworkPosterior.network` (``ppc`` per trial and arm, each
-        participant replicated from its own linear predictor), plus ``coefficients``,
-        ``interactions`` and ``interactions_across``."""
-        return {
-            "effects": self.effects(),
-            "league": self.league_table(),
-            "ranking": self.ranking(),
-            "rank_probabilities": self.rank_probabilities(),
-            "prediction": self.prediction(),
-            "ppc": self.ppc(),
+        participant replicated from its own linear predictor; ``loo`` with
+        ``inconsistency=True``), plus ``coefficients``, ``interactions`` and
+        ``interactions_across``."""
+        return super().network() | {
             "coefficients": self.coefficients(),
             "interactions": self.interaction_effects("within"),
             "interactions_across": self.interaction_effects("across"),

@@ -43,23 +43,16 @@ def _fit_with_covariates(
     sampled; ``options`` are ``(sampler, priors, effects, small_values)``;
     ``inconsistency``: the UME and node-split fits
     (:mod:`~bayes_ipd.one_stage.network_covariate_inconsistency`)."""
-    from bayes_ipd.one_stage.network_covariate_design import covariate_design
-    from bayes_ipd.one_stage.network_covariate_inconsistency import covariate_inconsistency
-    from bayes_ipd.one_stage.network_covariate_model import build_covariate_network_model
+    from bayes_ipd.one_stage.network_covariate_inconsistency import (
+        build_covariate_variant,
+        covariate_inconsistency,
+    )
     from bayes_ipd.one_stage.network_covariate_posterior import CovariateNetworkPosterior
     from bayes_ipd.one_stage.sampling import sample
     from bayes_ipd.spec import SamplerSettings
 
     sampler, priors, effects, small_values = options
-    design, layout = covariate_design(
-        network,
-        arms,
-        covariates.values,
-        covariates.names,
-        covariates.interactions,
-        covariates.classes,
-    )
-    built = build_covariate_network_model(arms, design, layout, priors, effects, covariate_effects)
+    built = build_covariate_variant(network, arms, covariates, (priors, effects, covariate_effects))
     settings = SamplerSettings() if sampler is None else sampler
     idata, diagnostics = sample(built.as_built(), settings)
     block, splits = None, ()

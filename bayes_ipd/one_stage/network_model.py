@@ -47,7 +47,7 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from bayes_ipd.errors import PriorError, SpecError
-from bayes_ipd.one_stage.builder import BuiltModel
+from bayes_ipd.one_stage.builder import BuiltModel, hyperparameters
 from bayes_ipd.one_stage.network_summaries import NetworkArms
 from bayes_ipd.priors import Prior, PriorSet, resolve_priors, tau_to_pymc
 
@@ -56,14 +56,14 @@ __all__ = [
     "NetworkModel",
     "build_network_model",
     "comparison_pairs",
+    "contrast_deltas",
+    "contrast_mean",
     "network_priors",
     "network_slots",
 ]
 
 EFFECTS = ("random", "fixed")
 """Between-trial model of the contrasts: random effects (common tau) or fixed effects."""
-
-HYPER_PREFIX = "prior_"
 
 
 def network_slots(priors: PriorSet, effects: str) -> tuple[str, ...]:
@@ -127,11 +127,6 @@ def network_priors(
     return resolve_priors(arms.family, dict(priors or {}), outcome_sd=sd, outcome_mean=mean)
 
 
-def _hyper(slot: str, prior: Prior) -> list[Any]:
-    box = pm.Data(f"{HYPER_PREFIX}{slot}", np.asarray(prior.params, dtype=float))
-    return [box[i] for i in range(len(prior.params))]
-
-
 def _containers(arms: NetworkArms) -> dict[str, Any]:
     """Every array as a data container (a refit of the same shape swaps them)."""
     arrays: dict[str, np.ndarray] = {
@@ -184,32 +179,34 @@ def comparison_pairs(arms: NetworkArms) -> tuple[list[tuple[int, int]], np.ndarr
     return pairs, np.array([index[k] for k in keys], dtype=np.int64)
 
 
-def _contrast_mean(data: Mapping[str, Any], priors: PriorSet, consistency: bool) -> Any:
-    """``d_t - d_b`` per contrast (consistency) or the UME model's ``d_ume``."""
-    h = _hyper("effect", priors.effect)
-    if not consistency:
+def contrast_mean(data: Mapping[str, Any], priors: PriorSet) -> Any:
+    """Each contrast's mean: ``d_t - d_b`` (consistency), the UME model's ``d_ume`` (when
+    ``data`` holds ``contrast_pair``), and with ``split_mask`` in ``data`` the node-split's
+    ``d_direct`` in the split contrasts (slots ``effect`` and ``split``)."""
+    h = hyperparameters("effect", priors.effect)
+    if "contrast_pair" in data:
         d_ume = priors.effect.to_pymc("d_ume", dims="comparison", params=h)
-        return d_ume[data["contrast_pair"]]
-    d = priors.effect.to_pymc("d", dims="treatment", params=h)
-    d_full = pt.concatenate([pt.zeros(1), d])
-    return d_full[data["contrast_treatment"]] - d_full[data["contrast_base"]]
-
-
-def _contrast_effects(
-    arms: NetworkArms,
-    data: Mapping[str, Any],
-    priors: PriorSet,
-    effects: str,
-    consistency: bool = True,
-) -> Any:
-    """Each trial contrast's ``delta``."""
-    mean = _contrast_mean(data, priors, consistency)
+        mean = d_ume[data["contrast_pair"]]
+    else:
+        d = priors.effect.to_pymc("d", dims="treatment", params=h)
+        d_full = pt.concatenate([pt.zeros(1), d])
+        mean = d_full[data["contrast_treatment"]] - d_full[data["contrast_base"]]
     if "split_mask" in data:
-        direct = priors.effect.to_pymc("d_direct", params=_hyper("split", priors.effect))
+        h_split = hyperparameters("split", priors.effect)
+        direct = priors.effect.to_pymc("d_direct", params=h_split)
         mean = mean + data["split_mask"] * (direct - mean)
+    return mean
+
+
+def contrast_deltas(
+    arms: NetworkArms, mean: Any, data: Mapping[str, Any], priors: PriorSet, effects: str
+) -> Any:
+    """Each trial contrast's ``delta`` about ``mean``: ``mean`` itself (fixed effects), or
+    ``mean + tau L z`` (random effects, non-centred; ``L`` the block Cholesky factor of the
+    multi-arm correlation 1/2)."""
     if effects == "fixed":
         return pm.Deterministic("delta", mean, dims="contrast")
-    tau = tau_to_pymc(priors.tau, params=_hyper("tau", priors.tau))
+    tau = tau_to_pymc(priors.tau, params=hyperparameters("tau", priors.tau))
     z = pm.Normal("delta_z", 0.0, 1.0, dims="contrast")
     spread = pt.zeros(arms.n_contrasts)
     spread = pt.inc_subtensor(spread[data["chol_rows"]], data["chol_values"] * z[data["chol_cols"]])
@@ -263,16 +260,16 @@ def build_network_model(
         alpha = resolved.intercept.to_pymc(
             "alpha",
             dims=("study", *family.baseline_dims) if by_interval else "study",
-            params=_hyper("intercept", resolved.intercept),
+            params=hyperparameters("intercept", resolved.intercept),
         )
         if split is not None:
             x, y = split
             mask = (arms.contrast_base == x) & (arms.contrast_treatment == y)
             data["split_mask"] = pm.Data("split_mask", mask.astype(float))
-        delta = _contrast_effects(arms, data, resolved, effects, consistency)
+        delta = contrast_deltas(arms, contrast_mean(data, resolved), data, resolved, effects)
         offset = pt.set_subtensor(pt.zeros(arms.n_arms)[data["contrast_arm"]], delta)
         eta = alpha[data["arm_study"]] + (offset[:, None] if by_interval else offset)
-        per_arm = family.loglik(eta, data, resolved, _hyper)
+        per_arm = family.loglik(eta, data, resolved, hyperparameters)
         loglik = pt.inc_subtensor(pt.zeros(arms.k)[data["arm_study"]], per_arm)
         if arms.n_given:
             loglik = loglik + _given_loglik(offset, data, arms.n_given, arms.k)
